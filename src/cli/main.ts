@@ -1,0 +1,205 @@
+/**
+ * The `rankaware` command line (contract: DESIGN.md section 4). Bad input exits 1 with a one-line
+ * error on stderr and no stack trace; RANKAWARE_DEBUG=1 prints the stack of unexpected errors.
+ */
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { RankawareError, show } from '../errors.js';
+import { loadModelDir, saveModelDir } from '../node.js';
+import { ARCHITECTURES } from '../model/spec.js';
+import type { Architecture } from '../model/spec.js';
+import { randomModel, randomRequest } from '../model/random.js';
+import { getPlan, score } from '../engine.js';
+import type { PlanMode } from '../plan/ir.js';
+import { countFlops, flopsFor } from '../plan/flops.js';
+import { listOps } from '../plan/describe.js';
+import type { BackendName } from '../backends/backend.js';
+import { runBench } from './bench.js';
+
+const USAGE = `rankaware: exact rank-aware inference for recommender ranking models
+
+  rankaware init --arch A --context K --target M --dim D [--mlp 512,256] [--candidates N] [--seed S] --out DIR
+      A seeded random model (A: ${ARCHITECTURES.join(', ')}) and DIR/request.json with N candidates.
+  rankaware score --model DIR --request FILE.json [--backend js] [--plan vanilla|rank-aware]
+      Prints {"scores": [...], "backend": ..., "plan": ...}.
+  rankaware inspect --model DIR [--plan vanilla|rank-aware] [--n N] [--json]
+      What runs once per request, what per candidate, and the FLOPs of each.
+  rankaware export-onnx --model DIR --out FILE.onnx
+      The vanilla graph (inputs named after the fields), for onnxruntime.
+  rankaware bench --model DIR --n 256[,1024] [--backend js] [--plan vanilla,rank-aware] [--threads 1] [--json]
+      Warm latency and throughput per plan and N.`;
+
+export class UsageError extends Error {}
+
+function need(values: Record<string, unknown>, key: string): string {
+  const v = values[key];
+  if (typeof v !== 'string' || v === '') throw new RankawareError(`--${key}`, 'a value', 'nothing (missing option)', 'missing');
+  return v;
+}
+
+function int(values: Record<string, unknown>, key: string, fallback?: number, min = 1): number {
+  const v = values[key];
+  if (v === undefined && fallback !== undefined) return fallback;
+  const s = need(values, key);
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < min) throw new RankawareError(`--${key}`, `an integer >= ${min}`, show(s));
+  return n;
+}
+
+export function parseList(s: string, key: string): number[] {
+  return s.split(',').map((x) => {
+    const n = Number(x.trim());
+    if (!Number.isInteger(n) || n < 1) throw new RankawareError(`--${key}`, 'a comma-separated list of positive integers', show(s));
+    return n;
+  });
+}
+
+export function parsePlan(v: unknown): PlanMode {
+  if (v === undefined) return 'rank-aware';
+  if (v !== 'vanilla' && v !== 'rank-aware') throw new RankawareError('--plan', '"vanilla" or "rank-aware"', show(v));
+  return v;
+}
+
+export function parseBackend(v: unknown): BackendName {
+  if (v === undefined) return 'js';
+  if (v !== 'js' && v !== 'wasm' && v !== 'webgpu') throw new RankawareError('--backend', '"js", "wasm" or "webgpu"', show(v));
+  return v;
+}
+
+async function readJson(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new RankawareError(path, 'a readable file', code === 'ENOENT' ? 'no such file' : String(code), 'missing');
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new RankawareError(path, 'valid JSON', `a parse error (${(e as Error).message})`, 'format');
+  }
+}
+
+const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boolean' }>; run: (v: Record<string, unknown>, out: (s: string) => void) => Promise<void> }> = {
+  init: {
+    options: { arch: { type: 'string' }, context: { type: 'string' }, target: { type: 'string' }, dim: { type: 'string' }, mlp: { type: 'string' }, candidates: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' } },
+    async run(v, out) {
+      const arch = need(v, 'arch');
+      if (!(ARCHITECTURES as readonly string[]).includes(arch)) throw new RankawareError('--arch', `one of ${ARCHITECTURES.join(', ')}`, show(arch));
+      const dir = need(v, 'out');
+      const seed = int(v, 'seed', 1, 0);
+      const model = randomModel({
+        arch: arch as Architecture,
+        context: int(v, 'context', undefined, arch === 'rdcn' || arch === 'rank-attention' ? 1 : 0),
+        target: int(v, 'target'),
+        dim: int(v, 'dim'),
+        mlp: v.mlp === undefined ? undefined : parseList(need(v, 'mlp'), 'mlp'),
+        seed,
+      });
+      await saveModelDir(model, dir);
+      const request = randomRequest(model.spec, int(v, 'candidates', 64), seed + 1);
+      await writeFile(join(dir, 'request.json'), JSON.stringify(request) + '\n');
+      out(`wrote ${join(dir, 'model.json')}, ${join(dir, 'weights.safetensors')} and ${join(dir, 'request.json')} (${request.candidates.length} candidates)`);
+    },
+  },
+  score: {
+    options: { model: { type: 'string' }, request: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' } },
+    async run(v, out) {
+      const plan = parsePlan(v.plan);
+      const backend = parseBackend(v.backend);
+      const model = await loadModelDir(need(v, 'model'));
+      const request = await readJson(need(v, 'request'));
+      const result = score(model, request, { plan, backend });
+      out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan }));
+    },
+  },
+  inspect: {
+    options: { model: { type: 'string' }, plan: { type: 'string' }, n: { type: 'string' }, json: { type: 'boolean' } },
+    async run(v, out) {
+      const model = await loadModelDir(need(v, 'model'));
+      const n = int(v, 'n', 256);
+      const modes: PlanMode[] = v.plan === undefined ? ['vanilla', 'rank-aware'] : [parsePlan(v.plan)];
+      const report = modes.map((mode) => {
+        const plan = getPlan(model, mode);
+        const flops = countFlops(plan);
+        return { plan: mode, n, flopsOnce: flops.once, flopsPerCandidate: flops.perCandidate, flopsTotal: flopsFor(flops, n), byComponent: flops.byComponent, ops: listOps(plan) };
+      });
+      if (v.json) return out(JSON.stringify({ model: model.spec.name, architecture: model.spec.architecture, plans: report }, null, 2));
+      for (const r of report) {
+        out(`== ${model.spec.name} (${model.spec.architecture}), plan ${r.plan}`);
+        for (const stage of ['once', 'per-candidate'] as const) {
+          out(stage === 'once' ? 'once per request:' : 'per candidate:');
+          for (const op of r.ops.filter((o) => o.stage === stage)) out(`  ${op.component.padEnd(11)} ${op.kind.padEnd(16)} ${String(op.flops).padStart(10)} FLOPs  ${op.what}`);
+        }
+        out(`FLOPs: ${r.flopsOnce} once + ${r.flopsPerCandidate} per candidate = ${(r.flopsTotal / 1e9).toFixed(4)} GFLOP at N=${n}`);
+      }
+      if (report.length === 2) out(`vanilla / rank-aware FLOPs at N=${n}: ${(report[0]!.flopsTotal / report[1]!.flopsTotal).toFixed(2)}x`);
+    },
+  },
+  'export-onnx': {
+    options: { model: { type: 'string' }, out: { type: 'string' } },
+    async run(v, out) {
+      const { exportOnnx } = await import('../onnx/export.js');
+      const model = await loadModelDir(need(v, 'model'));
+      const file = need(v, 'out');
+      await mkdir(dirname(file), { recursive: true });
+      const bytes = exportOnnx(model);
+      await writeFile(file, bytes);
+      out(`wrote ${file} (${bytes.byteLength} bytes, vanilla graph, opset 17)`);
+    },
+  },
+  bench: {
+    options: { model: { type: 'string' }, n: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' }, threads: { type: 'string' }, peer: { type: 'string' }, json: { type: 'boolean' }, seconds: { type: 'string' } },
+    async run(v, out) {
+      const model = await loadModelDir(need(v, 'model'));
+      const plans = (typeof v.plan === 'string' ? v.plan : 'vanilla,rank-aware').split(',').map(parsePlan);
+      const threads = int(v, 'threads', 1);
+      if (threads !== 1) throw new RankawareError('--threads', '1 (the worker pool is not part of this release)', show(threads));
+      await runBench({
+        model,
+        modelName: need(v, 'model'),
+        ns: parseList(typeof v.n === 'string' ? v.n : '256', 'n'),
+        backend: parseBackend(v.backend),
+        plans,
+        peers: typeof v.peer === 'string' ? v.peer.split(',').filter(Boolean) : [],
+        seconds: v.seconds === undefined ? 2 : Number(v.seconds),
+        json: v.json === true,
+        out,
+      });
+    },
+  },
+};
+
+/** Run the CLI; returns the exit code. */
+export async function main(argv: readonly string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    out(USAGE);
+    return command ? 0 : 1;
+  }
+  const cmd = COMMANDS[command];
+  if (!cmd) {
+    err(`error: unknown command ${JSON.stringify(command)}; expected one of ${Object.keys(COMMANDS).join(', ')}`);
+    return 1;
+  }
+  try {
+    let values: Record<string, unknown>;
+    try {
+      values = parseArgs({ args: [...rest], options: cmd.options, strict: true, allowPositionals: false }).values;
+    } catch (e) {
+      throw new RankawareError(`rankaware ${command}`, `options among ${Object.keys(cmd.options).map((o) => '--' + o).join(' ')}`, (e as Error).message.split('\n')[0]!);
+    }
+    await cmd.run(values, out);
+    return 0;
+  } catch (e) {
+    if (e instanceof RankawareError) {
+      err(`error: ${e.message}`);
+      return 1;
+    }
+    err(`error: internal error: ${(e as Error).message ?? String(e)} (set RANKAWARE_DEBUG=1 for a stack trace)`);
+    if (process.env.RANKAWARE_DEBUG) err((e as Error).stack ?? '');
+    return 1;
+  }
+}

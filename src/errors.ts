@@ -1,0 +1,40 @@
+/**
+ * Every refusal of bad input is a RankawareError: one line that names the field (or weight, or
+ * option), what was expected and what was received. The CLI prints `error.message` and exits 1.
+ */
+export class RankawareError extends Error {
+  override readonly name = 'RankawareError';
+  constructor(
+    /** Where the problem is: a field, a weight name, an option path, a file. */
+    readonly where: string,
+    /** What was expected there. */
+    readonly expected: string,
+    /** What was found instead (already rendered for humans). */
+    readonly received: string,
+    /** A category for metrics and tests. */
+    readonly kind: ErrorKind = 'invalid',
+  ) {
+    super(`${where}: expected ${expected}, received ${received}`);
+  }
+}
+
+export type ErrorKind =
+  | 'invalid' // a value of the wrong type or range
+  | 'missing' // a required value is absent
+  | 'unknown' // a name that the model does not declare
+  | 'weights' // a weight missing, of the wrong shape or dtype
+  | 'format'; // a file that cannot be parsed (model.json version, truncated safetensors)
+
+/** Render a received value compactly for an error message. */
+export function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'number') {
+    if (Number.isNaN(value)) return 'NaN';
+    return String(value);
+  }
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '...' : value);
+  if (Array.isArray(value)) return value.length > 6 ? `an array of ${value.length}` : `[${value.map(show).join(', ')}]`;
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}

@@ -1,0 +1,24 @@
+/**
+ * rankaware: exact rank-aware inference for recommender ranking models.
+ * Browser-safe entry point (no Node built-ins); `rankaware/node` adds model directories.
+ */
+export { RankawareError } from './errors.js';
+export type { ErrorKind } from './errors.js';
+export * from './model/spec.js';
+export { modelFromFiles, modelToFiles } from './model/model.js';
+export type { Model } from './model/model.js';
+export { readSafetensors, writeSafetensors } from './model/safetensors.js';
+export type { Tensor, TensorMap } from './model/safetensors.js';
+export { declareWeights } from './model/weights.js';
+export type { WeightDecl, Weights } from './model/weights.js';
+export { encodeRequest, encodeContext, encodeCandidates } from './model/request.js';
+export type { RequestJson, EncodedRequest, Inputs } from './model/request.js';
+export { randomModel, randomRequest, interleavedFields } from './model/random.js';
+export type { InitOptions } from './model/random.js';
+export { score, getPlan, compilePlan } from './engine.js';
+export type { ScoreOptions, ScoreResult } from './engine.js';
+export { planModel } from './arch/index.js';
+export type { Plan, PlanMode, Op, Slice, BufferDecl, Rank, Component } from './plan/ir.js';
+export { countFlops, flopsFor, opFlops } from './plan/flops.js';
+export type { FlopCount } from './plan/flops.js';
+export type { Backend, BackendName, CompiledPlan, ContextState } from './backends/backend.js';

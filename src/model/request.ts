@@ -1,0 +1,165 @@
+/**
+ * Request JSON -> encoded inputs. `{"context": {field: value}, "candidates": [{field: value}, ...]}`.
+ * Every refusal names the field (with the candidate index), the expected and the received value.
+ * Encoded inputs are flat typed arrays a backend reads directly: for each sparse field CSR-style
+ * offsets into a list of table rows (OOV ids already mapped to the bucket row), for each dense field
+ * rows x dim floats.
+ */
+import { RankawareError, show } from '../errors.js';
+import type { DenseField, Field, ModelSpec, Side, SparseField } from './spec.js';
+
+export type FieldValue = number | readonly number[];
+export interface RequestJson {
+  readonly context: Readonly<Record<string, FieldValue>>;
+  readonly candidates: readonly Readonly<Record<string, FieldValue>>[];
+}
+
+/** Ids of one sparse field for `rows` rows: row r owns ids[offsets[r] .. offsets[r+1]). */
+export interface SparseInput {
+  readonly offsets: Int32Array;
+  readonly ids: Int32Array;
+}
+
+/** Inputs of one side: 1 row for the context, N rows for the candidates. Keyed by field index. */
+export interface Inputs {
+  readonly rows: number;
+  readonly sparse: ReadonlyMap<number, SparseInput>;
+  readonly dense: ReadonlyMap<number, Float32Array>;
+}
+
+export interface EncodedRequest {
+  readonly context: Inputs;
+  readonly candidates: Inputs;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function idOf(f: SparseField, v: unknown, where: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v))
+    throw new RankawareError(where, `an integer id in [0, ${f.vocab})`, show(v));
+  if (v >= 0 && v < f.vocab) return v;
+  if (f.oov === 'bucket') return f.vocab;
+  throw new RankawareError(where, `an id in [0, ${f.vocab}) (the field's vocab; declare "oov": "bucket" to map unknown ids)`, show(v));
+}
+
+class SideEncoder {
+  private readonly fields: { field: Field; index: number }[];
+  private readonly sparseIds = new Map<number, number[]>();
+  private readonly sparseOffsets = new Map<number, number[]>();
+  private readonly denseValues = new Map<number, Float32Array>();
+  private row = 0;
+
+  constructor(
+    spec: ModelSpec,
+    private readonly side: Side,
+    private readonly rows: number,
+  ) {
+    this.fields = spec.fields.map((field, index) => ({ field, index })).filter((e) => e.field.side === side);
+    for (const { field, index } of this.fields) {
+      if (field.type === 'sparse') {
+        this.sparseIds.set(index, []);
+        this.sparseOffsets.set(index, [0]);
+      } else {
+        this.denseValues.set(index, new Float32Array(rows * field.dim));
+      }
+    }
+  }
+
+  add(values: unknown, where: string, spec: ModelSpec): void {
+    if (!isRecord(values)) throw new RankawareError(where, 'an object of field values', show(values));
+    for (const key of Object.keys(values)) {
+      const declared = spec.fields.find((f) => f.name === key);
+      if (!declared)
+        throw new RankawareError(`${where}.${key}`, `a field the model declares (${this.fields.map((e) => e.field.name).join(', ')})`, 'an unknown field', 'unknown');
+      if (declared.side !== this.side) {
+        const home = declared.side === 'context' ? 'request.context' : 'each candidate';
+        throw new RankawareError(`${where}.${key}`, `no ${declared.side} field here (it belongs in ${home})`, `${declared.side} field "${key}"`, 'unknown');
+      }
+    }
+    for (const { field, index } of this.fields) {
+      const at = `${where}.${field.name}`;
+      const v = values[field.name];
+      if (v === undefined) throw new RankawareError(at, field.type === 'dense' ? `${field.dim} floats` : 'an id', 'nothing (missing field)', 'missing');
+      if (field.type === 'dense') this.addDense(field, index, v, at);
+      else this.addSparse(field, index, v, at);
+    }
+    this.row++;
+  }
+
+  private addSparse(f: SparseField, index: number, v: unknown, at: string): void {
+    const ids = this.sparseIds.get(index)!;
+    if (f.pooling === 'none') {
+      if (Array.isArray(v)) {
+        if (v.length !== 1) throw new RankawareError(at, `one id (field pooling is "none")`, `a list of ${v.length} ids`);
+        ids.push(idOf(f, v[0], `${at}[0]`));
+      } else {
+        ids.push(idOf(f, v, at));
+      }
+    } else {
+      if (!Array.isArray(v)) throw new RankawareError(at, `a list of ids (field pooling is "${f.pooling}")`, show(v));
+      v.forEach((x, i) => ids.push(idOf(f, x, `${at}[${i}]`)));
+    }
+    this.sparseOffsets.get(index)!.push(ids.length);
+  }
+
+  private addDense(f: DenseField, index: number, v: unknown, at: string): void {
+    if (!Array.isArray(v) || v.length !== f.dim)
+      throw new RankawareError(at, `a list of ${f.dim} finite numbers`, Array.isArray(v) ? `a list of ${v.length}` : show(v));
+    const out = this.denseValues.get(index)!;
+    v.forEach((x, i) => {
+      if (typeof x !== 'number' || !Number.isFinite(x)) throw new RankawareError(`${at}[${i}]`, 'a finite number', show(x));
+      out[this.row * f.dim + i] = x;
+    });
+  }
+
+  finish(): Inputs {
+    const sparse = new Map<number, SparseInput>();
+    for (const [index, ids] of this.sparseIds)
+      sparse.set(index, { offsets: Int32Array.from(this.sparseOffsets.get(index)!), ids: Int32Array.from(ids) });
+    return { rows: this.rows, sparse, dense: this.denseValues };
+  }
+}
+
+/** Encode the context of a request alone (one row). */
+export function encodeContext(spec: ModelSpec, context: unknown): Inputs {
+  if (context === undefined) throw new RankawareError('request.context', 'an object of context field values', 'nothing (missing)', 'missing');
+  const enc = new SideEncoder(spec, 'context', 1);
+  enc.add(context, 'request.context', spec);
+  return enc.finish();
+}
+
+/** Encode a list of candidates (N rows). */
+export function encodeCandidates(spec: ModelSpec, candidates: unknown): Inputs {
+  if (!Array.isArray(candidates)) throw new RankawareError('request.candidates', 'a non-empty array of candidates', show(candidates), candidates === undefined ? 'missing' : 'invalid');
+  if (candidates.length === 0) throw new RankawareError('request.candidates', 'a non-empty array of candidates', 'an empty array');
+  const enc = new SideEncoder(spec, 'target', candidates.length);
+  candidates.forEach((c, i) => enc.add(c, `request.candidates[${i}]`, spec));
+  return enc.finish();
+}
+
+export function encodeRequest(spec: ModelSpec, request: unknown): EncodedRequest {
+  if (!isRecord(request)) throw new RankawareError('request', 'an object {"context": {...}, "candidates": [...]}', show(request));
+  for (const key of Object.keys(request))
+    if (key !== 'context' && key !== 'candidates')
+      throw new RankawareError(`request.${key}`, 'only the keys "context" and "candidates"', 'an unknown key', 'unknown');
+  return { context: encodeContext(spec, request.context), candidates: encodeCandidates(spec, request.candidates) };
+}
+
+/** Rows [start, end) of candidate inputs, sharing no state with the source (a tile). */
+export function sliceInputs(inputs: Inputs, start: number, end: number): Inputs {
+  const sparse = new Map<number, SparseInput>();
+  for (const [index, s] of inputs.sparse) {
+    const base = s.offsets[start]!;
+    const offsets = new Int32Array(end - start + 1);
+    for (let r = start; r <= end; r++) offsets[r - start] = s.offsets[r]! - base;
+    sparse.set(index, { offsets, ids: s.ids.slice(base, s.offsets[end]!) });
+  }
+  const dense = new Map<number, Float32Array>();
+  for (const [index, d] of inputs.dense) {
+    const dim = d.length / inputs.rows;
+    dense.set(index, d.slice(start * dim, end * dim));
+  }
+  return { rows: end - start, sparse, dense };
+}

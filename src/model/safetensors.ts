@@ -1,0 +1,89 @@
+/**
+ * safetensors: an 8-byte little-endian header length, a JSON header {name: {dtype, shape,
+ * data_offsets}} and the raw little-endian tensor bytes. Spec: huggingface/safetensors README.
+ * We read F32 and F16 (widened to float32) and write F32.
+ */
+import { getFloat16 } from '@petamoriken/float16';
+import { RankawareError, show } from '../errors.js';
+
+export interface Tensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+export type TensorMap = ReadonlyMap<string, Tensor>;
+
+const BYTES: Record<string, number> = { F32: 4, F16: 2 };
+
+export function readSafetensors(bytes: Uint8Array, file = 'weights.safetensors'): Map<string, Tensor> {
+  if (bytes.byteLength < 8) throw new RankawareError(file, 'at least the 8-byte header length', `${bytes.byteLength} bytes (truncated file)`, 'format');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = Number(view.getBigUint64(0, true));
+  if (8 + headerLength > bytes.byteLength)
+    throw new RankawareError(file, `a ${headerLength}-byte JSON header after the length`, `${bytes.byteLength - 8} bytes (truncated file)`, 'format');
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<string, unknown>;
+  } catch {
+    throw new RankawareError(file, 'a JSON header', 'bytes that do not parse as JSON (corrupt file)', 'format');
+  }
+  const dataStart = 8 + headerLength;
+  const dataLength = bytes.byteLength - dataStart;
+  const out = new Map<string, Tensor>();
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    const where = `${file} tensor "${name}"`;
+    if (typeof e.dtype !== 'string' || !(e.dtype in BYTES))
+      throw new RankawareError(`${where} dtype`, 'F32 or F16', show(e.dtype), 'weights');
+    const shape = e.shape;
+    if (!Array.isArray(shape) || !shape.every((s) => Number.isInteger(s) && s >= 0))
+      throw new RankawareError(`${where} shape`, 'a list of non-negative integers', show(shape), 'format');
+    const offsets = e.data_offsets;
+    if (!Array.isArray(offsets) || offsets.length !== 2)
+      throw new RankawareError(`${where} data_offsets`, '[begin, end]', show(offsets), 'format');
+    const [begin, end] = offsets as [number, number];
+    const count = (shape as number[]).reduce((a, b) => a * b, 1);
+    const width = BYTES[e.dtype]!;
+    if (end - begin !== count * width)
+      throw new RankawareError(`${where} data_offsets`, `${count * width} bytes for shape [${shape.join(', ')}] ${e.dtype}`, `${end - begin}`, 'format');
+    if (end > dataLength)
+      throw new RankawareError(where, `bytes up to offset ${end}`, `a data section of ${dataLength} bytes (truncated file)`, 'format');
+    const data = new Float32Array(count);
+    const at = dataStart + begin;
+    if (e.dtype === 'F32') {
+      for (let i = 0; i < count; i++) data[i] = view.getFloat32(at + 4 * i, true);
+    } else {
+      for (let i = 0; i < count; i++) data[i] = getFloat16(view, at + 2 * i, true);
+    }
+    out.set(name, { shape: shape as number[], data });
+  }
+  return out;
+}
+
+/** Write float32 tensors; names are sorted so that files are reproducible. */
+export function writeSafetensors(tensors: TensorMap, metadata?: Record<string, string>): Uint8Array {
+  const names = [...tensors.keys()].sort();
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const name of names) {
+    const t = tensors.get(name)!;
+    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.length * 4] };
+    offset += t.data.length * 4;
+  }
+  let json = JSON.stringify(header);
+  // Pad the header with spaces so the data section is 8-byte aligned (as the reference writer does).
+  json += ' '.repeat((8 - ((8 + new TextEncoder().encode(json).length) % 8)) % 8);
+  const headerBytes = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let at = 8 + headerBytes.length;
+  for (const name of names) {
+    const data = tensors.get(name)!.data;
+    for (let i = 0; i < data.length; i++) view.setFloat32(at + 4 * i, data[i]!, true);
+    at += data.length * 4;
+  }
+  return out;
+}

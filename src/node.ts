@@ -1,0 +1,34 @@
+/**
+ * Node entry point: everything in the browser entry, plus reading and writing model directories.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RankawareError } from './errors.js';
+import { modelFromFiles, modelToFiles } from './model/model.js';
+import type { Model } from './model/model.js';
+
+export * from './index.js';
+
+async function readOrExplain(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new RankawareError(path, 'a readable file', code === 'ENOENT' ? 'no such file' : String(code ?? e), 'missing');
+  }
+}
+
+/** Load DIR/model.json and DIR/weights.safetensors. */
+export async function loadModelDir(dir: string): Promise<Model> {
+  const json = (await readOrExplain(join(dir, 'model.json'))).toString('utf8');
+  const bytes = await readOrExplain(join(dir, 'weights.safetensors'));
+  return modelFromFiles(json, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
+/** Write DIR/model.json and DIR/weights.safetensors (creating DIR). */
+export async function saveModelDir(model: Model, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const { modelJson, weightsBytes } = modelToFiles(model);
+  await writeFile(join(dir, 'model.json'), modelJson);
+  await writeFile(join(dir, 'weights.safetensors'), weightsBytes);
+}
