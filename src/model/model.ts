@@ -7,7 +7,7 @@ import { readSafetensors, writeSafetensors } from './safetensors.js';
 import type { Tensor } from './safetensors.js';
 import { parseModelSpec } from './spec.js';
 import type { ModelSpec } from './spec.js';
-import { declareWeights, loadWeights, storedShape } from './weights.js';
+import { declareWeights, isStoredTransposed, loadWeights, storedShape } from './weights.js';
 import type { Weights } from './weights.js';
 
 export interface Model {
@@ -35,7 +35,7 @@ export function modelToFiles(model: Model): { modelJson: string; weightsBytes: U
   for (const decl of declareWeights(model.spec)) {
     const t = model.weights.get(decl.name)!;
     const shape = storedShape(model.spec, decl);
-    if (shape === decl.shape) {
+    if (!isStoredTransposed(model.spec, decl)) {
       stored.set(decl.name, t);
     } else {
       const [rows, cols] = decl.shape as [number, number];

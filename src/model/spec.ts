@@ -173,7 +173,7 @@ function parseAttention(o: Json, at: string): AttentionOptions {
     layers: positiveInt(o.layers, `${at}.layers`),
     heads: positiveInt(o.heads, `${at}.heads`),
     headDim: positiveInt(o.headDim, `${at}.headDim`),
-    scaling: bool(o.scaling, `${at}.scaling`, true),
+    scaling: bool(o.scaling, `${at}.scaling`, false),
     residual: bool(o.residual, `${at}.residual`, true),
     projectionLayout: oneOf(o.projectionLayout, ['in_out', 'out_in'] as const, `${at}.projectionLayout`, 'in_out'),
   };

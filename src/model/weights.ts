@@ -121,12 +121,16 @@ export function declareWeights(spec: ModelSpec): WeightDecl[] {
   return decls;
 }
 
+/** Whether a weight is stored transposed ([in, out]) under the model's layout options. */
+export function isStoredTransposed(spec: ModelSpec, decl: WeightDecl): boolean {
+  if (decl.layout === 'linear') return spec.linearLayout === 'in_out';
+  if (decl.layout === 'projection') return 'projectionLayout' in spec.options && spec.options.projectionLayout === 'in_out';
+  return false;
+}
+
 /** The shape a weight has in weights.safetensors, given the model's layout options. */
 export function storedShape(spec: ModelSpec, decl: WeightDecl): readonly number[] {
-  const transposed =
-    (decl.layout === 'linear' && spec.linearLayout === 'in_out') ||
-    (decl.layout === 'projection' && spec.architecture !== 'dlrm' && 'projectionLayout' in spec.options && spec.options.projectionLayout === 'in_out');
-  return transposed ? [decl.shape[1]!, decl.shape[0]!] : decl.shape;
+  return isStoredTransposed(spec, decl) ? [decl.shape[1]!, decl.shape[0]!] : decl.shape;
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -156,7 +160,8 @@ export function loadWeights(spec: ModelSpec, stored: TensorMap, file = 'weights.
     for (let i = 0; i < t.data.length; i++)
       if (!Number.isFinite(t.data[i]!))
         throw new RankawareError(`${file} weight "${decl.name}"`, 'finite values', `${show(t.data[i])} at flat index ${i}`, 'weights');
-    const data = sameShape(want, decl.shape) ? t.data : transpose({ shape: want, data: t.data });
+    // Decide by layout, not by shape: a square [in, out] matrix has the shape of its transpose.
+    const data = isStoredTransposed(spec, decl) ? transpose({ shape: want, data: t.data }) : t.data;
     out.set(decl.name, { shape: decl.shape, data });
   }
   const declared = new Set(decls.map((d) => d.name));
