@@ -287,6 +287,8 @@ function checkArchitectureFields(spec: ModelSpec): void {
         throw new RankawareError('model.json options.bottomMlp', 'a bottom MLP for the dense fields (its last size equals the embedding dim)', '[]');
       if (dense.length === 0 && o.bottomMlp.length > 0)
         throw new RankawareError('model.json options.bottomMlp', '[] when the model has no dense field', show(o.bottomMlp));
+      if (sparse.length + (dense.length > 0 ? 1 : 0) < 2)
+        throw new RankawareError('model.json fields', 'at least two interacting vectors for dlrm (sparse fields, plus the bottom MLP output when there are dense fields)', `${sparse.length + (dense.length > 0 ? 1 : 0)}`);
       if (o.bottomMlp.length > 0 && o.bottomMlp[o.bottomMlp.length - 1] !== sparse[0]!.dim)
         throw new RankawareError('model.json options.bottomMlp', `a last size equal to the embedding dim ${sparse[0]!.dim}`, show(o.bottomMlp));
       break;

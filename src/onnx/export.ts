@@ -11,9 +11,11 @@
  * - dense: float32 [1, dim] or [N, dim].
  * Ids of an `oov: "bucket"` field outside [0, vocab) read row `vocab` inside the graph; other fields must
  * hold valid ids. The output `score` is float32 [N, 1] (the logit when the model's output is "none").
- * Linear weights become [in, out] initializers named `<weight>:T`, so that each linear map is one MatMul.
+ * Linear weights and attention projections become [in, out] initializers named `<weight>:T`, so that each
+ * linear map is one MatMul; tables and biases keep their weight names.
  */
 import type { Model } from '../model/model.js';
+import type { Tensor } from '../model/safetensors.js';
 import type { Field, ModelSpec, SparseField, SpecOf } from '../model/spec.js';
 import { denseFields, sparseFields } from '../model/spec.js';
 import { dlrmGeometry, embeddingDim } from '../model/geometry.js';
@@ -33,6 +35,8 @@ class Exporter {
   private readonly ids = new Map<string, string>();
   /** Per field: its vector on N rows, [N, dim] (the pooled embedding, or the dense values). */
   private readonly values = new Map<string, string>();
+  /** Weight initializers written so far, by initializer name. */
+  private readonly initializers = new Map<string, string>();
 
   constructor(private readonly model: Model) {
     this.spec = model.spec;
@@ -117,7 +121,7 @@ class Exporter {
 
   // ----- weights and layers -------------------------------------------------------------------
 
-  private tensor(name: string) {
+  private tensor(name: string): Tensor {
     const t = this.model.weights.get(name);
     if (!t) throw new Error(`ONNX export: the model has no weight "${name}"`);
     return t;
@@ -125,23 +129,27 @@ class Exporter {
 
   /** A weight as stored in canonical layout (tables, biases, [in, out] first-order weights). */
   private plain(name: string): string {
-    if (!this.g.has(name)) {
+    return this.initializer(name, () => {
       const t = this.tensor(name);
-      this.g.floats(name, t.data, t.shape);
-    }
-    return name;
+      return this.g.floats(name, t.data, t.shape);
+    });
   }
 
   /** A canonical [out, in] linear weight as an [in, out] initializer, so that x W^T is MatMul(x, W^T). */
   private transposed(name: string): string {
-    const init = `${name}:T`;
-    if (!this.g.has(init)) {
+    return this.initializer(`${name}:T`, () => {
       const t = this.tensor(name);
       const [rows, cols] = t.shape as [number, number];
       const data = new Float32Array(rows * cols);
       for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) data[c * rows + r] = t.data[r * cols + c]!;
-      this.g.floats(init, data, [cols, rows]);
-    }
+      return this.g.floats(`${name}:T`, data, [cols, rows]);
+    });
+  }
+
+  /** Each initializer is written once, however many layers read it. */
+  private initializer(name: string, make: () => string): string {
+    let init = this.initializers.get(name);
+    if (!init) this.initializers.set(name, (init = make()));
     return init;
   }
 

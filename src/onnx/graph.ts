@@ -49,16 +49,12 @@ export class GraphBuilder {
     return name;
   }
 
-  has(name: string): boolean {
-    return this.names.has(name);
-  }
-
   input(name: string, type: ElemType, dims: readonly Dim[]): string {
     this.inputs.push(valueInfo(this.define(name), type, dims));
     return name;
   }
 
-  /** Declare `value` as a graph output (it keeps its name when it is free, else an Identity renames it). */
+  /** Declare `value` as the graph output `name` (an Identity gives it that name). */
   output(name: string, value: string, type: ElemType, dims: readonly Dim[]): void {
     this.nodes.push({ opType: 'Identity', input: [value], output: [this.define(name)], name: `${name}:Identity` });
     this.outputs.push(valueInfo(name, type, dims));
