@@ -9,6 +9,8 @@ import { planModel } from './arch/index.js';
 import type { Plan, PlanMode } from './plan/ir.js';
 import type { Backend, BackendName, CompiledPlan } from './backends/backend.js';
 import { jsBackend } from './backends/js/index.js';
+import { createWasmBackend } from './backends/wasm/index.js';
+import { simdSupported } from './backends/wasm/module.js';
 
 export interface ScoreOptions {
   readonly plan?: PlanMode;
@@ -23,6 +25,32 @@ export interface ScoreResult {
 }
 
 const BACKENDS: Partial<Record<BackendName, Backend>> = { js: jsBackend };
+const REASONS: Partial<Record<BackendName, string>> = { js: 'the float64 reference backend' };
+
+export interface LoadedBackend {
+  /** The backend that will run: the one asked for, or its fallback. */
+  readonly name: BackendName;
+  /** Why this backend (and why not the one asked for, after a fallback). */
+  readonly reason: string;
+}
+
+/**
+ * Make a backend ready (compile its module once per process). Falls back to js, saying why, when the
+ * engine cannot run it: WASM needs 128-bit SIMD.
+ */
+export async function loadBackend(name: BackendName): Promise<LoadedBackend> {
+  if (name === 'js') return { name, reason: REASONS.js! };
+  if (name === 'wasm') {
+    if (!BACKENDS.wasm) {
+      if (!simdSupported()) return { name: 'js', reason: 'this JavaScript engine has no WebAssembly SIMD; using the js backend' };
+      const wasm = await createWasmBackend();
+      BACKENDS.wasm = wasm;
+      REASONS.wasm = wasm.variant === 'relaxed-simd' ? 'WASM with relaxed-SIMD FMA' : 'WASM SIMD (this engine has no relaxed SIMD, so no FMA)';
+    }
+    return { name, reason: REASONS.wasm! };
+  }
+  throw new RankawareError('backend', '"js" or "wasm" (the WebGPU backend is not part of this release)', JSON.stringify(name));
+}
 
 const plans = new WeakMap<Model, Map<PlanMode, Plan>>();
 const compiled = new WeakMap<Plan, Map<BackendName, CompiledPlan>>();
@@ -38,7 +66,7 @@ export function getPlan(model: Model, mode: PlanMode): Plan {
 
 export function getBackend(name: BackendName): Backend {
   const backend = BACKENDS[name];
-  if (!backend) throw new RankawareError('backend', `one of ${Object.keys(BACKENDS).join(', ')}`, JSON.stringify(name));
+  if (!backend) throw new RankawareError('backend', `a loaded backend (await loadBackend(${JSON.stringify(name)}) first; loaded: ${Object.keys(BACKENDS).join(', ')})`, JSON.stringify(name));
   return backend;
 }
 

@@ -15,7 +15,8 @@ export { encodeRequest, encodeContext, encodeCandidates } from './model/request.
 export type { RequestJson, EncodedRequest, Inputs } from './model/request.js';
 export { randomModel, randomRequest, interleavedFields } from './model/random.js';
 export type { InitOptions } from './model/random.js';
-export { score, getPlan, compilePlan } from './engine.js';
+export { score, getPlan, compilePlan, loadBackend } from './engine.js';
+export type { LoadedBackend } from './engine.js';
 export type { ScoreOptions, ScoreResult } from './engine.js';
 export { planModel } from './arch/index.js';
 export type { Plan, PlanMode, Op, Slice, BufferDecl, Rank, Component } from './plan/ir.js';

@@ -21,8 +21,9 @@ async function readOrExplain(path: string): Promise<Buffer> {
 /** Load DIR/model.json and DIR/weights.safetensors. */
 export async function loadModelDir(dir: string): Promise<Model> {
   const json = (await readOrExplain(join(dir, 'model.json'))).toString('utf8');
-  const bytes = await readOrExplain(join(dir, 'weights.safetensors'));
-  return modelFromFiles(json, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  const file = join(dir, 'weights.safetensors');
+  const bytes = await readOrExplain(file);
+  return modelFromFiles(json, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), file);
 }
 
 /** Write DIR/model.json and DIR/weights.safetensors (creating DIR). */

@@ -10,7 +10,7 @@ import { loadModelDir, saveModelDir } from '../node.js';
 import { ARCHITECTURES } from '../model/spec.js';
 import type { Architecture } from '../model/spec.js';
 import { randomModel, randomRequest } from '../model/random.js';
-import { getPlan, score } from '../engine.js';
+import { getPlan, loadBackend, score } from '../engine.js';
 import type { PlanMode } from '../plan/ir.js';
 import { countFlops, flopsFor } from '../plan/flops.js';
 import { listOps } from '../plan/describe.js';
@@ -21,13 +21,13 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
 
   rankaware init --arch A --context K --target M --dim D [--mlp 512,256] [--candidates N] [--seed S] --out DIR
       A seeded random model (A: ${ARCHITECTURES.join(', ')}) and DIR/request.json with N candidates.
-  rankaware score --model DIR --request FILE.json [--backend js] [--plan vanilla|rank-aware]
+  rankaware score --model DIR --request FILE.json [--backend js|wasm] [--plan vanilla|rank-aware]
       Prints {"scores": [...], "backend": ..., "plan": ...}.
   rankaware inspect --model DIR [--plan vanilla|rank-aware] [--n N] [--json]
       What runs once per request, what per candidate, and the FLOPs of each.
   rankaware export-onnx --model DIR --out FILE.onnx
       The vanilla graph (inputs named after the fields), for onnxruntime.
-  rankaware bench --model DIR --n 256[,1024] [--backend js] [--plan vanilla,rank-aware] [--threads 1] [--json]
+  rankaware bench --model DIR --n 256[,1024] [--backend js|wasm] [--plan vanilla,rank-aware] [--threads 1] [--peer ort-node,ort-web] [--json]
       Warm latency and throughput per plan and N.`;
 
 export class UsageError extends Error {}
@@ -53,6 +53,13 @@ export function parseList(s: string, key: string): number[] {
     if (!Number.isInteger(n) || n < 1) throw new RankawareError(`--${key}`, 'a comma-separated list of positive integers', show(s));
     return n;
   });
+}
+
+function seconds(v: unknown): number {
+  if (v === undefined) return 2;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new RankawareError('--seconds', 'a positive number of seconds', show(v));
+  return n;
 }
 
 export function parsePlan(v: unknown): PlanMode {
@@ -108,10 +115,10 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
     options: { model: { type: 'string' }, request: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' } },
     async run(v, out) {
       const plan = parsePlan(v.plan);
-      const backend = parseBackend(v.backend);
+      const backend = await loadBackend(parseBackend(v.backend));
       const model = await loadModelDir(need(v, 'model'));
       const request = await readJson(need(v, 'request'));
-      const result = score(model, request, { plan, backend });
+      const result = score(model, request, { plan, backend: backend.name });
       out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan }));
     },
   },
@@ -161,16 +168,21 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
         model,
         modelName: need(v, 'model'),
         ns: parseList(typeof v.n === 'string' ? v.n : '256', 'n'),
-        backend: parseBackend(v.backend),
+        backend: (await loadBackend(parseBackend(v.backend))).name,
         plans,
         peers: typeof v.peer === 'string' ? v.peer.split(',').filter(Boolean) : [],
-        seconds: v.seconds === undefined ? 2 : Number(v.seconds),
+        seconds: seconds(v.seconds),
         json: v.json === true,
         out,
       });
     },
   },
 };
+
+/** Messages that quote input (JSON.parse's quotes the text around the error) may hold newlines; stderr gets one line. */
+function oneLine(message: string): string {
+  return message.replace(/\s*[\r\n]+\s*/g, ' ');
+}
 
 /** Run the CLI; returns the exit code. */
 export async function main(argv: readonly string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): Promise<number> {
@@ -195,10 +207,10 @@ export async function main(argv: readonly string[], out: (s: string) => void = c
     return 0;
   } catch (e) {
     if (e instanceof RankawareError) {
-      err(`error: ${e.message}`);
+      err(`error: ${oneLine(e.message)}`);
       return 1;
     }
-    err(`error: internal error: ${(e as Error).message ?? String(e)} (set RANKAWARE_DEBUG=1 for a stack trace)`);
+    err(`error: internal error: ${oneLine((e as Error).message ?? String(e))} (set RANKAWARE_DEBUG=1 for a stack trace)`);
     if (process.env.RANKAWARE_DEBUG) err((e as Error).stack ?? '');
     return 1;
   }

@@ -16,7 +16,7 @@ export interface Model {
 }
 
 /** Parse model.json text (or an already-parsed object) and weights.safetensors bytes. */
-export function modelFromFiles(modelJson: string | unknown, weightsBytes: Uint8Array): Model {
+export function modelFromFiles(modelJson: string | unknown, weightsBytes: Uint8Array, weightsFile = 'weights.safetensors'): Model {
   let json = modelJson;
   if (typeof modelJson === 'string') {
     try {
@@ -26,7 +26,7 @@ export function modelFromFiles(modelJson: string | unknown, weightsBytes: Uint8A
     }
   }
   const spec = parseModelSpec(json);
-  return { spec, weights: loadWeights(spec, readSafetensors(weightsBytes)) };
+  return { spec, weights: loadWeights(spec, readSafetensors(weightsBytes, weightsFile), weightsFile) };
 }
 
 /** The two files of a model directory: model.json text and weights.safetensors bytes (stored layout). */

@@ -44,6 +44,12 @@ function idOf(f: SparseField, v: unknown, where: string): number {
   throw new RankawareError(where, `an id in [0, ${f.vocab}) (the field's vocab; declare "oov": "bucket" to map unknown ids)`, show(v));
 }
 
+/** What a field's value looks like, as the refusal of a missing value says it. */
+function expectedValue(f: Field): string {
+  if (f.type === 'dense') return `a list of ${f.dim} finite numbers`;
+  return f.pooling === 'none' ? `an id in [0, ${f.vocab})` : `a list of ids (field pooling is "${f.pooling}")`;
+}
+
 class SideEncoder {
   private readonly fields: { field: Field; index: number }[];
   private readonly sparseIds = new Map<number, number[]>();
@@ -80,8 +86,9 @@ class SideEncoder {
     }
     for (const { field, index } of this.fields) {
       const at = `${where}.${field.name}`;
-      const v = values[field.name];
-      if (v === undefined) throw new RankawareError(at, field.type === 'dense' ? `${field.dim} floats` : 'an id', 'nothing (missing field)', 'missing');
+      // Own keys only: a field named like an Object.prototype member ("constructor") is missing, not a function.
+      const v = Object.hasOwn(values, field.name) ? values[field.name] : undefined;
+      if (v === undefined) throw new RankawareError(at, expectedValue(field), 'nothing (missing field)', 'missing');
       if (field.type === 'dense') this.addDense(field, index, v, at);
       else this.addSparse(field, index, v, at);
     }
@@ -109,7 +116,8 @@ class SideEncoder {
       throw new RankawareError(at, `a list of ${f.dim} finite numbers`, Array.isArray(v) ? `a list of ${v.length}` : show(v));
     const out = this.denseValues.get(index)!;
     v.forEach((x, i) => {
-      if (typeof x !== 'number' || !Number.isFinite(x)) throw new RankawareError(`${at}[${i}]`, 'a finite number', show(x));
+      // Math.fround: a value beyond float32 range would become Infinity in the kernels.
+      if (typeof x !== 'number' || !Number.isFinite(Math.fround(x))) throw new RankawareError(`${at}[${i}]`, 'a finite number within float32 range (|x| < 3.4e38)', show(x));
       out[this.row * f.dim + i] = x;
     });
   }

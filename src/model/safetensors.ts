@@ -14,26 +14,33 @@ export type TensorMap = ReadonlyMap<string, Tensor>;
 
 const BYTES: Record<string, number> = { F32: 4, F16: 2 };
 
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 export function readSafetensors(bytes: Uint8Array, file = 'weights.safetensors'): Map<string, Tensor> {
   if (bytes.byteLength < 8) throw new RankawareError(file, 'at least the 8-byte header length', `${bytes.byteLength} bytes (truncated file)`, 'format');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));
   if (8 + headerLength > bytes.byteLength)
     throw new RankawareError(file, `a ${headerLength}-byte JSON header after the length`, `${bytes.byteLength - 8} bytes (truncated file)`, 'format');
-  let header: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<string, unknown>;
+    parsed = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
   } catch {
     throw new RankawareError(file, 'a JSON header', 'bytes that do not parse as JSON (corrupt file)', 'format');
   }
+  if (!isObject(parsed)) throw new RankawareError(`${file} header`, 'a JSON object {name: {dtype, shape, data_offsets}}', show(parsed), 'format');
+  const header = parsed;
   const dataStart = 8 + headerLength;
   const dataLength = bytes.byteLength - dataStart;
   const out = new Map<string, Tensor>();
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const where = `${file} tensor "${name}"`;
-    if (typeof e.dtype !== 'string' || !(e.dtype in BYTES))
+    if (!isObject(entry)) throw new RankawareError(where, 'an object {dtype, shape, data_offsets}', show(entry), 'format');
+    const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof e.dtype !== 'string' || !Object.hasOwn(BYTES, e.dtype))
       throw new RankawareError(`${where} dtype`, 'F32 or F16', show(e.dtype), 'weights');
     const shape = e.shape;
     if (!Array.isArray(shape) || !shape.every((s) => Number.isInteger(s) && s >= 0))
@@ -42,6 +49,8 @@ export function readSafetensors(bytes: Uint8Array, file = 'weights.safetensors')
     if (!Array.isArray(offsets) || offsets.length !== 2)
       throw new RankawareError(`${where} data_offsets`, '[begin, end]', show(offsets), 'format');
     const [begin, end] = offsets as [number, number];
+    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin)
+      throw new RankawareError(`${where} data_offsets`, 'two integers 0 <= begin <= end', show(offsets), 'format');
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
     const width = BYTES[e.dtype]!;
     if (end - begin !== count * width)

@@ -31,7 +31,7 @@ const data = (env: Env, s: Slice) => env.stores[s.buf]!.data;
 const rowsOf = (env: Env, out: Slice) => (env.stores[out.buf]!.broadcast ? 1 : env.rows);
 
 export function activate(x: number, act: Activation): number {
-  if (act === 'relu') return x > 0 ? x : 0;
+  if (act === 'relu') return x < 0 ? 0 : x; // NaN stays NaN, so the score check refuses it
   if (act === 'sigmoid') return 1 / (1 + Math.exp(-x));
   return x;
 }

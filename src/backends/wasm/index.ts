@@ -1,0 +1,335 @@
+/**
+ * The AssemblyScript SIMD backend. A plan compiles to a list of kernel calls on fixed offsets of one
+ * linear memory: weights placed (and GEMM-packed) once at load, ctx buffers once per compiled plan,
+ * candidate buffers for one tile of `tileRows` candidates, input scratch grown only when a request is
+ * larger than any before. The candidate stage runs tile by tile; nothing is allocated per tile.
+ */
+import type { Inputs } from '../../model/request.js';
+import type { LinearOp, Op, Plan, Slice } from '../../plan/ir.js';
+import type { Backend, CompiledPlan, ContextState } from '../backend.js';
+import { LinearMemory } from './memory.js';
+import { kernelModule } from './module.js';
+import type { WasmVariant } from './module.js';
+
+/** The kernel ABI (wasm/assembly/kernels.ts). Pointers are byte offsets, sizes count f32 elements. */
+export interface Kernels {
+  packedLength(inDim: number, outDim: number): number;
+  packWeight(src: number, inDim: number, outDim: number, dst: number): void;
+  gemm(x: number, xStride: number, rows: number, w: number, inDim: number, outDim: number, bias: number, add: number, addStride: number, out: number, outStride: number, act: number): void;
+  gather(table: number, dim: number, offsets: number, ids: number, rows: number, out: number, outStride: number, mean: number): void;
+  copyRows(src: number, srcStride: number, out: number, outStride: number, rows: number, width: number): void;
+  pairs(a: number, aStride: number, b: number, bStride: number, dim: number, pairList: number, count: number, rows: number, out: number, outStride: number): void;
+  outer(a: number, aStride: number, na: number, b: number, bStride: number, nb: number, dim: number, rows: number, out: number, outStride: number): void;
+  cross(x0: number, x0Stride: number, z: number, zStride: number, x: number, xStride: number, out: number, outStride: number, rows: number, width: number): void;
+  fmContext(src: number, count: number, dim: number, outSum: number, outFm: number): void;
+  fm(src: number, srcStride: number, count: number, dim: number, ctxSum: number, ctxFm: number, rows: number, out: number, outStride: number): void;
+  sumColumns(src: number, srcStride: number, width: number, rows: number, acc: number, accStride: number): void;
+  activate(ptr: number, stride: number, rows: number, width: number, act: number): void;
+  attentionContext(q: number, k: number, v: number, count: number, heads: number, headDim: number, scale: number, out: number): void;
+  attention(desc: number, rows: number): void;
+}
+
+const ACT = { none: 0, relu: 1, sigmoid: 2 } as const;
+
+export interface WasmOptions {
+  /** Candidates per tile (default: sized so a tile's buffers stay around 1 MB, the L2 share of a core). */
+  readonly tileRows?: number;
+  /** Force a variant (tests); default: relaxed SIMD when the engine has it. */
+  readonly variant?: WasmVariant;
+}
+
+interface Instance {
+  readonly kernels: Kernels;
+  readonly mem: LinearMemory;
+  readonly variant: WasmVariant;
+}
+
+/** A fresh instance of the compiled kernel module on its own memory. */
+function instantiate(module: WebAssembly.Module, variant: WasmVariant): Instance {
+  const memory = new WebAssembly.Memory({ initial: 16 });
+  const instance = new WebAssembly.Instance(module, {
+    env: {
+      memory,
+      abort: () => {
+        throw new Error('wasm kernel abort');
+      },
+    },
+  });
+  return { kernels: instance.exports as unknown as Kernels, mem: new LinearMemory(memory), variant };
+}
+
+/** Where each input field's data goes for the current rows (grown on demand). */
+interface InputSlot {
+  offsets: number;
+  ids: number;
+  idCapacity: number;
+  rowCapacity: number;
+}
+
+interface WasmContext extends ContextState {
+  readonly generation: number;
+  readonly snapshot: Float32Array;
+}
+
+type Step = (rows: number) => void;
+
+class WasmCompiledPlan implements CompiledPlan {
+  private readonly k: Kernels;
+  private readonly mem: LinearMemory;
+  private readonly ptr: number[] = [];
+  private readonly stride: number[] = [];
+  private readonly packed = new Map<string, number>();
+  private readonly raw = new Map<string, number>();
+  private readonly sparseSlots = new Map<number, InputSlot>();
+  private readonly denseSlots = new Map<number, { at: number; capacity: number }>();
+  private readonly contextSteps: Step[];
+  private readonly candidateSteps: Step[];
+  private readonly ctxStart: number;
+  private readonly ctxFloats: number;
+  private current = -1;
+  private static generations = 0;
+  readonly tileRows: number;
+
+  constructor(
+    readonly plan: Plan,
+    instance: Instance,
+    options: WasmOptions,
+  ) {
+    this.k = instance.kernels;
+    this.mem = instance.mem;
+    const candWidth = plan.buffers.filter((b) => b.rank === 'cand').reduce((a, b) => a + b.width, 0);
+    this.tileRows = options.tileRows ?? Math.max(8, Math.min(256, Math.floor(262144 / Math.max(1, candWidth) / 8) * 8));
+    // ctx buffers are contiguous so that a context state is one snapshot.
+    this.ctxStart = this.mem.alloc(0);
+    for (const b of plan.buffers) {
+      if (b.rank !== 'ctx') continue;
+      this.ptr[b.id] = this.mem.alloc(b.width + 4);
+      this.stride[b.id] = 0;
+    }
+    this.ctxFloats = (this.mem.alloc(0) - this.ctxStart) >> 2;
+    for (const b of plan.buffers) {
+      if (b.rank !== 'cand') continue;
+      this.ptr[b.id] = this.mem.alloc(b.width * this.tileRows + 4);
+      this.stride[b.id] = b.width;
+    }
+    this.contextSteps = plan.contextOps.map(({ op }) => this.compileOp(op));
+    this.candidateSteps = plan.candidateOps.map(({ op }) => this.compileOp(op));
+  }
+
+  private at(s: Slice): number {
+    return this.ptr[s.buf]! + s.col * 4;
+  }
+  private strideOf(s: Slice): number {
+    return this.stride[s.buf]!;
+  }
+
+  /** A model weight placed as is (tables, biases). */
+  private rawWeight(name: string): number {
+    let at = this.raw.get(name);
+    if (at === undefined) {
+      const t = this.plan.weights.get(name)!;
+      at = this.mem.alloc(t.data.length);
+      this.mem.writeF32(at, t.data);
+      this.raw.set(name, at);
+    }
+    return at;
+  }
+
+  /** A linear weight [out, in] packed for the GEMM. */
+  private packedWeight(name: string): number {
+    let at = this.packed.get(name);
+    if (at === undefined) {
+      const t = this.plan.weights.get(name)!;
+      const [outDim, inDim] = t.shape as [number, number];
+      const src = this.rawWeight(name);
+      at = this.mem.alloc(this.k.packedLength(inDim, outDim));
+      this.k.packWeight(src, inDim, outDim, at);
+      this.packed.set(name, at);
+    }
+    return at;
+  }
+
+  private ints(values: ArrayLike<number>): number {
+    const at = this.mem.alloc(values.length);
+    this.mem.writeI32(at, values);
+    return at;
+  }
+
+  private compileOp(op: Op): Step {
+    const k = this.k;
+    switch (op.kind) {
+      case 'gather': {
+        const table = this.rawWeight(op.table);
+        const slot: InputSlot = { offsets: 0, ids: 0, idCapacity: 0, rowCapacity: 0 };
+        this.sparseSlots.set(op.field, this.sparseSlots.get(op.field) ?? slot);
+        const s = this.sparseSlots.get(op.field)!;
+        const out = this.at(op.out);
+        const stride = this.strideOf(op.out);
+        return (rows) => k.gather(table, op.out.width, s.offsets, s.ids, rows, out, stride, op.pooling === 'mean' ? 1 : 0);
+      }
+      case 'dense': {
+        const slot = this.denseSlots.get(op.field) ?? { at: 0, capacity: 0 };
+        this.denseSlots.set(op.field, slot);
+        const out = this.at(op.out);
+        const stride = this.strideOf(op.out);
+        return (rows) => k.copyRows(slot.at, op.out.width, out, stride, rows, op.out.width);
+      }
+      case 'copy': {
+        const [src, ss, out, os] = [this.at(op.src), this.strideOf(op.src), this.at(op.out), this.strideOf(op.out)];
+        return (rows) => k.copyRows(src, ss, out, os, rows, op.out.width);
+      }
+      case 'linear':
+        return this.compileLinear(op);
+      case 'pairs': {
+        const list = this.ints(op.pairs);
+        const [a, as, b, bs, out, os] = [this.at(op.a), this.strideOf(op.a), this.at(op.b), this.strideOf(op.b), this.at(op.out), this.strideOf(op.out)];
+        const count = op.pairs.length / 2;
+        return (rows) => k.pairs(a, as, b, bs, op.dim, list, count, rows, out, os);
+      }
+      case 'outer': {
+        const [a, as, b, bs, out, os] = [this.at(op.a), this.strideOf(op.a), this.at(op.b), this.strideOf(op.b), this.at(op.out), this.strideOf(op.out)];
+        return (rows) => k.outer(a, as, op.a.width / op.dim, b, bs, op.b.width / op.dim, op.dim, rows, out, os);
+      }
+      case 'cross': {
+        const [x0, x0s, z, zs, x, xs, out, os] = [this.at(op.x0), this.strideOf(op.x0), this.at(op.z), this.strideOf(op.z), this.at(op.x), this.strideOf(op.x), this.at(op.out), this.strideOf(op.out)];
+        return (rows) => k.cross(x0, x0s, z, zs, x, xs, out, os, rows, op.out.width);
+      }
+      case 'fmContext': {
+        const [src, sum, fm] = [this.at(op.src), this.at(op.outSum), this.at(op.outFm)];
+        return () => k.fmContext(src, op.count, op.dim, sum, fm);
+      }
+      case 'fm': {
+        const [src, ss, out, os] = [this.at(op.src), this.strideOf(op.src), this.at(op.out), this.strideOf(op.out)];
+        const sum = op.context ? this.at(op.context.sum) : 0;
+        const fm = op.context ? this.at(op.context.fm) : 0;
+        return (rows) => k.fm(src, ss, op.count, op.dim, sum, fm, rows, out, os);
+      }
+      case 'sum': {
+        const [out, os] = [this.at(op.out), this.strideOf(op.out)];
+        const bias = op.bias ? this.plan.weights.get(op.bias)!.data[0]! : 0;
+        const terms = op.terms.map((t) => [this.at(t), this.strideOf(t), t.width] as const);
+        return (rows) => {
+          const f32 = this.mem.f32;
+          for (let r = 0; r < rows; r++) f32[(out >> 2) + r * os] = bias;
+          for (const [src, ss, width] of terms) k.sumColumns(src, ss, width, rows, out, os);
+          if (op.act !== 'none') k.activate(out, os, rows, 1, ACT[op.act]);
+        };
+      }
+      case 'attentionContext': {
+        const [q, kk, v, out] = [this.at(op.queries.slice), this.at(op.keys.slice), this.at(op.values.slice), this.at(op.out)];
+        return () => k.attentionContext(q, kk, v, op.queries.count, op.heads, op.headDim, op.scale, out);
+      }
+      case 'attention': {
+        const scaleBits = new Int32Array(new Float32Array([op.scale]).buffer)[0]!;
+        const desc = [op.heads, op.headDim, scaleBits, ACT[op.act], this.at(op.out), this.strideOf(op.out), op.block ? this.at(op.block) : 0, op.block ? this.strideOf(op.block) : 0, this.ints(op.outSlots), op.queries.length];
+        op.queries.forEach((q, i) => {
+          const res = op.residual?.[i];
+          desc.push(this.at(q.slice), this.strideOf(q.slice), q.count, res ? this.at(res) : 0, res ? this.strideOf(res) : 0);
+        });
+        desc.push(op.keys.length);
+        op.keys.forEach((key, i) => {
+          const v = op.values[i]!;
+          desc.push(this.at(key.slice), this.strideOf(key.slice), this.at(v.slice), this.strideOf(v.slice), key.count);
+        });
+        const at = this.ints(desc);
+        return (rows) => k.attention(at, rows);
+      }
+    }
+  }
+
+  private compileLinear(op: LinearOp): Step {
+    const t = this.plan.weights.get(op.weight)!;
+    const [outDim, inDim] = t.shape as [number, number];
+    const w = this.packedWeight(op.weight);
+    const bias = op.bias ? this.rawWeight(op.bias) : 0;
+    const [x, xs, out, os] = [this.at(op.x), this.strideOf(op.x), this.at(op.out), this.strideOf(op.out)];
+    const add = op.add ? this.at(op.add) : 0;
+    const addStride = op.add ? this.strideOf(op.add) : 0;
+    const act = ACT[op.act];
+    const k = this.k;
+    if (op.groups === 1) return (rows) => k.gemm(x, xs, rows, w, inDim, outDim, bias, add, addStride, out, os, act);
+    return (rows) => {
+      for (let g = 0; g < op.groups; g++) k.gemm(x + g * inDim * 4, xs, rows, w, inDim, outDim, bias, add ? add + g * outDim * 4 : 0, addStride, out + g * outDim * 4, os, act);
+    };
+  }
+
+  /** Copy rows [start, end) of the inputs into the scratch slots (growing them when too small). */
+  private writeInputs(inputs: Inputs, start: number, end: number): void {
+    const rows = end - start;
+    for (const [field, slot] of this.sparseSlots) {
+      const s = inputs.sparse.get(field);
+      if (!s) continue;
+      const base = s.offsets[start]!;
+      const count = s.offsets[end]! - base;
+      if (rows + 1 > slot.rowCapacity) {
+        slot.rowCapacity = Math.max(rows + 1, this.tileRows + 1);
+        slot.offsets = this.mem.alloc(slot.rowCapacity);
+      }
+      if (count > slot.idCapacity) {
+        slot.idCapacity = Math.max(count, 2 * slot.idCapacity, 64);
+        slot.ids = this.mem.alloc(slot.idCapacity);
+      }
+      const i32 = this.mem.i32;
+      const o = slot.offsets >> 2;
+      for (let r = 0; r <= rows; r++) i32[o + r] = s.offsets[start + r]! - base;
+      i32.set(s.ids.subarray(base, base + count), slot.ids >> 2);
+    }
+    for (const [field, slot] of this.denseSlots) {
+      const d = inputs.dense.get(field);
+      if (!d) continue;
+      const dim = d.length / inputs.rows;
+      if (rows * dim > slot.capacity) {
+        slot.capacity = Math.max(rows, this.tileRows) * dim;
+        slot.at = this.mem.alloc(slot.capacity);
+      }
+      this.mem.f32.set(d.subarray(start * dim, end * dim), slot.at >> 2);
+    }
+  }
+
+  runContext(inputs: Inputs): ContextState {
+    this.writeInputs(inputs, 0, 1);
+    for (const step of this.contextSteps) step(1);
+    const generation = ++WasmCompiledPlan.generations;
+    this.current = generation;
+    const snapshot = this.mem.f32.slice(this.ctxStart >> 2, (this.ctxStart >> 2) + this.ctxFloats);
+    return { backend: 'wasm', generation, snapshot } as WasmContext;
+  }
+
+  runCandidates(context: ContextState, inputs: Inputs): Float32Array {
+    const ctx = context as WasmContext;
+    // Another request's context stage ran since: put this request's ctx buffers back.
+    if (this.current !== ctx.generation) {
+      this.mem.f32.set(ctx.snapshot, this.ctxStart >> 2);
+      this.current = ctx.generation;
+    }
+    const scores = new Float32Array(inputs.rows);
+    const out = this.at(this.plan.output);
+    const os = this.strideOf(this.plan.output);
+    for (let start = 0; start < inputs.rows; start += this.tileRows) {
+      const end = Math.min(inputs.rows, start + this.tileRows);
+      this.writeInputs(inputs, start, end);
+      for (const step of this.candidateSteps) step(end - start);
+      const f32 = this.mem.f32;
+      for (let r = 0; r < end - start; r++) scores[start + r] = f32[(out >> 2) + r * os]!;
+    }
+    return scores;
+  }
+
+  /** Bytes of linear memory in use (weights, buffers, scratch). */
+  get memoryBytes(): number {
+    return this.mem.memory.buffer.byteLength;
+  }
+}
+
+export interface WasmBackend extends Backend {
+  readonly variant: WasmVariant;
+}
+
+/**
+ * The WASM backend: compiles the kernel module once (the best variant the engine runs); each compiled
+ * plan gets its own instance and memory, so plans never share scratch.
+ */
+export async function createWasmBackend(options: WasmOptions = {}): Promise<WasmBackend> {
+  const { module, variant } = await kernelModule(options.variant);
+  return { name: 'wasm', variant, compile: (plan: Plan) => new WasmCompiledPlan(plan, instantiate(module, variant), options) };
+}
