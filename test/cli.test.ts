@@ -79,7 +79,7 @@ describe('init and score', () => {
     expect(wrote).toMatch(/request\.json \(16 candidates\)/);
     const vanilla = await scoreDir(dir, 'vanilla');
     const rankAware = await scoreDir(dir, 'rank-aware');
-    expect(Object.keys(vanilla).sort()).toEqual(['backend', 'plan', 'scores']);
+    expect(Object.keys(vanilla).sort()).toEqual(['backend', 'plan', 'reason', 'scores']);
     expect(vanilla).toMatchObject({ backend: 'js', plan: 'vanilla' });
     expect(rankAware).toMatchObject({ backend: 'js', plan: 'rank-aware' });
     expect(vanilla.scores).toHaveLength(16);
@@ -96,6 +96,30 @@ describe('init and score', () => {
     expect(vanilla.scores).toHaveLength(5);
     for (const s of vanilla.scores) expect(Number.isFinite(s)).toBe(true);
     expectSameScores(rankAware.scores, vanilla.scores);
+  });
+});
+
+describe('--backend wasm', () => {
+  it('score: both plans match the js reference within 1e-5 and say which variant ran', async () => {
+    const request = join(small, 'request.json');
+    const reference = await scoreDir(small, 'vanilla');
+    for (const plan of ['vanilla', 'rank-aware'] as const) {
+      const out = JSON.parse(await ok('score', '--model', small, '--request', request, '--plan', plan, '--backend', 'wasm')) as ScoreOutput & { reason: string };
+      expect(out).toMatchObject({ backend: 'wasm', plan });
+      expect(out.reason).toMatch(/relaxed-SIMD FMA/);
+      out.scores.forEach((s, i) => expect(Math.abs(s - reference.scores[i]!)).toBeLessThanOrEqual(1e-5));
+    }
+  });
+
+  it('bench --backend wasm reports warm and cold times per plan', async () => {
+    const stdout = await ok('bench', '--model', small, '--n', '4,9', '--backend', 'wasm', '--json', '--seconds', '0.2');
+    const rows = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, number | string>);
+    expect(rows.map((r) => `${r.plan}@${r.n}`)).toEqual(['vanilla@4', 'rank-aware@4', 'vanilla@9', 'rank-aware@9']);
+    for (const r of rows) {
+      expect(r).toMatchObject({ backend: 'wasm', threads: 1 });
+      expect(r.cold_ms as number).toBeGreaterThan(0);
+      expect(r.gflops as number).toBeGreaterThan(0);
+    }
   });
 });
 

@@ -6,7 +6,7 @@ import { RankawareError, show } from '../errors.js';
 import type { Model } from '../model/model.js';
 import { randomRequest } from '../model/random.js';
 import { encodeRequest } from '../model/request.js';
-import { compilePlan, getPlan } from '../engine.js';
+import { compilePlan, getBackend, getPlan } from '../engine.js';
 import { countFlops, flopsFor } from '../plan/flops.js';
 import type { PlanMode } from '../plan/ir.js';
 import type { BackendName } from '../backends/backend.js';
@@ -22,6 +22,8 @@ export interface BenchOptions {
   readonly seconds: number;
   readonly json: boolean;
   readonly out: (s: string) => void;
+  /** Time the backend's module took to compile in this process (part of its cold start). */
+  readonly moduleMs: number;
 }
 
 export interface BenchRow {
@@ -35,6 +37,8 @@ export interface BenchRow {
   readonly candidates_per_s: number;
   readonly gflops: number;
   readonly runs: number;
+  /** Cold start: module compile, weight placement and the first score (peers: session creation and first run). */
+  readonly cold_ms: number;
 }
 
 export function median(xs: readonly number[]): number {
@@ -63,9 +67,9 @@ export async function timeIt(fn: () => unknown | Promise<unknown>, seconds: numb
   return times;
 }
 
-type Peer = { name: string; run: (request: ReturnType<typeof randomRequest>) => Promise<unknown> };
+type Peer = { name: string; coldMs: number; run: (request: ReturnType<typeof randomRequest>) => Promise<unknown> };
 
-async function loadPeer(name: string, model: Model): Promise<Peer> {
+async function loadPeer(name: string, model: Model, firstRequest: ReturnType<typeof randomRequest>): Promise<Peer> {
   const { exportOnnx } = await import('../onnx/export.js');
   const { onnxFeeds } = await import('../onnx/feeds.js');
   const bytes = exportOnnx(model);
@@ -77,15 +81,15 @@ async function loadPeer(name: string, model: Model): Promise<Peer> {
   }
   const options = name === 'ort-node' ? { intraOpNumThreads: 1, interOpNumThreads: 1 } : {};
   if (name === 'ort-web') (ort as unknown as { env: { wasm: { numThreads: number } } }).env.wasm.numThreads = 1;
+  const t0 = performance.now();
   const session = await ort.InferenceSession.create(bytes, options);
-  return {
-    name,
-    run: async (request) => {
-      const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
-      for (const [key, f] of Object.entries(onnxFeeds(model.spec, request))) feeds[key] = new ort.Tensor(f.type, f.data, f.dims);
-      return session.run(feeds);
-    },
+  const run = async (request: ReturnType<typeof randomRequest>) => {
+    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+    for (const [key, f] of Object.entries(onnxFeeds(model.spec, request))) feeds[key] = new ort.Tensor(f.type, f.data, f.dims);
+    return session.run(feeds);
   };
+  await run(firstRequest);
+  return { name, coldMs: performance.now() - t0, run };
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
@@ -93,7 +97,16 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
   const peers: Peer[] = [];
   for (const p of o.peers) {
     if (p !== 'ort-node' && p !== 'ort-web') throw new RankawareError('--peer', '"ort-node" or "ort-web"', show(p));
-    peers.push(await loadPeer(p, o.model));
+    peers.push(await loadPeer(p, o.model, randomRequest(o.model.spec, o.ns[0]!, 11)));
+  }
+  // Cold start per plan: a fresh compile (weights placed, packed) and the first score.
+  const coldMs = new Map<PlanMode, number>();
+  for (const mode of o.plans) {
+    const t0 = performance.now();
+    const c = getBackend(o.backend).compile(getPlan(o.model, mode));
+    const e = encodeRequest(o.model.spec, randomRequest(o.model.spec, o.ns[0]!, 11));
+    c.runCandidates(c.runContext(e.context), e.candidates);
+    coldMs.set(mode, o.moduleMs + performance.now() - t0);
   }
   const emit = (row: BenchRow) => {
     rows.push(row);
@@ -111,19 +124,19 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
         return c.runCandidates(c.runContext(e.context), e.candidates);
       }, o.seconds);
       const ms = median(times);
-      emit({ model: o.modelName, backend: o.backend, plan: mode, n, threads: 1, ms_per_request: ms, ms_spread: [quantile(times, 0.1), quantile(times, 0.9)], candidates_per_s: (n * 1000) / ms, gflops: flops / ms / 1e6, runs: times.length });
+      emit({ model: o.modelName, backend: o.backend, plan: mode, n, threads: 1, ms_per_request: ms, ms_spread: [quantile(times, 0.1), quantile(times, 0.9)], candidates_per_s: (n * 1000) / ms, gflops: flops / ms / 1e6, runs: times.length, cold_ms: coldMs.get(mode)! });
     }
     for (const peer of peers) {
       const times = await timeIt(() => peer.run(request), o.seconds);
       const ms = median(times);
-      emit({ model: o.modelName, backend: peer.name, plan: 'vanilla', n, threads: 1, ms_per_request: ms, ms_spread: [quantile(times, 0.1), quantile(times, 0.9)], candidates_per_s: (n * 1000) / ms, gflops: vanillaFlops / ms / 1e6, runs: times.length });
+      emit({ model: o.modelName, backend: peer.name, plan: 'vanilla', n, threads: 1, ms_per_request: ms, ms_spread: [quantile(times, 0.1), quantile(times, 0.9)], candidates_per_s: (n * 1000) / ms, gflops: vanillaFlops / ms / 1e6, runs: times.length, cold_ms: peer.coldMs });
     }
   }
   if (!o.json) {
-    o.out('| backend | plan | N | ms/request (median) | p10-p90 | candidates/s | GFLOP/s |');
-    o.out('|---|---|---|---|---|---|---|');
+    o.out('| backend | plan | N | ms/request (median) | p10-p90 | candidates/s | GFLOP/s | cold start ms |');
+    o.out('|---|---|---|---|---|---|---|---|');
     for (const r of rows)
-      o.out(`| ${r.backend} | ${r.plan} | ${r.n} | ${r.ms_per_request.toFixed(3)} | ${r.ms_spread[0].toFixed(3)}-${r.ms_spread[1].toFixed(3)} | ${Math.round(r.candidates_per_s)} | ${r.gflops.toFixed(2)} |`);
+      o.out(`| ${r.backend} | ${r.plan} | ${r.n} | ${r.ms_per_request.toFixed(3)} | ${r.ms_spread[0].toFixed(3)}-${r.ms_spread[1].toFixed(3)} | ${Math.round(r.candidates_per_s)} | ${r.gflops.toFixed(2)} | ${r.cold_ms.toFixed(1)} |`);
     for (const n of o.ns) {
       const at = rows.filter((r) => r.n === n);
       const van = at.find((r) => r.backend === o.backend && r.plan === 'vanilla');

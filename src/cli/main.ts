@@ -119,7 +119,7 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
       const model = await loadModelDir(need(v, 'model'));
       const request = await readJson(need(v, 'request'));
       const result = score(model, request, { plan, backend: backend.name });
-      out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan }));
+      out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: backend.reason }));
     },
   },
   inspect: {
@@ -164,11 +164,15 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
       const plans = (typeof v.plan === 'string' ? v.plan : 'vanilla,rank-aware').split(',').map(parsePlan);
       const threads = int(v, 'threads', 1);
       if (threads !== 1) throw new RankawareError('--threads', '1 (the worker pool is not part of this release)', show(threads));
+      const t0 = performance.now();
+      const backend = await loadBackend(parseBackend(v.backend));
+      const moduleMs = performance.now() - t0;
       await runBench({
         model,
+        moduleMs,
         modelName: need(v, 'model'),
         ns: parseList(typeof v.n === 'string' ? v.n : '256', 'n'),
-        backend: (await loadBackend(parseBackend(v.backend))).name,
+        backend: backend.name,
         plans,
         peers: typeof v.peer === 'string' ? v.peer.split(',').filter(Boolean) : [],
         seconds: seconds(v.seconds),

@@ -1,4 +1,10 @@
-/** Placeholder so the build pipeline can be exercised; the kernels land with the WASM backend. */
-export function version(): i32 {
-  return ASC_FEATURE_RELAXED_SIMD ? 2 : 1;
-}
+/**
+ * The AssemblyScript SIMD kernels of the WASM backend (one module, built twice: plain SIMD and
+ * relaxed SIMD with FMA). Every function works on a memory the caller owns: pointers are byte
+ * offsets into it, strides and sizes count f32 elements, i32 arrays hold indices, and nothing is
+ * allocated here (stub runtime, no managed objects). Activation codes: 0 none, 1 relu, 2 sigmoid.
+ */
+export { gemm, packedLength, packWeight } from './gemm';
+export { activate, copyRows, cross, gather, sumColumns } from './rows';
+export { fm, fmContext, outer, pairs } from './interaction';
+export { attention, attentionContext } from './attention';
