@@ -1,13 +1,19 @@
 #!/usr/bin/env node
-// The CLI entry: runs the compiled dist/ (built by `npm run build`, which `npm ci` runs via prepare).
-let cli;
-try {
-  cli = await import('../dist/cli/main.js');
-} catch (e) {
-  if (e && e.code === 'ERR_MODULE_NOT_FOUND') {
-    console.error('error: rankaware is not built; run `npm run build` in the package directory');
+// The CLI entry: runs the compiled dist/. When dist/ or the embedded WASM kernels are missing (a fresh
+// checkout that skipped `npm ci`'s prepare step), it builds them first.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+if (!existsSync(join(root, 'dist', 'cli', 'main.js')) || !existsSync(join(root, 'build', 'wasm', 'kernels.js'))) {
+  console.error('rankaware: building (dist/ or build/wasm is missing)...');
+  const build = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], shell: process.platform === 'win32' });
+  if (build.status !== 0) {
+    console.error('error: the build failed; run `npm run build` in the package directory to see why');
     process.exit(1);
   }
-  throw e;
 }
+const cli = await import('../dist/cli/main.js');
 process.exitCode = await cli.main(process.argv.slice(2));

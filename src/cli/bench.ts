@@ -54,7 +54,8 @@ function quantile(xs: readonly number[], q: number): number {
 
 /** Time `fn` repeatedly for about `seconds` (after a warm-up), returning per-call milliseconds. */
 export async function timeIt(fn: () => unknown | Promise<unknown>, seconds: number): Promise<number[]> {
-  const warmEnd = performance.now() + Math.min(500, seconds * 250);
+  // Long enough for V8 to finish tiering the wasm up on its background thread (DESIGN.md section 5).
+  const warmEnd = performance.now() + Math.min(2000, seconds * 500);
   do await fn();
   while (performance.now() < warmEnd);
   const times: number[] = [];
