@@ -12,6 +12,8 @@ await build({
   root,
   logLevel: 'warn',
   configFile: false,
+  // The worker pool's worker is an ES module (it uses top-level await).
+  worker: { format: 'es' },
   build: {
     outDir,
     emptyOutDir: true,
@@ -21,9 +23,10 @@ await build({
 });
 let raw = 0;
 let gz = 0;
-for (const f of await readdir(outDir)) {
+for (const f of await readdir(outDir, { recursive: true })) {
+  if (!(await stat(join(outDir, f))).isFile()) continue;
   const bytes = await readFile(join(outDir, f));
-  raw += (await stat(join(outDir, f))).size;
+  raw += bytes.length;
   gz += gzipSync(bytes, { level: 9 }).length;
 }
 const report = { bundle: 'build/browser', bytes: raw, gzip_bytes: gz, gzip_kb: +(gz / 1024).toFixed(1) };

@@ -9,7 +9,7 @@ import { planModel } from './arch/index.js';
 import type { Plan, PlanMode } from './plan/ir.js';
 import type { Backend, BackendName, CompiledPlan } from './backends/backend.js';
 import { jsBackend } from './backends/js/index.js';
-import { createWasmBackend } from './backends/wasm/index.js';
+import { createWasmBackend } from './backends/wasm/load.js';
 import { simdSupported } from './backends/wasm/module.js';
 
 export interface ScoreOptions {

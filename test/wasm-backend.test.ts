@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { compilePlan, encodeRequest, getPlan, loadBackend, score } from '../src/index.js';
 import type { Model, RequestJson } from '../src/index.js';
-import { createWasmBackend } from '../src/backends/wasm/index.js';
+import { createWasmBackend } from '../src/backends/wasm/load.js';
 import { relaxedSimdSupported } from '../src/backends/wasm/module.js';
 import { equivalenceCases } from './cases.js';
 import { goldenCases } from './golden/cases.js';

@@ -12,12 +12,25 @@ export interface ContextState {
   readonly backend: BackendName;
 }
 
+/**
+ * A context state as plain data: structured-cloneable, and its arrays' buffers may be transferred
+ * (they are copies, never views of the state they came from).
+ */
+export interface ContextPayload {
+  readonly backend: BackendName;
+  readonly arrays: readonly (Float32Array | Float64Array | null)[];
+}
+
 export interface CompiledPlan {
   readonly plan: Plan;
   /** Run the context stage on one context row. */
   runContext(inputs: Inputs): ContextState;
   /** Run the candidate stage on `inputs.rows` candidates; returns one score per row. */
   runCandidates(context: ContextState, inputs: Inputs): Float64Array | Float32Array;
+  /** A structured-cloneable copy of a context state (for another thread's compiled plan of the same plan). */
+  exportContext(state: ContextState): ContextPayload;
+  /** A context state of this compiled plan from a payload exported by a compiled plan of the same plan and backend. */
+  importContext(payload: ContextPayload): ContextState;
 }
 
 export interface Backend {

@@ -5,8 +5,9 @@
 import { RankawareError, show } from '../errors.js';
 import type { Model } from '../model/model.js';
 import { randomRequest } from '../model/random.js';
-import { encodeRequest } from '../model/request.js';
-import { compilePlan, getBackend, getPlan } from '../engine.js';
+import { getPlan } from '../engine.js';
+import { createScorer } from '../scorer.js';
+import type { Scorer } from '../scorer.js';
 import { countFlops, flopsFor } from '../plan/flops.js';
 import type { PlanMode } from '../plan/ir.js';
 import type { BackendName } from '../backends/backend.js';
@@ -17,6 +18,10 @@ export interface BenchOptions {
   readonly ns: readonly number[];
   readonly backend: BackendName;
   readonly plans: readonly PlanMode[];
+  /** Thread counts to measure side by side (1 = the calling thread only). */
+  readonly threads: readonly number[];
+  /** Requests in flight at once (throughput); 1 measures latency. */
+  readonly concurrency: number;
   readonly peers: readonly string[];
   /** Time budget per measured configuration. */
   readonly seconds: number;
@@ -37,6 +42,10 @@ export interface BenchRow {
   readonly candidates_per_s: number;
   readonly gflops: number;
   readonly runs: number;
+  /** Requests kept in flight while measuring (1: plain latency). */
+  readonly concurrency: number;
+  readonly latency_ms_p50: number;
+  readonly latency_ms_p99: number;
   /** Cold start: module compile, weight placement and the first score (peers: session creation and first run). */
   readonly cold_ms: number;
 }
@@ -66,6 +75,39 @@ export async function timeIt(fn: () => unknown | Promise<unknown>, seconds: numb
     times.push(performance.now() - t0);
   }
   return times;
+}
+
+interface Measured {
+  readonly msPerRequest: number;
+  readonly spread: [number, number];
+  readonly p50: number;
+  readonly p99: number;
+  readonly runs: number;
+}
+
+/**
+ * With one request in flight: per-request latency (median). With more: a closed loop that starts a new
+ * request as each returns, for about `seconds`; ms per request is wall time over requests completed.
+ */
+async function measure(fn: () => Promise<unknown> | unknown, seconds: number, concurrency: number): Promise<Measured> {
+  if (concurrency <= 1) {
+    const times = await timeIt(fn, seconds);
+    return { msPerRequest: median(times), spread: [quantile(times, 0.1), quantile(times, 0.9)], p50: median(times), p99: quantile(times, 0.99), runs: times.length };
+  }
+  await timeIt(fn, Math.min(seconds, 1));
+  const latencies: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  const loop = async () => {
+    while (performance.now() < end) {
+      const s = performance.now();
+      await fn();
+      latencies.push(performance.now() - s);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  const ms = (performance.now() - t0) / latencies.length;
+  return { msPerRequest: ms, spread: [quantile(latencies, 0.1), quantile(latencies, 0.9)], p50: median(latencies), p99: quantile(latencies, 0.99), runs: latencies.length };
 }
 
 type Peer = { name: string; coldMs: number; run: (request: ReturnType<typeof randomRequest>) => Promise<unknown> };
@@ -100,51 +142,60 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
     if (p !== 'ort-node' && p !== 'ort-web') throw new RankawareError('--peer', '"ort-node" or "ort-web"', show(p));
     peers.push(await loadPeer(p, o.model, randomRequest(o.model.spec, o.ns[0]!, 11)));
   }
-  // Cold start per plan: a fresh compile (weights placed, packed) and the first score.
-  const coldMs = new Map<PlanMode, number>();
-  for (const mode of o.plans) {
-    const t0 = performance.now();
-    const c = getBackend(o.backend).compile(getPlan(o.model, mode));
-    const e = encodeRequest(o.model.spec, randomRequest(o.model.spec, o.ns[0]!, 11));
-    c.runCandidates(c.runContext(e.context), e.candidates);
-    coldMs.set(mode, o.moduleMs + performance.now() - t0);
-  }
   const emit = (row: BenchRow) => {
     rows.push(row);
     if (o.json) o.out(JSON.stringify(row));
   };
-  for (const n of o.ns) {
-    const request = randomRequest(o.model.spec, n, 11);
-    const vanillaFlops = flopsFor(countFlops(getPlan(o.model, 'vanilla')), n);
-    for (const mode of o.plans) {
-      const c = compilePlan(getPlan(o.model, mode), o.backend);
-      const flops = flopsFor(countFlops(c.plan), n);
-      // The timed unit is a whole request: validation and encoding included, as a caller sees it.
-      const times = await timeIt(() => {
-        const e = encodeRequest(o.model.spec, request);
-        return c.runCandidates(c.runContext(e.context), e.candidates);
-      }, o.seconds);
-      const ms = median(times);
-      emit({ model: o.modelName, backend: o.backend, plan: mode, n, threads: 1, ms_per_request: ms, ms_spread: [quantile(times, 0.1), quantile(times, 0.9)], candidates_per_s: (n * 1000) / ms, gflops: flops / ms / 1e6, runs: times.length, cold_ms: coldMs.get(mode)! });
+  // One scorer per plan and thread count, created once; its creation and first score are the cold start.
+  const scorers = new Map<string, { scorer: Scorer; coldMs: number }>();
+  for (const mode of o.plans)
+    for (const threads of o.threads) {
+      const t0 = performance.now();
+      const scorer = await createScorer(o.model, { backend: o.backend === 'js' ? 'js' : 'wasm', plan: mode, threads });
+      await scorer.score(randomRequest(o.model.spec, o.ns[0]!, 11));
+      scorers.set(`${mode}/${threads}`, { scorer, coldMs: o.moduleMs + performance.now() - t0 });
     }
-    for (const peer of peers) {
-      const times = await timeIt(() => peer.run(request), o.seconds);
-      const ms = median(times);
-      emit({ model: o.modelName, backend: peer.name, plan: 'vanilla', n, threads: 1, ms_per_request: ms, ms_spread: [quantile(times, 0.1), quantile(times, 0.9)], candidates_per_s: (n * 1000) / ms, gflops: vanillaFlops / ms / 1e6, runs: times.length, cold_ms: peer.coldMs });
+  try {
+    for (const n of o.ns) {
+      const request = randomRequest(o.model.spec, n, 11);
+      const vanillaFlops = flopsFor(countFlops(getPlan(o.model, 'vanilla')), n);
+      for (const mode of o.plans)
+        for (const threads of o.threads) {
+          const { scorer, coldMs } = scorers.get(`${mode}/${threads}`)!;
+          const flops = flopsFor(countFlops(getPlan(o.model, mode)), n);
+          // The timed unit is a whole request as a caller sees it: validation, context stage, tiles.
+          const m = await measure(() => scorer.score(request), o.seconds, o.concurrency);
+          emit({ model: o.modelName, backend: scorer.info.backend, plan: mode, n, threads, concurrency: o.concurrency, ms_per_request: m.msPerRequest, ms_spread: m.spread, latency_ms_p50: m.p50, latency_ms_p99: m.p99, candidates_per_s: (n * 1000) / m.msPerRequest, gflops: flops / m.msPerRequest / 1e6, runs: m.runs, cold_ms: coldMs });
+        }
+      for (const peer of peers) {
+        const m = await measure(() => peer.run(request), o.seconds, 1);
+        emit({ model: o.modelName, backend: peer.name, plan: 'vanilla', n, threads: 1, concurrency: 1, ms_per_request: m.msPerRequest, ms_spread: m.spread, latency_ms_p50: m.p50, latency_ms_p99: m.p99, candidates_per_s: (n * 1000) / m.msPerRequest, gflops: vanillaFlops / m.msPerRequest / 1e6, runs: m.runs, cold_ms: peer.coldMs });
+      }
     }
+  } finally {
+    for (const { scorer } of scorers.values()) scorer.dispose();
   }
   if (!o.json) {
-    o.out('| backend | plan | N | ms/request (median) | p10-p90 | candidates/s | GFLOP/s | cold start ms |');
-    o.out('|---|---|---|---|---|---|---|---|');
+    o.out(`| backend | plan | N | threads | in flight | ms/request | p10-p90 | p99 latency | candidates/s | GFLOP/s | cold start ms |`);
+    o.out('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const r of rows)
-      o.out(`| ${r.backend} | ${r.plan} | ${r.n} | ${r.ms_per_request.toFixed(3)} | ${r.ms_spread[0].toFixed(3)}-${r.ms_spread[1].toFixed(3)} | ${Math.round(r.candidates_per_s)} | ${r.gflops.toFixed(2)} | ${r.cold_ms.toFixed(1)} |`);
+      o.out(`| ${r.backend} | ${r.plan} | ${r.n} | ${r.threads} | ${r.concurrency} | ${r.ms_per_request.toFixed(3)} | ${r.ms_spread[0].toFixed(3)}-${r.ms_spread[1].toFixed(3)} | ${r.latency_ms_p99.toFixed(3)} | ${Math.round(r.candidates_per_s)} | ${r.gflops.toFixed(2)} | ${r.cold_ms.toFixed(1)} |`);
+    const ours = (r: BenchRow) => !r.backend.startsWith('ort-');
     for (const n of o.ns) {
       const at = rows.filter((r) => r.n === n);
-      const van = at.find((r) => r.backend === o.backend && r.plan === 'vanilla');
-      const ra = at.find((r) => r.backend === o.backend && r.plan === 'rank-aware');
-      if (van && ra) o.out(`N=${n}: rank-aware is ${(van.ms_per_request / ra.ms_per_request).toFixed(2)}x faster than vanilla (${o.backend}, same run)`);
+      for (const t of o.threads) {
+        const van = at.find((r) => ours(r) && r.plan === 'vanilla' && r.threads === t);
+        const ra = at.find((r) => ours(r) && r.plan === 'rank-aware' && r.threads === t);
+        if (van && ra) o.out(`N=${n}, ${t} thread(s): rank-aware is ${(van.ms_per_request / ra.ms_per_request).toFixed(2)}x faster than vanilla (same run)`);
+      }
+      for (const plan of o.plans) {
+        const one = at.find((r) => ours(r) && r.plan === plan && r.threads === 1);
+        for (const r of at.filter((x) => ours(x) && x.plan === plan && x.threads > 1))
+          if (one) o.out(`N=${n}, ${plan}: ${r.threads} threads are ${(one.ms_per_request / r.ms_per_request).toFixed(2)}x one thread (same run)`);
+      }
+      const ra = at.find((r) => ours(r) && r.plan === 'rank-aware' && r.threads === Math.min(...o.threads));
       for (const p of at.filter((r) => r.backend.startsWith('ort-')))
-        if (ra) o.out(`N=${n}: rank-aware ${o.backend} vs ${p.backend} (vanilla graph): ${(p.ms_per_request / ra.ms_per_request).toFixed(2)}x`);
+        if (ra) o.out(`N=${n}: rank-aware ${ra.backend} (${ra.threads} thread) vs ${p.backend} (vanilla graph, 1 thread): ${(p.ms_per_request / ra.ms_per_request).toFixed(2)}x`);
     }
   }
   return rows;

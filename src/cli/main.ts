@@ -16,19 +16,22 @@ import { countFlops, flopsFor } from '../plan/flops.js';
 import { listOps } from '../plan/describe.js';
 import type { BackendName } from '../backends/backend.js';
 import { runBench } from './bench.js';
+import { createScorer } from '../scorer.js';
+import type { ScoreRequest } from '../scorer.js';
 
 const USAGE = `rankaware: exact rank-aware inference for recommender ranking models
 
   rankaware init --arch A --context K --target M --dim D [--mlp 512,256] [--candidates N] [--seed S] --out DIR
       A seeded random model (A: ${ARCHITECTURES.join(', ')}) and DIR/request.json with N candidates.
-  rankaware score --model DIR --request FILE.json [--backend js|wasm] [--plan vanilla|rank-aware]
+  rankaware score --model DIR --request FILE.json [--backend js|wasm] [--plan vanilla|rank-aware] [--threads T]
       Prints {"scores": [...], "backend": ..., "plan": ...}.
   rankaware inspect --model DIR [--plan vanilla|rank-aware] [--n N] [--json]
       What runs once per request, what per candidate, and the FLOPs of each.
   rankaware export-onnx --model DIR --out FILE.onnx
       The vanilla graph (inputs named after the fields), for onnxruntime.
-  rankaware bench --model DIR --n 256[,1024] [--backend js|wasm] [--plan vanilla,rank-aware] [--threads 1] [--peer ort-node,ort-web] [--json]
-      Warm latency and throughput per plan and N.`;
+  rankaware bench --model DIR --n 256[,1024] [--backend js|wasm] [--plan vanilla,rank-aware] [--threads 1,2] [--concurrency C] [--peer ort-node,ort-web] [--json]
+      Warm latency (or, with --concurrency, throughput with C requests in flight) per plan, N and thread
+      count, cold start, and onnxruntime on the exported vanilla graph, all in one run.`;
 
 export class UsageError extends Error {}
 
@@ -112,14 +115,26 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
     },
   },
   score: {
-    options: { model: { type: 'string' }, request: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' } },
+    options: { model: { type: 'string' }, request: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' }, threads: { type: 'string' } },
     async run(v, out) {
       const plan = parsePlan(v.plan);
-      const backend = await loadBackend(parseBackend(v.backend));
+      const backendName = parseBackend(v.backend);
+      const threads = int(v, 'threads', 1);
       const model = await loadModelDir(need(v, 'model'));
       const request = await readJson(need(v, 'request'));
-      const result = score(model, request, { plan, backend: backend.name });
-      out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: backend.reason }));
+      if (threads === 1) {
+        const backend = await loadBackend(backendName);
+        const result = score(model, request, { plan, backend: backend.name });
+        return out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: backend.reason }));
+      }
+      if (backendName === 'webgpu') throw new RankawareError('--backend', '"js" or "wasm" with --threads', show(backendName));
+      const scorer = await createScorer(model, { backend: backendName, plan, threads });
+      try {
+        const result = await scorer.score(request as ScoreRequest);
+        out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: scorer.info.backendReason, threads, mode: scorer.info.mode }));
+      } finally {
+        scorer.dispose();
+      }
     },
   },
   inspect: {
@@ -158,12 +173,10 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
     },
   },
   bench: {
-    options: { model: { type: 'string' }, n: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' }, threads: { type: 'string' }, peer: { type: 'string' }, json: { type: 'boolean' }, seconds: { type: 'string' } },
+    options: { model: { type: 'string' }, n: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' }, threads: { type: 'string' }, concurrency: { type: 'string' }, peer: { type: 'string' }, json: { type: 'boolean' }, seconds: { type: 'string' } },
     async run(v, out) {
       const model = await loadModelDir(need(v, 'model'));
       const plans = (typeof v.plan === 'string' ? v.plan : 'vanilla,rank-aware').split(',').map(parsePlan);
-      const threads = int(v, 'threads', 1);
-      if (threads !== 1) throw new RankawareError('--threads', '1 (the worker pool is not part of this release)', show(threads));
       const t0 = performance.now();
       const backend = await loadBackend(parseBackend(v.backend));
       const moduleMs = performance.now() - t0;
@@ -176,6 +189,8 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
         plans,
         peers: typeof v.peer === 'string' ? v.peer.split(',').filter(Boolean) : [],
         seconds: seconds(v.seconds),
+        threads: parseList(typeof v.threads === 'string' ? v.threads : '1', 'threads'),
+        concurrency: int(v, 'concurrency', 1),
         json: v.json === true,
         out,
       });

@@ -3,7 +3,8 @@
  */
 import type { Inputs } from '../../model/request.js';
 import type { Op, Plan } from '../../plan/ir.js';
-import type { Backend, CompiledPlan, ContextState } from '../backend.js';
+import { RankawareError } from '../../errors.js';
+import type { Backend, CompiledPlan, ContextPayload, ContextState } from '../backend.js';
 import * as k from './kernels.js';
 import type { Env, Store } from './kernels.js';
 
@@ -35,6 +36,25 @@ class JsCompiledPlan implements CompiledPlan {
     const stores = this.plan.buffers.map((b) => (b.rank === 'ctx' ? { data: new Float64Array(b.width), width: b.width, broadcast: true } : undefined));
     const env: Env = { rows: 1, stores: stores as Store[], weights: this.plan.weights, inputs };
     for (const { op } of this.plan.contextOps) run(env, op);
+    return { backend: 'js', stores } as JsContext;
+  }
+
+  exportContext(state: ContextState): ContextPayload {
+    return { backend: 'js', arrays: (state as JsContext).stores.map((s) => (s ? s.data.slice() : null)) };
+  }
+
+  importContext(payload: ContextPayload): ContextState {
+    const { buffers } = this.plan;
+    const fits = payload.backend === 'js' && payload.arrays.length === buffers.length &&
+      buffers.every((b, i) => {
+        const a = payload.arrays[i];
+        return b.rank === 'ctx' ? a instanceof Float64Array && a.length === b.width : a === null;
+      });
+    if (!fits) {
+      const arrays = payload.arrays.map((a) => (a ? `${a.constructor.name}(${a.length})` : 'null'));
+      throw new RankawareError('context payload', `a js context of this plan (a Float64Array per ctx buffer of [${buffers.map((b) => (b.rank === 'ctx' ? b.width : 'null')).join(', ')}])`, `a ${payload.backend} context of [${arrays.join(', ')}]`);
+    }
+    const stores = payload.arrays.map((data, i) => (data ? { data: data as Float64Array, width: buffers[i]!.width, broadcast: true } : undefined));
     return { backend: 'js', stores } as JsContext;
   }
 

@@ -1,14 +1,21 @@
 /**
  * The AssemblyScript SIMD backend. A plan compiles to a list of kernel calls on fixed offsets of one
- * linear memory: weights placed (and GEMM-packed) once at load, ctx buffers once per compiled plan,
- * candidate buffers for one tile of `tileRows` candidates, input scratch grown only when a request is
- * larger than any before. The candidate stage runs tile by tile; nothing is allocated per tile.
+ * linear memory: weights placed (and GEMM-packed) once at load as one block (the weight image), ctx
+ * buffers once per compiled plan, candidate buffers for one tile of `tileRows` candidates, input scratch
+ * grown only when a request is larger than any before. The candidate stage runs tile by tile; nothing is
+ * allocated per tile.
+ *
+ * Threads share weights through one shared memory (createSharedWasm): the first compiled plan places the
+ * weight image, every other one (on any thread) is compiled with that image and allocates only its own
+ * buffers, from the allocator that lives in the shared memory.
  */
+import { RankawareError } from '../../errors.js';
 import type { Inputs } from '../../model/request.js';
+import type { Tensor } from '../../model/safetensors.js';
 import type { LinearOp, Op, Plan, Slice } from '../../plan/ir.js';
-import type { Backend, CompiledPlan, ContextState } from '../backend.js';
+import type { Backend, CompiledPlan, ContextPayload, ContextState } from '../backend.js';
 import { LinearMemory } from './memory.js';
-import { kernelModule } from './module.js';
+import type { LinearMemoryOptions } from './memory.js';
 import type { WasmVariant } from './module.js';
 
 /** The kernel ABI (wasm/assembly/kernels.ts). Pointers are byte offsets, sizes count f32 elements. */
@@ -44,9 +51,8 @@ interface Instance {
   readonly variant: WasmVariant;
 }
 
-/** A fresh instance of the compiled kernel module on its own memory. */
-function instantiate(module: WebAssembly.Module, variant: WasmVariant): Instance {
-  const memory = new WebAssembly.Memory({ initial: 16 });
+/** A fresh instance of the compiled kernel module, on its own memory unless one is given. */
+function instantiate(module: WebAssembly.Module, variant: WasmVariant, memory = new WebAssembly.Memory({ initial: 16 }), options: LinearMemoryOptions = {}): Instance {
   const instance = new WebAssembly.Instance(module, {
     env: {
       memory,
@@ -55,7 +61,108 @@ function instantiate(module: WebAssembly.Module, variant: WasmVariant): Instance
       },
     },
   });
-  return { kernels: instance.exports as unknown as Kernels, mem: new LinearMemory(memory), variant };
+  return { kernels: instance.exports as unknown as Kernels, mem: new LinearMemory(memory, options), variant };
+}
+
+/**
+ * Where a plan's weights lie in linear memory, as plain data (structured-cloneable, so it can be posted to
+ * a worker along with the shared memory). Offsets are bytes.
+ */
+export interface WeightImageRef {
+  /** Weights placed as they are: embedding tables and biases. */
+  readonly raw: readonly (readonly [name: string, offset: number])[];
+  /** Linear weights, packed for the GEMM. */
+  readonly packed: readonly (readonly [name: string, offset: number])[];
+  /** The byte range [start, end) that holds all of them; nothing writes there after placement. */
+  readonly start: number;
+  readonly end: number;
+}
+
+/** The weights each use reads: raw (tables, biases) and packed (linear weights). */
+function weightUses(plan: Plan): { raw: Set<string>; packed: Set<string> } {
+  const raw = new Set<string>();
+  const packed = new Set<string>();
+  for (const { op } of [...plan.contextOps, ...plan.candidateOps]) {
+    if (op.kind === 'gather') raw.add(op.table);
+    if (op.kind === 'linear') packed.add(op.weight);
+    if ((op.kind === 'linear' || op.kind === 'sum') && op.bias) raw.add(op.bias);
+  }
+  return { raw, packed };
+}
+
+/** Whole 16-byte units, so that every weight in the block starts aligned for v128 loads. */
+const align4 = (floats: number): number => (floats + 3) & ~3;
+
+/** The placed weights of a plan, by name. */
+class WeightImage {
+  private constructor(
+    private readonly raw: ReadonlyMap<string, number>,
+    private readonly packed: ReadonlyMap<string, number>,
+    readonly start: number,
+    readonly end: number,
+  ) {}
+
+  /**
+   * Place every weight the plan reads as one block: raw weights as they are, linear weights packed. A
+   * linear weight goes through one scratch area (the size of the largest) on its way to being packed, so
+   * its unpacked copy costs no memory of its own.
+   */
+  static place(plan: Plan, mem: LinearMemory, k: Kernels): WeightImage {
+    const uses = weightUses(plan);
+    const tensor = (name: string): Tensor => {
+      const t = plan.weights.get(name);
+      if (!t) throw new RankawareError(`weight "${name}"`, 'a weight of the plan', 'nothing', 'weights');
+      const size = t.shape.reduce((a, b) => a * b, 1);
+      if (t.data.length !== size)
+        throw new RankawareError(`weight "${name}"`, `${size} floats (a plan from planSkeleton is compiled with the image of its weights)`, `${t.data.length}`, 'weights');
+      return t;
+    };
+    const dims = (name: string): [outDim: number, inDim: number] => tensor(name).shape as [number, number];
+    // Lay the block out (float offsets from its start), then allocate it at once.
+    let floats = 0;
+    const layout = (names: Set<string>, size: (name: string) => number): [string, number][] =>
+      [...names].map((name) => {
+        const at = floats;
+        floats += align4(size(name));
+        return [name, at];
+      });
+    const raw = layout(uses.raw, (name) => tensor(name).data.length);
+    const packed = layout(uses.packed, (name) => k.packedLength(dims(name)[1], dims(name)[0]));
+    const scratch = Math.max(0, ...[...uses.packed].map((name) => align4(tensor(name).data.length)));
+    const start = mem.alloc(floats + scratch);
+    const scratchAt = start + floats * 4;
+    const rawAt = new Map(raw.map(([name, at]) => [name, start + at * 4]));
+    const packedAt = new Map(packed.map(([name, at]) => [name, start + at * 4]));
+    for (const [name, at] of rawAt) mem.writeF32(at, tensor(name).data);
+    for (const [name, at] of packedAt) {
+      const [outDim, inDim] = dims(name);
+      mem.writeF32(scratchAt, tensor(name).data);
+      k.packWeight(scratchAt, inDim, outDim, at);
+    }
+    return new WeightImage(rawAt, packedAt, start, scratchAt + scratch * 4);
+  }
+
+  static from(ref: WeightImageRef): WeightImage {
+    return new WeightImage(new Map(ref.raw), new Map(ref.packed), ref.start, ref.end);
+  }
+
+  rawAt(name: string): number {
+    return this.find(this.raw, name, 'raw');
+  }
+
+  packedAt(name: string): number {
+    return this.find(this.packed, name, 'packed');
+  }
+
+  private find(map: ReadonlyMap<string, number>, name: string, kind: string): number {
+    const at = map.get(name);
+    if (at === undefined) throw new RankawareError(`weight "${name}"`, `a ${kind} weight in the weight image (an image of this plan)`, 'nothing', 'weights');
+    return at;
+  }
+
+  ref(): WeightImageRef {
+    return { raw: [...this.raw], packed: [...this.packed], start: this.start, end: this.end };
+  }
 }
 
 /** Where each input field's data goes for the current rows (grown on demand). */
@@ -73,13 +180,12 @@ interface WasmContext extends ContextState {
 
 type Step = (rows: number) => void;
 
-class WasmCompiledPlan implements CompiledPlan {
+export class WasmCompiledPlan implements CompiledPlan {
   private readonly k: Kernels;
   private readonly mem: LinearMemory;
+  private readonly weights: WeightImage;
   private readonly ptr: number[] = [];
   private readonly stride: number[] = [];
-  private readonly packed = new Map<string, number>();
-  private readonly raw = new Map<string, number>();
   private readonly sparseSlots = new Map<number, InputSlot>();
   private readonly denseSlots = new Map<number, { at: number; capacity: number }>();
   private readonly contextSteps: Step[];
@@ -90,23 +196,29 @@ class WasmCompiledPlan implements CompiledPlan {
   private static generations = 0;
   readonly tileRows: number;
 
+  /** With `image`, the weights are already in this instance's (shared) memory: nothing is placed. */
   constructor(
     readonly plan: Plan,
     instance: Instance,
     options: WasmOptions,
+    image?: WeightImageRef,
   ) {
     this.k = instance.kernels;
     this.mem = instance.mem;
+    this.weights = image ? WeightImage.from(image) : WeightImage.place(plan, this.mem, this.k);
     const candWidth = plan.buffers.filter((b) => b.rank === 'cand').reduce((a, b) => a + b.width, 0);
     this.tileRows = options.tileRows ?? Math.max(8, Math.min(256, Math.floor(262144 / Math.max(1, candWidth) / 8) * 8));
-    // ctx buffers are contiguous so that a context state is one snapshot.
-    this.ctxStart = this.mem.alloc(0);
-    for (const b of plan.buffers) {
-      if (b.rank !== 'ctx') continue;
-      this.ptr[b.id] = this.mem.alloc(b.width + 4);
+    // ctx buffers are one allocation, so that a context state is one snapshot (and other threads'
+    // allocations on a shared memory cannot land between them).
+    const ctx = plan.buffers.filter((b) => b.rank === 'ctx');
+    this.ctxFloats = ctx.reduce((n, b) => n + align4(b.width + 4), 0);
+    this.ctxStart = this.mem.alloc(this.ctxFloats);
+    let at = this.ctxStart;
+    for (const b of ctx) {
+      this.ptr[b.id] = at;
       this.stride[b.id] = 0;
+      at += align4(b.width + 4) * 4;
     }
-    this.ctxFloats = (this.mem.alloc(0) - this.ctxStart) >> 2;
     for (const b of plan.buffers) {
       if (b.rank !== 'cand') continue;
       this.ptr[b.id] = this.mem.alloc(b.width * this.tileRows + 4);
@@ -123,32 +235,6 @@ class WasmCompiledPlan implements CompiledPlan {
     return this.stride[s.buf]!;
   }
 
-  /** A model weight placed as is (tables, biases). */
-  private rawWeight(name: string): number {
-    let at = this.raw.get(name);
-    if (at === undefined) {
-      const t = this.plan.weights.get(name)!;
-      at = this.mem.alloc(t.data.length);
-      this.mem.writeF32(at, t.data);
-      this.raw.set(name, at);
-    }
-    return at;
-  }
-
-  /** A linear weight [out, in] packed for the GEMM. */
-  private packedWeight(name: string): number {
-    let at = this.packed.get(name);
-    if (at === undefined) {
-      const t = this.plan.weights.get(name)!;
-      const [outDim, inDim] = t.shape as [number, number];
-      const src = this.rawWeight(name);
-      at = this.mem.alloc(this.k.packedLength(inDim, outDim));
-      this.k.packWeight(src, inDim, outDim, at);
-      this.packed.set(name, at);
-    }
-    return at;
-  }
-
   private ints(values: ArrayLike<number>): number {
     const at = this.mem.alloc(values.length);
     this.mem.writeI32(at, values);
@@ -159,7 +245,7 @@ class WasmCompiledPlan implements CompiledPlan {
     const k = this.k;
     switch (op.kind) {
       case 'gather': {
-        const table = this.rawWeight(op.table);
+        const table = this.weights.rawAt(op.table);
         const slot: InputSlot = { offsets: 0, ids: 0, idCapacity: 0, rowCapacity: 0 };
         this.sparseSlots.set(op.field, this.sparseSlots.get(op.field) ?? slot);
         const s = this.sparseSlots.get(op.field)!;
@@ -206,7 +292,8 @@ class WasmCompiledPlan implements CompiledPlan {
       }
       case 'sum': {
         const [out, os] = [this.at(op.out), this.strideOf(op.out)];
-        const bias = op.bias ? this.plan.weights.get(op.bias)!.data[0]! : 0;
+        // From the placed image, not plan.weights: a worker's plan carries weight shapes only (planSkeleton).
+        const bias = op.bias ? this.mem.f32[this.weights.rawAt(op.bias) >> 2]! : 0;
         const terms = op.terms.map((t) => [this.at(t), this.strideOf(t), t.width] as const);
         return (rows) => {
           const f32 = this.mem.f32;
@@ -240,8 +327,8 @@ class WasmCompiledPlan implements CompiledPlan {
   private compileLinear(op: LinearOp): Step {
     const t = this.plan.weights.get(op.weight)!;
     const [outDim, inDim] = t.shape as [number, number];
-    const w = this.packedWeight(op.weight);
-    const bias = op.bias ? this.rawWeight(op.bias) : 0;
+    const w = this.weights.packedAt(op.weight);
+    const bias = op.bias ? this.weights.rawAt(op.bias) : 0;
     const [x, xs, out, os] = [this.at(op.x), this.strideOf(op.x), this.at(op.out), this.strideOf(op.out)];
     const add = op.add ? this.at(op.add) : 0;
     const addStride = op.add ? this.strideOf(op.add) : 0;
@@ -295,6 +382,18 @@ class WasmCompiledPlan implements CompiledPlan {
     return { backend: 'wasm', generation, snapshot } as WasmContext;
   }
 
+  exportContext(state: ContextState): ContextPayload {
+    return { backend: 'wasm', arrays: [(state as WasmContext).snapshot.slice()] };
+  }
+
+  importContext(payload: ContextPayload): ContextState {
+    const snapshot = payload.arrays[0];
+    if (payload.backend !== 'wasm' || payload.arrays.length !== 1 || !(snapshot instanceof Float32Array) || snapshot.length !== this.ctxFloats)
+      throw new RankawareError('context payload', `a wasm context of this plan (one Float32Array of ${this.ctxFloats})`, describePayload(payload));
+    // A fresh generation: the first runCandidates on it puts the snapshot into this plan's ctx buffers.
+    return { backend: 'wasm', generation: ++WasmCompiledPlan.generations, snapshot } as WasmContext;
+  }
+
   runCandidates(context: ContextState, inputs: Inputs): Float32Array {
     const ctx = context as WasmContext;
     // Another request's context stage ran since: put this request's ctx buffers back.
@@ -319,17 +418,63 @@ class WasmCompiledPlan implements CompiledPlan {
   get memoryBytes(): number {
     return this.mem.memory.buffer.byteLength;
   }
+
+  /** Bytes allocated in the linear memory so far (on a shared memory: by every plan on every thread). */
+  get allocatedBytes(): number {
+    return this.mem.used;
+  }
+
+  /** Where this plan's weights lie, for compiling the same plan on the same shared memory elsewhere. */
+  weightImage(): WeightImageRef {
+    return this.weights.ref();
+  }
+}
+
+/** A payload as an error message shows it. */
+function describePayload(payload: ContextPayload): string {
+  const arrays = payload.arrays.map((a) => (a ? `${a.constructor.name}(${a.length})` : 'null'));
+  return `a ${payload.backend} context of [${arrays.join(', ')}]`;
 }
 
 export interface WasmBackend extends Backend {
   readonly variant: WasmVariant;
+  /** The compiled kernel module (postable to workers). */
+  readonly module: WebAssembly.Module;
+}
+
+/** Compile a plan on its own memory with an already compiled kernel module (a worker gets one posted). */
+export function compileWithModule(plan: Plan, module: WebAssembly.Module, variant: WasmVariant, options: WasmOptions = {}): WasmCompiledPlan {
+  return new WasmCompiledPlan(plan, instantiate(module, variant), options);
 }
 
 /**
- * The WASM backend: compiles the kernel module once (the best variant the engine runs); each compiled
- * plan gets its own instance and memory, so plans never share scratch.
+ * The kernel module that imports a shared memory, and that memory: everything a worker needs to compile
+ * plans on the weights placed by another thread. Both fields are structured-cloneable (postMessage,
+ * workerData); a posted memory is the same memory, not a copy.
  */
-export async function createWasmBackend(options: WasmOptions = {}): Promise<WasmBackend> {
-  const { module, variant } = await kernelModule(options.variant);
-  return { name: 'wasm', variant, compile: (plan: Plan) => new WasmCompiledPlan(plan, instantiate(module, variant), options) };
+export interface SharedWasm {
+  readonly module: WebAssembly.Module;
+  readonly memory: WebAssembly.Memory;
+  readonly variant: WasmVariant;
+}
+
+/**
+ * Compile a plan on a shared memory. The first compiled plan of a plan places its weights there; pass its
+ * `weightImage()` as `image` to compile the same plan anywhere else on that memory (another thread, or
+ * the same one) without placing anything: such a plan may come from planSkeleton. `attach: true` says the
+ * memory was made by another thread, and refuses one whose allocator was never initialized; the
+ * allocator is never reset either way.
+ */
+export function compileOnShared(plan: Plan, shared: SharedWasm, options: WasmOptions & { image?: WeightImageRef; attach?: boolean } = {}): WasmCompiledPlan {
+  if (options.variant && options.variant !== shared.variant)
+    throw new RankawareError('options.variant', `the shared module's variant ${JSON.stringify(shared.variant)}`, JSON.stringify(options.variant));
+  const instance = instantiate(shared.module, shared.variant, shared.memory, { attach: options.attach ?? false });
+  return new WasmCompiledPlan(plan, instance, options, options.image);
+}
+
+/** The plan with every weight's data replaced by an empty array (shapes kept): what a worker needs next to a weight image. */
+export function planSkeleton(plan: Plan): Plan {
+  const weights = new Map<string, Tensor>();
+  for (const [name, t] of plan.weights) weights.set(name, { shape: [...t.shape], data: new Float32Array(0) });
+  return { ...plan, weights };
 }

@@ -1,11 +1,15 @@
 /**
- * Loading the AssemblyScript kernels: feature detection (relaxed SIMD FMA, plain SIMD) and
- * instantiation on a memory the caller owns. The module bytes are embedded (build/wasm/kernels.js),
- * so nothing is fetched at run time, in Node or in a browser.
+ * Loading the AssemblyScript kernels: feature detection (relaxed SIMD FMA, plain SIMD, shared memory)
+ * and instantiation on a memory the caller owns. The module bytes are embedded (build/wasm/kernels.js),
+ * so nothing is fetched at run time, in Node or in a browser. Each variant comes twice: importing a
+ * memory of its own, and importing a shared memory (threads) that several workers instantiate on.
  */
-import { relaxedBase64, simdBase64 } from '../../../build/wasm/kernels.js';
+import { relaxedBase64, relaxedSharedBase64, simdBase64, simdSharedBase64 } from '../../../build/wasm/kernels.js';
 
 export type WasmVariant = 'relaxed-simd' | 'simd';
+
+/** The maximum the shared modules declare for their memory (wasm/asconfig.json): 1 GiB. */
+export const MAX_SHARED_PAGES = 16384;
 
 // (module (func (result v128) (v128.const 0) (v128.const 0) (v128.const 0) (f32x4.relaxed_madd)))
 const RELAXED_PROBE = probe([0xfd, 0x85, 0x02], 3);
@@ -49,6 +53,14 @@ export function simdSupported(): boolean {
   return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
 }
 
+/**
+ * Whether a shared WebAssembly.Memory can be made and posted to workers: Node, or a browser page that is
+ * cross-origin isolated (COOP/COEP headers); other pages have no SharedArrayBuffer.
+ */
+export function sharedMemorySupported(): boolean {
+  return typeof SharedArrayBuffer === 'function' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
+}
+
 function decode(base64: string): Uint8Array<ArrayBuffer> {
   const bin = atob(base64);
   const out = new Uint8Array(bin.length);
@@ -56,12 +68,24 @@ function decode(base64: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-const compiled = new Map<WasmVariant, Promise<WebAssembly.Module>>();
+const BYTES: Record<`${WasmVariant}${'' | '/shared'}`, string> = {
+  'relaxed-simd': relaxedBase64,
+  simd: simdBase64,
+  'relaxed-simd/shared': relaxedSharedBase64,
+  'simd/shared': simdSharedBase64,
+};
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
-/** The compiled kernel module of the best variant this engine runs (compiled once per process). */
-export async function kernelModule(prefer?: WasmVariant): Promise<{ module: WebAssembly.Module; variant: WasmVariant }> {
+export interface KernelModuleOptions {
+  /** The module that imports a shared memory (maximum MAX_SHARED_PAGES) instead of a memory of its own. */
+  readonly shared?: boolean;
+}
+
+/** The compiled kernel module of the best variant this engine runs (compiled once per process per kind). */
+export async function kernelModule(prefer?: WasmVariant, options: KernelModuleOptions = {}): Promise<{ module: WebAssembly.Module; variant: WasmVariant }> {
   const variant: WasmVariant = prefer ?? ((await relaxedSimdSupported()) ? 'relaxed-simd' : 'simd');
-  let m = compiled.get(variant);
-  if (!m) compiled.set(variant, (m = WebAssembly.compile(decode(variant === 'relaxed-simd' ? relaxedBase64 : simdBase64))));
+  const key = options.shared ? (`${variant}/shared` as const) : variant;
+  let m = compiled.get(key);
+  if (!m) compiled.set(key, (m = WebAssembly.compile(decode(BYTES[key]))));
   return { module: await m, variant };
 }

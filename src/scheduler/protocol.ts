@@ -1,0 +1,44 @@
+/**
+ * What the scheduler and its workers say to each other (through comlink, so each message is a typed
+ * method call; typed arrays travel in transfer lists).
+ */
+import type { BackendName, ContextPayload } from '../backends/backend.js';
+import type { SharedWasm, WeightImageRef } from '../backends/wasm/index.js';
+import type { WasmVariant } from '../backends/wasm/module.js';
+import type { Inputs } from '../model/request.js';
+import type { Plan } from '../plan/ir.js';
+
+export interface WorkerConfig {
+  readonly backend: Exclude<BackendName, 'webgpu'>;
+  /** The full plan (weights copied into the worker), or its skeleton when `shared` carries the weights. */
+  readonly plan: Plan;
+  /** Shared-memory mode: the compiled module, the memory holding the weights, and where they are. */
+  readonly shared?: { readonly wasm: SharedWasm; readonly image: WeightImageRef };
+  /** Copied-weights mode on wasm: the kernel module the main thread compiled (so workers ship no wasm bytes). */
+  readonly wasm?: { readonly module: WebAssembly.Module; readonly variant: WasmVariant };
+}
+
+export interface TileTask {
+  /** The request's (or context handle's) context, cached by the worker under this id. */
+  readonly contextId: number;
+  /** Sent when the worker may not have this context yet. */
+  readonly context?: ContextPayload;
+  readonly inputs: Inputs;
+}
+
+export interface TileResult {
+  readonly scores: Float32Array | Float64Array;
+}
+
+/** Thrown by a worker asked to use a context it does not hold (the scheduler resends it). */
+export const MISSING_CONTEXT = 'rankaware: worker lacks context';
+
+export interface WorkerApi {
+  init(config: WorkerConfig): Promise<void>;
+  runTile(task: TileTask): Promise<TileResult>;
+  /** Fault injection (tests, drills): throw in the next tile, or end the thread at once. */
+  injectFault(kind: 'throw' | 'exit'): void;
+}
+
+/** Contexts a worker keeps; the scheduler mirrors this to know when to resend one. */
+export const WORKER_CONTEXT_CACHE = 32;

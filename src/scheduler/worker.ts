@@ -1,0 +1,56 @@
+/**
+ * A scoring worker (Node worker_threads or a browser Web Worker): holds one compiled plan and runs
+ * candidate tiles against contexts computed on the main thread.
+ */
+import * as Comlink from 'comlink';
+import type { CompiledPlan, ContextState } from '../backends/backend.js';
+import { jsBackend } from '../backends/js/index.js';
+import { compileOnShared, compileWithModule } from '../backends/wasm/index.js';
+import { MISSING_CONTEXT, WORKER_CONTEXT_CACHE } from './protocol.js';
+import type { TileTask, WorkerApi, WorkerConfig } from './protocol.js';
+
+let compiled: CompiledPlan | undefined;
+const contexts = new Map<number, ContextState>();
+let failNext = false;
+
+const api: WorkerApi = {
+  async init(config: WorkerConfig) {
+    if (config.shared) compiled = compileOnShared(config.plan, config.shared.wasm, { image: config.shared.image, attach: true });
+    else if (config.wasm) compiled = compileWithModule(config.plan, config.wasm.module, config.wasm.variant);
+    else compiled = jsBackend.compile(config.plan);
+  },
+
+  async runTile(task: TileTask) {
+    if (!compiled) throw new Error('rankaware worker: runTile before init');
+    if (failNext) {
+      failNext = false;
+      throw new Error('rankaware worker: injected fault');
+    }
+    let state = contexts.get(task.contextId);
+    if (task.context) {
+      state = compiled.importContext(task.context);
+      contexts.set(task.contextId, state);
+      // Oldest first: Map keeps insertion order.
+      if (contexts.size > WORKER_CONTEXT_CACHE) contexts.delete(contexts.keys().next().value!);
+    }
+    if (!state) throw new Error(MISSING_CONTEXT);
+    const scores = compiled.runCandidates(state, task.inputs);
+    return Comlink.transfer({ scores }, [scores.buffer as ArrayBuffer]);
+  },
+
+  injectFault(kind) {
+    if (kind === 'throw') failNext = true;
+    else if (typeof process !== 'undefined' && process.versions?.node) process.exit(3);
+    else (globalThis as unknown as { close(): void }).close();
+  },
+};
+
+const NODE_WORKER_THREADS = 'node:worker_threads';
+const NODE_ADAPTER = 'comlink/dist/esm/node-adapter.mjs';
+if (typeof process !== 'undefined' && process.versions?.node) {
+  const { parentPort } = (await import(/* @vite-ignore */ NODE_WORKER_THREADS)) as typeof import('node:worker_threads');
+  const nodeEndpoint = ((await import(/* @vite-ignore */ NODE_ADAPTER)) as { default: (p: unknown) => Comlink.Endpoint }).default;
+  Comlink.expose(api, nodeEndpoint(parentPort));
+} else {
+  Comlink.expose(api);
+}

@@ -1,0 +1,605 @@
+/**
+ * createScorer: the request scheduler. The context stage runs once per request on the calling thread;
+ * the N candidates are cut into tiles (sized from the plan's per-candidate FLOPs) that run on a pool of
+ * workers. Requests interleave tile by tile in round robin, so a small request never waits behind all of
+ * a huge one. The queue is bounded; an AbortSignal drops a request's pending tiles; a worker that throws
+ * or dies is replaced and its tile retried once elsewhere.
+ *
+ * Modes: 'inline' (threads = 1: tiles run on the calling thread), 'shared-memory' (wasm weights placed once
+ * in a shared WebAssembly.Memory read by every worker), 'copied-weights' (each worker holds its own copy:
+ * the js backend, or a browser page without cross-origin isolation).
+ */
+import { RankawareError } from './errors.js';
+import type { Model } from './model/model.js';
+import { encodeCandidates, encodeContext, sliceInputs } from './model/request.js';
+import type { Inputs } from './model/request.js';
+import { checkScores, getPlan, loadBackend } from './engine.js';
+import { countFlops } from './plan/flops.js';
+import type { Plan, PlanMode } from './plan/ir.js';
+import type { BackendName, CompiledPlan, ContextPayload, ContextState } from './backends/backend.js';
+import { jsBackend } from './backends/js/index.js';
+import { compileOnShared, planSkeleton } from './backends/wasm/index.js';
+import { createSharedWasm, createWasmBackend } from './backends/wasm/load.js';
+import { canShareMemory, hardwareThreads, spawnWorker } from './scheduler/platform.js';
+import type { SpawnedWorker } from './scheduler/platform.js';
+import { MISSING_CONTEXT, WORKER_CONTEXT_CACHE } from './scheduler/protocol.js';
+import type { WorkerConfig } from './scheduler/protocol.js';
+
+export interface ScorerOptions {
+  /** 'wasm' (default; falls back to js without WebAssembly SIMD) or 'js'. */
+  readonly backend?: 'js' | 'wasm';
+  readonly plan?: PlanMode;
+  /** Threads scoring candidate tiles; 1 runs them on the calling thread. Default: the hardware's cores. */
+  readonly threads?: number;
+  /** Candidates per tile (default: about 1 ms of work each, from the plan's FLOPs per candidate). */
+  readonly tileRows?: number;
+  /** Requests being scheduled at once; more wait in the queue. Default 64. */
+  readonly maxInFlight?: number;
+  /** Requests allowed to wait beyond those; one more is refused at once. Default 1024. */
+  readonly maxQueued?: number;
+  /** Context handles kept; the least recently used beyond this is released. Default 1024. */
+  readonly maxContexts?: number;
+  /** Bytes of context handles kept (LRU). Default 64 MiB. */
+  readonly maxContextBytes?: number;
+}
+
+export type ScorerMode = 'inline' | 'shared-memory' | 'copied-weights';
+
+export interface ScorerInfo {
+  readonly backend: BackendName;
+  readonly backendReason: string;
+  readonly plan: PlanMode;
+  readonly threads: number;
+  readonly mode: ScorerMode;
+  readonly modeReason: string;
+  readonly tileRows: number;
+}
+
+export interface ScoreTiming {
+  /** The context stage (0 when a context handle was reused). */
+  readonly contextMs: number;
+  /** From the first tile dispatched to the last tile done. */
+  readonly candidatesMs: number;
+  /** Waiting in the queue before any tile ran. */
+  readonly queuedMs: number;
+  readonly tiles: number;
+}
+
+export interface ScorerResult {
+  readonly scores: number[];
+  readonly backend: BackendName;
+  readonly plan: PlanMode;
+  readonly threads: number;
+  readonly timing: ScoreTiming;
+}
+
+export interface ScorerStats {
+  readonly tilesRun: number;
+  readonly tilesRetried: number;
+  readonly workersReplaced: number;
+  /** Tile results that arrived for a tile already filled (must stay 0). */
+  readonly duplicateResults: number;
+}
+
+/** A context computed once and reusable for any number of score calls (a session, a returning user). */
+export class ContextHandle {
+  /** @internal */
+  constructor(
+    readonly id: number,
+    private readonly owner: Scorer,
+  ) {}
+  /** Free it now (it is also freed by the scorer's LRU). */
+  release(): void {
+    this.owner.releaseContext(this.id);
+  }
+}
+
+export interface ScoreRequest {
+  readonly context: unknown;
+  readonly candidates: unknown;
+}
+
+interface ContextEntry {
+  readonly state: ContextState;
+  readonly payload?: ContextPayload;
+  readonly bytes: number;
+}
+
+interface Tile {
+  readonly job: Job;
+  readonly start: number;
+  readonly end: number;
+  attempts: number;
+  done: boolean;
+}
+
+interface Job {
+  readonly contextId: number;
+  readonly context: ContextEntry;
+  readonly candidates: Inputs;
+  readonly scores: Float64Array;
+  readonly queue: Tile[];
+  readonly created: number;
+  readonly contextMs: number;
+  running: number;
+  remaining: number;
+  firstDispatch: number;
+  tiles: number;
+  settled: boolean;
+  /** Dropped from the scheduler: a per-request context is forgotten when its job ends. */
+  readonly ephemeral: boolean;
+  resolve(result: ScorerResult): void;
+  reject(error: unknown): void;
+  detach?: () => void;
+}
+
+/** Where tiles run: a worker thread, or the calling thread in inline mode. */
+interface Runner {
+  busy: boolean;
+  /** Gone (exited, threw, or terminated); a replacement takes its place. */
+  dead: boolean;
+  /** Context ids this runner holds, oldest first (mirrors the worker's cache). */
+  readonly contexts: number[];
+  run(job: Job, tile: Tile, sendContext: boolean): Promise<Float32Array | Float64Array>;
+  terminate(): void;
+  readonly worker?: SpawnedWorker;
+}
+
+let nextContextId = 1;
+
+export class Scorer {
+  private readonly active: Job[] = [];
+  private readonly waiting: { start(): void; reject(e: unknown): void }[] = [];
+  private readonly contexts = new Map<number, ContextEntry>();
+  private contextBytes = 0;
+  private runners: Runner[] = [];
+  /** Requests admitted and not finished. */
+  private admitted = 0;
+  /** Replacement workers still starting. */
+  private readonly replacing = new Set<Promise<unknown>>();
+  private turn = 0;
+  private disposed = false;
+  private readonly counters = { tilesRun: 0, tilesRetried: 0, workersReplaced: 0, duplicateResults: 0 };
+
+  /** @internal use createScorer */
+  constructor(
+    readonly model: Model,
+    readonly info: ScorerInfo,
+    private readonly main: CompiledPlan,
+    private readonly workerConfig: WorkerConfig | undefined,
+    private readonly options: Required<Pick<ScorerOptions, 'maxInFlight' | 'maxQueued' | 'maxContexts' | 'maxContextBytes'>>,
+  ) {}
+
+  /** @internal */
+  async start(): Promise<void> {
+    if (!this.workerConfig) {
+      this.runners = [this.inlineRunner()];
+      return;
+    }
+    this.runners = await Promise.all(Array.from({ length: this.info.threads }, () => this.workerRunner()));
+  }
+
+  get stats(): ScorerStats {
+    return { ...this.counters };
+  }
+
+  /** Score a request; `request.context` may be a ContextHandle from `context()`. */
+  async score(request: ScoreRequest, options: { signal?: AbortSignal } = {}): Promise<ScorerResult> {
+    this.checkOpen();
+    if (typeof request !== 'object' || request === null || Array.isArray(request))
+      throw new RankawareError('request', 'an object {"context": {...}, "candidates": [...]}', String(request));
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    const spec = this.model.spec;
+    const candidates = encodeCandidates(spec, request.candidates);
+    let contextId: number;
+    let context: ContextEntry;
+    let contextMs = 0;
+    let ephemeral = false;
+    if (request.context instanceof ContextHandle) {
+      contextId = request.context.id;
+      context = this.useContext(contextId);
+    } else {
+      const t0 = now();
+      contextId = nextContextId++;
+      context = this.computeContext(encodeContext(spec, request.context));
+      contextMs = now() - t0;
+      ephemeral = true;
+    }
+    await this.admit(signal);
+    if (this.disposed) {
+      this.admitted--;
+      throw new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer');
+    }
+    return new Promise<ScorerResult>((resolve, reject) => {
+      const job: Job = {
+        contextId, context, candidates, contextMs, ephemeral,
+        scores: new Float64Array(candidates.rows),
+        queue: [],
+        created: now(),
+        running: 0,
+        remaining: 0,
+        firstDispatch: 0,
+        tiles: 0,
+        settled: false,
+        resolve,
+        reject,
+      };
+      const rows = this.info.tileRows;
+      for (let start = 0; start < candidates.rows; start += rows)
+        job.queue.push({ job, start, end: Math.min(candidates.rows, start + rows), attempts: 0, done: false });
+      job.remaining = job.tiles = job.queue.length;
+      if (signal) {
+        const onAbort = () => this.fail(job, signal.reason ?? new DOMException('aborted', 'AbortError'));
+        signal.addEventListener('abort', onAbort, { once: true });
+        job.detach = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.active.push(job);
+      this.dispatch();
+    });
+  }
+
+  /** Run the context stage once and keep it for later score() calls. */
+  async context(context: unknown): Promise<ContextHandle> {
+    this.checkOpen();
+    const entry = this.computeContext(encodeContext(this.model.spec, context));
+    const id = nextContextId++;
+    this.contexts.set(id, entry);
+    this.contextBytes += entry.bytes;
+    while (this.contexts.size > this.options.maxContexts || (this.contextBytes > this.options.maxContextBytes && this.contexts.size > 1)) {
+      this.releaseContext(this.contexts.keys().next().value!);
+    }
+    return new ContextHandle(id, this);
+  }
+
+  /** @internal */
+  releaseContext(id: number): void {
+    const entry = this.contexts.get(id);
+    if (!entry) return;
+    this.contexts.delete(id);
+    this.contextBytes -= entry.bytes;
+  }
+
+  /** Context handles alive and their bytes. */
+  get contextUsage(): { readonly handles: number; readonly bytes: number } {
+    return { handles: this.contexts.size, bytes: this.contextBytes };
+  }
+
+  /** Fault injection for tests and drills: make worker i throw in its next tile, or end its thread. */
+  async injectFault(worker: number, kind: 'throw' | 'exit'): Promise<void> {
+    await this.ready();
+    const runner = this.runners[worker];
+    if (!runner?.worker) throw new RankawareError('injectFault worker', `a worker index below ${this.runners.length} (not inline mode)`, String(worker));
+    if (kind === 'exit') runner.worker.terminate();
+    else await runner.worker.api.injectFault('throw');
+  }
+
+  /** Resolves when no replacement worker is still starting. */
+  async ready(): Promise<void> {
+    while (this.replacing.size > 0) await Promise.allSettled([...this.replacing]);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    const error = new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer');
+    for (const job of [...this.active]) this.fail(job, error);
+    for (const w of this.waiting.splice(0)) w.reject(error);
+    for (const r of this.runners) {
+      r.dead = true;
+      r.terminate();
+    }
+    this.contexts.clear();
+    this.contextBytes = 0;
+  }
+
+  // ----- internals --------------------------------------------------------------------------
+
+  private checkOpen(): void {
+    if (this.disposed) throw new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer');
+  }
+
+  private useContext(id: number): ContextEntry {
+    const entry = this.contexts.get(id);
+    if (!entry) throw new RankawareError('request.context', 'a live context handle', 'a released context handle (released, or evicted by the LRU: create it again)');
+    // Least recently used order: move to the back.
+    this.contexts.delete(id);
+    this.contexts.set(id, entry);
+    return entry;
+  }
+
+  private computeContext(inputs: Inputs): ContextEntry {
+    const state = this.main.runContext(inputs);
+    const payload = this.workerConfig ? this.main.exportContext(state) : undefined;
+    const bytes = payload ? payload.arrays.reduce((a, x) => a + (x?.byteLength ?? 0), 0) : 1024;
+    return { state, payload, bytes };
+  }
+
+  /** Wait for room among the in-flight requests; refuse at once when the waiting queue is full. */
+  private admit(signal?: AbortSignal): Promise<void> {
+    // Counted at once (not when the job starts) so that calls in the same tick see each other.
+    if (this.admitted < this.options.maxInFlight && this.waiting.length === 0) {
+      this.admitted++;
+      return Promise.resolve();
+    }
+    if (this.waiting.length >= this.options.maxQueued)
+      return Promise.reject(new RankawareError('scorer queue', `at most ${this.options.maxQueued} waiting requests (maxQueued)`, `request ${this.waiting.length + 1} (overloaded: retry later)`));
+    return new Promise<void>((resolve, reject) => {
+      const entry = {
+        start: () => {
+          signal?.removeEventListener('abort', onAbort);
+          this.admitted++;
+          resolve();
+        },
+        reject,
+      };
+      const onAbort = () => {
+        const i = this.waiting.indexOf(entry);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(signal!.reason ?? new DOMException('aborted', 'AbortError'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(entry);
+    });
+  }
+
+  /** Give idle runners the next tile of the next request in turn. */
+  private dispatch(): void {
+    for (const runner of this.runners) {
+      if (runner.busy || runner.dead) continue;
+      const tile = this.nextTile();
+      if (!tile) return;
+      this.runTile(runner, tile);
+    }
+  }
+
+  private nextTile(): Tile | undefined {
+    for (let i = 0; i < this.active.length; i++) {
+      const job = this.active[(this.turn + i) % this.active.length]!;
+      const tile = job.queue.shift();
+      if (tile) {
+        this.turn = (this.turn + i + 1) % this.active.length;
+        return tile;
+      }
+    }
+    return undefined;
+  }
+
+  private runTile(runner: Runner, tile: Tile): void {
+    const job = tile.job;
+    if (!job.firstDispatch) job.firstDispatch = now();
+    runner.busy = true;
+    job.running++;
+    tile.attempts++;
+    const send = !runner.contexts.includes(job.contextId);
+    if (send && runner.worker) {
+      runner.contexts.push(job.contextId);
+      if (runner.contexts.length > WORKER_CONTEXT_CACHE) runner.contexts.shift();
+    }
+    runner.run(job, tile, send).then(
+      (scores) => {
+        runner.busy = false;
+        job.running--;
+        this.counters.tilesRun++;
+        this.complete(tile, scores);
+        this.dispatch();
+      },
+      (error: unknown) => {
+        runner.busy = false;
+        job.running--;
+        this.tileFailed(runner, tile, error);
+        this.dispatch();
+      },
+    );
+  }
+
+  private complete(tile: Tile, scores: Float32Array | Float64Array): void {
+    const job = tile.job;
+    if (tile.done) {
+      this.counters.duplicateResults++;
+      return;
+    }
+    tile.done = true;
+    if (job.settled) return;
+    job.scores.set(scores, tile.start);
+    if (--job.remaining > 0) return;
+    let result: number[];
+    try {
+      result = checkScores(job.scores);
+    } catch (e) {
+      this.fail(job, e);
+      return;
+    }
+    this.finish(job);
+    job.resolve({
+      scores: result,
+      backend: this.info.backend,
+      plan: this.info.plan,
+      threads: this.info.threads,
+      timing: { contextMs: job.contextMs, candidatesMs: now() - job.firstDispatch, queuedMs: job.firstDispatch - job.created, tiles: job.tiles },
+    });
+  }
+
+  private tileFailed(runner: Runner, tile: Tile, error: unknown): void {
+    const job = tile.job;
+    const message = error instanceof Error ? error.message : String(error);
+    if (message.includes(MISSING_CONTEXT)) {
+      // The worker's context cache disagreed with our mirror: forget it there and resend.
+      runner.contexts.splice(0);
+      tile.attempts--;
+      job.queue.unshift(tile);
+      return;
+    }
+    if (runner.worker && this.runners.includes(runner)) this.replace(runner);
+    if (job.settled) return;
+    if (tile.attempts >= 2) {
+      this.fail(job, new RankawareError(`candidates [${tile.start}, ${tile.end})`, 'a tile that scores on a retry', `a second failure (${message})`));
+      return;
+    }
+    this.counters.tilesRetried++;
+    job.queue.unshift(tile);
+  }
+
+  private fail(job: Job, error: unknown): void {
+    if (job.settled) return;
+    this.finish(job);
+    job.reject(error);
+  }
+
+  private finish(job: Job): void {
+    job.settled = true;
+    job.queue.splice(0);
+    job.detach?.();
+    const i = this.active.indexOf(job);
+    if (i >= 0) this.active.splice(i, 1);
+    if (this.turn > i && i >= 0) this.turn--;
+    this.admitted--;
+    while (this.waiting.length > 0 && this.admitted < this.options.maxInFlight) this.waiting.shift()!.start();
+  }
+
+  /** Put a fresh worker in place of one that threw or died (once per runner). */
+  private replace(runner: Runner): void {
+    const index = this.runners.indexOf(runner);
+    runner.dead = true;
+    runner.terminate();
+    if (this.disposed || index < 0) return;
+    // Out of the list at once, so that a second report of the same death replaces nothing.
+    this.runners[index] = { ...runner, dead: true };
+    this.counters.workersReplaced++;
+    const starting = this.workerRunner().then(
+      (fresh) => {
+        if (this.disposed) return fresh.terminate();
+        this.runners[index] = fresh;
+        this.dispatch();
+      },
+      (e: unknown) => {
+        // No replacement could start: fail what cannot run anywhere any more.
+        if (this.runners.every((r) => r.dead)) for (const job of [...this.active]) this.fail(job, e);
+      },
+    );
+    this.replacing.add(starting);
+    void starting.finally(() => this.replacing.delete(starting));
+  }
+
+  private inlineRunner(): Runner {
+    const main = this.main;
+    return {
+      busy: false,
+      dead: false,
+      contexts: [],
+      // A macrotask between tiles lets other requests, aborts and I/O in between.
+      run: (job, tile) =>
+        new Promise((resolve, reject) =>
+          nextMacrotask(() => {
+            try {
+              resolve(main.runCandidates(job.context.state, sliceInputs(job.candidates, tile.start, tile.end)));
+            } catch (e) {
+              reject(e);
+            }
+          }),
+        ),
+      terminate: () => {},
+    };
+  }
+
+  private async workerRunner(): Promise<Runner> {
+    const worker = await spawnWorker();
+    const died = worker.exited.then((e) => {
+      // A worker that dies idle is replaced too; one that dies mid-tile is replaced by tileFailed.
+      if (!runner.busy) this.replace(runner);
+      runner.dead = true;
+      throw e;
+    });
+    died.catch(() => {});
+    const runner: Runner = {
+      busy: false,
+      dead: false,
+      contexts: [],
+      worker,
+      run: async (job, tile, sendContext) => {
+        const inputs = sliceInputs(job.candidates, tile.start, tile.end);
+        const call = worker.api.runTile({ contextId: job.contextId, context: sendContext ? job.context.payload : undefined, inputs });
+        const { scores } = await Promise.race([call, died]);
+        return scores;
+      },
+      terminate: () => worker.terminate(),
+    };
+    await Promise.race([worker.api.init(this.workerConfig!), died]);
+    return runner;
+  }
+}
+
+const now = () => performance.now();
+
+/** Run `fn` after pending I/O and timers: setImmediate in Node, a MessageChannel hop in browsers (setTimeout clamps to >= 1 ms). */
+const nextMacrotask: (fn: () => void) => void =
+  typeof setImmediate === 'function'
+    ? (fn) => void setImmediate(fn)
+    : (fn) => {
+        const channel = new MessageChannel();
+        channel.port1.onmessage = () => {
+          channel.port1.close();
+          fn();
+        };
+        channel.port2.postMessage(0);
+      };
+
+/**
+ * A scorer for a model: `await createScorer(model, {backend, threads})`, then `score(request, {signal})`
+ * any number of times, `context(ctx)` for reusable contexts, `dispose()` at the end.
+ */
+export async function createScorer(model: Model, options: ScorerOptions = {}): Promise<Scorer> {
+  const mode = options.plan ?? 'rank-aware';
+  const loaded = await loadBackend(options.backend ?? 'wasm');
+  const backend = loaded.name as 'js' | 'wasm';
+  const plan = getPlan(model, mode);
+  const hardware = await hardwareThreads();
+  const threads = options.threads ?? hardware;
+  if (!Number.isInteger(threads) || threads < 1) throw new RankawareError('threads', 'an integer >= 1', String(threads));
+
+  let main: CompiledPlan;
+  let config: WorkerConfig | undefined;
+  let scorerMode: ScorerMode;
+  let modeReason: string;
+  if (threads === 1) {
+    main = backend === 'wasm' ? (await createWasmBackend()).compile(plan) : jsBackend.compile(plan);
+    scorerMode = 'inline';
+    modeReason = 'threads = 1: tiles run on the calling thread';
+  } else if (backend === 'wasm' && canShareMemory()) {
+    const shared = await createSharedWasm();
+    const compiled = compileOnShared(plan, shared);
+    main = compiled;
+    config = { backend, plan: planSkeleton(plan), shared: { wasm: shared, image: compiled.weightImage() } };
+    scorerMode = 'shared-memory';
+    modeReason = 'weights placed once in a shared WebAssembly.Memory read by every worker';
+  } else {
+    const wasm = backend === 'wasm' ? await createWasmBackend() : undefined;
+    main = wasm ? wasm.compile(plan) : jsBackend.compile(plan);
+    config = { backend, plan, wasm: wasm ? { module: wasm.module, variant: wasm.variant } : undefined };
+    scorerMode = 'copied-weights';
+    modeReason = backend === 'js' ? 'the js backend keeps its weights per thread' : 'no SharedArrayBuffer (the page is not cross-origin isolated): each worker holds a copy of the weights';
+  }
+  const tileRows = options.tileRows ?? defaultTileRows(plan, backend, threads);
+  const info: ScorerInfo = { backend, backendReason: loaded.reason, plan: mode, threads, mode: scorerMode, modeReason, tileRows };
+  const scorer = new Scorer(model, info, main, config, {
+    maxInFlight: options.maxInFlight ?? 64,
+    maxQueued: options.maxQueued ?? 1024,
+    maxContexts: options.maxContexts ?? 1024,
+    maxContextBytes: options.maxContextBytes ?? 64 * 1024 * 1024,
+  });
+  try {
+    await scorer.start();
+  } catch (e) {
+    scorer.dispose();
+    throw e;
+  }
+  return scorer;
+}
+
+/** About 1 ms of work per tile at the backend's typical speed, and at least one tile per thread at N=256. */
+function defaultTileRows(plan: Plan, backend: 'js' | 'wasm', threads: number): number {
+  const perCandidate = Math.max(1, countFlops(plan).perCandidate);
+  const flopsPerMs = backend === 'wasm' ? 40e6 : 1e6;
+  const rows = Math.ceil(flopsPerMs / perCandidate);
+  return Math.max(4, Math.min(1024, rows, threads > 1 ? Math.ceil(256 / threads) : 1024));
+}

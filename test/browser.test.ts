@@ -1,0 +1,182 @@
+/**
+ * The library's browser path in a real browser: Debian's Chromium (/usr/bin/chromium, installed by
+ * scripts/ensure-chromium.mjs) driven by playwright-core, loading test/browser/index.html from a Vite dev
+ * server on 127.0.0.1. Two servers: one cross-origin isolated (COOP/COEP), where the scorer must put the
+ * weights in shared memory, and one not, where each of the two Web Workers gets its own copy. Either way the
+ * worker pool's scores must equal the page's js reference and the same model scored here in Node.
+ *
+ * No skipping: if Chromium cannot be launched, every test here fails.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium } from 'playwright-core';
+import type { Browser, ConsoleMessage, Page } from 'playwright-core';
+import { createServer } from 'vite';
+import type { ViteDevServer } from 'vite';
+import { randomModel, randomRequest, score } from '../src/index.js';
+import { rankawareViteConfig } from '../vite.config.js';
+import { BROWSER_CASES, BROWSER_THREADS } from './browser/cases.js';
+import type { PageResults } from './browser/cases.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+/**
+ * This machine's closed network refuses Chromium's background connections: turn them all off. The WebGPU
+ * flags (DESIGN.md section 5) let a page get a SwiftShader adapter on this GPU-less machine. Playwright
+ * starts Chromium headless, without its sandbox (we run as root), on a fresh temporary --user-data-dir.
+ */
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  '--enable-unsafe-webgpu',
+  '--enable-unsafe-swiftshader',
+  '--use-webgpu-adapter=swiftshader',
+  '--enable-features=Vulkan',
+];
+const PAGE = '/test/browser/index.html';
+const TOLERANCE = 1e-5;
+
+type Variant = 'isolated' | 'not-isolated';
+
+interface Loaded {
+  readonly results: PageResults;
+  /** Console errors, uncaught page errors and failed requests seen by the test (the page and its workers). */
+  readonly problems: string[];
+}
+
+let launched: Promise<Browser> | undefined;
+const servers = new Map<Variant, ViteDevServer>();
+const pages = new Map<Variant, Promise<Loaded>>();
+
+async function startServer(variant: Variant): Promise<string> {
+  const config = rankawareViteConfig({ crossOriginIsolated: variant === 'isolated' });
+  const server = await createServer({
+    ...config,
+    configFile: false,
+    logLevel: 'warn',
+    server: {
+      ...config.server,
+      host: '127.0.0.1',
+      port: 0,
+      strictPort: false,
+      hmr: false,
+      watch: null,
+    },
+  });
+  servers.set(variant, server);
+  await server.listen();
+  const address = server.httpServer?.address();
+  if (!address || typeof address === 'string') throw new Error(`the ${variant} Vite server has no TCP address`);
+  return `http://127.0.0.1:${address.port}`;
+}
+
+function watch(page: Page, origin: string): string[] {
+  const problems: string[] = [];
+  // Chromium reports the console messages of the page's workers here too.
+  page.on('console', (message: ConsoleMessage) => {
+    if (message.type() === 'error') problems.push(`console.error: ${message.text()} (${message.location().url})`);
+  });
+  page.on('pageerror', (error) => problems.push(`uncaught in page: ${error.message}`));
+  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()} (${request.failure()?.errorText})`));
+  page.on('response', (response) => {
+    if (response.status() >= 400) problems.push(`HTTP ${response.status()} for ${response.url()}`);
+  });
+  page.on('request', (request) => {
+    if (!request.url().startsWith(origin) && !request.url().startsWith('data:')) problems.push(`request off the test server: ${request.url()}`);
+  });
+  return problems;
+}
+
+/** Chromium, launched once by the first test that needs it (so that a launch failure fails every test). */
+function browser(): Promise<Browser> {
+  launched ??= chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  return launched;
+}
+
+async function loadPage(variant: Variant): Promise<Loaded> {
+  const [chromiumBrowser, origin] = await Promise.all([browser(), startServer(variant)]);
+  const context = await chromiumBrowser.newContext();
+  const tab = await context.newPage();
+  const problems = watch(tab, origin);
+  await tab.goto(origin + PAGE);
+  await tab.waitForFunction(() => (window as { rankawareBrowserTest?: unknown }).rankawareBrowserTest !== undefined, null, { timeout: 60_000 });
+  const results = await tab.evaluate(() => (window as unknown as { rankawareBrowserTest: PageResults }).rankawareBrowserTest);
+  await context.close();
+  return { results, problems };
+}
+
+function page(variant: Variant): Promise<Loaded> {
+  let loaded = pages.get(variant);
+  if (!loaded) pages.set(variant, (loaded = loadPage(variant)));
+  return loaded;
+}
+
+/** The same seeded models and requests, scored here in Node by the js reference. */
+const nodeScores = new Map(
+  BROWSER_CASES.map((c) => {
+    const model = randomModel(c.model);
+    return [c.name, score(model, randomRequest(model.spec, c.candidates, c.requestSeed), { backend: 'js' }).scores] as const;
+  }),
+);
+
+function maxDiff(a: readonly number[], b: readonly number[]): number {
+  expect(a.length).toBe(b.length);
+  return a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+}
+
+beforeAll(() => {
+  // Both pages load at once; each test awaits its own (and fails with its error).
+  for (const variant of ['isolated', 'not-isolated'] as const) page(variant).catch(() => {});
+});
+
+afterAll(async () => {
+  await launched?.then((b) => b.close(), () => {});
+  await Promise.all([...servers.values()].map((s) => s.close()));
+}, 60_000);
+
+it(`launches Debian's Chromium from ${CHROMIUM}`, async () => {
+  const version = (await browser()).version();
+  expect(version).toMatch(/^\d+\./);
+}, 60_000);
+
+describe.each([
+  { variant: 'isolated' as const, isolated: true, mode: 'shared-memory' },
+  { variant: 'not-isolated' as const, isolated: false, mode: 'copied-weights' },
+])('Chromium, $variant page', ({ variant, isolated, mode }) => {
+  it('loads without console errors, uncaught errors or failed requests', async () => {
+    const { results, problems } = await page(variant);
+    expect(results.error).toBeUndefined();
+    expect(results.errors).toEqual([]);
+    expect(problems).toEqual([]);
+  }, 120_000);
+
+  it(`is ${isolated ? '' : 'not '}cross-origin isolated, and the scorer runs ${mode} on ${BROWSER_THREADS} workers`, async () => {
+    const { results } = await page(variant);
+    expect(results.crossOriginIsolated).toBe(isolated);
+    expect(results.sharedArrayBuffer).toBe(isolated);
+    expect(results.cases.map((c) => c.name)).toEqual(BROWSER_CASES.map((c) => c.name));
+    for (const c of results.cases) {
+      expect(c.info.mode).toBe(mode);
+      expect(c.info.threads).toBe(BROWSER_THREADS);
+      expect(c.info.backend).toBe('wasm');
+      // No worker threw, died or had to be replaced on the way.
+      expect(c.stats).toEqual({ tilesRun: c.tiles, tilesRetried: 0, workersReplaced: 0, duplicateResults: 0 });
+    }
+  }, 120_000);
+
+  it('scores on the worker pool equal the js reference in the page and in Node within 1e-5', async () => {
+    const { results } = await page(variant);
+    expect(results.cases.length).toBe(BROWSER_CASES.length);
+    for (const c of results.cases) {
+      const node = nodeScores.get(c.name)!;
+      expect(c.pool.length).toBe(node.length);
+      // The request was cut into more than one tile, so both workers had work.
+      expect(c.tiles).toBeGreaterThan(1);
+      expect(maxDiff(c.pool, c.reference), `${c.name}: pool vs page reference`).toBeLessThan(TOLERANCE);
+      expect(maxDiff(c.reference, node), `${c.name}: page reference vs Node`).toBeLessThan(TOLERANCE);
+      expect(maxDiff(c.pool, node), `${c.name}: pool vs Node`).toBeLessThan(TOLERANCE);
+    }
+  }, 120_000);
+});

@@ -1,0 +1,60 @@
+/**
+ * The browser test page: for each case of cases.ts, scores a seeded random model with a worker-pool
+ * scorer (wasm backend, two workers) and with the page's js reference, and puts everything on
+ * `window.rankawareBrowserTest` for test/browser.test.ts to read.
+ */
+import { createScorer, randomModel, randomRequest, score } from '../../src/index.js';
+import { BROWSER_CASES, BROWSER_THREADS, BROWSER_TILE_ROWS } from './cases.js';
+import type { CaseResult, PageResults } from './cases.js';
+
+declare global {
+  interface Window {
+    rankawareBrowserTest?: PageResults;
+  }
+}
+
+const errors: string[] = [];
+const describe = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+const consoleError = console.error.bind(console);
+console.error = (...args: unknown[]) => {
+  errors.push(args.map(describe).join(' '));
+  consoleError(...args);
+};
+window.addEventListener('error', (event) => errors.push(`uncaught: ${event.message}`));
+window.addEventListener('unhandledrejection', (event) => errors.push(`unhandled rejection: ${describe(event.reason)}`));
+
+async function runCase(c: (typeof BROWSER_CASES)[number]): Promise<CaseResult> {
+  const model = randomModel(c.model);
+  const request = randomRequest(model.spec, c.candidates, c.requestSeed);
+  const reference = score(model, request, { backend: 'js' }).scores;
+  const scorer = await createScorer(model, { backend: 'wasm', threads: BROWSER_THREADS, tileRows: BROWSER_TILE_ROWS });
+  try {
+    const result = await scorer.score(request);
+    const { mode, threads, backend, backendReason, modeReason, tileRows } = scorer.info;
+    return { name: c.name, pool: result.scores, reference, info: { mode, threads, backend, backendReason, modeReason, tileRows }, tiles: result.timing.tiles, stats: scorer.stats };
+  } finally {
+    scorer.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  const cases: CaseResult[] = [];
+  let error: string | undefined;
+  try {
+    for (const c of BROWSER_CASES) cases.push(await runCase(c));
+  } catch (e) {
+    error = describe(e);
+    consoleError(e);
+  }
+  window.rankawareBrowserTest = {
+    crossOriginIsolated: window.crossOriginIsolated,
+    sharedArrayBuffer: typeof SharedArrayBuffer === 'function',
+    userAgent: navigator.userAgent,
+    cases,
+    errors,
+    ...(error === undefined ? {} : { error }),
+  };
+  document.getElementById('status')!.textContent = JSON.stringify(window.rankawareBrowserTest, null, 2);
+}
+
+void main();

@@ -1,0 +1,178 @@
+/**
+ * The worker scheduler: equal scores to single-thread scoring in request order, context handles,
+ * fair interleaving, cancellation, backpressure, and faults (a worker that throws or dies mid-request).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createScorer, randomModel, randomRequest, RankawareError, score } from '../src/index.js';
+import type { Model, RequestJson, Scorer } from '../src/index.js';
+import { equivalenceCases } from './cases.js';
+
+function expectClose(actual: readonly number[], expected: readonly number[], what = ''): void {
+  expect(actual.length, what).toBe(expected.length);
+  actual.forEach((a, i) => expect(Math.abs(a - expected[i]!), `${what} #${i}`).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(expected[i]!))));
+}
+
+const reference = (model: Model, request: RequestJson) => score(model, request, { backend: 'js' }).scores;
+
+describe('scores equal single-thread scoring, in request order', () => {
+  const cases = equivalenceCases().filter((c) => /^(dlrm|deepfm|dcnv2|rdcn|autoint|rank-attention) K4 M3/.test(c.name));
+  for (const [backend, threads, mode] of [['wasm', 2, 'shared-memory'], ['js', 2, 'copied-weights'], ['wasm', 1, 'inline']] as const) {
+    it(`${backend}, ${threads} thread(s): ${mode}`, async () => {
+      for (const c of cases) {
+        const scorer = await createScorer(c.model, { backend, threads, tileRows: 3 });
+        try {
+          expect(scorer.info).toMatchObject({ backend, threads, mode });
+          const request = { context: c.request.context, candidates: randomRequest(c.model.spec, 37, 5).candidates };
+          const result = await scorer.score(request);
+          expect(result.timing.tiles).toBe(13);
+          expectClose(result.scores, reference(c.model, request), c.name);
+        } finally {
+          scorer.dispose();
+        }
+      }
+    });
+  }
+});
+
+describe('a scorer with two workers', () => {
+  let model: Model;
+  let scorer: Scorer;
+  const small = () => randomRequest(model.spec, 8, 21);
+  const big = (n: number, seed = 22) => randomRequest(model.spec, n, seed);
+
+  beforeAll(async () => {
+    model = randomModel({ arch: 'dlrm', context: 8, target: 3, dim: 16, mlp: [64, 32], seed: 9 });
+    scorer = await createScorer(model, { backend: 'wasm', threads: 2, tileRows: 8, maxContexts: 2 });
+  });
+  afterAll(() => scorer.dispose());
+
+  it('reports its mode, threads and why', () => {
+    expect(scorer.info.mode).toBe('shared-memory');
+    expect(scorer.info.modeReason).toMatch(/shared WebAssembly.Memory/);
+    expect(scorer.info.backendReason).toMatch(/WASM/);
+  });
+
+  it('context handles: the context stage runs once, reused by any number of calls', async () => {
+    const request = big(40);
+    const handle = await scorer.context(request.context);
+    const first = await scorer.score({ context: handle, candidates: request.candidates });
+    const again = await scorer.score({ context: handle, candidates: request.candidates.slice(0, 9) });
+    expect(first.timing.contextMs).toBe(0);
+    expectClose(first.scores, reference(model, request));
+    expectClose(again.scores, reference(model, { context: request.context, candidates: request.candidates.slice(0, 9) }));
+    handle.release();
+    await expect(scorer.score({ context: handle, candidates: request.candidates })).rejects.toThrow(/request\.context: expected a live context handle, received a released context handle/);
+  });
+
+  it('context handles are bounded by an LRU (maxContexts = 2)', async () => {
+    const a = await scorer.context(big(1, 1).context);
+    const b = await scorer.context(big(1, 2).context);
+    await scorer.score({ context: a, candidates: small().candidates }); // a is now the most recent
+    const c = await scorer.context(big(1, 3).context); // evicts b
+    await expect(scorer.score({ context: b, candidates: small().candidates })).rejects.toThrow(/released context handle/);
+    await scorer.score({ context: a, candidates: small().candidates });
+    await scorer.score({ context: c, candidates: small().candidates });
+    expect(scorer.contextUsage.handles).toBe(2);
+  });
+
+  it('concurrent requests interleave fairly: a small one does not wait behind a huge one', async () => {
+    const order: string[] = [];
+    const huge = scorer.score(big(2400)).then((r) => (order.push('huge'), r));
+    const tiny = scorer.score(small()).then((r) => (order.push('small'), r));
+    const [h, t] = await Promise.all([huge, tiny]);
+    expect(order).toEqual(['small', 'huge']);
+    expect(h.timing.tiles).toBe(300);
+    expectClose(t.scores, reference(model, small()));
+    expectClose(h.scores.slice(0, 50), reference(model, big(2400)).slice(0, 50));
+  });
+
+  it('many concurrent requests each get their own scores', async () => {
+    const requests = Array.from({ length: 12 }, (_, i) => big(5 + i * 7, 100 + i));
+    const results = await Promise.all(requests.map((r) => scorer.score(r)));
+    results.forEach((r, i) => expectClose(r.scores, reference(model, requests[i]!), `request ${i}`));
+  });
+
+  it('an AbortSignal cancels the pending tiles of its request only', async () => {
+    const before = scorer.stats.tilesRun;
+    const controller = new AbortController();
+    const doomed = scorer.score(big(4000), { signal: controller.signal });
+    const other = scorer.score(big(30, 7));
+    setTimeout(() => controller.abort(), 5);
+    await expect(doomed).rejects.toMatchObject({ name: 'AbortError' });
+    expectClose((await other).scores, reference(model, big(30, 7)));
+    // 500 tiles were planned; far fewer ran before the abort dropped the rest.
+    expect(scorer.stats.tilesRun - before).toBeLessThan(400);
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(scorer.score(small(), { signal: aborted.signal })).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('bad input is refused with its error and harms nothing', async () => {
+    const bad = small() as unknown as { candidates: Record<string, unknown>[] };
+    bad.candidates[3]!.t0 = 10_000;
+    await expect(scorer.score(bad as never)).rejects.toThrow(RankawareError);
+    await expect(scorer.score(bad as never)).rejects.toThrow(/request\.candidates\[3\]\.t0: expected an id in \[0, 1000\)/);
+    expectClose((await scorer.score(small())).scores, reference(model, small()));
+  });
+
+  it('a worker that dies mid-request is replaced; its tile is retried once elsewhere, nothing lost or doubled', async () => {
+    const stats = scorer.stats;
+    const request = big(4000, 31);
+    const pending = scorer.score(request);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // tiles are running on both workers
+    await scorer.injectFault(0, 'exit');
+    const result = await pending;
+    expectClose(result.scores, reference(model, request));
+    expect(scorer.stats.workersReplaced).toBeGreaterThan(stats.workersReplaced);
+    expect(scorer.stats.tilesRetried).toBeGreaterThan(stats.tilesRetried);
+    expect(scorer.stats.duplicateResults).toBe(0);
+    // The pool is whole again.
+    expectClose((await scorer.score(big(64, 32))).scores, reference(model, big(64, 32)));
+  });
+
+  it('a worker that throws is replaced and its tile retried', async () => {
+    const stats = scorer.stats;
+    await scorer.injectFault(1, 'throw');
+    const request = big(200, 41);
+    expectClose((await scorer.score(request)).scores, reference(model, request));
+    expect(scorer.stats.tilesRetried).toBe(stats.tilesRetried + 1);
+    expect(scorer.stats.workersReplaced).toBe(stats.workersReplaced + 1);
+    expect(scorer.stats.duplicateResults).toBe(0);
+  });
+
+  it('a tile that fails twice fails its request with a clear error; other requests are unaffected', async () => {
+    await scorer.injectFault(0, 'throw');
+    await scorer.injectFault(1, 'throw');
+    const doomed = scorer.score(small()); // one tile: fails on one worker, then on the other
+    await expect(doomed).rejects.toThrow(/candidates \[0, 8\): expected a tile that scores on a retry, received a second failure/);
+    const request = big(100, 51);
+    expectClose((await scorer.score(request)).scores, reference(model, request));
+  });
+});
+
+describe('backpressure and disposal', () => {
+  it('a full queue refuses at once; queued requests run as room frees up', async () => {
+    const model = randomModel({ arch: 'deepfm', context: 3, target: 2, dim: 4, seed: 3 });
+    const scorer = await createScorer(model, { backend: 'wasm', threads: 2, maxInFlight: 1, maxQueued: 1, tileRows: 4 });
+    try {
+      const r = (seed: number) => randomRequest(model.spec, 64, seed);
+      const first = scorer.score(r(1));
+      const second = scorer.score(r(2));
+      await expect(scorer.score(r(3))).rejects.toThrow(/scorer queue: expected at most 1 waiting requests \(maxQueued\), received request 2 \(overloaded: retry later\)/);
+      expectClose((await first).scores, reference(model, r(1)));
+      expectClose((await second).scores, reference(model, r(2)));
+    } finally {
+      scorer.dispose();
+    }
+  });
+
+  it('dispose rejects what is pending and refuses new work', async () => {
+    const model = randomModel({ arch: 'rdcn', context: 3, target: 2, dim: 4, seed: 4 });
+    const scorer = await createScorer(model, { backend: 'js', threads: 2, tileRows: 2 });
+    expect(scorer.info.mode).toBe('copied-weights');
+    const pending = scorer.score(randomRequest(model.spec, 500, 1));
+    scorer.dispose();
+    await expect(pending).rejects.toThrow(/disposed scorer/);
+    await expect(scorer.score(randomRequest(model.spec, 2, 1))).rejects.toThrow(/disposed scorer/);
+  });
+});
