@@ -20,7 +20,7 @@ import type { BackendName, CompiledPlan, ContextPayload, ContextState } from './
 import { jsBackend } from './backends/js/index.js';
 import { compileOnShared, planSkeleton } from './backends/wasm/index.js';
 import { createSharedWasm, createWasmBackend } from './backends/wasm/load.js';
-import { canShareMemory, hardwareThreads, spawnWorker } from './scheduler/platform.js';
+import { canShareMemory, hardwareThreads, isNode, spawnWorker } from './scheduler/platform.js';
 import type { SpawnedWorker } from './scheduler/platform.js';
 import { MISSING_CONTEXT, WORKER_CONTEXT_CACHE } from './scheduler/protocol.js';
 import type { WorkerConfig } from './scheduler/protocol.js';
@@ -31,8 +31,13 @@ export interface ScorerOptions {
   readonly plan?: PlanMode;
   /** Threads scoring candidate tiles; 1 runs them on the calling thread. Default: the hardware's cores. */
   readonly threads?: number;
-  /** Candidates per tile (default: about 1 ms of work each, from the plan's FLOPs per candidate). */
+  /** Candidates per tile (default: about 2 ms of work each from the plan's FLOPs per candidate, balanced over the threads). */
   readonly tileRows?: number;
+  /**
+   * Whether the calling thread scores tiles too, as one of the `threads` (default: true in Node, false in
+   * browsers, where the calling thread is the page's UI thread).
+   */
+  readonly callingThread?: boolean;
   /** Requests being scheduled at once; more wait in the queue. Default 64. */
   readonly maxInFlight?: number;
   /** Requests allowed to wait beyond those; one more is refused at once. Default 1024. */
@@ -50,6 +55,9 @@ export interface ScorerInfo {
   readonly backendReason: string;
   readonly plan: PlanMode;
   readonly threads: number;
+  /** Worker threads (threads minus the calling thread when it scores tiles too). */
+  readonly workers: number;
+  readonly callingThread: boolean;
   readonly mode: ScorerMode;
   readonly modeReason: string;
   readonly tileRows: number;
@@ -161,14 +169,19 @@ export class Scorer {
   private disposed = false;
   private readonly counters = { tilesRun: 0, tilesRetried: 0, workersReplaced: 0, duplicateResults: 0 };
 
+  /** Default tile sizes are balanced over the threads per request; an explicit tileRows is used as is. */
+  private readonly balanceTiles: boolean;
+
   /** @internal use createScorer */
   constructor(
     readonly model: Model,
     readonly info: ScorerInfo,
     private readonly main: CompiledPlan,
     private readonly workerConfig: WorkerConfig | undefined,
-    private readonly options: Required<Pick<ScorerOptions, 'maxInFlight' | 'maxQueued' | 'maxContexts' | 'maxContextBytes'>>,
-  ) {}
+    private readonly options: Required<Pick<ScorerOptions, 'maxInFlight' | 'maxQueued' | 'maxContexts' | 'maxContextBytes'>> & { explicitTileRows: boolean },
+  ) {
+    this.balanceTiles = !options.explicitTileRows;
+  }
 
   /** @internal */
   async start(): Promise<void> {
@@ -176,7 +189,9 @@ export class Scorer {
       this.runners = [this.inlineRunner()];
       return;
     }
-    this.runners = await Promise.all(Array.from({ length: this.info.threads }, () => this.workerRunner()));
+    const workers = await Promise.all(Array.from({ length: this.info.workers }, () => this.workerRunner()));
+    // The calling thread comes last, so that dispatch hands the workers their tiles before it runs its own.
+    this.runners = this.info.callingThread ? [...workers, this.inlineRunner()] : workers;
   }
 
   get stats(): ScorerStats {
@@ -225,7 +240,7 @@ export class Scorer {
         resolve,
         reject,
       };
-      const rows = this.info.tileRows;
+      const rows = this.balanceTiles ? tileRowsFor(candidates.rows, this.info.tileRows, this.info.threads) : this.info.tileRows;
       for (let start = 0; start < candidates.rows; start += rows)
         job.queue.push({ job, start, end: Math.min(candidates.rows, start + rows), attempts: 0, done: false });
       job.remaining = job.tiles = job.queue.length;
@@ -268,8 +283,9 @@ export class Scorer {
   /** Fault injection for tests and drills: make worker i throw in its next tile, or end its thread. */
   async injectFault(worker: number, kind: 'throw' | 'exit'): Promise<void> {
     await this.ready();
-    const runner = this.runners[worker];
-    if (!runner?.worker) throw new RankawareError('injectFault worker', `a worker index below ${this.runners.length} (not inline mode)`, String(worker));
+    const workers = this.runners.filter((r) => r.worker);
+    const runner = workers[worker];
+    if (!runner?.worker) throw new RankawareError('injectFault worker', `a worker index below ${workers.length}`, String(worker));
     if (kind === 'exit') runner.worker.terminate();
     else await runner.worker.api.injectFault('throw');
   }
@@ -561,7 +577,9 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
   let config: WorkerConfig | undefined;
   let scorerMode: ScorerMode;
   let modeReason: string;
-  if (threads === 1) {
+  const callingThread = threads === 1 || (options.callingThread ?? isNode);
+  const workers = threads - (callingThread ? 1 : 0);
+  if (workers === 0) {
     main = backend === 'wasm' ? (await createWasmBackend()).compile(plan) : jsBackend.compile(plan);
     scorerMode = 'inline';
     modeReason = 'threads = 1: tiles run on the calling thread';
@@ -579,13 +597,14 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
     scorerMode = 'copied-weights';
     modeReason = backend === 'js' ? 'the js backend keeps its weights per thread' : 'no SharedArrayBuffer (the page is not cross-origin isolated): each worker holds a copy of the weights';
   }
-  const tileRows = options.tileRows ?? defaultTileRows(plan, backend, threads);
-  const info: ScorerInfo = { backend, backendReason: loaded.reason, plan: mode, threads, mode: scorerMode, modeReason, tileRows };
+  const tileRows = options.tileRows ?? defaultTileRows(plan, backend);
+  const info: ScorerInfo = { backend, backendReason: loaded.reason, plan: mode, threads, workers, callingThread, mode: scorerMode, modeReason, tileRows };
   const scorer = new Scorer(model, info, main, config, {
     maxInFlight: options.maxInFlight ?? 64,
     maxQueued: options.maxQueued ?? 1024,
     maxContexts: options.maxContexts ?? 1024,
     maxContextBytes: options.maxContextBytes ?? 64 * 1024 * 1024,
+    explicitTileRows: options.tileRows !== undefined,
   });
   try {
     await scorer.start();
@@ -596,10 +615,16 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
   return scorer;
 }
 
-/** About 1 ms of work per tile at the backend's typical speed, and at least one tile per thread at N=256. */
-function defaultTileRows(plan: Plan, backend: 'js' | 'wasm', threads: number): number {
+/** About 2 ms of work per tile at the backend's typical speed (fewer messages; still interleavable). */
+function defaultTileRows(plan: Plan, backend: 'js' | 'wasm'): number {
   const perCandidate = Math.max(1, countFlops(plan).perCandidate);
   const flopsPerMs = backend === 'wasm' ? 40e6 : 1e6;
-  const rows = Math.ceil(flopsPerMs / perCandidate);
-  return Math.max(4, Math.min(1024, rows, threads > 1 ? Math.ceil(256 / threads) : 1024));
+  return Math.max(4, Math.min(1024, Math.ceil((2 * flopsPerMs) / perCandidate)));
+}
+
+/** Rows per tile for a request of n: near the target, in a multiple of `threads` equal tiles so no thread idles at the end. */
+function tileRowsFor(n: number, target: number, threads: number): number {
+  if (threads === 1) return target;
+  const tiles = threads * Math.max(1, Math.round(n / (threads * target)));
+  return Math.max(1, Math.ceil(n / tiles));
 }

@@ -42,12 +42,12 @@ describe('a scorer with two workers', () => {
 
   beforeAll(async () => {
     model = randomModel({ arch: 'dlrm', context: 8, target: 3, dim: 16, mlp: [64, 32], seed: 9 });
-    scorer = await createScorer(model, { backend: 'wasm', threads: 2, tileRows: 8, maxContexts: 2 });
+    scorer = await createScorer(model, { backend: 'wasm', threads: 2, callingThread: false, tileRows: 8, maxContexts: 2 });
   });
   afterAll(() => scorer.dispose());
 
   it('reports its mode, threads and why', () => {
-    expect(scorer.info.mode).toBe('shared-memory');
+    expect(scorer.info).toMatchObject({ mode: 'shared-memory', threads: 2, workers: 2, callingThread: false });
     expect(scorer.info.modeReason).toMatch(/shared WebAssembly.Memory/);
     expect(scorer.info.backendReason).toMatch(/WASM/);
   });
@@ -147,6 +147,24 @@ describe('a scorer with two workers', () => {
     await expect(doomed).rejects.toThrow(/candidates \[0, 8\): expected a tile that scores on a retry, received a second failure/);
     const request = big(100, 51);
     expectClose((await scorer.score(request)).scores, reference(model, request));
+  });
+});
+
+describe('the calling thread as one of the threads (Node default)', () => {
+  it('threads = 3 is two workers plus the calling thread; default tiles are balanced over the three', async () => {
+    const model = randomModel({ arch: 'autoint', context: 4, target: 2, dim: 6, seed: 12 });
+    const scorer = await createScorer(model, { backend: 'wasm', threads: 3 });
+    try {
+      expect(scorer.info).toMatchObject({ threads: 3, workers: 2, callingThread: true, mode: 'shared-memory' });
+      for (const n of [1, 2, 3, 10, 256]) {
+        const request = randomRequest(model.spec, n, n);
+        const result = await scorer.score(request);
+        expect(result.timing.tiles % 3 === 0 || result.timing.tiles === n).toBe(true);
+        expectClose(result.scores, reference(model, request), `N=${n}`);
+      }
+    } finally {
+      scorer.dispose();
+    }
   });
 });
 
