@@ -110,6 +110,26 @@ async function measure(fn: () => Promise<unknown> | unknown, seconds: number, co
   return { msPerRequest: ms, spread: [quantile(latencies, 0.1), quantile(latencies, 0.9)], p50: median(latencies), p99: quantile(latencies, 0.99), runs: latencies.length };
 }
 
+/**
+ * Latency of several configurations measured in rounds (one request of each per round, for about
+ * `seconds` in all after a warm-up): a noisy neighbour slows all of them alike, so their ratios hold.
+ */
+async function interleaved(fns: readonly (() => unknown)[], seconds: number): Promise<Measured[]> {
+  const warmEnd = performance.now() + Math.min(2000, seconds * 250);
+  do for (const fn of fns) await fn();
+  while (performance.now() < warmEnd);
+  const times = fns.map((): number[] => []);
+  const end = performance.now() + seconds * 1000;
+  while (times[0]!.length < 5 || (performance.now() < end && times[0]!.length < 10_000)) {
+    for (let i = 0; i < fns.length; i++) {
+      const t0 = performance.now();
+      await fns[i]!();
+      times[i]!.push(performance.now() - t0);
+    }
+  }
+  return times.map((t) => ({ msPerRequest: median(t), spread: [quantile(t, 0.1), quantile(t, 0.9)], p50: median(t), p99: quantile(t, 0.99), runs: t.length }));
+}
+
 type Peer = { name: string; coldMs: number; run: (request: ReturnType<typeof randomRequest>) => Promise<unknown> };
 
 async function loadPeer(name: string, model: Model, firstRequest: ReturnType<typeof randomRequest>): Promise<Peer> {
@@ -159,17 +179,28 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
     for (const n of o.ns) {
       const request = randomRequest(o.model.spec, n, 11);
       const vanillaFlops = flopsFor(countFlops(getPlan(o.model, 'vanilla')), n);
+      // Every configuration of this N, measured together so that their ratios see the same machine.
+      const configs: { fn: () => unknown; row: (m: Measured) => BenchRow }[] = [];
       for (const mode of o.plans)
         for (const threads of o.threads) {
           const { scorer, coldMs } = scorers.get(`${mode}/${threads}`)!;
           const flops = flopsFor(countFlops(getPlan(o.model, mode)), n);
           // The timed unit is a whole request as a caller sees it: validation, context stage, tiles.
-          const m = await measure(() => scorer.score(request), o.seconds, o.concurrency);
-          emit({ model: o.modelName, backend: scorer.info.backend, plan: mode, n, threads, concurrency: o.concurrency, ms_per_request: m.msPerRequest, ms_spread: m.spread, latency_ms_p50: m.p50, latency_ms_p99: m.p99, candidates_per_s: (n * 1000) / m.msPerRequest, gflops: flops / m.msPerRequest / 1e6, runs: m.runs, cold_ms: coldMs });
+          configs.push({
+            fn: () => scorer.score(request),
+            row: (m) => ({ model: o.modelName, backend: scorer.info.backend, plan: mode, n, threads, concurrency: o.concurrency, ms_per_request: m.msPerRequest, ms_spread: m.spread, latency_ms_p50: m.p50, latency_ms_p99: m.p99, candidates_per_s: (n * 1000) / m.msPerRequest, gflops: flops / m.msPerRequest / 1e6, runs: m.runs, cold_ms: coldMs }),
+          });
         }
-      for (const peer of peers) {
-        const m = await measure(() => peer.run(request), o.seconds, 1);
-        emit({ model: o.modelName, backend: peer.name, plan: 'vanilla', n, threads: 1, concurrency: 1, ms_per_request: m.msPerRequest, ms_spread: m.spread, latency_ms_p50: m.p50, latency_ms_p99: m.p99, candidates_per_s: (n * 1000) / m.msPerRequest, gflops: vanillaFlops / m.msPerRequest / 1e6, runs: m.runs, cold_ms: peer.coldMs });
+      for (const peer of peers)
+        configs.push({
+          fn: () => peer.run(request),
+          row: (m) => ({ model: o.modelName, backend: peer.name, plan: 'vanilla', n, threads: 1, concurrency: 1, ms_per_request: m.msPerRequest, ms_spread: m.spread, latency_ms_p50: m.p50, latency_ms_p99: m.p99, candidates_per_s: (n * 1000) / m.msPerRequest, gflops: vanillaFlops / m.msPerRequest / 1e6, runs: m.runs, cold_ms: peer.coldMs }),
+        });
+      if (o.concurrency <= 1) {
+        const measured = await interleaved(configs.map((c) => c.fn), o.seconds * configs.length);
+        configs.forEach((c, i) => emit(c.row(measured[i]!)));
+      } else {
+        for (const c of configs) emit(c.row(await measure(c.fn, o.seconds, o.concurrency)));
       }
     }
   } finally {
