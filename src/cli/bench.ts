@@ -130,9 +130,13 @@ async function interleaved(fns: readonly (() => unknown)[], seconds: number): Pr
   return times.map((t) => ({ msPerRequest: median(t), spread: [quantile(t, 0.1), quantile(t, 0.9)], p50: median(t), p99: quantile(t, 0.99), runs: t.length }));
 }
 
-type Peer = { name: string; coldMs: number; run: (request: ReturnType<typeof randomRequest>) => Promise<unknown> };
+type Peer = { name: string; sessions: number; threads: number; coldMs: number; run: (request: ReturnType<typeof randomRequest>) => Promise<unknown> };
 
-async function loadPeer(name: string, model: Model, firstRequest: ReturnType<typeof randomRequest>): Promise<Peer> {
+/**
+ * onnxruntime on the exported vanilla graph. ort-node gets `sessions` single-thread sessions (one per
+ * request in flight, the way a native server scales out); ort-web one, as its wasm runs one call at a time.
+ */
+async function loadPeer(name: string, model: Model, firstRequest: ReturnType<typeof randomRequest>, sessions: number, intraOpThreads: number): Promise<Peer> {
   const { exportOnnx } = await import('../onnx/export.js');
   const { onnxFeeds } = await import('../onnx/feeds.js');
   const bytes = exportOnnx(model);
@@ -142,17 +146,30 @@ async function loadPeer(name: string, model: Model, firstRequest: ReturnType<typ
   } catch {
     throw new RankawareError('--peer', `the package ${name === 'ort-node' ? 'onnxruntime-node' : 'onnxruntime-web'} installed (npm i -D it)`, 'a missing package');
   }
-  const options = name === 'ort-node' ? { intraOpNumThreads: 1, interOpNumThreads: 1 } : {};
+  // Spinning intra-op threads would keep burning a core after each run and slow whatever is measured next.
+  const options = name === 'ort-node' ? { intraOpNumThreads: intraOpThreads, interOpNumThreads: 1, extra: { session: { intra_op: { allow_spinning: '0' } } } } : {};
   if (name === 'ort-web') (ort as unknown as { env: { wasm: { numThreads: number } } }).env.wasm.numThreads = 1;
   const t0 = performance.now();
-  const session = await ort.InferenceSession.create(bytes, options);
+  const count = name === 'ort-node' ? sessions : 1;
+  const free = [await ort.InferenceSession.create(bytes, options)];
+  const coldMs = performance.now() - t0;
+  for (let i = 1; i < count; i++) free.push(await ort.InferenceSession.create(bytes, options));
+  const waiting: ((s: (typeof free)[number]) => void)[] = [];
   const run = async (request: ReturnType<typeof randomRequest>) => {
-    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
-    for (const [key, f] of Object.entries(onnxFeeds(model.spec, request))) feeds[key] = new ort.Tensor(f.type, f.data, f.dims);
-    return session.run(feeds);
+    const session = free.pop() ?? (await new Promise<(typeof free)[number]>((resolve) => waiting.push(resolve)));
+    try {
+      const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+      for (const [key, f] of Object.entries(onnxFeeds(model.spec, request))) feeds[key] = new ort.Tensor(f.type, f.data, f.dims);
+      return await session.run(feeds);
+    } finally {
+      const next = waiting.shift();
+      if (next) next(session);
+      else free.push(session);
+    }
   };
+  const first = performance.now();
   await run(firstRequest);
-  return { name, coldMs: performance.now() - t0, run };
+  return { name, sessions: count, threads: name === 'ort-node' ? count * intraOpThreads : 1, coldMs: coldMs + performance.now() - first, run };
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
@@ -160,7 +177,9 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
   const peers: Peer[] = [];
   for (const p of o.peers) {
     if (p !== 'ort-node' && p !== 'ort-web') throw new RankawareError('--peer', '"ort-node" or "ort-web"', show(p));
-    peers.push(await loadPeer(p, o.model, randomRequest(o.model.spec, o.ns[0]!, 11)));
+    // One request in flight: one session on as many threads as ours gets; more: single-thread sessions.
+    const intra = o.concurrency > 1 ? 1 : Math.max(...o.threads);
+    peers.push(await loadPeer(p, o.model, randomRequest(o.model.spec, o.ns[0]!, 11), o.concurrency, intra));
   }
   const emit = (row: BenchRow) => {
     rows.push(row);
@@ -194,7 +213,7 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
       for (const peer of peers)
         configs.push({
           fn: () => peer.run(request),
-          row: (m) => ({ model: o.modelName, backend: peer.name, plan: 'vanilla', n, threads: 1, concurrency: 1, ms_per_request: m.msPerRequest, ms_spread: m.spread, latency_ms_p50: m.p50, latency_ms_p99: m.p99, candidates_per_s: (n * 1000) / m.msPerRequest, gflops: vanillaFlops / m.msPerRequest / 1e6, runs: m.runs, cold_ms: peer.coldMs }),
+          row: (m) => ({ model: o.modelName, backend: peer.name, plan: 'vanilla', n, threads: peer.threads, concurrency: o.concurrency, ms_per_request: m.msPerRequest, ms_spread: m.spread, latency_ms_p50: m.p50, latency_ms_p99: m.p99, candidates_per_s: (n * 1000) / m.msPerRequest, gflops: vanillaFlops / m.msPerRequest / 1e6, runs: m.runs, cold_ms: peer.coldMs }),
         });
       if (o.concurrency <= 1) {
         const measured = await interleaved(configs.map((c) => c.fn), o.seconds * configs.length);
@@ -224,9 +243,9 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
         for (const r of at.filter((x) => ours(x) && x.plan === plan && x.threads > 1))
           if (one) o.out(`N=${n}, ${plan}: ${r.threads} threads are ${(one.ms_per_request / r.ms_per_request).toFixed(2)}x one thread (same run)`);
       }
-      const ra = at.find((r) => ours(r) && r.plan === 'rank-aware' && r.threads === Math.min(...o.threads));
       for (const p of at.filter((r) => r.backend.startsWith('ort-')))
-        if (ra) o.out(`N=${n}: rank-aware ${ra.backend} (${ra.threads} thread) vs ${p.backend} (vanilla graph, 1 thread): ${(p.ms_per_request / ra.ms_per_request).toFixed(2)}x`);
+        for (const ra of at.filter((r) => ours(r) && r.plan === 'rank-aware'))
+          o.out(`N=${n}: rank-aware ${ra.backend} (${ra.threads} thread(s)) vs ${p.backend} (vanilla graph, ${p.threads} thread(s)), ${o.concurrency} in flight: ${(p.ms_per_request / ra.ms_per_request).toFixed(2)}x`);
     }
   }
   return rows;
