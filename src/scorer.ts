@@ -143,7 +143,13 @@ interface Job {
 
 /** Where tiles run: a worker thread, or the calling thread in inline mode. */
 interface Runner {
-  busy: boolean;
+  /** Tiles sent and not yet answered. */
+  inflight: number;
+  /**
+   * Tiles it may hold at once: 2 for a worker, so that its next tile is already queued when it finishes
+   * one (the thread that dispatches may be busy scoring a tile of its own); 1 for the calling thread.
+   */
+  readonly depth: number;
   /** Gone (exited, threw, or terminated); a replacement takes its place. */
   dead: boolean;
   /** Context ids this runner holds, oldest first (mirrors the worker's cache). */
@@ -361,12 +367,14 @@ export class Scorer {
 
   /** Give idle runners the next tile of the next request in turn. */
   private dispatch(): void {
-    for (const runner of this.runners) {
-      if (runner.busy || runner.dead) continue;
-      const tile = this.nextTile();
-      if (!tile) return;
-      this.runTile(runner, tile);
-    }
+    // Level by level: every idle thread gets a tile before any worker gets its queued second one.
+    for (let level = 1; level <= 2; level++)
+      for (const runner of this.runners) {
+        if (runner.dead || runner.inflight >= Math.min(level, runner.depth)) continue;
+        const tile = this.nextTile();
+        if (!tile) return;
+        this.runTile(runner, tile);
+      }
   }
 
   private nextTile(): Tile | undefined {
@@ -384,7 +392,7 @@ export class Scorer {
   private runTile(runner: Runner, tile: Tile): void {
     const job = tile.job;
     if (!job.firstDispatch) job.firstDispatch = now();
-    runner.busy = true;
+    runner.inflight++;
     job.running++;
     tile.attempts++;
     const send = !runner.contexts.includes(job.contextId);
@@ -394,14 +402,14 @@ export class Scorer {
     }
     runner.run(job, tile, send).then(
       (scores) => {
-        runner.busy = false;
+        runner.inflight--;
         job.running--;
         this.counters.tilesRun++;
         this.complete(tile, scores);
         this.dispatch();
       },
       (error: unknown) => {
-        runner.busy = false;
+        runner.inflight--;
         job.running--;
         this.tileFailed(runner, tile, error);
         this.dispatch();
@@ -446,7 +454,10 @@ export class Scorer {
       job.queue.unshift(tile);
       return;
     }
-    if (runner.worker && this.runners.includes(runner)) this.replace(runner);
+    // A tile queued behind the failing one on a worker already replaced is not at fault: its try is not counted.
+    const collateral = runner.worker !== undefined && !this.runners.includes(runner);
+    if (collateral) tile.attempts--;
+    else if (runner.worker) this.replace(runner);
     if (job.settled) return;
     if (tile.attempts >= 2) {
       this.fail(job, new RankawareError(`candidates [${tile.start}, ${tile.end})`, 'a tile that scores on a retry', `a second failure (${message})`));
@@ -500,7 +511,8 @@ export class Scorer {
   private inlineRunner(): Runner {
     const main = this.main;
     return {
-      busy: false,
+      inflight: 0,
+      depth: 1,
       dead: false,
       contexts: [],
       // A macrotask between tiles lets other requests, aborts and I/O in between.
@@ -522,13 +534,14 @@ export class Scorer {
     const worker = await spawnWorker();
     const died = worker.exited.then((e) => {
       // A worker that dies idle is replaced too; one that dies mid-tile is replaced by tileFailed.
-      if (!runner.busy) this.replace(runner);
+      if (runner.inflight === 0) this.replace(runner);
       runner.dead = true;
       throw e;
     });
     died.catch(() => {});
     const runner: Runner = {
-      busy: false,
+      inflight: 0,
+      depth: 2,
       dead: false,
       contexts: [],
       worker,

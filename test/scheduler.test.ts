@@ -135,7 +135,8 @@ describe('a scorer with two workers', () => {
     await scorer.injectFault(1, 'throw');
     const request = big(200, 41);
     expectClose((await scorer.score(request)).scores, reference(model, request));
-    expect(scorer.stats.tilesRetried).toBe(stats.tilesRetried + 1);
+    // The failing tile, and any tile queued behind it on that worker, ran again elsewhere.
+    expect(scorer.stats.tilesRetried).toBeGreaterThanOrEqual(stats.tilesRetried + 1);
     expect(scorer.stats.workersReplaced).toBe(stats.workersReplaced + 1);
     expect(scorer.stats.duplicateResults).toBe(0);
   });
