@@ -4,10 +4,14 @@
  * which comlink alone would never report.
  */
 import * as Comlink from 'comlink';
-import type { WorkerApi } from './protocol.js';
+import { inputBuffers } from './protocol.js';
+import type { WorkerApi, WorkerCall, WorkerReply } from './protocol.js';
+
+/** WorkerApi's calls, each answered by a promise. */
+export type RemoteApi = { readonly [K in keyof WorkerApi]: (...args: Parameters<WorkerApi[K]>) => Promise<Awaited<ReturnType<WorkerApi[K]>>> };
 
 export interface SpawnedWorker {
-  readonly api: Comlink.Remote<WorkerApi>;
+  readonly api: RemoteApi;
   /** Resolves with the reason when the worker is gone. */
   readonly exited: Promise<Error>;
   terminate(): void;
@@ -32,14 +36,35 @@ export function canShareMemory(): boolean {
 
 const NODE_OS = 'node:os';
 const NODE_WORKER_THREADS = 'node:worker_threads';
-const NODE_ADAPTER = 'comlink/dist/esm/node-adapter.mjs';
+
+/** WorkerApi over worker_threads messages (protocol.ts WorkerCall / WorkerReply). */
+function nodeChannel(worker: import('node:worker_threads').Worker): RemoteApi {
+  let next = 0;
+  const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  worker.on('message', (reply: WorkerReply) => {
+    const p = pending.get(reply.id);
+    if (!p) return;
+    pending.delete(reply.id);
+    if (reply.ok) p.resolve(reply.value);
+    else p.reject(new Error(reply.message));
+  });
+  const call = <T>(message: WorkerCall, transfer: ArrayBuffer[] = []) =>
+    new Promise<T>((resolve, reject) => {
+      pending.set(message.id, { resolve: resolve as (v: unknown) => void, reject });
+      worker.postMessage(message, transfer);
+    });
+  return {
+    init: (config) => call({ id: next++, call: 'init', config }),
+    runTile: (task) => call({ id: next++, call: 'runTile', task }, inputBuffers(task.inputs)),
+    injectFault: (kind) => call({ id: next++, call: 'injectFault', kind }),
+  };
+}
 
 export async function spawnWorker(): Promise<SpawnedWorker> {
   // From the TypeScript sources (tests), the worker runs its .ts file through tsx.
   const fromSources = import.meta.url.endsWith('.ts');
   if (isNode) {
     const { Worker } = (await import(/* @vite-ignore */ NODE_WORKER_THREADS)) as typeof import('node:worker_threads');
-    const nodeEndpoint = ((await import(/* @vite-ignore */ NODE_ADAPTER)) as { default: (p: unknown) => Comlink.Endpoint }).default;
     const worker = fromSources
       ? // Register tsx's loader inside the thread first (execArgv --import does not reach worker threads on Node 20).
         new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)}); })`, { eval: true })
@@ -48,7 +73,7 @@ export async function spawnWorker(): Promise<SpawnedWorker> {
       worker.once('error', (e) => resolve(e instanceof Error ? e : new Error(String(e))));
       worker.once('exit', (code) => resolve(new Error(`worker thread exited with code ${code}`)));
     });
-    return { api: Comlink.wrap<WorkerApi>(nodeEndpoint(worker)), exited, terminate: () => void worker.terminate() };
+    return { api: nodeChannel(worker), exited, terminate: () => void worker.terminate() };
   }
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   let terminated: (e: Error) => void = () => {};
@@ -57,7 +82,7 @@ export async function spawnWorker(): Promise<SpawnedWorker> {
     worker.addEventListener('error', (e) => resolve(new Error(`worker error: ${e.message}`)));
   });
   return {
-    api: Comlink.wrap<WorkerApi>(worker),
+    api: Comlink.wrap<WorkerApi>(worker) as unknown as RemoteApi,
     exited,
     terminate: () => {
       worker.terminate();

@@ -7,7 +7,7 @@ import type { CompiledPlan, ContextState } from '../backends/backend.js';
 import { jsBackend } from '../backends/js/index.js';
 import { compileOnShared, compileWithModule } from '../backends/wasm/index.js';
 import { MISSING_CONTEXT, WORKER_CONTEXT_CACHE } from './protocol.js';
-import type { TileTask, WorkerApi, WorkerConfig } from './protocol.js';
+import type { TileResult, TileTask, WorkerApi, WorkerCall, WorkerConfig, WorkerReply } from './protocol.js';
 
 let compiled: CompiledPlan | undefined;
 const contexts = new Map<number, ContextState>();
@@ -46,11 +46,19 @@ const api: WorkerApi = {
 };
 
 const NODE_WORKER_THREADS = 'node:worker_threads';
-const NODE_ADAPTER = 'comlink/dist/esm/node-adapter.mjs';
 if (typeof process !== 'undefined' && process.versions?.node) {
   const { parentPort } = (await import(/* @vite-ignore */ NODE_WORKER_THREADS)) as typeof import('node:worker_threads');
-  const nodeEndpoint = ((await import(/* @vite-ignore */ NODE_ADAPTER)) as { default: (p: unknown) => Comlink.Endpoint }).default;
-  Comlink.expose(api, nodeEndpoint(parentPort));
+  const port = parentPort!;
+  port.on('message', (message: WorkerCall) => {
+    const run = message.call === 'init' ? api.init(message.config) : message.call === 'runTile' ? api.runTile(message.task) : Promise.resolve(api.injectFault(message.kind));
+    run.then(
+      (value) => {
+        const scores = (value as TileResult | undefined)?.scores;
+        port.postMessage({ id: message.id, ok: true, value } satisfies WorkerReply, scores ? [scores.buffer as ArrayBuffer] : []);
+      },
+      (e: unknown) => port.postMessage({ id: message.id, ok: false, message: e instanceof Error ? e.message : String(e) } satisfies WorkerReply),
+    );
+  });
 } else {
   Comlink.expose(api);
 }
