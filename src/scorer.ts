@@ -129,13 +129,10 @@ interface Job {
   readonly queue: Tile[];
   readonly created: number;
   readonly contextMs: number;
-  running: number;
   remaining: number;
   firstDispatch: number;
   tiles: number;
   settled: boolean;
-  /** Dropped from the scheduler: a per-request context is forgotten when its job ends. */
-  readonly ephemeral: boolean;
   resolve(result: ScorerResult): void;
   reject(error: unknown): void;
   detach?: () => void;
@@ -216,7 +213,6 @@ export class Scorer {
     let contextId: number;
     let context: ContextEntry;
     let contextMs = 0;
-    let ephemeral = false;
     if (request.context instanceof ContextHandle) {
       contextId = request.context.id;
       context = this.useContext(contextId);
@@ -225,20 +221,18 @@ export class Scorer {
       contextId = nextContextId++;
       context = this.computeContext(encodeContext(spec, request.context));
       contextMs = now() - t0;
-      ephemeral = true;
     }
     await this.admit(signal);
-    if (this.disposed) {
-      this.admitted--;
-      throw new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer');
+    if (this.disposed || signal?.aborted) {
+      this.releaseSlot();
+      throw this.disposed ? new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer') : (signal!.reason ?? new DOMException('aborted', 'AbortError'));
     }
     return new Promise<ScorerResult>((resolve, reject) => {
       const job: Job = {
-        contextId, context, candidates, contextMs, ephemeral,
+        contextId, context, candidates, contextMs,
         scores: new Float64Array(candidates.rows),
         queue: [],
         created: now(),
-        running: 0,
         remaining: 0,
         firstDispatch: 0,
         tiles: 0,
@@ -393,7 +387,6 @@ export class Scorer {
     const job = tile.job;
     if (!job.firstDispatch) job.firstDispatch = now();
     runner.inflight++;
-    job.running++;
     tile.attempts++;
     const send = !runner.contexts.includes(job.contextId);
     if (send && runner.worker) {
@@ -403,14 +396,12 @@ export class Scorer {
     runner.run(job, tile, send).then(
       (scores) => {
         runner.inflight--;
-        job.running--;
         this.counters.tilesRun++;
         this.complete(tile, scores);
         this.dispatch();
       },
       (error: unknown) => {
         runner.inflight--;
-        job.running--;
         this.tileFailed(runner, tile, error);
         this.dispatch();
       },
@@ -480,6 +471,11 @@ export class Scorer {
     const i = this.active.indexOf(job);
     if (i >= 0) this.active.splice(i, 1);
     if (this.turn > i && i >= 0) this.turn--;
+    this.releaseSlot();
+  }
+
+  /** A request leaves the in-flight set: let the next waiting one in. */
+  private releaseSlot(): void {
     this.admitted--;
     while (this.waiting.length > 0 && this.admitted < this.options.maxInFlight) this.waiting.shift()!.start();
   }
