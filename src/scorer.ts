@@ -9,9 +9,9 @@
  * in a shared WebAssembly.Memory read by every worker), 'copied-weights' (each worker holds its own copy:
  * the js backend, or a browser page without cross-origin isolation).
  */
-import { RankawareError } from './errors.js';
+import { RankawareError, show } from './errors.js';
 import type { Model } from './model/model.js';
-import { encodeCandidates, encodeContext, sliceInputs } from './model/request.js';
+import { checkRequestShape, encodeCandidates, encodeContext, sliceInputs } from './model/request.js';
 import type { Inputs } from './model/request.js';
 import { checkScores, getPlan, loadBackend } from './engine.js';
 import { countFlops } from './plan/flops.js';
@@ -166,6 +166,8 @@ export class Scorer {
   private runners: Runner[] = [];
   /** Requests admitted and not finished. */
   private admitted = 0;
+  /** Set when every worker is gone and none could be restarted. */
+  private broken: RankawareError | undefined;
   /** Replacement workers still starting. */
   private readonly replacing = new Set<Promise<unknown>>();
   private turn = 0;
@@ -192,7 +194,13 @@ export class Scorer {
       this.runners = [this.inlineRunner()];
       return;
     }
-    const workers = await Promise.all(Array.from({ length: this.info.workers }, () => this.workerRunner()));
+    const started = await Promise.allSettled(Array.from({ length: this.info.workers }, () => this.workerRunner()));
+    const workers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      for (const w of workers) w.terminate();
+      throw failed.reason;
+    }
     // The calling thread comes last, so that dispatch hands the workers their tiles before it runs its own.
     this.runners = this.info.callingThread ? [...workers, this.inlineRunner()] : workers;
   }
@@ -204,8 +212,7 @@ export class Scorer {
   /** Score a request; `request.context` may be a ContextHandle from `context()`. */
   async score(request: ScoreRequest, options: { signal?: AbortSignal } = {}): Promise<ScorerResult> {
     this.checkOpen();
-    if (typeof request !== 'object' || request === null || Array.isArray(request))
-      throw new RankawareError('request', 'an object {"context": {...}, "candidates": [...]}', String(request));
+    checkRequestShape(request);
     const signal = options.signal;
     signal?.throwIfAborted();
     const spec = this.model.spec;
@@ -222,6 +229,7 @@ export class Scorer {
       context = this.computeContext(encodeContext(spec, request.context));
       contextMs = now() - t0;
     }
+    const created = now();
     await this.admit(signal);
     if (this.disposed || signal?.aborted) {
       this.releaseSlot();
@@ -232,7 +240,7 @@ export class Scorer {
         contextId, context, candidates, contextMs,
         scores: new Float64Array(candidates.rows),
         queue: [],
-        created: now(),
+        created,
         remaining: 0,
         firstDispatch: 0,
         tiles: 0,
@@ -313,6 +321,7 @@ export class Scorer {
 
   private checkOpen(): void {
     if (this.disposed) throw new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer');
+    if (this.broken) throw this.broken;
   }
 
   private useContext(id: number): ContextEntry {
@@ -496,8 +505,11 @@ export class Scorer {
         this.dispatch();
       },
       (e: unknown) => {
-        // No replacement could start: fail what cannot run anywhere any more.
-        if (this.runners.every((r) => r.dead)) for (const job of [...this.active]) this.fail(job, e);
+        // No replacement could start. With no thread left, fail what is pending and refuse what comes.
+        if (this.runners.every((r) => r.dead)) {
+          this.broken = new RankawareError('scorer', 'a live worker thread', `none: a replacement worker failed to start (${e instanceof Error ? e.message : String(e)})`);
+          for (const job of [...this.active]) this.fail(job, this.broken);
+        }
       },
     );
     this.replacing.add(starting);
@@ -528,13 +540,24 @@ export class Scorer {
 
   private async workerRunner(): Promise<Runner> {
     const worker = await spawnWorker();
-    const died = worker.exited.then((e) => {
-      // A worker that dies idle is replaced too; one that dies mid-tile is replaced by tileFailed.
-      if (runner.inflight === 0) this.replace(runner);
+    // Calls the worker has not answered; its death rejects them (the worker itself never will).
+    const pending = new Set<(e: Error) => void>();
+    let death: Error | undefined;
+    const answered = <T>(call: Promise<T>) =>
+      death
+        ? Promise.reject(death)
+        : new Promise<T>((resolve, reject) => {
+            pending.add(reject);
+            call.then(resolve, reject).finally(() => pending.delete(reject));
+          });
+    void worker.exited.then((e) => {
+      death = e;
       runner.dead = true;
-      throw e;
+      for (const reject of pending) reject(e);
+      pending.clear();
+      // A worker that dies idle is replaced here; one that dies mid-tile, by tileFailed.
+      if (runner.inflight === 0) this.replace(runner);
     });
-    died.catch(() => {});
     const runner: Runner = {
       inflight: 0,
       depth: 2,
@@ -543,13 +566,17 @@ export class Scorer {
       worker,
       run: async (job, tile, sendContext) => {
         const inputs = sliceInputs(job.candidates, tile.start, tile.end);
-        const call = worker.api.runTile({ contextId: job.contextId, context: sendContext ? job.context.payload : undefined, inputs });
-        const { scores } = await Promise.race([call, died]);
+        const { scores } = await answered(worker.api.runTile({ contextId: job.contextId, context: sendContext ? job.context.payload : undefined, inputs }));
         return scores;
       },
       terminate: () => worker.terminate(),
     };
-    await Promise.race([worker.api.init(this.workerConfig!), died]);
+    try {
+      await answered(worker.api.init(this.workerConfig!));
+    } catch (e) {
+      worker.terminate();
+      throw e;
+    }
     return runner;
   }
 }
@@ -580,7 +607,16 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
   const plan = getPlan(model, mode);
   const hardware = await hardwareThreads();
   const threads = options.threads ?? hardware;
-  if (!Number.isInteger(threads) || threads < 1) throw new RankawareError('threads', 'an integer >= 1', String(threads));
+  const checkInt = (name: keyof ScorerOptions, value: unknown, min: number) => {
+    if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < min))
+      throw new RankawareError(`options.${name}`, `an integer >= ${min}`, show(value));
+  };
+  checkInt('threads', threads, 1);
+  checkInt('tileRows', options.tileRows, 1);
+  checkInt('maxInFlight', options.maxInFlight, 1);
+  checkInt('maxQueued', options.maxQueued, 0);
+  checkInt('maxContexts', options.maxContexts, 1);
+  checkInt('maxContextBytes', options.maxContextBytes, 1);
 
   let main: CompiledPlan;
   let config: WorkerConfig | undefined;

@@ -222,6 +222,8 @@ describe('errors: exit 1, one "error:" line on stderr, no stack trace', () => {
     ['a bad --plan value in bench', () => ['bench', '--model', small, '--n', '8', '--plan', 'vanilla,fast', '--json'], /^error: --plan: expected "vanilla" or "rank-aware", received "fast"$/],
     ['a truncated weights.safetensors', () => ['score', '--model', dirs.truncated!, '--request', request], /^error: \S*weights\.safetensors tensor "[^"]+": expected bytes up to offset \d+, received a data section of \d+ bytes \(truncated file\)$/],
     ['model.json version 2', () => ['score', '--model', dirs['version-2']!, '--request', request], /^error: model\.json version: expected 1 \(the versions this rankaware reads\), received 2$/],
+    ['init with an absurd --dim', () => ['init', '--arch', 'dlrm', '--context', '2', '--target', '2', '--dim', '100000000', '--out', join(tmp, 'never')], /^error: --dim: expected an integer in \[1, 65536\], received "100000000"$/],
+    ['init into a path that cannot be a directory', () => ['init', '--arch', 'dlrm', '--context', '2', '--target', '2', '--dim', '4', '--out', join(request, 'sub')], /^error: --out: expected a writable directory, received \S+ \(ENOTDIR\)$/],
   ];
 
   it.each(cases)('%s', async (_, args, message) => {

@@ -169,6 +169,29 @@ describe('the calling thread as one of the threads (Node default)', () => {
   });
 });
 
+describe('options and requests the scorer refuses', () => {
+  it('names the option, the expected and the received value', async () => {
+    const model = randomModel({ arch: 'dlrm', context: 2, target: 2, dim: 4, seed: 5 });
+    for (const [options, message] of [
+      [{ tileRows: 0 }, /^options\.tileRows: expected an integer >= 1, received 0$/],
+      [{ tileRows: 0.5 }, /^options\.tileRows: expected an integer >= 1, received 0\.5$/],
+      [{ maxInFlight: 0 }, /^options\.maxInFlight: expected an integer >= 1, received 0$/],
+      [{ maxContexts: -1 }, /^options\.maxContexts: expected an integer >= 1, received -1$/],
+      [{ threads: 0 }, /^options\.threads: expected an integer >= 1, received 0$/],
+    ] as const)
+      await expect(createScorer(model, { backend: 'wasm', ...options })).rejects.toThrow(message);
+    const scorer = await createScorer(model, { backend: 'wasm', threads: 1 });
+    try {
+      const request = randomRequest(model.spec, 3, 1);
+      await expect(scorer.score({ ...request, extra: 1 } as never)).rejects.toThrow(/^request\.extra: expected only the keys "context" and "candidates", received an unknown key$/);
+      const holey = [request.candidates[0], , request.candidates[2]]; // eslint-disable-line no-sparse-arrays
+      await expect(scorer.score({ context: request.context, candidates: holey })).rejects.toThrow(/^request\.candidates\[1\]: expected an object of field values, received nothing$/);
+    } finally {
+      scorer.dispose();
+    }
+  });
+});
+
 describe('backpressure and disposal', () => {
   it('a full queue refuses at once; queued requests run as room frees up', async () => {
     const model = randomModel({ arch: 'deepfm', context: 3, target: 2, dim: 4, seed: 3 });

@@ -41,12 +41,12 @@ function need(values: Record<string, unknown>, key: string): string {
   return v;
 }
 
-function int(values: Record<string, unknown>, key: string, fallback?: number, min = 1): number {
+function int(values: Record<string, unknown>, key: string, fallback?: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const v = values[key];
   if (v === undefined && fallback !== undefined) return fallback;
   const s = need(values, key);
   const n = Number(s);
-  if (!Number.isInteger(n) || n < min) throw new RankawareError(`--${key}`, `an integer >= ${min}`, show(s));
+  if (!Number.isInteger(n) || n < min || n > max) throw new RankawareError(`--${key}`, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`, show(s));
   return n;
 }
 
@@ -102,15 +102,19 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
       const seed = int(v, 'seed', 1, 0);
       const model = randomModel({
         arch: arch as Architecture,
-        context: int(v, 'context', undefined, arch === 'rdcn' || arch === 'rank-attention' ? 1 : 0),
-        target: int(v, 'target'),
-        dim: int(v, 'dim'),
+        context: int(v, 'context', undefined, arch === 'rdcn' || arch === 'rank-attention' ? 1 : 0, 4096),
+        target: int(v, 'target', undefined, 1, 4096),
+        dim: int(v, 'dim', undefined, 1, 65536),
         mlp: v.mlp === undefined ? undefined : parseList(need(v, 'mlp'), 'mlp'),
         seed,
       });
-      await saveModelDir(model, dir);
       const request = randomRequest(model.spec, int(v, 'candidates', 64), seed + 1);
-      await writeFile(join(dir, 'request.json'), JSON.stringify(request) + '\n');
+      try {
+        await saveModelDir(model, dir);
+        await writeFile(join(dir, 'request.json'), JSON.stringify(request) + '\n');
+      } catch (e) {
+        throw new RankawareError('--out', 'a writable directory', `${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'invalid');
+      }
       out(`wrote ${join(dir, 'model.json')}, ${join(dir, 'weights.safetensors')} and ${join(dir, 'request.json')} (${request.candidates.length} candidates)`);
     },
   },

@@ -106,7 +106,7 @@ class SideEncoder {
       }
     } else {
       if (!Array.isArray(v)) throw new RankawareError(at, `a list of ids (field pooling is "${f.pooling}")`, show(v));
-      v.forEach((x, i) => ids.push(idOf(f, x, `${at}[${i}]`)));
+      for (let i = 0; i < v.length; i++) ids.push(idOf(f, v[i], `${at}[${i}]`));
     }
     this.sparseOffsets.get(index)!.push(ids.length);
   }
@@ -115,7 +115,7 @@ class SideEncoder {
     if (!Array.isArray(v) || v.length !== f.dim)
       throw new RankawareError(at, `a list of ${f.dim} finite numbers`, Array.isArray(v) ? `a list of ${v.length}` : show(v));
     const out = this.denseValues.get(index)!;
-    v.forEach((x, i) => {
+    Array.from(v).forEach((x, i) => {
       // Math.fround: a value beyond float32 range would become Infinity in the kernels.
       if (typeof x !== 'number' || !Number.isFinite(Math.fround(x))) throw new RankawareError(`${at}[${i}]`, 'a finite number within float32 range (|x| < 3.4e38)', show(x));
       out[this.row * f.dim + i] = x;
@@ -143,15 +143,21 @@ export function encodeCandidates(spec: ModelSpec, candidates: unknown): Inputs {
   if (!Array.isArray(candidates)) throw new RankawareError('request.candidates', 'a non-empty array of candidates', show(candidates), candidates === undefined ? 'missing' : 'invalid');
   if (candidates.length === 0) throw new RankawareError('request.candidates', 'a non-empty array of candidates', 'an empty array');
   const enc = new SideEncoder(spec, 'target', candidates.length);
-  candidates.forEach((c, i) => enc.add(c, `request.candidates[${i}]`, spec));
+  // An index loop, not forEach: a hole in a JS array must be refused, not skipped.
+  for (let i = 0; i < candidates.length; i++) enc.add(candidates[i], `request.candidates[${i}]`, spec);
   return enc.finish();
 }
 
-export function encodeRequest(spec: ModelSpec, request: unknown): EncodedRequest {
+/** The request's outer shape: an object with the keys "context" and "candidates" only. */
+export function checkRequestShape(request: unknown): asserts request is { context: unknown; candidates: unknown } {
   if (!isRecord(request)) throw new RankawareError('request', 'an object {"context": {...}, "candidates": [...]}', show(request));
   for (const key of Object.keys(request))
     if (key !== 'context' && key !== 'candidates')
       throw new RankawareError(`request.${key}`, 'only the keys "context" and "candidates"', 'an unknown key', 'unknown');
+}
+
+export function encodeRequest(spec: ModelSpec, request: unknown): EncodedRequest {
+  checkRequestShape(request);
   return { context: encodeContext(spec, request.context), candidates: encodeCandidates(spec, request.candidates) };
 }
 

@@ -293,11 +293,11 @@ export class WasmCompiledPlan implements CompiledPlan {
       case 'sum': {
         const [out, os] = [this.at(op.out), this.strideOf(op.out)];
         // From the placed image, not plan.weights: a worker's plan carries weight shapes only (planSkeleton).
-        const bias = op.bias ? this.mem.f32[this.weights.rawAt(op.bias) >> 2]! : 0;
+        const bias = op.bias ? this.mem.f32[this.weights.rawAt(op.bias) >>> 2]! : 0;
         const terms = op.terms.map((t) => [this.at(t), this.strideOf(t), t.width] as const);
         return (rows) => {
           const f32 = this.mem.f32;
-          for (let r = 0; r < rows; r++) f32[(out >> 2) + r * os] = bias;
+          for (let r = 0; r < rows; r++) f32[(out >>> 2) + r * os] = bias;
           for (const [src, ss, width] of terms) k.sumColumns(src, ss, width, rows, out, os);
           if (op.act !== 'none') k.activate(out, os, rows, 1, ACT[op.act]);
         };
@@ -357,9 +357,9 @@ export class WasmCompiledPlan implements CompiledPlan {
         slot.ids = this.mem.alloc(slot.idCapacity);
       }
       const i32 = this.mem.i32;
-      const o = slot.offsets >> 2;
+      const o = slot.offsets >>> 2;
       for (let r = 0; r <= rows; r++) i32[o + r] = s.offsets[start + r]! - base;
-      i32.set(s.ids.subarray(base, base + count), slot.ids >> 2);
+      i32.set(s.ids.subarray(base, base + count), slot.ids >>> 2);
     }
     for (const [field, slot] of this.denseSlots) {
       const d = inputs.dense.get(field);
@@ -369,7 +369,7 @@ export class WasmCompiledPlan implements CompiledPlan {
         slot.capacity = Math.max(rows, this.tileRows) * dim;
         slot.at = this.mem.alloc(slot.capacity);
       }
-      this.mem.f32.set(d.subarray(start * dim, end * dim), slot.at >> 2);
+      this.mem.f32.set(d.subarray(start * dim, end * dim), slot.at >>> 2);
     }
   }
 
@@ -378,7 +378,7 @@ export class WasmCompiledPlan implements CompiledPlan {
     for (const step of this.contextSteps) step(1);
     const generation = ++WasmCompiledPlan.generations;
     this.current = generation;
-    const snapshot = this.mem.f32.slice(this.ctxStart >> 2, (this.ctxStart >> 2) + this.ctxFloats);
+    const snapshot = this.mem.f32.slice(this.ctxStart >>> 2, (this.ctxStart >>> 2) + this.ctxFloats);
     return { backend: 'wasm', generation, snapshot } as WasmContext;
   }
 
@@ -398,7 +398,7 @@ export class WasmCompiledPlan implements CompiledPlan {
     const ctx = context as WasmContext;
     // Another request's context stage ran since: put this request's ctx buffers back.
     if (this.current !== ctx.generation) {
-      this.mem.f32.set(ctx.snapshot, this.ctxStart >> 2);
+      this.mem.f32.set(ctx.snapshot, this.ctxStart >>> 2);
       this.current = ctx.generation;
     }
     const scores = new Float32Array(inputs.rows);
@@ -409,7 +409,7 @@ export class WasmCompiledPlan implements CompiledPlan {
       this.writeInputs(inputs, start, end);
       for (const step of this.candidateSteps) step(end - start);
       const f32 = this.mem.f32;
-      for (let r = 0; r < end - start; r++) scores[start + r] = f32[(out >> 2) + r * os]!;
+      for (let r = 0; r < end - start; r++) scores[start + r] = f32[(out >>> 2) + r * os]!;
     }
     return scores;
   }

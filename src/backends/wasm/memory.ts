@@ -6,6 +6,8 @@
  * memory, so the bump pointer lives in the memory itself, at byte POINTER_AT, and moves with Atomics.add.
  * Any thread may grow the memory; each thread refreshes its views when the buffer it sees changes.
  */
+import { RankawareError } from '../../errors.js';
+
 const PAGE = 65536;
 /** Bytes 0..RESERVED stay unused: a 0 pointer means "absent" in the kernel ABI, and the bump pointer lives here. */
 const RESERVED = 64;
@@ -37,7 +39,7 @@ export class LinearMemory {
     this.i32View = new Int32Array(memory.buffer);
     if (!this.shared) return;
     // compareExchange: two threads initializing at once, or a second plan on the same memory, never reset it.
-    const before = Atomics.compareExchange(this.i32View, POINTER_AT >> 2, 0, RESERVED);
+    const before = Atomics.compareExchange(this.i32View, POINTER_AT >>> 2, 0, RESERVED);
     if (before === 0 && options.attach) throw new Error('attaching to a shared WebAssembly.Memory whose allocator was never initialized (make it with createSharedWasm)');
   }
 
@@ -47,20 +49,26 @@ export class LinearMemory {
     const bytes = (floats * 4 + 15) & ~15;
     let at: number;
     if (this.shared) {
-      at = Atomics.add(this.i32, POINTER_AT >> 2, bytes);
+      at = Atomics.add(this.i32, POINTER_AT >>> 2, bytes);
     } else {
       at = this.top;
       this.top += bytes;
     }
     const needed = Math.ceil((at + bytes) / PAGE) - this.memory.buffer.byteLength / PAGE;
     // Two threads may both grow for overlapping needs: the memory ends up a little larger, never too small.
-    if (needed > 0) this.memory.grow(needed);
+    if (needed > 0) {
+      try {
+        this.memory.grow(needed);
+      } catch {
+        throw new RankawareError('wasm memory', `room for ${at + bytes} bytes (a model and its buffers within the engine's WebAssembly memory limit)`, `a memory of ${this.memory.buffer.byteLength} bytes that cannot grow further`, 'invalid');
+      }
+    }
     return at;
   }
 
   /** Bytes allocated so far (by every thread, on a shared memory). */
   get used(): number {
-    return this.shared ? Atomics.load(this.i32, POINTER_AT >> 2) : this.top;
+    return this.shared ? Atomics.load(this.i32, POINTER_AT >>> 2) : this.top;
   }
 
   // A grown memory has a new buffer: the old one is detached (unshared) or keeps its old length (shared).
@@ -77,10 +85,10 @@ export class LinearMemory {
   }
 
   writeF32(at: number, data: ArrayLike<number>): void {
-    this.f32.set(data, at >> 2);
+    this.f32.set(data, at >>> 2);
   }
 
   writeI32(at: number, data: ArrayLike<number>): void {
-    this.i32.set(data, at >> 2);
+    this.i32.set(data, at >>> 2);
   }
 }
