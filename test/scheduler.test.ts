@@ -169,6 +169,31 @@ describe('the calling thread as one of the threads (Node default)', () => {
   });
 });
 
+describe('long runs', () => {
+  it('the heap does not grow with the tiles scored on workers', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    expect(gc, 'vitest runs with --expose-gc').toBeTypeOf('function');
+    const model = randomModel({ arch: 'dlrm', context: 2, target: 2, dim: 4, seed: 6 });
+    const scorer = await createScorer(model, { backend: 'wasm', threads: 2, callingThread: false, tileRows: 1 });
+    try {
+      const request = randomRequest(model.spec, 20, 2);
+      const run = async (requests: number) => {
+        for (let i = 0; i < requests; i++) await scorer.score(request);
+      };
+      await run(200);
+      gc!();
+      const before = process.memoryUsage().heapUsed;
+      await run(1500); // 30,000 tiles
+      gc!();
+      const grown = process.memoryUsage().heapUsed - before;
+      // Before the fix, each tile left ~550 bytes reachable (16 MB here).
+      expect(grown).toBeLessThan(4 * 1024 * 1024);
+    } finally {
+      scorer.dispose();
+    }
+  }, 120_000);
+});
+
 describe('options and requests the scorer refuses', () => {
   it('names the option, the expected and the received value', async () => {
     const model = randomModel({ arch: 'dlrm', context: 2, target: 2, dim: 4, seed: 5 });
