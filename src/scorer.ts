@@ -23,7 +23,7 @@ import { createSharedWasm, createWasmBackend } from './backends/wasm/load.js';
 import { canShareMemory, hardwareThreads, isNode, spawnWorker } from './scheduler/platform.js';
 import type { SpawnedWorker } from './scheduler/platform.js';
 import { MISSING_CONTEXT, WORKER_CONTEXT_CACHE } from './scheduler/protocol.js';
-import type { WorkerConfig } from './scheduler/protocol.js';
+import type { FaultKind, WorkerConfig } from './scheduler/protocol.js';
 
 export interface ScorerOptions {
   /** 'wasm' (default; falls back to js without WebAssembly SIMD) or 'js'. */
@@ -46,6 +46,11 @@ export interface ScorerOptions {
   readonly maxContexts?: number;
   /** Bytes of context handles kept (LRU). Default 64 MiB. */
   readonly maxContextBytes?: number;
+  /**
+   * A worker that has not answered a tile after this long is taken for hung (or silently gone, which a
+   * browser does not report): it is terminated and replaced, and the tile retried. Default 30 s.
+   */
+  readonly tileTimeoutMs?: number;
 }
 
 export type ScorerMode = 'inline' | 'shared-memory' | 'copied-weights';
@@ -183,7 +188,7 @@ export class Scorer {
     readonly info: ScorerInfo,
     private readonly main: CompiledPlan,
     private readonly workerConfig: WorkerConfig | undefined,
-    private readonly options: Required<Pick<ScorerOptions, 'maxInFlight' | 'maxQueued' | 'maxContexts' | 'maxContextBytes'>> & { explicitTileRows: boolean },
+    private readonly options: Required<Pick<ScorerOptions, 'maxInFlight' | 'maxQueued' | 'maxContexts' | 'maxContextBytes' | 'tileTimeoutMs'>> & { explicitTileRows: boolean },
   ) {
     this.balanceTiles = !options.explicitTileRows;
   }
@@ -288,14 +293,14 @@ export class Scorer {
     return { handles: this.contexts.size, bytes: this.contextBytes };
   }
 
-  /** Fault injection for tests and drills: make worker i throw in its next tile, or end its thread. */
-  async injectFault(worker: number, kind: 'throw' | 'exit'): Promise<void> {
+  /** Fault injection for tests and drills: make worker i throw or hang in its next tile, or end its thread. */
+  async injectFault(worker: number, kind: FaultKind): Promise<void> {
     await this.ready();
     const workers = this.runners.filter((r) => r.worker);
     const runner = workers[worker];
     if (!runner?.worker) throw new RankawareError('injectFault worker', `a worker index below ${workers.length}`, String(worker));
     if (kind === 'exit') runner.worker.terminate();
-    else await runner.worker.api.injectFault('throw');
+    else await runner.worker.api.injectFault(kind);
   }
 
   /** Resolves when no replacement worker is still starting. */
@@ -566,8 +571,14 @@ export class Scorer {
       worker,
       run: async (job, tile, sendContext) => {
         const inputs = sliceInputs(job.candidates, tile.start, tile.end);
-        const { scores } = await answered(worker.api.runTile({ contextId: job.contextId, context: sendContext ? job.context.payload : undefined, inputs }));
-        return scores;
+        // The watchdog: a worker silent for tileTimeoutMs is ended, which rejects this call through `exited`.
+        const watchdog = setTimeout(() => worker.terminate(), this.options.tileTimeoutMs);
+        try {
+          const { scores } = await answered(worker.api.runTile({ contextId: job.contextId, context: sendContext ? job.context.payload : undefined, inputs }));
+          return scores;
+        } finally {
+          clearTimeout(watchdog);
+        }
       },
       terminate: () => worker.terminate(),
     };
@@ -617,6 +628,7 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
   checkInt('maxQueued', options.maxQueued, 0);
   checkInt('maxContexts', options.maxContexts, 1);
   checkInt('maxContextBytes', options.maxContextBytes, 1);
+  checkInt('tileTimeoutMs', options.tileTimeoutMs, 1);
 
   let main: CompiledPlan;
   let config: WorkerConfig | undefined;
@@ -649,6 +661,7 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
     maxQueued: options.maxQueued ?? 1024,
     maxContexts: options.maxContexts ?? 1024,
     maxContextBytes: options.maxContextBytes ?? 64 * 1024 * 1024,
+    tileTimeoutMs: options.tileTimeoutMs ?? 30_000,
     explicitTileRows: options.tileRows !== undefined,
   });
   try {

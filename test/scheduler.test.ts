@@ -169,6 +169,24 @@ describe('the calling thread as one of the threads (Node default)', () => {
   });
 });
 
+describe('a hung worker', () => {
+  it('is ended by the tile watchdog and replaced; its tile runs elsewhere', async () => {
+    const model = randomModel({ arch: 'rdcn', context: 3, target: 2, dim: 4, seed: 8 });
+    const scorer = await createScorer(model, { backend: 'wasm', threads: 2, callingThread: false, tileRows: 4, tileTimeoutMs: 300 });
+    try {
+      await scorer.injectFault(0, 'hang');
+      const request = randomRequest(model.spec, 40, 3);
+      const started = performance.now();
+      expectClose((await scorer.score(request)).scores, reference(model, request));
+      expect(performance.now() - started).toBeGreaterThanOrEqual(250);
+      expect(scorer.stats.workersReplaced).toBe(1);
+      expect(scorer.stats.duplicateResults).toBe(0);
+    } finally {
+      scorer.dispose();
+    }
+  });
+});
+
 describe('long runs', () => {
   it('the heap does not grow with the tiles scored on workers', async () => {
     const gc = (globalThis as { gc?: () => void }).gc;

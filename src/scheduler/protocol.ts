@@ -33,11 +33,14 @@ export interface TileResult {
 /** Thrown by a worker asked to use a context it does not hold (the scheduler resends it). */
 export const MISSING_CONTEXT = 'rankaware: worker lacks context';
 
+/** Injected faults: throw in the next tile, hang in it, or end the thread now. */
+export type FaultKind = 'throw' | 'hang' | 'exit';
+
 export interface WorkerApi {
   init(config: WorkerConfig): Promise<void>;
   runTile(task: TileTask): Promise<TileResult>;
-  /** Fault injection (tests, drills): throw in the next tile, or end the thread at once. */
-  injectFault(kind: 'throw' | 'exit'): void;
+  /** Fault injection (tests, drills). */
+  injectFault(kind: FaultKind): void;
 }
 
 /**
@@ -48,7 +51,7 @@ export interface WorkerApi {
 export type WorkerCall =
   | { readonly id: number; readonly call: 'init'; readonly config: WorkerConfig }
   | { readonly id: number; readonly call: 'runTile'; readonly task: TileTask }
-  | { readonly id: number; readonly call: 'injectFault'; readonly kind: 'throw' | 'exit' };
+  | { readonly id: number; readonly call: 'injectFault'; readonly kind: FaultKind };
 
 export type WorkerReply =
   | { readonly id: number; readonly ok: true; readonly value: unknown }

@@ -11,7 +11,7 @@ import type { TileResult, TileTask, WorkerApi, WorkerCall, WorkerConfig, WorkerR
 
 let compiled: CompiledPlan | undefined;
 const contexts = new Map<number, ContextState>();
-let failNext = false;
+let failNext: 'throw' | 'hang' | undefined;
 
 const api: WorkerApi = {
   async init(config: WorkerConfig) {
@@ -22,9 +22,13 @@ const api: WorkerApi = {
 
   async runTile(task: TileTask) {
     if (!compiled) throw new Error('rankaware worker: runTile before init');
-    if (failNext) {
-      failNext = false;
+    if (failNext === 'throw') {
+      failNext = undefined;
       throw new Error('rankaware worker: injected fault');
+    }
+    if (failNext === 'hang') {
+      // Block this thread for good, as an endless loop in a kernel would.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
     }
     let state = contexts.get(task.contextId);
     if (task.context) {
@@ -39,7 +43,7 @@ const api: WorkerApi = {
   },
 
   injectFault(kind) {
-    if (kind === 'throw') failNext = true;
+    if (kind === 'throw' || kind === 'hang') failNext = kind;
     else if (typeof process !== 'undefined' && process.versions?.node) process.exit(3);
     else (globalThis as unknown as { close(): void }).close();
   },
