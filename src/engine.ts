@@ -64,7 +64,7 @@ export function getPlan(model: Model, mode: PlanMode): Plan {
   return plan;
 }
 
-export function getBackend(name: BackendName): Backend {
+function getBackend(name: BackendName): Backend {
   const backend = BACKENDS[name];
   if (!backend) throw new RankawareError('backend', `a loaded backend (await loadBackend(${JSON.stringify(name)}) first; loaded: ${Object.keys(BACKENDS).join(', ')})`, JSON.stringify(name));
   return backend;

@@ -6,16 +6,14 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModelDir, readSafetensors } from '../src/node.js';
 import type { Model } from '../src/node.js';
 import { score } from '../src/engine.js';
 import { converters, writeConverted } from './golden/convert.js';
+import { goldenDir } from './golden/cases.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const goldenDir = resolve(repoRoot, '..', 'shared', 'golden', 'cases');
 /** The README's tolerance against score_f64 on CPU backends. */
 const TOLERANCE = 1e-5;
 const PLANS = ['vanilla', 'rank-aware'] as const;

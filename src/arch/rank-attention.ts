@@ -10,8 +10,7 @@ import { embeddingDim, withOutput } from '../model/geometry.js';
 import { sparseFields } from '../model/spec.js';
 import type { SpecOf } from '../model/spec.js';
 import type { Slice } from '../plan/ir.js';
-import { range, whole } from '../plan/builder.js';
-import type { PlanBuilder, SplitVector } from '../plan/builder.js';
+import type { PlanBuilder } from '../plan/builder.js';
 import { attentionScale, identitySlots, projections } from './attention.js';
 
 export function planRankAttention(b: PlanBuilder, spec: SpecOf<'rank-attention'>): Slice {
@@ -54,6 +53,5 @@ export function planRankAttention(b: PlanBuilder, spec: SpecOf<'rank-attention'>
   }
 
   b.component = 'fc';
-  const top: SplitVector = b.rankOf(c) === 'ctx' ? { width: c.width + t.width, ctx: c, ctxCols: range(c.width), cand: t, candCols: range(t.width, c.width) } : whole(b, b.concatCand('mlp_input', [c, t]));
-  return b.mlp(top, 'mlp', withOutput(o.mlp).length, spec.output === 'sigmoid' ? 'sigmoid' : 'none');
+  return b.mlp(b.streams(c, t, 'mlp_input'), 'mlp', withOutput(o.mlp).length, spec.output === 'sigmoid' ? 'sigmoid' : 'none');
 }

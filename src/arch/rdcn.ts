@@ -8,8 +8,7 @@
 import { rdcnStreams, withOutput } from '../model/geometry.js';
 import type { SpecOf } from '../model/spec.js';
 import type { Slice } from '../plan/ir.js';
-import { range, whole } from '../plan/builder.js';
-import type { PlanBuilder, SplitVector } from '../plan/builder.js';
+import type { PlanBuilder } from '../plan/builder.js';
 
 export function planRdcn(b: PlanBuilder, spec: SpecOf<'rdcn'>): Slice {
   const streams = rdcnStreams(spec);
@@ -37,10 +36,5 @@ export function planRdcn(b: PlanBuilder, spec: SpecOf<'rdcn'>): Slice {
   }
 
   b.component = 'fc';
-  const dc = c.width;
-  const top: SplitVector =
-    b.rankOf(c) === 'ctx'
-      ? { width: dc + t.width, ctx: c, ctxCols: range(dc), cand: t, candCols: range(t.width, dc) }
-      : whole(b, b.concatCand('mlp_input', [c, t]));
-  return b.mlp(top, 'mlp', withOutput(spec.options.mlp).length, spec.output === 'sigmoid' ? 'sigmoid' : 'none');
+  return b.mlp(b.streams(c, t, 'mlp_input'), 'mlp', withOutput(spec.options.mlp).length, spec.output === 'sigmoid' ? 'sigmoid' : 'none');
 }

@@ -7,7 +7,7 @@ import { readSafetensors, writeSafetensors } from './safetensors.js';
 import type { Tensor } from './safetensors.js';
 import { parseModelSpec } from './spec.js';
 import type { ModelSpec } from './spec.js';
-import { declareWeights, isStoredTransposed, loadWeights, storedShape } from './weights.js';
+import { declareWeights, isStoredTransposed, loadWeights, storedShape, transpose } from './weights.js';
 import type { Weights } from './weights.js';
 
 export interface Model {
@@ -35,14 +35,7 @@ export function modelToFiles(model: Model): { modelJson: string; weightsBytes: U
   for (const decl of declareWeights(model.spec)) {
     const t = model.weights.get(decl.name)!;
     const shape = storedShape(model.spec, decl);
-    if (!isStoredTransposed(model.spec, decl)) {
-      stored.set(decl.name, t);
-    } else {
-      const [rows, cols] = decl.shape as [number, number];
-      const data = new Float32Array(rows * cols);
-      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) data[c * rows + r] = t.data[r * cols + c]!;
-      stored.set(decl.name, { shape, data });
-    }
+    stored.set(decl.name, isStoredTransposed(model.spec, decl) ? { shape, data: transpose(t) } : t);
   }
   return { modelJson: JSON.stringify(model.spec, null, 2) + '\n', weightsBytes: writeSafetensors(stored) };
 }

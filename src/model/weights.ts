@@ -136,7 +136,8 @@ export function storedShape(spec: ModelSpec, decl: WeightDecl): readonly number[
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
 
-function transpose(t: Tensor): Float32Array {
+/** A row-major [rows, cols] matrix as row-major [cols, rows]. */
+export function transpose(t: Tensor): Float32Array {
   const [rows, cols] = t.shape as [number, number];
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c]!;

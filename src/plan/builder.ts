@@ -196,6 +196,15 @@ export class PlanBuilder {
     return out;
   }
 
+  /**
+   * cat(c, t) of a context stream c and a candidate stream t (rDCN, rank-attention): split when c is a ctx
+   * slice (rank-aware), one concatenated cand buffer when the plan broadcast it (vanilla).
+   */
+  streams(c: Slice, t: Slice, name: string): SplitVector {
+    if (this.rankOf(c) === 'cand') return whole(this, this.concatCand(name, [c, t]));
+    return { width: c.width + t.width, ctx: c, ctxCols: range(c.width), cand: t, candCols: range(t.width, c.width) };
+  }
+
   /** The whole split vector as one cand slice in logical column order (broadcasting the ctx part). */
   materialize(x: SplitVector, name: string): Slice {
     if (!x.ctx && x.cand && x.candCols.every((c, i) => c === i) && x.candCols.length === x.width) return x.cand;
@@ -225,23 +234,4 @@ export function range(n: number, from = 0): number[] {
 /** A SplitVector that is simply one slice (ctx or cand) in logical order. */
 export function whole(b: PlanBuilder, s: Slice): SplitVector {
   return b.rankOf(s) === 'ctx' ? { width: s.width, ctx: s, ctxCols: range(s.width), candCols: [] } : { width: s.width, cand: s, candCols: range(s.width), ctxCols: [] };
-}
-
-/** Concatenate split vectors side by side (logical columns shifted). */
-export function concatSplit(parts: readonly SplitVector[]): SplitVector {
-  if (parts.filter((p) => p.ctx).length > 1 || parts.filter((p) => p.cand).length > 1)
-    throw new Error('planner bug: concatSplit takes at most one ctx and one cand part');
-  let offset = 0;
-  let ctx: Slice | undefined;
-  let cand: Slice | undefined;
-  const ctxCols: number[] = [];
-  const candCols: number[] = [];
-  for (const p of parts) {
-    if (p.ctx) ctx = p.ctx;
-    if (p.cand) cand = p.cand;
-    ctxCols.push(...p.ctxCols.map((c) => c + offset));
-    candCols.push(...p.candCols.map((c) => c + offset));
-    offset += p.width;
-  }
-  return { width: offset, ctx, ctxCols, cand, candCols };
 }
