@@ -51,6 +51,12 @@ export interface ScorerOptions {
    * browser does not report): it is terminated and replaced, and the tile retried. Default 30 s.
    */
   readonly tileTimeoutMs?: number;
+  /**
+   * Node: how long (ms) a worker keeps polling for its next tile after one before it sleeps, so that a
+   * tile sent right after a context stage starts at once instead of after a thread wake-up. Default 1
+   * when the threads fit the machine's cores, else 0 (a polling thread would take a core from another).
+   */
+  readonly spinMs?: number;
 }
 
 export type ScorerMode = 'inline' | 'shared-memory' | 'copied-weights';
@@ -629,6 +635,9 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
   checkInt('maxContexts', options.maxContexts, 1);
   checkInt('maxContextBytes', options.maxContextBytes, 1);
   checkInt('tileTimeoutMs', options.tileTimeoutMs, 1);
+  if (options.spinMs !== undefined && !(typeof options.spinMs === 'number' && options.spinMs >= 0 && options.spinMs <= 1000))
+    throw new RankawareError('options.spinMs', 'a number of milliseconds in [0, 1000]', show(options.spinMs));
+  const spinMs = isNode ? (options.spinMs ?? (threads <= hardware ? 1 : 0)) : 0;
 
   let main: CompiledPlan;
   let config: WorkerConfig | undefined;
@@ -644,13 +653,13 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
     const shared = await createSharedWasm();
     const compiled = compileOnShared(plan, shared);
     main = compiled;
-    config = { backend, plan: planSkeleton(plan), shared: { wasm: shared, image: compiled.weightImage() } };
+    config = { backend, plan: planSkeleton(plan), shared: { wasm: shared, image: compiled.weightImage() }, spinMs };
     scorerMode = 'shared-memory';
     modeReason = 'weights placed once in a shared WebAssembly.Memory read by every worker';
   } else {
     const wasm = backend === 'wasm' ? await createWasmBackend() : undefined;
     main = wasm ? wasm.compile(plan) : jsBackend.compile(plan);
-    config = { backend, plan, wasm: wasm ? { module: wasm.module, variant: wasm.variant } : undefined };
+    config = { backend, plan, wasm: wasm ? { module: wasm.module, variant: wasm.variant } : undefined, spinMs };
     scorerMode = 'copied-weights';
     modeReason = backend === 'js' ? 'the js backend keeps its weights per thread' : 'no SharedArrayBuffer (the page is not cross-origin isolated): each worker holds a copy of the weights';
   }

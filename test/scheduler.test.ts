@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScorer, randomModel, randomRequest, RankawareError, score } from '../src/index.js';
-import type { Model, RequestJson, Scorer } from '../src/index.js';
+import type { Model, RequestJson, Scorer, ScorerOptions } from '../src/index.js';
 import { equivalenceCases } from './cases.js';
 
 function expectClose(actual: readonly number[], expected: readonly number[], what = ''): void {
@@ -169,6 +169,29 @@ describe('the calling thread as one of the threads (Node default)', () => {
   });
 });
 
+describe('workers that poll for their next tile (spinMs)', () => {
+  it('score the same, survive a throwing and a dying worker, and end on dispose while polling', async () => {
+    const model = randomModel({ arch: 'deepfm', context: 5, target: 3, dim: 6, seed: 13 });
+    const scorer = await createScorer(model, { backend: 'wasm', threads: 2, callingThread: false, tileRows: 5, spinMs: 50 });
+    try {
+      for (let seed = 1; seed <= 5; seed++) {
+        const request = randomRequest(model.spec, 23, seed);
+        expectClose((await scorer.score(request)).scores, reference(model, request), `seed ${seed}`);
+      }
+      await scorer.injectFault(0, 'throw');
+      const request = randomRequest(model.spec, 40, 9);
+      expectClose((await scorer.score(request)).scores, reference(model, request), 'after a throw');
+      await scorer.injectFault(1, 'exit');
+      await scorer.ready();
+      expectClose((await scorer.score(request)).scores, reference(model, request), 'after an exit');
+      expect(scorer.stats.duplicateResults).toBe(0);
+    } finally {
+      // The workers are still polling (50 ms after their last tile): terminating them must not wait for that.
+      scorer.dispose();
+    }
+  });
+});
+
 describe('a hung worker', () => {
   it('is ended by the tile watchdog and replaced; its tile runs elsewhere', async () => {
     const model = randomModel({ arch: 'rdcn', context: 3, target: 2, dim: 4, seed: 8 });
@@ -221,8 +244,10 @@ describe('options and requests the scorer refuses', () => {
       [{ maxInFlight: 0 }, /^options\.maxInFlight: expected an integer >= 1, received 0$/],
       [{ maxContexts: -1 }, /^options\.maxContexts: expected an integer >= 1, received -1$/],
       [{ threads: 0 }, /^options\.threads: expected an integer >= 1, received 0$/],
+      [{ spinMs: -1 }, /^options\.spinMs: expected a number of milliseconds in \[0, 1000\], received -1$/],
+      [{ spinMs: '1' }, /^options\.spinMs: expected a number of milliseconds in \[0, 1000\], received "1"$/],
     ] as const)
-      await expect(createScorer(model, { backend: 'wasm', ...options })).rejects.toThrow(message);
+      await expect(createScorer(model, { backend: 'wasm', ...(options as ScorerOptions) })).rejects.toThrow(message);
     const scorer = await createScorer(model, { backend: 'wasm', threads: 1 });
     try {
       const request = randomRequest(model.spec, 3, 1);

@@ -16,6 +16,8 @@ export interface WorkerConfig {
   readonly shared?: { readonly wasm: SharedWasm; readonly image: WeightImageRef };
   /** Copied-weights mode on wasm: the kernel module the main thread compiled (so workers ship no wasm bytes). */
   readonly wasm?: { readonly module: WebAssembly.Module; readonly variant: WasmVariant };
+  /** Node: milliseconds a worker keeps polling for its next tile before it sleeps (0: sleep at once). */
+  readonly spinMs?: number;
 }
 
 export interface TileTask {

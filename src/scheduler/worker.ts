@@ -12,6 +12,8 @@ import type { TileResult, TileTask, WorkerApi, WorkerCall, WorkerConfig, WorkerR
 let compiled: CompiledPlan | undefined;
 const contexts = new Map<number, ContextState>();
 let failNext: 'throw' | 'hang' | undefined;
+/** Node only: how long to poll for the next call after a tile (WorkerConfig.spinMs). */
+let spinMs = 0;
 
 const api: WorkerApi = {
   async init(config: WorkerConfig) {
@@ -21,25 +23,8 @@ const api: WorkerApi = {
   },
 
   async runTile(task: TileTask) {
-    if (!compiled) throw new Error('rankaware worker: runTile before init');
-    if (failNext === 'throw') {
-      failNext = undefined;
-      throw new Error('rankaware worker: injected fault');
-    }
-    if (failNext === 'hang') {
-      // Block this thread for good, as an endless loop in a kernel would.
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
-    }
-    let state = contexts.get(task.contextId);
-    if (task.context) {
-      state = compiled.importContext(task.context);
-      contexts.set(task.contextId, state);
-      // Oldest first: Map keeps insertion order.
-      if (contexts.size > WORKER_CONTEXT_CACHE) contexts.delete(contexts.keys().next().value!);
-    }
-    if (!state) throw new Error(MISSING_CONTEXT);
-    const scores = compiled.runCandidates(state, task.inputs);
-    return Comlink.transfer({ scores }, [scores.buffer as ArrayBuffer]);
+    const result = runTileNow(task);
+    return Comlink.transfer(result, [result.scores.buffer as ArrayBuffer]);
   },
 
   injectFault(kind) {
@@ -49,19 +34,69 @@ const api: WorkerApi = {
   },
 };
 
+/** Score one tile on this thread (synchronous, so that the Node loop below can run it while spinning). */
+function runTileNow(task: TileTask): TileResult {
+  if (!compiled) throw new Error('rankaware worker: runTile before init');
+  if (failNext === 'throw') {
+    failNext = undefined;
+    throw new Error('rankaware worker: injected fault');
+  }
+  if (failNext === 'hang') {
+    // Block this thread for good, as an endless loop in a kernel would.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+  }
+  let state = contexts.get(task.contextId);
+  if (task.context) {
+    state = compiled.importContext(task.context);
+    contexts.set(task.contextId, state);
+    // Oldest first: Map keeps insertion order.
+    if (contexts.size > WORKER_CONTEXT_CACHE) contexts.delete(contexts.keys().next().value!);
+  }
+  if (!state) throw new Error(MISSING_CONTEXT);
+  return { scores: compiled.runCandidates(state, task.inputs) };
+}
+
 const NODE_WORKER_THREADS = 'node:worker_threads';
 if (typeof process !== 'undefined' && process.versions?.node) {
-  const { parentPort } = (await import(/* @vite-ignore */ NODE_WORKER_THREADS)) as typeof import('node:worker_threads');
+  const { parentPort, receiveMessageOnPort } = (await import(/* @vite-ignore */ NODE_WORKER_THREADS)) as typeof import('node:worker_threads');
   const port = parentPort!;
+  const reply = (message: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+  const fail = (id: number, e: unknown) => reply({ id, ok: false, message: e instanceof Error ? e.message : String(e) });
+  /** Handle one call; tiles and faults synchronously (they may come in while spinning), init through its promise. */
+  const handle = (message: WorkerCall) => {
+    if (message.call === 'init') {
+      spinMs = message.config.spinMs ?? 0;
+      api.init(message.config).then(() => reply({ id: message.id, ok: true, value: undefined }), (e: unknown) => fail(message.id, e));
+      return;
+    }
+    try {
+      if (message.call === 'injectFault') {
+        api.injectFault(message.kind);
+        return reply({ id: message.id, ok: true, value: undefined });
+      }
+      const result = runTileNow(message.task);
+      reply({ id: message.id, ok: true, value: result }, [result.scores.buffer as ArrayBuffer]);
+    } catch (e) {
+      fail(message.id, e);
+    }
+  };
+  /**
+   * After a tile, poll the port for up to spinMs before going back to the event loop: the next tile
+   * (often already queued, or coming the moment the calling thread finishes a context stage) starts
+   * at once, instead of after the event loop's wake-up and dispatch (about 0.1 ms, a few % of a request).
+   */
+  const spin = () => {
+    let until = performance.now() + spinMs;
+    while (performance.now() < until) {
+      const got = receiveMessageOnPort(port);
+      if (!got) continue;
+      handle(got.message as WorkerCall);
+      until = performance.now() + spinMs;
+    }
+  };
   port.on('message', (message: WorkerCall) => {
-    const run = message.call === 'init' ? api.init(message.config) : message.call === 'runTile' ? api.runTile(message.task) : Promise.resolve(api.injectFault(message.kind));
-    run.then(
-      (value) => {
-        const scores = (value as TileResult | undefined)?.scores;
-        port.postMessage({ id: message.id, ok: true, value } satisfies WorkerReply, scores ? [scores.buffer as ArrayBuffer] : []);
-      },
-      (e: unknown) => port.postMessage({ id: message.id, ok: false, message: e instanceof Error ? e.message : String(e) } satisfies WorkerReply),
-    );
+    handle(message);
+    if (message.call === 'runTile' && spinMs > 0) spin();
   });
 } else {
   Comlink.expose(api);
