@@ -194,7 +194,7 @@ export class Scorer {
     readonly info: ScorerInfo,
     private readonly main: CompiledPlan,
     private readonly workerConfig: WorkerConfig | undefined,
-    private readonly options: Required<Pick<ScorerOptions, 'maxInFlight' | 'maxQueued' | 'maxContexts' | 'maxContextBytes' | 'tileTimeoutMs'>> & { explicitTileRows: boolean },
+    private readonly options: Required<Pick<ScorerOptions, 'maxInFlight' | 'maxQueued' | 'maxContexts' | 'maxContextBytes' | 'tileTimeoutMs' | 'spinMs'>> & { explicitTileRows: boolean },
   ) {
     this.balanceTiles = !options.explicitTileRows;
   }
@@ -419,6 +419,7 @@ export class Scorer {
         this.counters.tilesRun++;
         this.complete(tile, scores);
         this.dispatch();
+        if (!runner.worker && runner.inflight === 0) this.pollWorkers();
       },
       (error: unknown) => {
         runner.inflight--;
@@ -426,6 +427,17 @@ export class Scorer {
         this.dispatch();
       },
     );
+  }
+
+  /**
+   * The calling thread has no tile left and waits for the workers' last ones: poll their channels for up
+   * to spinMs rather than sleep, so the answer is taken the moment it is sent (Node; a no-op elsewhere).
+   */
+  private pollWorkers(): void {
+    const busy = this.runners.filter((r) => r.inflight > 0 && r.worker?.poll);
+    if (this.options.spinMs <= 0 || busy.length === 0) return;
+    const until = now() + this.options.spinMs;
+    while (now() < until) for (const r of busy) if (r.worker!.poll!()) return;
   }
 
   private complete(tile: Tile, scores: Float32Array | Float64Array): void {
@@ -671,6 +683,7 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
     maxContexts: options.maxContexts ?? 1024,
     maxContextBytes: options.maxContextBytes ?? 64 * 1024 * 1024,
     tileTimeoutMs: options.tileTimeoutMs ?? 30_000,
+    spinMs,
     explicitTileRows: options.tileRows !== undefined,
   });
   try {

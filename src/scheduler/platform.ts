@@ -15,6 +15,11 @@ export interface SpawnedWorker {
   /** Resolves with the reason when the worker is gone. */
   readonly exited: Promise<Error>;
   terminate(): void;
+  /**
+   * Node: take one answer the worker has already sent, without waiting for the event loop to deliver it
+   * (its promise settles at the next microtask). False when none is there.
+   */
+  poll?(): boolean;
 }
 
 export const isNode = typeof process !== 'undefined' && !!process.versions?.node;
@@ -37,26 +42,42 @@ export function canShareMemory(): boolean {
 const NODE_OS = 'node:os';
 const NODE_WORKER_THREADS = 'node:worker_threads';
 
-/** WorkerApi over worker_threads messages (protocol.ts WorkerCall / WorkerReply). */
-function nodeChannel(worker: import('node:worker_threads').Worker): RemoteApi {
+/**
+ * WorkerApi over worker_threads messages (protocol.ts WorkerCall / WorkerReply), on a MessageChannel of
+ * its own (its port is the worker's first message) so that either side can also poll it synchronously
+ * with receiveMessageOnPort.
+ */
+function nodeChannel(threads: typeof import('node:worker_threads'), worker: import('node:worker_threads').Worker): { api: RemoteApi; poll(): boolean; close(): void } {
+  const { port1, port2 } = new threads.MessageChannel();
+  worker.postMessage({ port: port2 }, [port2]);
   let next = 0;
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  worker.on('message', (reply: WorkerReply) => {
+  const settle = (reply: WorkerReply) => {
     const p = pending.get(reply.id);
     if (!p) return;
     pending.delete(reply.id);
     if (reply.ok) p.resolve(reply.value);
     else p.reject(new Error(reply.message));
-  });
+  };
+  port1.on('message', settle);
   const call = <T>(message: WorkerCall, transfer: ArrayBuffer[] = []) =>
     new Promise<T>((resolve, reject) => {
       pending.set(message.id, { resolve: resolve as (v: unknown) => void, reject });
-      worker.postMessage(message, transfer);
+      port1.postMessage(message, transfer);
     });
   return {
-    init: (config) => call({ id: next++, call: 'init', config }),
-    runTile: (task) => call({ id: next++, call: 'runTile', task }, inputBuffers(task.inputs)),
-    injectFault: (kind) => call({ id: next++, call: 'injectFault', kind }),
+    api: {
+      init: (config) => call({ id: next++, call: 'init', config }),
+      runTile: (task) => call({ id: next++, call: 'runTile', task }, inputBuffers(task.inputs)),
+      injectFault: (kind) => call({ id: next++, call: 'injectFault', kind }),
+    },
+    poll: () => {
+      if (pending.size === 0) return false;
+      const got = threads.receiveMessageOnPort(port1);
+      if (got) settle(got.message as WorkerReply);
+      return got !== undefined;
+    },
+    close: () => port1.close(),
   };
 }
 
@@ -64,16 +85,29 @@ export async function spawnWorker(): Promise<SpawnedWorker> {
   // From the TypeScript sources (tests), the worker runs its .ts file through tsx.
   const fromSources = import.meta.url.endsWith('.ts');
   if (isNode) {
-    const { Worker } = (await import(/* @vite-ignore */ NODE_WORKER_THREADS)) as typeof import('node:worker_threads');
+    const threads = (await import(/* @vite-ignore */ NODE_WORKER_THREADS)) as typeof import('node:worker_threads');
+    const { Worker } = threads;
     const worker = fromSources
       ? // Register tsx's loader inside the thread first (execArgv --import does not reach worker threads on Node 20).
         new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)}); })`, { eval: true })
       : new Worker(new URL('./worker.js', import.meta.url));
+    const channel = nodeChannel(threads, worker);
     const exited = new Promise<Error>((resolve) => {
       worker.once('error', (e) => resolve(e instanceof Error ? e : new Error(String(e))));
-      worker.once('exit', (code) => resolve(new Error(`worker thread exited with code ${code}`)));
+      worker.once('exit', (code) => {
+        channel.close();
+        resolve(new Error(`worker thread exited with code ${code}`));
+      });
     });
-    return { api: nodeChannel(worker), exited, terminate: () => void worker.terminate() };
+    return {
+      api: channel.api,
+      exited,
+      poll: channel.poll,
+      terminate: () => {
+        channel.close();
+        void worker.terminate();
+      },
+    };
   }
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   let terminated: (e: Error) => void = () => {};

@@ -59,7 +59,8 @@ function runTileNow(task: TileTask): TileResult {
 const NODE_WORKER_THREADS = 'node:worker_threads';
 if (typeof process !== 'undefined' && process.versions?.node) {
   const { parentPort, receiveMessageOnPort } = (await import(/* @vite-ignore */ NODE_WORKER_THREADS)) as typeof import('node:worker_threads');
-  const port = parentPort!;
+  // The scheduler's first message is the port of this worker's channel (platform.ts nodeChannel).
+  const port = await new Promise<import('node:worker_threads').MessagePort>((resolve) => parentPort!.once('message', (m: { port: import('node:worker_threads').MessagePort }) => resolve(m.port)));
   const reply = (message: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
   const fail = (id: number, e: unknown) => reply({ id, ok: false, message: e instanceof Error ? e.message : String(e) });
   /** Handle one call; tiles and faults synchronously (they may come in while spinning), init through its promise. */
