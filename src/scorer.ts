@@ -18,7 +18,7 @@ import { countFlops } from './plan/flops.js';
 import type { Plan, PlanMode } from './plan/ir.js';
 import type { BackendName, CompiledPlan, ContextPayload, ContextState } from './backends/backend.js';
 import { jsBackend } from './backends/js/index.js';
-import { compileOnShared, planSkeleton } from './backends/wasm/index.js';
+import { compileOnShared, planSkeleton, WasmCompiledPlan } from './backends/wasm/index.js';
 import { createSharedWasm, createWasmBackend } from './backends/wasm/load.js';
 import { canShareMemory, hardwareThreads, isNode, spawnWorker } from './scheduler/platform.js';
 import type { SpawnedWorker } from './scheduler/platform.js';
@@ -98,6 +98,8 @@ export interface ScorerStats {
   readonly workersReplaced: number;
   /** Tile results that arrived for a tile already filled (must stay 0). */
   readonly duplicateResults: number;
+  /** Context stages whose last layer was split between the calling thread and idle workers. */
+  readonly contextsSplit: number;
 }
 
 /** A context computed once and reusable for any number of score calls (a session, a returning user). */
@@ -163,6 +165,8 @@ interface Runner {
   /** Context ids this runner holds, oldest first (mirrors the worker's cache). */
   readonly contexts: number[];
   run(job: Job, tile: Tile, sendContext: boolean): Promise<Float32Array | Float64Array>;
+  /** A worker's share of a split context stage (wasm workers only). */
+  columns?(inputs: Inputs, lo: number, hi: number): Promise<Float32Array>;
   terminate(): void;
   readonly worker?: SpawnedWorker;
 }
@@ -183,7 +187,7 @@ export class Scorer {
   private readonly replacing = new Set<Promise<unknown>>();
   private turn = 0;
   private disposed = false;
-  private readonly counters = { tilesRun: 0, tilesRetried: 0, workersReplaced: 0, duplicateResults: 0 };
+  private readonly counters = { tilesRun: 0, tilesRetried: 0, workersReplaced: 0, duplicateResults: 0, contextsSplit: 0 };
 
   /** Default tile sizes are balanced over the threads per request; an explicit tileRows is used as is. */
   private readonly balanceTiles: boolean;
@@ -229,16 +233,14 @@ export class Scorer {
     const spec = this.model.spec;
     const candidates = encodeCandidates(spec, request.candidates);
     let contextId: number;
-    let context: ContextEntry;
-    let contextMs = 0;
+    let context: ContextEntry | undefined;
+    let encodedContext: Inputs | undefined;
     if (request.context instanceof ContextHandle) {
       contextId = request.context.id;
       context = this.useContext(contextId);
     } else {
-      const t0 = now();
       contextId = nextContextId++;
-      context = this.computeContext(encodeContext(spec, request.context));
-      contextMs = now() - t0;
+      encodedContext = encodeContext(spec, request.context);
     }
     const created = now();
     await this.admit(signal);
@@ -246,9 +248,22 @@ export class Scorer {
       this.releaseSlot();
       throw this.disposed ? new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer') : (signal!.reason ?? new DOMException('aborted', 'AbortError'));
     }
+    // The context stage runs once admitted: it may use idle workers (a split context stage).
+    let contextMs = 0;
+    if (encodedContext) {
+      const t0 = now();
+      try {
+        context = await this.computeContext(encodedContext);
+      } catch (e) {
+        this.releaseSlot();
+        throw e;
+      }
+      contextMs = now() - t0;
+    }
+    const entry = context!;
     return new Promise<ScorerResult>((resolve, reject) => {
       const job: Job = {
-        contextId, context, candidates, contextMs,
+        contextId, context: entry, candidates, contextMs,
         scores: new Float64Array(candidates.rows),
         queue: [],
         created,
@@ -276,7 +291,7 @@ export class Scorer {
   /** Run the context stage once and keep it for later score() calls. */
   async context(context: unknown): Promise<ContextHandle> {
     this.checkOpen();
-    const entry = this.computeContext(encodeContext(this.model.spec, context));
+    const entry = await this.computeContext(encodeContext(this.model.spec, context));
     const id = nextContextId++;
     this.contexts.set(id, entry);
     this.contextBytes += entry.bytes;
@@ -344,11 +359,50 @@ export class Scorer {
     return entry;
   }
 
-  private computeContext(inputs: Inputs): ContextEntry {
-    const state = this.main.runContext(inputs);
+  private async computeContext(inputs: Inputs): Promise<ContextEntry> {
+    const state = (await this.splitContext(inputs)) ?? this.main.runContext(inputs);
     const payload = this.workerConfig ? this.main.exportContext(state) : undefined;
     const bytes = payload ? payload.arrays.reduce((a, x) => a + (x?.byteLength ?? 0), 0) : 1024;
     return { state, payload, bytes };
+  }
+
+  /**
+   * The context stage split by threads: its last layer (a GEMV over the largest weight, e.g. 7.8 MB in
+   * DLRM K=27 D=128) is cut by output columns between the calling thread and the idle workers, each of
+   * which runs the cheap ops before it too. Undefined (run it whole) when the layer is too small to pay
+   * for the messages, no worker is idle, or the plan has no such layer.
+   */
+  private async splitContext(inputs: Inputs): Promise<ContextState | undefined> {
+    const main = this.main;
+    if (!(main instanceof WasmCompiledPlan) || main.contextSplitWidth === 0) return undefined;
+    const idle = this.runners.filter((r) => r.columns && !r.dead && r.inflight === 0);
+    const parts = Math.min(idle.length + 1, Math.floor(main.contextSplitBytes / SPLIT_BYTES_PER_THREAD), Math.ceil(main.contextSplitWidth / 16));
+    if (parts < 2) return undefined;
+    const width = main.contextSplitWidth;
+    const chunk = Math.ceil(width / parts / 16) * 16;
+    const ranges: [number, number][] = [];
+    for (let lo = 0; lo < width; lo += chunk) ranges.push([lo, Math.min(width, lo + chunk)]);
+    const calls = ranges.slice(1).map(([lo, hi], i) => ({ lo, hi, runner: idle[i]!, answer: idle[i]!.columns!(inputs, lo, hi) }));
+    // Settled by the loop below; a rejection is handled there too.
+    for (const c of calls) c.answer.catch(() => {});
+    const snapshot = main.beginContext(inputs, ranges[0]![0], ranges[0]![1]);
+    if (this.options.spinMs > 0) {
+      const waiting = new Set(calls.map((c) => c.runner));
+      const until = now() + this.options.spinMs;
+      while (waiting.size > 0 && now() < until) for (const r of waiting) if (r.worker?.poll?.()) waiting.delete(r);
+    }
+    const shares: { lo: number; values: Float32Array }[] = [];
+    for (const c of calls) {
+      try {
+        shares.push({ lo: c.lo, values: await c.answer });
+      } catch {
+        // A worker that failed its share: replace it, and the calling thread computes those columns.
+        if (this.runners.includes(c.runner)) this.replace(c.runner);
+        shares.push({ lo: c.lo, values: main.runContextColumns(inputs, c.lo, c.hi) });
+      }
+    }
+    this.counters.contextsSplit++;
+    return main.finishContext(snapshot, shares);
   }
 
   /** Wait for room among the in-flight requests; refuse at once when the waiting queue is full. */
@@ -598,6 +652,16 @@ export class Scorer {
           clearTimeout(watchdog);
         }
       },
+      columns: this.workerConfig!.backend === 'wasm' ? async (inputs, lo, hi) => {
+        runner.inflight++;
+        const watchdog = setTimeout(() => worker.terminate(), this.options.tileTimeoutMs);
+        try {
+          return (await answered(worker.api.contextColumns({ inputs, lo, hi }))).values;
+        } finally {
+          clearTimeout(watchdog);
+          runner.inflight--;
+        }
+      } : undefined,
       terminate: () => worker.terminate(),
     };
     try {
@@ -611,6 +675,9 @@ export class Scorer {
 }
 
 const now = () => performance.now();
+
+/** A context split gives each thread at least this much of the last layer's weight (smaller shares cost more in messages than they save). */
+const SPLIT_BYTES_PER_THREAD = 1 << 20;
 
 /** Run `fn` after pending I/O and timers: setImmediate in Node, a MessageChannel hop in browsers (setTimeout clamps to >= 1 ms). */
 const nextMacrotask: (fn: () => void) => void =

@@ -192,6 +192,53 @@ describe('workers that poll for their next tile (spinMs)', () => {
   });
 });
 
+describe('a context stage split between the calling thread and idle workers', () => {
+  // The ctx part of the first layer: 808 x (27*32 + 351) floats = 3.9 MB, so three 1 MiB+ shares.
+  const model = randomModel({ arch: 'dlrm', context: 27, target: 3, dim: 32, mlp: [808, 16], seed: 14 });
+
+  it('gives the same scores, also through a context handle', async () => {
+    const scorer = await createScorer(model, { backend: 'wasm', threads: 2, callingThread: false });
+    try {
+      for (let seed = 1; seed <= 4; seed++) {
+        const request = randomRequest(model.spec, 9 * seed, seed);
+        expectClose((await scorer.score(request)).scores, reference(model, request), `seed ${seed}`);
+      }
+      const request = randomRequest(model.spec, 30, 7);
+      const handle = await scorer.context(request.context);
+      expectClose((await scorer.score({ context: handle, candidates: request.candidates })).scores, reference(model, request), 'handle');
+      expect(scorer.stats.contextsSplit).toBe(5);
+    } finally {
+      scorer.dispose();
+    }
+  });
+
+  it('a worker that fails its share is replaced and the calling thread computes those columns', async () => {
+    const scorer = await createScorer(model, { backend: 'wasm', threads: 2, callingThread: false });
+    try {
+      await scorer.injectFault(1, 'throw');
+      const request = randomRequest(model.spec, 20, 3);
+      expectClose((await scorer.score(request)).scores, reference(model, request));
+      expect(scorer.stats).toMatchObject({ contextsSplit: 1, workersReplaced: 1, tilesRetried: 0 });
+      await scorer.ready();
+      expectClose((await scorer.score(request)).scores, reference(model, request), 'after');
+    } finally {
+      scorer.dispose();
+    }
+  });
+
+  it('is not used when the last layer is small (messages would cost more than they save)', async () => {
+    const small = randomModel({ arch: 'dlrm', context: 4, target: 3, dim: 8, mlp: [32], seed: 15 });
+    const scorer = await createScorer(small, { backend: 'wasm', threads: 2, callingThread: false });
+    try {
+      const request = randomRequest(small.spec, 10, 1);
+      expectClose((await scorer.score(request)).scores, reference(small, request));
+      expect(scorer.stats.contextsSplit).toBe(0);
+    } finally {
+      scorer.dispose();
+    }
+  });
+});
+
 describe('a hung worker', () => {
   it('is ended by the tile watchdog and replaced; its tile runs elsewhere', async () => {
     const model = randomModel({ arch: 'rdcn', context: 3, target: 2, dim: 4, seed: 8 });

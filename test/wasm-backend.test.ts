@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { compilePlan, encodeRequest, getPlan, loadBackend, score } from '../src/index.js';
 import type { Model, RequestJson } from '../src/index.js';
 import { createWasmBackend } from '../src/backends/wasm/load.js';
+import type { WasmCompiledPlan } from '../src/backends/wasm/index.js';
 import { relaxedSimdSupported } from '../src/backends/wasm/module.js';
 import { equivalenceCases } from './cases.js';
 import { goldenCases } from './golden/cases.js';
@@ -115,5 +116,40 @@ describe('engines without SIMD', () => {
       validate.mockRestore();
       vi.resetModules();
     }
+  });
+});
+
+describe('a context stage split by columns of its last layer (what the scorer spreads over threads)', () => {
+  const cases = equivalenceCases().filter((c) => /^(dlrm|deepfm|dcnv2|rdcn|autoint|rank-attention) /.test(c.name)).slice(0, 24);
+  it('joined shares give the same context state, hence the same scores, for every architecture and odd widths', () => {
+    let split = 0;
+    for (const c of cases) {
+      const compiled = compilePlan(getPlan(c.model, 'rank-aware'), 'wasm') as WasmCompiledPlan;
+      if (compiled.contextSplitWidth === 0) continue;
+      split++;
+      const { context, candidates } = encodeRequest(c.model.spec, c.request);
+      const whole = compiled.runCandidates(compiled.runContext(context), candidates);
+      const width = compiled.contextSplitWidth;
+      for (const shares of [2, 3]) {
+        const chunk = Math.max(16, Math.ceil(width / shares / 16) * 16);
+        const ranges: [number, number][] = [];
+        for (let lo = 0; lo < width; lo += chunk) ranges.push([lo, Math.min(width, lo + chunk)]);
+        // Other threads' shares, computed (as on a worker) before the calling thread's own.
+        const others = ranges.slice(1).map(([lo, hi]) => ({ lo, values: compiled.runContextColumns(context, lo, hi) }));
+        const snapshot = compiled.beginContext(context, ranges[0]![0], ranges[0]![1]);
+        const state = compiled.finishContext(snapshot, others);
+        expect(Array.from(compiled.runCandidates(state, candidates)), `${c.name}, ${ranges.length} shares`).toEqual(Array.from(whole));
+      }
+    }
+    expect(split).toBeGreaterThan(10);
+  });
+
+  it('refuses a column range that does not start on a 16-column panel or leaves the layer', () => {
+    const c = cases[0]!;
+    const compiled = compilePlan(getPlan(c.model, 'rank-aware'), 'wasm') as WasmCompiledPlan;
+    const { context } = encodeRequest(c.model.spec, c.request);
+    const w = compiled.contextSplitWidth;
+    for (const [lo, hi] of [[8, w], [0, w + 1], [16, 16], [-16, w]] as const)
+      expect(() => compiled.runContextColumns(context, lo, hi)).toThrow(`context columns: expected [lo, hi) within [0, ${w}), lo a multiple of 16, received [${lo}, ${hi})`);
   });
 });

@@ -69,6 +69,7 @@ function nodeChannel(threads: typeof import('node:worker_threads'), worker: impo
     api: {
       init: (config) => call({ id: next++, call: 'init', config }),
       runTile: (task) => call({ id: next++, call: 'runTile', task }, inputBuffers(task.inputs)),
+      contextColumns: (task) => call({ id: next++, call: 'contextColumns', task }),
       injectFault: (kind) => call({ id: next++, call: 'injectFault', kind }),
     },
     poll: () => {

@@ -32,6 +32,14 @@ export interface TileResult {
   readonly scores: Float32Array | Float64Array;
 }
 
+/** A worker's share of a context stage split by threads: columns [lo, hi) of its last layer. */
+export interface ColumnsTask {
+  /** The encoded context row. */
+  readonly inputs: Inputs;
+  readonly lo: number;
+  readonly hi: number;
+}
+
 /** Thrown by a worker asked to use a context it does not hold (the scheduler resends it). */
 export const MISSING_CONTEXT = 'rankaware: worker lacks context';
 
@@ -41,6 +49,7 @@ export type FaultKind = 'throw' | 'hang' | 'exit';
 export interface WorkerApi {
   init(config: WorkerConfig): Promise<void>;
   runTile(task: TileTask): Promise<TileResult>;
+  contextColumns(task: ColumnsTask): Promise<{ readonly values: Float32Array }>;
   /** Fault injection (tests, drills). */
   injectFault(kind: FaultKind): void;
 }
@@ -53,6 +62,7 @@ export interface WorkerApi {
 export type WorkerCall =
   | { readonly id: number; readonly call: 'init'; readonly config: WorkerConfig }
   | { readonly id: number; readonly call: 'runTile'; readonly task: TileTask }
+  | { readonly id: number; readonly call: 'contextColumns'; readonly task: ColumnsTask }
   | { readonly id: number; readonly call: 'injectFault'; readonly kind: FaultKind };
 
 export type WorkerReply =

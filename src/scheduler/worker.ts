@@ -5,9 +5,9 @@
 import * as Comlink from 'comlink';
 import type { CompiledPlan, ContextState } from '../backends/backend.js';
 import { jsBackend } from '../backends/js/index.js';
-import { compileOnShared, compileWithModule } from '../backends/wasm/index.js';
+import { compileOnShared, compileWithModule, WasmCompiledPlan } from '../backends/wasm/index.js';
 import { MISSING_CONTEXT, WORKER_CONTEXT_CACHE } from './protocol.js';
-import type { TileResult, TileTask, WorkerApi, WorkerCall, WorkerConfig, WorkerReply } from './protocol.js';
+import type { ColumnsTask, TileResult, TileTask, WorkerApi, WorkerCall, WorkerConfig, WorkerReply } from './protocol.js';
 
 let compiled: CompiledPlan | undefined;
 const contexts = new Map<number, ContextState>();
@@ -27,6 +27,11 @@ const api: WorkerApi = {
     return Comlink.transfer(result, [result.scores.buffer as ArrayBuffer]);
   },
 
+  async contextColumns(task: ColumnsTask) {
+    const result = contextColumnsNow(task);
+    return Comlink.transfer(result, [result.values.buffer as ArrayBuffer]);
+  },
+
   injectFault(kind) {
     if (kind === 'throw' || kind === 'hang') failNext = kind;
     else if (typeof process !== 'undefined' && process.versions?.node) process.exit(3);
@@ -34,9 +39,8 @@ const api: WorkerApi = {
   },
 };
 
-/** Score one tile on this thread (synchronous, so that the Node loop below can run it while spinning). */
-function runTileNow(task: TileTask): TileResult {
-  if (!compiled) throw new Error('rankaware worker: runTile before init');
+/** An injected fault strikes the next tile or context share. */
+function injectedFault(): void {
   if (failNext === 'throw') {
     failNext = undefined;
     throw new Error('rankaware worker: injected fault');
@@ -45,6 +49,12 @@ function runTileNow(task: TileTask): TileResult {
     // Block this thread for good, as an endless loop in a kernel would.
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
   }
+}
+
+/** Score one tile on this thread (synchronous, so that the Node loop below can run it while spinning). */
+function runTileNow(task: TileTask): TileResult {
+  if (!compiled) throw new Error('rankaware worker: runTile before init');
+  injectedFault();
   let state = contexts.get(task.contextId);
   if (task.context) {
     state = compiled.importContext(task.context);
@@ -54,6 +64,12 @@ function runTileNow(task: TileTask): TileResult {
   }
   if (!state) throw new Error(MISSING_CONTEXT);
   return { scores: compiled.runCandidates(state, task.inputs) };
+}
+
+function contextColumnsNow(task: ColumnsTask): { values: Float32Array } {
+  injectedFault();
+  if (!(compiled instanceof WasmCompiledPlan)) throw new Error('rankaware worker: a context split needs the wasm backend');
+  return { values: compiled.runContextColumns(task.inputs, task.lo, task.hi) };
 }
 
 const NODE_WORKER_THREADS = 'node:worker_threads';
@@ -74,6 +90,10 @@ if (typeof process !== 'undefined' && process.versions?.node) {
       if (message.call === 'injectFault') {
         api.injectFault(message.kind);
         return reply({ id: message.id, ok: true, value: undefined });
+      }
+      if (message.call === 'contextColumns') {
+        const result = contextColumnsNow(message.task);
+        return reply({ id: message.id, ok: true, value: result }, [result.values.buffer as ArrayBuffer]);
       }
       const result = runTileNow(message.task);
       reply({ id: message.id, ok: true, value: result }, [result.scores.buffer as ArrayBuffer]);
@@ -97,7 +117,7 @@ if (typeof process !== 'undefined' && process.versions?.node) {
   };
   port.on('message', (message: WorkerCall) => {
     handle(message);
-    if (message.call === 'runTile' && spinMs > 0) spin();
+    if (message.call !== 'init' && spinMs > 0) spin();
   });
 } else {
   Comlink.expose(api);

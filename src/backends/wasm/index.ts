@@ -195,6 +195,17 @@ export class WasmCompiledPlan implements CompiledPlan {
   private current = -1;
   private static generations = 0;
   readonly tileRows: number;
+  /**
+   * Output columns of the context stage's last op when it is a one-group linear layer (the ctx part of the
+   * first MLP layer in every architecture: a GEMV over the largest weight), which threads can split by
+   * columns; 0 when there is none.
+   */
+  readonly contextSplitWidth: number = 0;
+  /** Bytes of that layer's weight (what a split divides). */
+  readonly contextSplitBytes: number = 0;
+  private contextColumns?: (lo: number, hi: number) => void;
+  /** Where the last context layer writes its output. */
+  private contextSplitOut = 0;
 
   /** With `image`, the weights are already in this instance's (shared) memory: nothing is placed. */
   constructor(
@@ -226,6 +237,14 @@ export class WasmCompiledPlan implements CompiledPlan {
     }
     this.contextSteps = plan.contextOps.map(({ op }) => this.compileOp(op));
     this.candidateSteps = plan.candidateOps.map(({ op }) => this.compileOp(op));
+    const last = plan.contextOps.at(-1)?.op;
+    if (last?.kind === 'linear' && last.groups === 1) {
+      const [outDim, inDim] = plan.weights.get(last.weight)!.shape as [number, number];
+      this.contextSplitWidth = outDim;
+      this.contextSplitBytes = outDim * inDim * 4;
+      this.contextSplitOut = this.at(last.out);
+      this.contextColumns = this.compileLinearColumns(last);
+    }
   }
 
   private at(s: Slice): number {
@@ -340,6 +359,22 @@ export class WasmCompiledPlan implements CompiledPlan {
     };
   }
 
+  /**
+   * Columns [lo, hi) of a one-row linear layer. The packed weight is in panels of 16 output columns, so
+   * lo must be a multiple of 16; hi is a multiple of 16 or the layer's width.
+   */
+  private compileLinearColumns(op: LinearOp): (lo: number, hi: number) => void {
+    const [, inDim] = this.plan.weights.get(op.weight)!.shape as [number, number];
+    const w = this.weights.packedAt(op.weight);
+    const bias = op.bias ? this.weights.rawAt(op.bias) : 0;
+    const [x, xs, out, os] = [this.at(op.x), this.strideOf(op.x), this.at(op.out), this.strideOf(op.out)];
+    const add = op.add ? this.at(op.add) : 0;
+    const addStride = op.add ? this.strideOf(op.add) : 0;
+    const act = ACT[op.act];
+    return (lo, hi) =>
+      this.k.gemm(x, xs, 1, w + lo * inDim * 4, inDim, hi - lo, bias ? bias + lo * 4 : 0, add ? add + lo * 4 : 0, addStride, out + lo * 4, os, act);
+  }
+
   /** Copy rows [start, end) of the inputs into the scratch slots (growing them when too small). */
   private writeInputs(inputs: Inputs, start: number, end: number): void {
     const rows = end - start;
@@ -380,6 +415,43 @@ export class WasmCompiledPlan implements CompiledPlan {
     this.current = generation;
     const snapshot = this.mem.f32.slice(this.ctxStart >>> 2, (this.ctxStart >>> 2) + this.ctxFloats);
     return { backend: 'wasm', generation, snapshot } as WasmContext;
+  }
+
+  /**
+   * One thread's share of a context stage split by threads: every context op but the last in full (they
+   * are cheap), and columns [lo, hi) of the last layer (see contextSplitWidth). Returns those columns.
+   */
+  runContextColumns(inputs: Inputs, lo: number, hi: number): Float32Array {
+    this.runContextPrefixAnd(inputs, lo, hi);
+    const at = this.contextSplitOut >>> 2;
+    return this.mem.f32.slice(at + lo, at + hi);
+  }
+
+  /**
+   * The calling thread's side of a split context stage: its columns [lo, hi), and a snapshot of the whole
+   * context to complete with the other threads' columns (finishContext). The snapshot is a copy, so other
+   * requests may run their context stages before it is finished.
+   */
+  beginContext(inputs: Inputs, lo: number, hi: number): Float32Array {
+    this.runContextPrefixAnd(inputs, lo, hi);
+    return this.mem.f32.slice(this.ctxStart >>> 2, (this.ctxStart >>> 2) + this.ctxFloats);
+  }
+
+  /** A context state from beginContext's snapshot and the other threads' columns of the last layer. */
+  finishContext(snapshot: Float32Array, parts: readonly { readonly lo: number; readonly values: Float32Array }[]): ContextState {
+    const base = (this.contextSplitOut - this.ctxStart) >>> 2;
+    for (const part of parts) snapshot.set(part.values, base + part.lo);
+    return { backend: 'wasm', generation: ++WasmCompiledPlan.generations, snapshot } as WasmContext;
+  }
+
+  private runContextPrefixAnd(inputs: Inputs, lo: number, hi: number): void {
+    if (!this.contextColumns || lo < 0 || hi > this.contextSplitWidth || lo >= hi || lo % 16 !== 0 || (hi % 16 !== 0 && hi !== this.contextSplitWidth))
+      throw new RankawareError('context columns', `[lo, hi) within [0, ${this.contextSplitWidth}), lo a multiple of 16`, `[${lo}, ${hi})`, 'invalid');
+    this.writeInputs(inputs, 0, 1);
+    for (let i = 0; i < this.contextSteps.length - 1; i++) this.contextSteps[i]!(1);
+    this.contextColumns(lo, hi);
+    // The ctx buffers now hold part of a context: the next tile puts its own context's snapshot back.
+    this.current = -1;
   }
 
   exportContext(state: ContextState): ContextPayload {
