@@ -19,6 +19,7 @@ import { RESULTS_SCHEMA } from '../src/bench/results.js';
 import { table3Flops } from '../src/bench/table3.js';
 import { parseSuites } from '../src/bench/command.js';
 import { RankawareError } from '../src/errors.js';
+import { main } from '../src/cli/main.js';
 
 const TINY: BenchConfig = {
   mode: 'custom',
@@ -292,5 +293,19 @@ describe('statistics and options', () => {
     expect(parseSuites('cold,table3')).toEqual(['table3', 'cold']);
     expect(() => parseSuites('fig3')).toThrow(RankawareError);
     expect(() => parseSuites('fig3')).toThrow('--suite: expected one of table3, fig2, peers, cold, all (or a comma-separated list), received "fig3"');
+  });
+
+  it.each([
+    [['bench', '--suite', 'fig3'], /^error: --suite: expected one of table3, fig2, peers, cold, all \(or a comma-separated list\), received "fig3"$/],
+    [['bench', '--suite', 'table3', '--model', '/tmp/m'], /^error: --model: expected to be left out with --suite \(a suite chooses its own models and settings\), received "\/tmp\/m"$/],
+    [['bench', '--suite', 'cold', '--n', '16'], /^error: --n: expected to be left out with --suite .*, received "16"$/],
+    [['bench', '--model', '/tmp/m', '--quick'], /^error: --quick: expected --suite with it \(it applies to the benchmark suites\), received true$/],
+  ])('rankaware %j is refused in one line', async (argv, message) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    expect(await main(argv, (s) => out.push(s), (s) => err.push(s))).toBe(1);
+    expect(out).toEqual([]);
+    expect(err).toHaveLength(1);
+    expect(err[0]).toMatch(message);
   });
 });

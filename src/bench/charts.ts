@@ -9,6 +9,9 @@ import { PAPER_FIG2 } from './fig2.js';
 
 type Spec = Record<string, unknown>;
 
+/** Chart data to 4 significant digits (the SVG labels each mark with its values). */
+const round = (x: number) => Number(x.toPrecision(4));
+
 async function render(spec: Spec): Promise<string> {
   let vega: typeof import('vega');
   let vl: typeof import('vega-lite');
@@ -32,13 +35,13 @@ const FONT = { config: { font: 'Helvetica, Arial, sans-serif', view: { stroke: '
 export function fig2Chart(r: ResultOf<'fig2'>, sweep: 'K' | 'M'): Promise<string> {
   const ours = r.points
     .filter((p) => p.sweep === sweep)
-    .map((p) => ({ x: p[sweep], y: p.normalized.median, lo: p.normalized.p10, hi: p.normalized.p90, series: `rankaware ${p.plan}` }));
+    .map((p) => ({ x: p[sweep], y: round(p.normalized.median), lo: round(p.normalized.p10), hi: round(p.normalized.p90), series: `rankaware ${p.plan}` }));
   const paper = PAPER_FIG2[sweep];
   const paperRows = (['vanilla', 'rank-aware'] as const).flatMap((plan) => [
     { x: paper.from, y: paper[plan][0], series: `paper ${plan} (ends)` },
     { x: paper.to, y: paper[plan][1], series: `paper ${plan} (ends)` },
   ]);
-  const color = { field: 'series', type: 'nominal', title: null, scale: { domain: ['rankaware vanilla', 'rankaware rank-aware', 'paper vanilla (ends)', 'paper rank-aware (ends)'], range: ['#d62728', '#1f77b4', '#f4a3a3', '#9cc3e6'] }, legend: { orient: 'top-right', labelLimit: 0 } };
+  const color = { field: 'series', type: 'nominal', title: null, scale: { domain: ['rankaware vanilla', 'rankaware rank-aware', 'paper vanilla (ends)', 'paper rank-aware (ends)'], range: ['#d62728', '#1f77b4', '#f4a3a3', '#9cc3e6'] }, legend: { orient: 'right', labelLimit: 0 } };
   const x = { field: 'x', type: 'quantitative', title: sweep === 'K' ? `K context fields (M = ${r.baseline.M})` : `M target fields (K = ${r.baseline.K})`, scale: { zero: false } };
   return render({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -56,20 +59,22 @@ export function fig2Chart(r: ResultOf<'fig2'>, sweep: 'K' | 'M'): Promise<string
 
 /** Peers: ms per request against N (log-log), one panel per model and thread count. */
 export function peersChart(r: ResultOf<'peers'>): Promise<string> {
-  const rows = r.rows.map((p) => ({ model: p.model, threads: `${p.threads} thread${p.threads === 1 ? '' : 's'}`, n: p.n, y: p.ms_per_request.median, lo: p.ms_per_request.p10, hi: p.ms_per_request.p90, runtime: runtimeLabel(p) }));
+  const rows = r.rows.map((p) => ({ model: p.model, threads: `${p.threads} thread${p.threads === 1 ? '' : 's'}`, n: p.n, y: round(p.ms_per_request.median), lo: round(p.ms_per_request.p10), hi: round(p.ms_per_request.p90), runtime: runtimeLabel(p) }));
   const color = { field: 'runtime', type: 'nominal', title: null, scale: { domain: ['rankaware rank-aware', 'rankaware vanilla', 'onnxruntime-node', 'onnxruntime-web'], range: ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e'] }, legend: { orient: 'top', labelLimit: 0 } };
   const x = { field: 'n', type: 'quantitative', title: 'candidates N', scale: { type: 'log', base: 2 }, axis: { values: [...new Set(r.rows.map((p) => p.n))] } };
-  const y = { field: 'y', type: 'quantitative', title: 'ms per request', scale: { type: 'log' } };
+  // Log axes draw a grid line per minor tick; without them the SVG is a third of the size.
+  const y = { field: 'y', type: 'quantitative', title: 'ms per request', scale: { type: 'log' }, axis: { grid: false, tickCount: 4 } };
   return render({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: 'rankaware vs onnxruntime (vanilla graph)', subtitle: 'median ms per request, bars p10-p90; lower is better' },
     data: { values: rows },
-    facet: { column: { field: 'model', type: 'nominal', title: null }, row: { field: 'threads', type: 'nominal', title: null } },
+    // Panels in the configuration's order of models, not alphabetical.
+    facet: { column: { field: 'model', type: 'nominal', title: null, sort: [...new Set(r.rows.map((p) => p.model))] }, row: { field: 'threads', type: 'nominal', title: null } },
     spec: {
       width: 170,
       height: 150,
       layer: [
-        { mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale: { type: 'log' }, title: 'ms per request' }, y2: { field: 'hi' }, color } },
+        { mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale: { type: 'log' }, title: 'ms per request', axis: { grid: false, tickCount: 4 } }, y2: { field: 'hi' }, color } },
         { mark: { type: 'line', point: true }, encoding: { x, y, color } },
       ],
     },

@@ -23,7 +23,7 @@ export function parseSuites(v: unknown): SuiteName[] {
 
 export async function benchSuites(v: Record<string, unknown>, out: (s: string) => void): Promise<void> {
   for (const key of MODEL_ONLY)
-    if (v[key] !== undefined) throw new RankawareError(`--${key}`, 'no such option with --suite (a suite chooses its own models and settings)', show(v[key]));
+    if (v[key] !== undefined) throw new RankawareError(`--${key}`, 'to be left out with --suite (a suite chooses its own models and settings)', show(v[key]));
   const suites = parseSuites(v.suite);
   const json = v.json === true;
   const outDir = typeof v.out === 'string' && v.out !== '' ? v.out : DEFAULT_RESULTS_DIR;

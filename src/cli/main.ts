@@ -183,7 +183,7 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
     options: { model: { type: 'string' }, n: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' }, threads: { type: 'string' }, concurrency: { type: 'string' }, peer: { type: 'string' }, json: { type: 'boolean' }, seconds: { type: 'string' }, suite: { type: 'string' }, quick: { type: 'boolean' }, out: { type: 'string' } },
     async run(v, out) {
       if (v.suite !== undefined) return (await import('../bench/command.js')).benchSuites(v, out);
-      for (const key of ['quick', 'out']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, 'no such option without --suite', show(v[key]));
+      for (const key of ['quick', 'out']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, '--suite with it (it applies to the benchmark suites)', show(v[key]));
       const model = await loadModelDir(need(v, 'model'));
       const plans = (typeof v.plan === 'string' ? v.plan : 'vanilla,rank-aware').split(',').map(parsePlan);
       const t0 = performance.now();
