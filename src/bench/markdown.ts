@@ -34,9 +34,10 @@ export function table3Markdown(r: ResultOf<'table3'>): string {
   return out.join('\n');
 }
 
-export function fig2Markdown(r: ResultOf<'fig2'>): string {
+/** `base`: where the charts are, relative to the markdown file (summary.md sits beside them). */
+export function fig2Markdown(r: ResultOf<'fig2'>, base = ''): string {
   const out = [
-    `DLRM-style (FM pairs, then FC ${r.mlp.join('-')}), D = ${r.dim}, N = ${r.n}; WASM, one thread, one request in flight. Throughput normalized to the (K=${r.baseline.K}, M=${r.baseline.M}) vanilla model, measured beside it in the same run (median and p10-p90 of per-round ratios). Charts: [K sweep](fig2-k.svg), [M sweep](fig2-m.svg).`,
+    `DLRM-style (FM pairs, then FC ${r.mlp.join('-')}), D = ${r.dim}, N = ${r.n}; WASM, one thread, one request in flight. Throughput normalized to the (K=${r.baseline.K}, M=${r.baseline.M}) vanilla model, measured beside it in the same run (median and p10-p90 of per-round ratios). Charts: [K sweep](${base}fig2-k.svg), [M sweep](${base}fig2-m.svg).`,
   ];
   for (const sweep of ['K', 'M'] as const) {
     const paper = PAPER_FIG2[sweep];
@@ -62,9 +63,9 @@ export function runtimeLabel(row: PeerRow): string {
   return RUNTIMES.find((r) => r.key(row))!.label;
 }
 
-export function peersMarkdown(r: ResultOf<'peers'>, only?: { n: number }): string {
+export function peersMarkdown(r: ResultOf<'peers'>, only?: { n: number }, base = ''): string {
   const out = [
-    `Median (p10-p90) ms per request; rankaware on its WASM backend, onnxruntime on the exported vanilla graph (onnxruntime-node native, onnxruntime-web wasm; intra-op spinning off). "RA vs X": X's time over rank-aware's, median of per-round ratios in one run. Each thread count ran in its own process. Chart: [peers.svg](peers.svg).`,
+    `Median (p10-p90) ms per request; rankaware on its WASM backend, onnxruntime on the exported vanilla graph (onnxruntime-node native, onnxruntime-web wasm; intra-op spinning off). "RA vs X": X's time over rank-aware's, median of per-round ratios in one run. Each thread count ran in its own process. Chart: [peers.svg](${base}peers.svg).`,
     '',
   ];
   const present = RUNTIMES.filter((rt) => r.rows.some(rt.key));
@@ -126,7 +127,7 @@ export function readmeBlock(results: Results, resultsDir = 'bench/results'): str
   if (results.fig2) out.push('', `**${TITLES.fig2}** (normalized to K=${results.fig2.baseline.K} M=${results.fig2.baseline.M} vanilla; WASM, one thread, N = ${results.fig2.n})`, '', `![K sweep](${resultsDir}/fig2-k.svg) ![M sweep](${resultsDir}/fig2-m.svg)`);
   if (results.peers) {
     const n = results.peers.rows.some((r) => r.n === 256) ? 256 : results.peers.rows[0]?.n;
-    out.push('', `**${TITLES.peers}** (N = ${n}; every N in the summary)`, '', peersMarkdown(results.peers, n === undefined ? undefined : { n }), '', `![peers](${resultsDir}/peers.svg)`);
+    out.push('', `**${TITLES.peers}** (N = ${n}; every N in the summary)`, '', peersMarkdown(results.peers, n === undefined ? undefined : { n }, `${resultsDir}/`), '', `![peers](${resultsDir}/peers.svg)`);
   }
   if (results.cold) out.push('', `**${TITLES.cold}**`, '', coldMarkdown(results.cold));
   out.push(README_END);
