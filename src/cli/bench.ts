@@ -2,7 +2,6 @@
  * `rankaware bench`: warm latency per request for each plan and N, measured side by side in one process,
  * with optional onnxruntime peers on the exported vanilla graph. Reports medians over repeated runs.
  */
-import { RankawareError, show } from '../errors.js';
 import type { Model } from '../model/model.js';
 import { randomRequest } from '../model/random.js';
 import { getPlan } from '../engine.js';
@@ -11,6 +10,9 @@ import type { Scorer } from '../scorer.js';
 import { countFlops, flopsFor } from '../plan/flops.js';
 import type { PlanMode } from '../plan/ir.js';
 import type { BackendName } from '../backends/backend.js';
+import { closedLoop, median, quantile, sideBySide } from '../bench/measure.js';
+import { loadPeer, parsePeer } from '../bench/peer.js';
+import type { Peer } from '../bench/peer.js';
 
 export interface BenchOptions {
   readonly model: Model;
@@ -50,33 +52,7 @@ export interface BenchRow {
   readonly cold_ms: number;
 }
 
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-}
-
-/** Time `fn` repeatedly for about `seconds` (after a warm-up), returning per-call milliseconds. */
-export async function timeIt(fn: () => unknown | Promise<unknown>, seconds: number): Promise<number[]> {
-  // Long enough for V8 to finish tiering the wasm up on its background thread (DESIGN.md section 5).
-  const warmEnd = performance.now() + Math.min(2000, seconds * 500);
-  do await fn();
-  while (performance.now() < warmEnd);
-  const times: number[] = [];
-  const end = performance.now() + seconds * 1000;
-  while (times.length < 5 || (performance.now() < end && times.length < 10_000)) {
-    const t0 = performance.now();
-    await fn();
-    times.push(performance.now() - t0);
-  }
-  return times;
-}
-
+/** One configuration's timings as a row reports them. */
 interface Measured {
   readonly msPerRequest: number;
   readonly spread: [number, number];
@@ -85,101 +61,19 @@ interface Measured {
   readonly runs: number;
 }
 
-/**
- * With one request in flight: per-request latency (median). With more: a closed loop that starts a new
- * request as each returns, for about `seconds`; ms per request is wall time over requests completed.
- */
-async function measure(fn: () => Promise<unknown> | unknown, seconds: number, concurrency: number): Promise<Measured> {
-  if (concurrency <= 1) {
-    const times = await timeIt(fn, seconds);
-    return { msPerRequest: median(times), spread: [quantile(times, 0.1), quantile(times, 0.9)], p50: median(times), p99: quantile(times, 0.99), runs: times.length };
-  }
-  await timeIt(fn, Math.min(seconds, 1));
-  const latencies: number[] = [];
-  const end = performance.now() + seconds * 1000;
-  const t0 = performance.now();
-  const loop = async () => {
-    while (performance.now() < end) {
-      const s = performance.now();
-      await fn();
-      latencies.push(performance.now() - s);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, loop));
-  const ms = (performance.now() - t0) / latencies.length;
-  return { msPerRequest: ms, spread: [quantile(latencies, 0.1), quantile(latencies, 0.9)], p50: median(latencies), p99: quantile(latencies, 0.99), runs: latencies.length };
-}
-
-/**
- * Latency of several configurations measured in rounds (one request of each per round, for about
- * `seconds` in all after a warm-up): a noisy neighbour slows all of them alike, so their ratios hold.
- */
-async function interleaved(fns: readonly (() => unknown)[], seconds: number): Promise<Measured[]> {
-  const warmEnd = performance.now() + Math.min(2000, seconds * 250);
-  do for (const fn of fns) await fn();
-  while (performance.now() < warmEnd);
-  const times = fns.map((): number[] => []);
-  const end = performance.now() + seconds * 1000;
-  while (times[0]!.length < 5 || (performance.now() < end && times[0]!.length < 10_000)) {
-    for (let i = 0; i < fns.length; i++) {
-      const t0 = performance.now();
-      await fns[i]!();
-      times[i]!.push(performance.now() - t0);
-    }
-  }
-  return times.map((t) => ({ msPerRequest: median(t), spread: [quantile(t, 0.1), quantile(t, 0.9)], p50: median(t), p99: quantile(t, 0.99), runs: t.length }));
-}
-
-type Peer = { name: string; sessions: number; threads: number; coldMs: number; run: (request: ReturnType<typeof randomRequest>) => Promise<unknown> };
-
-/**
- * onnxruntime on the exported vanilla graph. ort-node gets `sessions` single-thread sessions (one per
- * request in flight, the way a native server scales out); ort-web one, as its wasm runs one call at a time.
- */
-async function loadPeer(name: string, model: Model, firstRequest: ReturnType<typeof randomRequest>, sessions: number, intraOpThreads: number): Promise<Peer> {
-  const { exportOnnx } = await import('../onnx/export.js');
-  const { onnxFeeds } = await import('../onnx/feeds.js');
-  const bytes = exportOnnx(model);
-  let ort: typeof import('onnxruntime-node');
-  try {
-    ort = name === 'ort-node' ? await import('onnxruntime-node') : ((await import('onnxruntime-web')) as unknown as typeof import('onnxruntime-node'));
-  } catch {
-    throw new RankawareError('--peer', `the package ${name === 'ort-node' ? 'onnxruntime-node' : 'onnxruntime-web'} installed (npm i -D it)`, 'a missing package');
-  }
-  // Spinning intra-op threads would keep burning a core after each run and slow whatever is measured next.
-  const options = name === 'ort-node' ? { intraOpNumThreads: intraOpThreads, interOpNumThreads: 1, extra: { session: { intra_op: { allow_spinning: '0' } } } } : {};
-  if (name === 'ort-web') (ort as unknown as { env: { wasm: { numThreads: number } } }).env.wasm.numThreads = 1;
-  const t0 = performance.now();
-  const count = name === 'ort-node' ? sessions : 1;
-  const free = [await ort.InferenceSession.create(bytes, options)];
-  const coldMs = performance.now() - t0;
-  for (let i = 1; i < count; i++) free.push(await ort.InferenceSession.create(bytes, options));
-  const waiting: ((s: (typeof free)[number]) => void)[] = [];
-  const run = async (request: ReturnType<typeof randomRequest>) => {
-    const session = free.pop() ?? (await new Promise<(typeof free)[number]>((resolve) => waiting.push(resolve)));
-    try {
-      const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
-      for (const [key, f] of Object.entries(onnxFeeds(model.spec, request))) feeds[key] = new ort.Tensor(f.type, f.data, f.dims);
-      return await session.run(feeds);
-    } finally {
-      const next = waiting.shift();
-      if (next) next(session);
-      else free.push(session);
-    }
-  };
-  const first = performance.now();
-  await run(firstRequest);
-  return { name, sessions: count, threads: name === 'ort-node' ? count * intraOpThreads : 1, coldMs: coldMs + performance.now() - first, run };
+function fromTimes(times: readonly number[], msPerRequest = median(times)): Measured {
+  return { msPerRequest, spread: [quantile(times, 0.1), quantile(times, 0.9)], p50: median(times), p99: quantile(times, 0.99), runs: times.length };
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const peers: Peer[] = [];
   for (const p of o.peers) {
-    if (p !== 'ort-node' && p !== 'ort-web') throw new RankawareError('--peer', '"ort-node" or "ort-web"', show(p));
+    const name = parsePeer(p);
     // One request in flight: one session on as many threads as ours gets; more: single-thread sessions.
-    const intra = o.concurrency > 1 ? 1 : Math.max(...o.threads);
-    peers.push(await loadPeer(p, o.model, randomRequest(o.model.spec, o.ns[0]!, 11), o.concurrency, intra));
+    // ort-web runs on one thread here (its thread count is fixed per process; the peers suite varies it).
+    const intra = o.concurrency > 1 || name === 'ort-web' ? 1 : Math.max(...o.threads);
+    peers.push(await loadPeer(name, o.model, randomRequest(o.model.spec, o.ns[0]!, 11), { sessions: o.concurrency, threads: intra }));
   }
   const emit = (row: BenchRow) => {
     rows.push(row);
@@ -216,10 +110,14 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
           row: (m) => ({ model: o.modelName, backend: peer.name, plan: 'vanilla', n, threads: peer.threads, concurrency: o.concurrency, ms_per_request: m.msPerRequest, ms_spread: m.spread, latency_ms_p50: m.p50, latency_ms_p99: m.p99, candidates_per_s: (n * 1000) / m.msPerRequest, gflops: vanillaFlops / m.msPerRequest / 1e6, runs: m.runs, cold_ms: peer.coldMs }),
         });
       if (o.concurrency <= 1) {
-        const measured = await interleaved(configs.map((c) => c.fn), o.seconds * configs.length);
-        configs.forEach((c, i) => emit(c.row(measured[i]!)));
+        const timing = { seconds: o.seconds, minRounds: 5, maxRounds: 10_000, warmupMs: Math.min(2000, o.seconds * configs.length * 250) };
+        const times = await sideBySide(configs.map((c) => c.fn), timing);
+        configs.forEach((c, i) => emit(c.row(fromTimes(times[i]!))));
       } else {
-        for (const c of configs) emit(c.row(await measure(c.fn, o.seconds, o.concurrency)));
+        for (const c of configs) {
+          const { msPerRequest, latencies } = await closedLoop(c.fn, o.seconds, o.concurrency);
+          emit(c.row(fromTimes(latencies, msPerRequest)));
+        }
       }
     }
   } finally {

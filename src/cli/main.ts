@@ -31,7 +31,10 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
       The vanilla graph (inputs named after the fields), for onnxruntime.
   rankaware bench --model DIR --n 256[,1024] [--backend js|wasm] [--plan vanilla,rank-aware] [--threads 1,2] [--concurrency C] [--peer ort-node,ort-web] [--json]
       Warm latency (or, with --concurrency, throughput with C requests in flight) per plan, N and thread
-      count, cold start, and onnxruntime on the exported vanilla graph, all in one run.`;
+      count, cold start, and onnxruntime on the exported vanilla graph, all in one run.
+  rankaware bench --suite table3|fig2|peers|cold|all [--quick] [--json] [--out bench/results]
+      The benchmark suites (docs/benchmarks.md): the paper's Table 3 and Fig. 2, the onnxruntime peers and
+      cold starts; writes DIR/*.json, DIR/summary.md and SVG charts. --quick: under 2 minutes.`;
 
 export class UsageError extends Error {}
 
@@ -177,8 +180,10 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
     },
   },
   bench: {
-    options: { model: { type: 'string' }, n: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' }, threads: { type: 'string' }, concurrency: { type: 'string' }, peer: { type: 'string' }, json: { type: 'boolean' }, seconds: { type: 'string' } },
+    options: { model: { type: 'string' }, n: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' }, threads: { type: 'string' }, concurrency: { type: 'string' }, peer: { type: 'string' }, json: { type: 'boolean' }, seconds: { type: 'string' }, suite: { type: 'string' }, quick: { type: 'boolean' }, out: { type: 'string' } },
     async run(v, out) {
+      if (v.suite !== undefined) return (await import('../bench/command.js')).benchSuites(v, out);
+      for (const key of ['quick', 'out']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, '--suite with it (it applies to the benchmark suites)', show(v[key]));
       const model = await loadModelDir(need(v, 'model'));
       const plans = (typeof v.plan === 'string' ? v.plan : 'vanilla,rank-aware').split(',').map(parsePlan);
       const t0 = performance.now();

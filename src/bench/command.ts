@@ -1,0 +1,42 @@
+/**
+ * `rankaware bench --suite table3|fig2|peers|cold|all [--quick] [--json] [--out DIR]`: the benchmark
+ * suites (src/bench/*), as opposed to `rankaware bench --model DIR`, which measures one model.
+ */
+import { join, resolve } from 'node:path';
+import { RankawareError, show } from '../errors.js';
+import { SUITES, benchConfig } from './config.js';
+import type { SuiteName } from './config.js';
+import { runSuites } from './runner.js';
+
+export const DEFAULT_RESULTS_DIR = join('bench', 'results');
+
+/** Options of `rankaware bench` that only a --model run takes. */
+const MODEL_ONLY = ['model', 'n', 'backend', 'plan', 'threads', 'concurrency', 'peer', 'seconds'];
+
+export function parseSuites(v: unknown): SuiteName[] {
+  if (typeof v !== 'string' || v === '') throw new RankawareError('--suite', `one of ${SUITES.join(', ')}, all (or a comma-separated list)`, show(v));
+  const names = v.split(',').map((s) => s.trim());
+  if (names.includes('all')) return [...SUITES];
+  for (const s of names) if (!(SUITES as readonly string[]).includes(s)) throw new RankawareError('--suite', `one of ${SUITES.join(', ')}, all (or a comma-separated list)`, show(s));
+  return SUITES.filter((s) => names.includes(s));
+}
+
+export async function benchSuites(v: Record<string, unknown>, out: (s: string) => void): Promise<void> {
+  for (const key of MODEL_ONLY)
+    if (v[key] !== undefined) throw new RankawareError(`--${key}`, 'to be left out with --suite (a suite chooses its own models and settings)', show(v[key]));
+  const suites = parseSuites(v.suite);
+  const json = v.json === true;
+  const outDir = typeof v.out === 'string' && v.out !== '' ? v.out : DEFAULT_RESULTS_DIR;
+  // The README shows the latest results: update its block only when writing the default results.
+  const readme = resolve(outDir) === resolve(DEFAULT_RESULTS_DIR) ? 'README.md' : undefined;
+  await runSuites({
+    suites,
+    config: benchConfig(v.quick === true),
+    outDir,
+    readme,
+    progress: process.stderr.isTTY === true && !json,
+    json,
+    out,
+    note: json ? undefined : (s) => process.stderr.write(s + '\n'),
+  });
+}

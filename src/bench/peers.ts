@@ -1,0 +1,99 @@
+/**
+ * Peers: onnxruntime-node and onnxruntime-web (wasm) on the exported vanilla graph against our vanilla
+ * and rank-aware plans (WASM backend), per model, candidate count and thread count. Each thread count
+ * runs in its own fresh process (onnxruntime-web fixes its thread count once per process); within it,
+ * the four runtimes of each (model, N) are timed side by side in rounds, and each comparison is the
+ * median of per-round ratios.
+ */
+import { createScorer } from '../scorer.js';
+import type { Scorer } from '../scorer.js';
+import { getPlan } from '../engine.js';
+import { randomModel, randomRequest } from '../model/random.js';
+import { countFlops, flopsFor } from '../plan/flops.js';
+import type { PeersConfig } from './config.js';
+import { runInChild } from './fork.js';
+import { pairedRatio, sideBySide, stat } from './measure.js';
+import type { Stat, Timing } from './measure.js';
+import { loadPeer } from './peer.js';
+import type { Peer } from './peer.js';
+import type { Progress } from './progress.js';
+
+export interface PeerRow {
+  readonly model: string;
+  /** Who ran it: rankaware's 'wasm' backend, or a peer on the vanilla graph. */
+  readonly backend: 'wasm' | 'js' | 'ort-node' | 'ort-web';
+  readonly plan: 'vanilla' | 'rank-aware';
+  readonly n: number;
+  readonly threads: number;
+  readonly ms_per_request: Stat;
+  readonly candidates_per_s: number;
+  /** FLOPs of the plan it ran over its median time (peers: the vanilla FLOPs). */
+  readonly gflops: number;
+  /** Session creation or scorer creation, and the first score, in this process (after the module loaded). */
+  readonly setup_ms: number;
+  /** This row's time over rankaware rank-aware's, per round of the same run (null on that row itself). */
+  readonly rank_aware_speedup: Stat | null;
+}
+
+export interface PeersResult {
+  readonly suite: 'peers';
+  readonly rows: readonly PeerRow[];
+}
+
+export function peersSteps(c: PeersConfig): number {
+  return c.threads.length * c.models.length * c.ns.length;
+}
+
+export async function runPeers(c: PeersConfig, timing: Timing, progress: Progress): Promise<PeersResult> {
+  const rows: PeerRow[] = [];
+  for (const threads of c.threads) rows.push(...(await runInChild<PeerRow[]>({ kind: 'peers', config: c, threads, timing }, (label) => progress.tick(label))));
+  return { suite: 'peers', rows };
+}
+
+interface Runtime {
+  readonly backend: PeerRow['backend'];
+  readonly plan: PeerRow['plan'];
+  readonly threads: number;
+  readonly setupMs: number;
+  readonly run: (request: ReturnType<typeof randomRequest>) => Promise<unknown>;
+  readonly dispose: () => unknown;
+}
+
+async function ours(model: ReturnType<typeof randomModel>, plan: PeerRow['plan'], threads: number, first: ReturnType<typeof randomRequest>): Promise<Runtime> {
+  const t0 = performance.now();
+  const scorer: Scorer = await createScorer(model, { backend: 'wasm', plan, threads });
+  await scorer.score(first);
+  // createScorer runs wasm, or js where the engine has no WebAssembly SIMD.
+  return { backend: scorer.info.backend as 'wasm' | 'js', plan, threads, setupMs: performance.now() - t0, run: (r) => scorer.score(r), dispose: () => scorer.dispose() };
+}
+
+function peer(p: Peer): Runtime {
+  return { backend: p.name, plan: 'vanilla', threads: p.threads, setupMs: p.coldMs, run: p.run, dispose: p.release };
+}
+
+/** In the child process: every model and N at one thread count. */
+export async function measurePeersAt(c: PeersConfig, threads: number, timing: Timing, tick: (label: string) => void): Promise<PeerRow[]> {
+  const rows: PeerRow[] = [];
+  for (const m of c.models) {
+    const model = randomModel({ seed: 3, ...m.init });
+    const first = randomRequest(model.spec, c.ns[0]!, 11);
+    // Rank-aware first: every ratio is against it.
+    const runtimes: Runtime[] = [await ours(model, 'rank-aware', threads, first), await ours(model, 'vanilla', threads, first)];
+    try {
+      for (const name of c.peers) runtimes.push(peer(await loadPeer(name, model, first, { threads })));
+      for (const n of c.ns) {
+        tick(`peers ${m.name} N=${n} ${threads} thread(s)`);
+        const request = randomRequest(model.spec, n, 11);
+        const times = await sideBySide(runtimes.map((r) => () => r.run(request)), timing);
+        runtimes.forEach((r, i) => {
+          const ms = stat(times[i]!);
+          const flops = flopsFor(countFlops(getPlan(model, r.plan)), n);
+          rows.push({ model: m.name, backend: r.backend, plan: r.plan, n, threads: r.threads, ms_per_request: ms, candidates_per_s: (n * 1000) / ms.median, gflops: flops / ms.median / 1e6, setup_ms: r.setupMs, rank_aware_speedup: i === 0 ? null : pairedRatio(times[i]!, times[0]!) });
+        });
+      }
+    } finally {
+      for (const r of runtimes) await r.dispose();
+    }
+  }
+  return rows;
+}
