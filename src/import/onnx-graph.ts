@@ -17,6 +17,8 @@ export type Dim = number | string;
 export interface GraphInput {
   readonly name: string;
   readonly dtype: DType;
+  /** float32 inputs round request values to float32, as an ONNX runtime's input tensor would. */
+  readonly float32: boolean;
   readonly dims: readonly Dim[];
 }
 
@@ -143,7 +145,7 @@ export function readOnnx(bytes: Uint8Array, file = 'model.onnx'): OnnxGraph {
     const tt = i.type?.tensorType;
     if (!tt) throw new RankawareError(where, 'a tensor input', 'a non-tensor type', 'format');
     const dims = (tt.shape?.dim ?? []).map((d): Dim => (d.dimParam ? d.dimParam : d.dimValue != null ? num(d.dimValue) : '?'));
-    inputs.push({ name: i.name!, dtype: dtypeOf(tt.elemType ?? 0, where), dims });
+    inputs.push({ name: i.name!, dtype: dtypeOf(tt.elemType ?? 0, where), float32: tt.elemType === FLOAT, dims });
   }
   const nodes: GraphNode[] = [];
   (g.node ?? []).forEach((n, index) => {

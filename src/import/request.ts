@@ -13,6 +13,7 @@ export interface ImportedInput {
   readonly name: string;
   readonly side: 'context' | 'candidate';
   readonly dtype: 'float' | 'int' | 'bool';
+  readonly float32: boolean;
   /** Dims after the leading one: numbers are fixed, -1 is a free list length. */
   readonly inner: readonly number[];
   /** Rows of the table its ids index, when it feeds an embedding Gather directly. */
@@ -30,6 +31,7 @@ export function describeInputs(roles: readonly InputRole[], tableRows: ReadonlyM
     name: input.name,
     side,
     dtype: input.dtype,
+    float32: input.float32,
     inner: input.dims.slice(1).map((d) => (typeof d === 'number' && d >= 0 ? d : -1)),
     ...(tableRows.has(input.name) ? { rows: tableRows.get(input.name)! } : {}),
   }));
@@ -70,7 +72,9 @@ function tensor(input: ImportedInput, rows: number[][], where: string): Value {
   });
   const inner = input.inner.length === 0 ? [] : input.inner.includes(-1) ? input.inner.map((d) => (d === -1 ? width / Math.max(input.inner.filter((x) => x !== -1).reduce((a, b) => a * b, 1), 1) : d)) : input.inner;
   if (!inner.every(Number.isInteger)) throw new RankawareError(`${where.replace('#', '0')}.${input.name}`, expectedOf(input), `a list of ${width}`);
-  return { dtype: input.dtype, shape: [rows.length, ...inner], data: Float64Array.from(rows.flat()) };
+  const data = Float64Array.from(rows.flat());
+  if (input.float32) for (let i = 0; i < data.length; i++) data[i] = Math.fround(data[i]!);
+  return { dtype: input.dtype, shape: [rows.length, ...inner], data };
 }
 
 function checkKeys(record: Record<string, unknown>, inputs: readonly ImportedInput[], where: string): void {
