@@ -8,6 +8,12 @@ import { modelFromFiles, modelToFiles } from './model/model.js';
 import type { Model } from './model/model.js';
 
 export * from './index.js';
+// ONNX import (Node entry only: the protobuf decoder stays out of the browser bundle).
+export { importOnnx, ImportedModel } from './import/model.js';
+export type { ImportOptions, ImportedScores } from './import/model.js';
+export { importReport, formatReport } from './import/report.js';
+export type { ImportReport, NodeReport } from './import/report.js';
+export { importToDir, loadImportedDir, isImportedDir } from './import/dir.js';
 
 async function readOrExplain(path: string): Promise<Buffer> {
   try {

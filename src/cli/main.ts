@@ -18,6 +18,7 @@ import type { BackendName } from '../backends/backend.js';
 import { runBench } from './bench.js';
 import { createScorer } from '../scorer.js';
 import type { ScoreRequest } from '../scorer.js';
+import { importCommand, inspectImportedDir, isImportedDir, scoreImportedDir } from '../import/cli.js';
 
 const USAGE = `rankaware: exact rank-aware inference for recommender ranking models
 
@@ -27,6 +28,9 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
       Prints {"scores": [...], "backend": ..., "plan": ...}.
   rankaware inspect --model DIR [--plan vanilla|rank-aware] [--n N] [--json]
       What runs once per request, what per candidate, and the FLOPs of each.
+  rankaware import --onnx FILE.onnx --context NAMES|PREFIX --out DIR [--inspect] [--n N] [--json]
+      Import an ONNX ranking model (PyTorch or TensorFlow export): the listed inputs (or those with the
+      prefix) are the context, the others the candidates; score and inspect then take --model DIR.
   rankaware export-onnx --model DIR --out FILE.onnx
       The vanilla graph (inputs named after the fields), for onnxruntime.
   rankaware bench --model DIR --n 256[,1024] [--backend js|wasm] [--plan vanilla,rank-aware] [--threads 1,2] [--concurrency C] [--peer ort-node,ort-web] [--json]
@@ -127,6 +131,7 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
       const plan = parsePlan(v.plan);
       const backendName = parseBackend(v.backend);
       const threads = int(v, 'threads', 1);
+      if (await isImportedDir(need(v, 'model'))) return out(await scoreImportedDir(need(v, 'model'), await readJson(need(v, 'request')), plan, backendName));
       const model = await loadModelDir(need(v, 'model'));
       const request = await readJson(need(v, 'request'));
       if (threads === 1) {
@@ -147,8 +152,9 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
   inspect: {
     options: { model: { type: 'string' }, plan: { type: 'string' }, n: { type: 'string' }, json: { type: 'boolean' } },
     async run(v, out) {
-      const model = await loadModelDir(need(v, 'model'));
       const n = int(v, 'n', 256);
+      if (await isImportedDir(need(v, 'model'))) return inspectImportedDir(need(v, 'model'), n, v.json === true, out);
+      const model = await loadModelDir(need(v, 'model'));
       const modes: PlanMode[] = v.plan === undefined ? ['vanilla', 'rank-aware'] : [parsePlan(v.plan)];
       const report = modes.map((mode) => {
         const plan = getPlan(model, mode);
@@ -167,6 +173,7 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
       if (report.length === 2) out(`vanilla / rank-aware FLOPs at N=${n}: ${(report[0]!.flopsTotal / report[1]!.flopsTotal).toFixed(2)}x`);
     },
   },
+  import: importCommand,
   'export-onnx': {
     options: { model: { type: 'string' }, out: { type: 'string' } },
     async run(v, out) {

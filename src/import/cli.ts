@@ -1,0 +1,61 @@
+/**
+ * `rankaware import` and the imported-model branches of `score` and `inspect` (src/cli/main.ts routes a
+ * model directory holding import.json here).
+ */
+import { RankawareError, show } from '../errors.js';
+import type { PlanMode } from '../plan/ir.js';
+import type { BackendName } from '../backends/backend.js';
+import { importToDir, loadImportedDir } from './dir.js';
+import type { ImportedModel } from './model.js';
+import { formatReport, importReport } from './report.js';
+
+export { isImportedDir } from './dir.js';
+
+/** Why an imported graph runs where it runs (reported as `reason`, like a backend fallback). */
+const INTERPRETER_REASON = 'an imported ONNX graph runs on the float64 graph interpreter of src/import (js), whichever backend was asked for';
+
+function inspectLines(model: ImportedModel, n: number, json: boolean, all: boolean): string[] {
+  const report = importReport(model, n);
+  return json ? [JSON.stringify(report, null, 2)] : formatReport(report, all);
+}
+
+function positive(v: unknown, key: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new RankawareError(`--${key}`, 'an integer >= 1', show(v));
+  return n;
+}
+
+export const importCommand = {
+  options: { onnx: { type: 'string' }, context: { type: 'string' }, out: { type: 'string' }, inspect: { type: 'boolean' }, n: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' } },
+  async run(v: Record<string, unknown>, out: (s: string) => void): Promise<void> {
+    const need = (key: string) => {
+      const s = v[key];
+      if (typeof s !== 'string' || s === '') throw new RankawareError(`--${key}`, 'a value', 'nothing (missing option)', 'missing');
+      return s;
+    };
+    const file = need('onnx');
+    const context = need('context');
+    const dir = need('out');
+    const model = await importToDir(file, context, dir);
+    const rewrites = model.program.rewrites.map((r) => `${r.kind} at ${r.node.name}`);
+    out(
+      `imported ${file} into ${dir}: context inputs ${model.inputs.filter((i) => i.side === 'context').map((i) => i.name).join(', ')}; ` +
+        `candidate inputs ${model.inputs.filter((i) => i.side === 'candidate').map((i) => i.name).join(', ')}; ` +
+        `${model.program.onceNodes.length} nodes once per request, ${model.program.candNodes.length} per candidate; rewrites: ${rewrites.join(', ') || 'none'}`,
+    );
+    if (v.inspect) for (const line of inspectLines(model, positive(v.n, 'n', 256), v.json === true, v.all === true)) out(line);
+  },
+} as const;
+
+export async function scoreImportedDir(dir: string, request: unknown, plan: PlanMode, backend: BackendName): Promise<string> {
+  void backend;
+  const model = await loadImportedDir(dir);
+  const result = model.score(request, plan);
+  return JSON.stringify({ scores: result.scores, backend: 'js', plan: result.plan, reason: INTERPRETER_REASON });
+}
+
+export async function inspectImportedDir(dir: string, n: number, json: boolean, out: (s: string) => void): Promise<void> {
+  const model = await loadImportedDir(dir);
+  for (const line of inspectLines(model, n, json, false)) out(line);
+}

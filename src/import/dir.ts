@@ -1,0 +1,73 @@
+/**
+ * An imported model directory: `model.onnx` (the graph as given) and `import.json` (which inputs are
+ * context). Scoring re-imports the graph, so the directory holds nothing derived that could go stale.
+ */
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RankawareError, show } from '../errors.js';
+import { importOnnx } from './model.js';
+import type { ImportedModel } from './model.js';
+
+export const IMPORT_FORMAT = 'rankaware-onnx-import';
+
+export interface ImportRecord {
+  readonly format: typeof IMPORT_FORMAT;
+  readonly version: 1;
+  readonly source: string;
+  readonly context: readonly string[];
+  readonly candidates: readonly string[];
+}
+
+export async function isImportedDir(dir: string): Promise<boolean> {
+  try {
+    await access(join(dir, 'import.json'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function read(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new RankawareError(path, 'a readable file', code === 'ENOENT' ? 'no such file' : String(code ?? e), 'missing');
+  }
+}
+
+/** Import FILE and write DIR/model.onnx and DIR/import.json. */
+export async function importToDir(file: string, context: string, dir: string): Promise<ImportedModel> {
+  const bytes = new Uint8Array(await read(file));
+  const model = importOnnx(bytes, { context, file });
+  const record: ImportRecord = {
+    format: IMPORT_FORMAT,
+    version: 1,
+    source: file,
+    context: model.inputs.filter((i) => i.side === 'context').map((i) => i.name),
+    candidates: model.inputs.filter((i) => i.side === 'candidate').map((i) => i.name),
+  };
+  try {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'model.onnx'), bytes);
+    await writeFile(join(dir, 'import.json'), JSON.stringify(record, null, 2) + '\n');
+  } catch (e) {
+    throw new RankawareError('--out', 'a writable directory', `${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'invalid');
+  }
+  return model;
+}
+
+export async function loadImportedDir(dir: string): Promise<ImportedModel> {
+  const path = join(dir, 'import.json');
+  let record: Partial<ImportRecord>;
+  try {
+    record = JSON.parse((await read(path)).toString('utf8'));
+  } catch (e) {
+    if (e instanceof RankawareError) throw e;
+    throw new RankawareError(path, 'valid JSON', `a parse error (${(e as Error).message})`, 'format');
+  }
+  if (record.format !== IMPORT_FORMAT || record.version !== 1) throw new RankawareError(`${path} format`, `"${IMPORT_FORMAT}" version 1`, show(record.format), 'format');
+  if (!Array.isArray(record.context)) throw new RankawareError(`${path} context`, 'a list of context input names', show(record.context), 'format');
+  const file = join(dir, 'model.onnx');
+  return importOnnx(new Uint8Array(await read(file)), { context: record.context, file });
+}

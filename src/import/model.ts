@@ -1,0 +1,108 @@
+/**
+ * An imported ONNX model: the graph, which inputs are context and which candidate, the rank of every
+ * value, the rank-aware rewrites, and the staged program that scores requests. The request JSON names
+ * the graph's inputs (./request.ts).
+ */
+import { RankawareError, show } from '../errors.js';
+import { checkScores } from '../engine.js';
+import type { PlanMode } from '../plan/ir.js';
+import { evaluateGraph } from './evaluate.js';
+import type { OnnxGraph } from './onnx-graph.js';
+import { readOnnx } from './onnx-graph.js';
+import { StagedProgram } from './program.js';
+import type { ContextValues } from './program.js';
+import type { RankAnalysis } from './rank.js';
+import { analyzeRanks, inputRoles } from './rank.js';
+import type { ImportedInput } from './request.js';
+import { describeInputs, encodeCandidateInputs, encodeContextInputs, encodeImportRequest } from './request.js';
+import type { Rewrite } from './rewrites.js';
+import { findRewrites } from './rewrites.js';
+import type { GraphNode } from './onnx-graph.js';
+
+export interface ImportOptions {
+  /** Context input names, or one prefix that selects them (e.g. "ctx_"). Every other input is a candidate input. */
+  readonly context: readonly string[] | string;
+  /** Names the source in error messages. */
+  readonly file?: string;
+}
+
+export interface ImportedScores {
+  readonly scores: number[];
+  readonly plan: PlanMode;
+}
+
+export class ImportedModel {
+  readonly inputs: readonly ImportedInput[];
+  readonly rewrites: ReadonlyMap<GraphNode, Rewrite>;
+  readonly program: StagedProgram;
+
+  constructor(
+    readonly graph: OnnxGraph,
+    readonly rank: RankAnalysis,
+  ) {
+    this.rewrites = findRewrites(graph, rank, rank.folded);
+    this.program = new StagedProgram(graph, rank, this.rewrites);
+    this.inputs = describeInputs(rank.roles, tableRows(graph, rank));
+  }
+
+  get name(): string {
+    return this.graph.name || 'imported';
+  }
+
+  /** The context stage of a request's `context` object. */
+  runContext(context: unknown): ContextValues {
+    return this.program.runContext(encodeContextInputs(this.inputs, context));
+  }
+
+  /** Scores of `candidates` against a context from runContext. */
+  runCandidates(context: ContextValues, candidates: unknown): number[] {
+    const { feeds, n } = encodeCandidateInputs(this.inputs, candidates);
+    return this.scoresOf(this.program.runCandidates(context, feeds, n).data, n);
+  }
+
+  /** Score one request: rank-aware (staged) or vanilla (the graph as exported, broadcast first). */
+  score(request: unknown, plan: PlanMode = 'rank-aware'): ImportedScores {
+    const encoded = encodeImportRequest(this.inputs, request);
+    if (plan === 'vanilla') {
+      const feeds = new Map([...encoded.context, ...encoded.candidates]);
+      const out = evaluateGraph(this.graph, feeds).values.get(this.graph.outputs[0]!)!;
+      return { scores: this.scoresOf(out.data, encoded.n), plan };
+    }
+    const context = this.program.runContext(encoded.context);
+    return { scores: this.scoresOf(this.program.runCandidates(context, encoded.candidates, encoded.n).data, encoded.n), plan };
+  }
+
+  private scoresOf(data: Float64Array, n: number): number[] {
+    if (data.length !== n) throw new Error(`import bug: ${data.length} scores for ${n} candidates`);
+    return checkScores(data);
+  }
+}
+
+/** Rows of the embedding table an input indexes directly (Gather(table, input), axis 0). */
+function tableRows(graph: OnnxGraph, rank: RankAnalysis): Map<string, number> {
+  const rows = new Map<string, number>();
+  for (const node of graph.nodes) {
+    if (node.op !== 'Gather' || ((node.attrs.get('axis') as number | undefined) ?? 0) !== 0) continue;
+    const table = rank.folded.get(node.inputs[0]!);
+    const input = node.inputs[1]!;
+    if (!table || !rank.roles.some((r) => r.input.name === input)) continue;
+    rows.set(input, Math.min(rows.get(input) ?? Infinity, table.shape[0]!));
+  }
+  return rows;
+}
+
+/** Import ONNX bytes: read, check ops, mark context and candidate inputs, propagate rank, plan the rewrites. */
+export function importOnnx(bytes: Uint8Array, options: ImportOptions): ImportedModel {
+  const file = options.file ?? 'model.onnx';
+  const graph = readOnnx(bytes, file);
+  const context = typeof options.context === 'string' ? options.context.split(',').map((s) => s.trim()).filter(Boolean) : options.context;
+  if (context.length === 0) throw new RankawareError('--context', 'context input names or a prefix', show(options.context), 'missing');
+  if (graph.outputs.length !== 1) throw new RankawareError(file, 'a graph with one output (the scores)', `${graph.outputs.length} outputs`, 'format');
+  const roles = inputRoles(graph, context);
+  const rank = analyzeRanks(graph, roles);
+  const out = rank.templates.get(graph.outputs[0]!)!;
+  const perCandidate = (t: readonly number[], n: number) => t.reduce((a, d) => a * d, 1) === n;
+  if (!perCandidate(out.at2, 2) || !perCandidate(out.at3, 3))
+    throw new RankawareError(`${file} output "${graph.outputs[0]}"`, 'one score per candidate ([N, 1] or [N])', `a value of shape [${out.at2.join(', ')}] at N = 2`, 'format');
+  return new ImportedModel(graph, rank);
+}

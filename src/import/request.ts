@@ -1,0 +1,115 @@
+/**
+ * Request JSON for an imported model: the field names are the graph's input names. A context input
+ * ([1, ...]) takes one value under `context`, a candidate input ([N, ...]) one value in each candidate:
+ * an id (int input [1] / [N]), a list of ids ([1, L] / [N, L]; a candidate list has the same length in
+ * every candidate, as ONNX tensors are rectangular), or a list of floats ([1, D] / [N, D]). Ids of an input
+ * that indexes an embedding table directly are checked against the table's rows.
+ */
+import { RankawareError, show } from '../errors.js';
+import type { InputRole } from './rank.js';
+import type { Value } from './tensor.js';
+
+export interface ImportedInput {
+  readonly name: string;
+  readonly side: 'context' | 'candidate';
+  readonly dtype: 'float' | 'int' | 'bool';
+  readonly float32: boolean;
+  /** Dims after the leading one: numbers are fixed, -1 is a free list length. */
+  readonly inner: readonly number[];
+  /** Rows of the table its ids index, when it feeds an embedding Gather directly. */
+  readonly rows?: number;
+}
+
+export interface EncodedImportRequest {
+  readonly context: Map<string, Value>;
+  readonly candidates: Map<string, Value>;
+  readonly n: number;
+}
+
+export function describeInputs(roles: readonly InputRole[], tableRows: ReadonlyMap<string, number>): ImportedInput[] {
+  return roles.map(({ input, side }) => ({
+    name: input.name,
+    side,
+    dtype: input.dtype,
+    float32: input.float32,
+    inner: input.dims.slice(1).map((d) => (typeof d === 'number' && d >= 0 ? d : -1)),
+    ...(tableRows.has(input.name) ? { rows: tableRows.get(input.name)! } : {}),
+  }));
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function expectedOf(input: ImportedInput): string {
+  const count = input.inner.reduce((a, d) => a * d, 1);
+  const what = input.dtype === 'float' ? 'finite numbers' : input.rows !== undefined ? `ids in [0, ${input.rows})` : 'integers';
+  if (input.inner.length === 0) return input.dtype === 'float' ? 'a finite number' : input.rows !== undefined ? `an id in [0, ${input.rows})` : 'an integer';
+  if (input.inner.includes(-1)) return `a list of ${what}`;
+  return `a list of ${count} ${what}`;
+}
+
+/** One input's values for one row, checked; returns the flat list. */
+function rowValues(input: ImportedInput, v: unknown, where: string): number[] {
+  if (v === undefined) throw new RankawareError(where, expectedOf(input), 'nothing (missing field)', 'missing');
+  const list = Array.isArray(v) ? v : [v];
+  const fixed = input.inner.includes(-1) ? undefined : input.inner.reduce((a, d) => a * d, 1);
+  if (fixed !== undefined && list.length !== fixed) throw new RankawareError(where, expectedOf(input), show(v));
+  list.forEach((x, i) => {
+    const at = Array.isArray(v) ? `${where}[${i}]` : where;
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw new RankawareError(at, expectedOf(input), show(x));
+    if (input.dtype !== 'float' && !Number.isInteger(x)) throw new RankawareError(at, expectedOf(input), show(x));
+    if (input.rows !== undefined && (x < 0 || x >= input.rows)) throw new RankawareError(at, expectedOf(input), show(x));
+  });
+  return list as number[];
+}
+
+function tensor(input: ImportedInput, rows: number[][], where: string): Value {
+  const width = rows[0]?.length ?? 0;
+  rows.forEach((r, i) => {
+    if (r.length !== width)
+      throw new RankawareError(`${where.replace('#', String(i))}.${input.name}`, `a list of ${width} values, like the first candidate's (ONNX inputs are rectangular)`, `a list of ${r.length}`);
+  });
+  const inner = input.inner.length === 0 ? [] : input.inner.includes(-1) ? input.inner.map((d) => (d === -1 ? width / Math.max(input.inner.filter((x) => x !== -1).reduce((a, b) => a * b, 1), 1) : d)) : input.inner;
+  if (!inner.every(Number.isInteger)) throw new RankawareError(`${where.replace('#', '0')}.${input.name}`, expectedOf(input), `a list of ${width}`);
+  const data = Float64Array.from(rows.flat());
+  if (input.float32) for (let i = 0; i < data.length; i++) data[i] = Math.fround(data[i]!);
+  return { dtype: input.dtype, shape: [rows.length, ...inner], data };
+}
+
+function checkKeys(record: Record<string, unknown>, inputs: readonly ImportedInput[], where: string): void {
+  for (const key of Object.keys(record))
+    if (!inputs.some((i) => i.name === key))
+      throw new RankawareError(`${where}.${key}`, `one of the inputs ${inputs.map((i) => i.name).join(', ') || '(none)'}`, `unknown field ${JSON.stringify(key)}`, 'unknown');
+}
+
+export function encodeContextInputs(inputs: readonly ImportedInput[], context: unknown): Map<string, Value> {
+  const ctx = inputs.filter((i) => i.side === 'context');
+  if (!isRecord(context)) throw new RankawareError('request.context', 'an object of context fields', show(context), 'invalid');
+  checkKeys(context, ctx, 'request.context');
+  return new Map(ctx.map((i) => [i.name, tensor(i, [rowValues(i, context[i.name], `request.context.${i.name}`)], 'request.context')]));
+}
+
+export function encodeCandidateInputs(inputs: readonly ImportedInput[], candidates: unknown): { feeds: Map<string, Value>; n: number } {
+  const cand = inputs.filter((i) => i.side === 'candidate');
+  if (!Array.isArray(candidates) || candidates.length === 0) throw new RankawareError('request.candidates', 'a non-empty array of candidates', show(candidates), 'invalid');
+  candidates.forEach((c, r) => {
+    if (!isRecord(c)) throw new RankawareError(`request.candidates[${r}]`, 'an object of candidate fields', show(c), 'invalid');
+    checkKeys(c, cand, `request.candidates[${r}]`);
+  });
+  const feeds = new Map<string, Value>();
+  for (const i of cand) {
+    const rows = candidates.map((c, r) => rowValues(i, (c as Record<string, unknown>)[i.name], `request.candidates[${r}].${i.name}`));
+    feeds.set(i.name, tensor(i, rows, 'request.candidates[#]'));
+  }
+  return { feeds, n: candidates.length };
+}
+
+export function encodeImportRequest(inputs: readonly ImportedInput[], request: unknown): EncodedImportRequest {
+  if (!isRecord(request)) throw new RankawareError('request', 'an object {"context": {...}, "candidates": [...]}', show(request), 'invalid');
+  for (const key of Object.keys(request))
+    if (key !== 'context' && key !== 'candidates') throw new RankawareError(`request.${key}`, 'only "context" and "candidates"', `unknown key ${JSON.stringify(key)}`, 'unknown');
+  const context = encodeContextInputs(inputs, request.context);
+  const { feeds, n } = encodeCandidateInputs(inputs, request.candidates);
+  return { context, candidates: feeds, n };
+}

@@ -1,0 +1,352 @@
+/**
+ * The rank-aware rewrites of an imported graph: linear and bilinear ops whose input is a concatenation of
+ * once (context) and per-candidate parts are split by rank (paper section 3), so the context's share runs
+ * once per request:
+ * - split-linear: MatMul / Gemm of [N, K] columns by a constant weight (and TorchRec's W @ x.unsqueeze(2)):
+ *   x_c W_c (+ bias) once, x_t W_t + that row per candidate (Eq. 9-10, "RankSplitDense");
+ * - pair-products: X X^T of stacked field vectors [N, F, D] (DLRM / TorchRec dot interaction): the
+ *   context-context block once, only pairs with a candidate row per candidate (Eq. 7);
+ * - row-projection: X W of stacked field vectors by a constant (attention Q/K/V/residual projections): the
+ *   context rows once.
+ * Parts are found by tracing the input back through Concat (feature axis), Unsqueeze, Reshape and Flatten
+ * that keep the candidate axis first, so that flatten(input) = concat(flatten(part) for part in parts).
+ */
+import type { GraphNode, OnnxGraph } from './onnx-graph.js';
+import type { RankAnalysis, ValueClass } from './rank.js';
+import { candidateAxes } from './rank.js';
+import type { Value } from './tensor.js';
+import { size, value } from './tensor.js';
+
+/** A run of columns of a traced input, read from one graph value (flattened after its first axis). */
+export interface Part {
+  readonly name: string;
+  readonly width: number;
+  /** once: read from the context stage (a const part counts as once). */
+  readonly once: boolean;
+}
+
+export type RewriteKind = 'split-linear' | 'pair-products' | 'row-projection';
+
+export interface Rewrite {
+  readonly kind: RewriteKind;
+  readonly node: GraphNode;
+  readonly parts: readonly Part[];
+  /** The once-stage value this rewrite stores (`<output>#once`). */
+  readonly onceName: string;
+  readonly flopsOnce: number;
+  readonly flopsPerCandidate: number;
+  readonly what: string;
+  /** Context stage: read once parts (stored with 1 row) and write onceName. */
+  once(read: (name: string) => Value): Value;
+  /** Candidate stage: rows of every part, the stored once value, and N; returns the node's output. */
+  cand(read: (name: string) => Value, stored: Value, n: number): Value;
+}
+
+const isOnce = (c: ValueClass | undefined) => c === 'once' || c === 'const';
+
+class Tracer {
+  private readonly producers = new Map<string, GraphNode>();
+  constructor(
+    graph: OnnxGraph,
+    private readonly rank: RankAnalysis,
+    private readonly constants: ReadonlyMap<string, Value>,
+  ) {
+    for (const node of graph.nodes) for (const o of node.outputs) this.producers.set(o, node);
+  }
+
+  producer(name: string): GraphNode | undefined {
+    return this.producers.get(name);
+  }
+
+  constant(name: string): Value | undefined {
+    return this.rank.classes.get(name) === 'const' ? this.constants.get(name) : undefined;
+  }
+
+  /** First axis is the candidate axis (exactly N), or 1 for a once value. */
+  private batchMajor(name: string): boolean {
+    const t = this.rank.templates.get(name);
+    if (!t || t.at2.length < 2) return false;
+    const cls = this.rank.classes.get(name);
+    const candAxis0 = candidateAxes(t).includes(0);
+    return cls === 'cand' ? candAxis0 : isOnce(cls) && (candAxis0 || (t.at2[0] === 1 && t.at3[0] === 1));
+  }
+
+  private leaf(name: string): Part[] | undefined {
+    if (!this.batchMajor(name)) return undefined;
+    const t = this.rank.templates.get(name)!;
+    if (t.withL.slice(1).some(Boolean)) return undefined;
+    const width = size(t.at2.slice(1));
+    if (width !== size(t.at3.slice(1))) return undefined;
+    const cls = this.rank.classes.get(name);
+    if (cls === 'shape') return undefined;
+    return [{ name, width, once: isOnce(cls) }];
+  }
+
+  /** The parts whose flattened concatenation is flatten(name) after its first axis. */
+  parts(name: string): Part[] | undefined {
+    const cls = this.rank.classes.get(name);
+    if (cls !== 'cand') return this.leaf(name);
+    const p = this.producers.get(name);
+    if (!p || !this.batchMajor(name)) return this.leaf(name);
+    const rankOf = this.rank.templates.get(name)!.at2.length;
+    const through = (input: string) => (this.batchMajor(input) ? (this.parts(input) ?? this.leaf(input)) : undefined);
+    switch (p.op) {
+      case 'Concat': {
+        const axis = (p.attrs.get('axis') as number | undefined) ?? 0;
+        if ((axis < 0 ? axis + rankOf : axis) !== 1) return this.leaf(name);
+        const all: Part[] = [];
+        for (const input of p.inputs) {
+          const sub = through(input);
+          if (!sub) return this.leaf(name);
+          all.push(...sub);
+        }
+        return all;
+      }
+      case 'Unsqueeze':
+      case 'Squeeze':
+      case 'Reshape':
+      case 'Flatten':
+      case 'Identity':
+        return through(p.inputs[0]!) ?? this.leaf(name);
+      default:
+        return this.leaf(name);
+    }
+  }
+}
+
+function columns(parts: readonly Part[], once: boolean): number[] {
+  const cols: number[] = [];
+  let at = 0;
+  for (const p of parts) {
+    if (p.once === once) for (let i = 0; i < p.width; i++) cols.push(at + i);
+    at += p.width;
+  }
+  return cols;
+}
+
+/** Row-major [rows, width] view of the parts of one side, concatenated: [rows, sum of widths]. */
+function gatherParts(parts: readonly Part[], read: (name: string) => Value, rows: number): Float64Array {
+  const width = parts.reduce((a, p) => a + p.width, 0);
+  const out = new Float64Array(rows * width);
+  let col = 0;
+  for (const p of parts) {
+    const v = read(p.name);
+    const stride = v.shape[0] === 1 ? 0 : p.width; // a once part is one row shared by all
+    for (let r = 0; r < rows; r++) out.set(v.data.subarray(r * stride, r * stride + p.width), r * width + col);
+    col += p.width;
+  }
+  return out;
+}
+
+/** y[r] = x[r] W for x [rows, k], W [k, o] (only the given rows of a full weight). */
+function gemv(x: Float64Array, rows: number, k: number, w: Float64Array, o: number, out: Float64Array): void {
+  for (let r = 0; r < rows; r++)
+    for (let i = 0; i < k; i++) {
+      const a = x[r * k + i]!;
+      if (a === 0) continue;
+      for (let j = 0; j < o; j++) out[r * o + j]! += a * w[i * o + j]!;
+    }
+}
+
+/** Rows `cols` of a [K, O] weight. */
+function rowsOf(w: Float64Array, o: number, cols: readonly number[]): Float64Array {
+  const out = new Float64Array(cols.length * o);
+  cols.forEach((c, i) => out.set(w.subarray(c * o, (c + 1) * o), i * o));
+  return out;
+}
+
+function splitLinear(node: GraphNode, parts: readonly Part[], weightKO: Float64Array, o: number, alpha: number, bias: Float64Array | undefined, outShape: (n: number) => number[]): Rewrite {
+  const onceCols = columns(parts, true);
+  const candCols = columns(parts, false);
+  const onceParts = parts.filter((p) => p.once);
+  const candParts = parts.filter((p) => !p.once);
+  const wOnce = rowsOf(weightKO, o, onceCols);
+  const wCand = rowsOf(weightKO, o, candCols);
+  if (alpha !== 1) {
+    for (let i = 0; i < wOnce.length; i++) wOnce[i]! *= alpha;
+    for (let i = 0; i < wCand.length; i++) wCand[i]! *= alpha;
+  }
+  return {
+    kind: 'split-linear',
+    node,
+    parts,
+    onceName: `${node.outputs[0]}#once`,
+    flopsOnce: 2 * onceCols.length * o + (bias ? o : 0),
+    flopsPerCandidate: 2 * candCols.length * o + o,
+    what: `${onceCols.length} of ${onceCols.length + candCols.length} input columns are context: their product${bias ? ' and the bias' : ''} once, ${candCols.length} columns per candidate`,
+    once(read) {
+      const out = value('float', [1, o]);
+      gemv(gatherParts(onceParts, read, 1), 1, onceCols.length, wOnce, o, out.data);
+      if (bias) for (let j = 0; j < o; j++) out.data[j]! += bias[j]!;
+      return out;
+    },
+    cand(read, stored, n) {
+      const out = value('float', outShape(n));
+      for (let r = 0; r < n; r++) out.data.set(stored.data, r * o);
+      gemv(gatherParts(candParts, read, n), n, candCols.length, wCand, o, out.data);
+      return out;
+    },
+  };
+}
+
+interface RowMap {
+  readonly f: number;
+  readonly d: number;
+  readonly onceRows: number[];
+  readonly candRows: number[];
+}
+
+function rowMap(parts: readonly Part[], d: number): RowMap | undefined {
+  const onceRows: number[] = [];
+  const candRows: number[] = [];
+  let row = 0;
+  for (const p of parts) {
+    if (p.width % d !== 0) return undefined;
+    for (let i = 0; i < p.width / d; i++) (p.once ? onceRows : candRows).push(row++);
+  }
+  return { f: row, d, onceRows, candRows };
+}
+
+function pairProducts(node: GraphNode, parts: readonly Part[], rows: RowMap): Rewrite {
+  const { f, d, onceRows } = rows;
+  const kc = onceRows.length;
+  const onceParts = parts.filter((p) => p.once);
+  const isOnceRow = new Uint8Array(f);
+  for (const r of onceRows) isOnceRow[r] = 1;
+  const slot = new Int32Array(f).fill(-1);
+  onceRows.forEach((r, i) => (slot[r] = i));
+  return {
+    kind: 'pair-products',
+    node,
+    parts,
+    onceName: `${node.outputs[0]}#once`,
+    flopsOnce: 2 * kc * kc * d,
+    flopsPerCandidate: 2 * (f * f - kc * kc) * d,
+    what: `${kc} of ${f} stacked vectors are context: their ${kc}x${kc} dot products once, the ${f * f - kc * kc} others per candidate`,
+    once(read) {
+      const x = gatherParts(onceParts, read, 1);
+      const out = value('float', [kc, kc]);
+      for (let i = 0; i < kc; i++)
+        for (let j = 0; j < kc; j++) {
+          let s = 0;
+          for (let k = 0; k < d; k++) s += x[i * d + k]! * x[j * d + k]!;
+          out.data[i * kc + j] = s;
+        }
+      return out;
+    },
+    cand(read, stored, n) {
+      const x = gatherParts(parts, read, n);
+      const out = value('float', [n, f, f]);
+      for (let r = 0; r < n; r++) {
+        const xo = r * f * d;
+        const oo = r * f * f;
+        for (let i = 0; i < f; i++)
+          for (let j = 0; j < f; j++) {
+            if (isOnceRow[i] && isOnceRow[j]) {
+              out.data[oo + i * f + j] = stored.data[slot[i]! * kc + slot[j]!]!;
+              continue;
+            }
+            let s = 0;
+            for (let k = 0; k < d; k++) s += x[xo + i * d + k]! * x[xo + j * d + k]!;
+            out.data[oo + i * f + j] = s;
+          }
+      }
+      return out;
+    },
+  };
+}
+
+function rowProjection(node: GraphNode, parts: readonly Part[], rows: RowMap, w: Value): Rewrite {
+  const { f, d, onceRows, candRows } = rows;
+  const o = w.shape[1]!;
+  const onceParts = parts.filter((p) => p.once);
+  const candParts = parts.filter((p) => !p.once);
+  return {
+    kind: 'row-projection',
+    node,
+    parts,
+    onceName: `${node.outputs[0]}#once`,
+    flopsOnce: 2 * onceRows.length * d * o,
+    flopsPerCandidate: 2 * candRows.length * d * o,
+    what: `${onceRows.length} of ${f} stacked vectors are context: projected once, ${candRows.length} per candidate`,
+    once(read) {
+      const out = value('float', [onceRows.length, o]);
+      gemv(gatherParts(onceParts, read, 1), onceRows.length, d, w.data, o, out.data);
+      return out;
+    },
+    cand(read, stored, n) {
+      const kt = candRows.length;
+      const y = new Float64Array(n * kt * o);
+      gemv(gatherParts(candParts, read, n), n * kt, d, w.data, o, y);
+      const out = value('float', [n, f, o]);
+      for (let r = 0; r < n; r++) {
+        onceRows.forEach((row, i) => out.data.set(stored.data.subarray(i * o, (i + 1) * o), (r * f + row) * o));
+        candRows.forEach((row, i) => out.data.set(y.subarray((r * kt + i) * o, (r * kt + i + 1) * o), (r * f + row) * o));
+      }
+      return out;
+    },
+  };
+}
+
+function transposed(v: Value): Float64Array {
+  const [r, c] = v.shape as [number, number];
+  const out = new Float64Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = v.data[i * c + j]!;
+  return out;
+}
+
+const mixed = (parts: readonly Part[] | undefined): parts is Part[] => !!parts && parts.some((p) => p.once) && parts.some((p) => !p.once);
+
+/** The rewrites that apply to a graph, by node. */
+export function findRewrites(graph: OnnxGraph, rank: RankAnalysis, constants: ReadonlyMap<string, Value>): Map<GraphNode, Rewrite> {
+  const tracer = new Tracer(graph, rank, constants);
+  const found = new Map<GraphNode, Rewrite>();
+  const rankOf = (name: string) => rank.templates.get(name)?.at2.length ?? -1;
+  for (const node of graph.nodes) {
+    if (rank.classes.get(node.outputs[0]!) !== 'cand') continue;
+    const [a, b, c] = node.inputs;
+    if (node.op === 'Gemm' && !node.attrs.get('transA')) {
+      const w = tracer.constant(b!);
+      const bias = c ? tracer.constant(c) : undefined;
+      if (!w || (c && !bias)) continue;
+      const parts = tracer.parts(a!);
+      if (!mixed(parts)) continue;
+      const kO = node.attrs.get('transB') ? transposed(w) : w.data;
+      const o = node.attrs.get('transB') ? w.shape[0]! : w.shape[1]!;
+      const beta = (node.attrs.get('beta') as number | undefined) ?? 1;
+      let biasVec: Float64Array | undefined;
+      if (bias) {
+        if (size(bias.shape) !== o && size(bias.shape) !== 1) continue;
+        biasVec = Float64Array.from({ length: o }, (_, j) => beta * bias.data[size(bias.shape) === 1 ? 0 : j]!);
+      }
+      found.set(node, splitLinear(node, parts, kO, o, (node.attrs.get('alpha') as number | undefined) ?? 1, biasVec, (n) => [n, o]));
+    } else if (node.op === 'MatMul') {
+      const wb = tracer.constant(b!);
+      const wa = tracer.constant(a!);
+      if (wb && wb.shape.length === 2 && rankOf(a!) === 2) {
+        const parts = tracer.parts(a!);
+        if (mixed(parts)) found.set(node, splitLinear(node, parts, wb.data, wb.shape[1]!, 1, undefined, (n) => [n, wb.shape[1]!]));
+      } else if (wb && wb.shape.length === 2 && rankOf(a!) === 3) {
+        const parts = tracer.parts(a!);
+        const rows = mixed(parts) ? rowMap(parts, rank.templates.get(a!)!.at2[2]!) : undefined;
+        if (rows && rows.d === wb.shape[0]) found.set(node, rowProjection(node, parts!, rows, wb));
+      } else if (wa && wa.shape.length === 2 && rankOf(b!) === 3) {
+        // TorchRec CrossNet / LowRankCrossNet: W @ x.unsqueeze(2), [O, K] x [N, K, 1].
+        const u = tracer.producer(b!);
+        const t = rank.templates.get(b!)!;
+        if (!u || u.op !== 'Unsqueeze' || t.at2[2] !== 1) continue;
+        const parts = tracer.parts(u.inputs[0]!);
+        if (mixed(parts) && rankOf(u.inputs[0]!) === 2) found.set(node, splitLinear(node, parts, transposed(wa), wa.shape[0]!, 1, undefined, (n) => [n, wa.shape[0]!, 1]));
+      } else if (rankOf(a!) === 3) {
+        // X X^T: the second operand is Transpose(X, [0, 2, 1]).
+        const t = tracer.producer(b!);
+        const perm = t?.attrs.get('perm') as number[] | undefined;
+        if (!t || t.op !== 'Transpose' || t.inputs[0] !== a || perm?.join() !== '0,2,1') continue;
+        const parts = tracer.parts(a!);
+        const rows = mixed(parts) ? rowMap(parts, rank.templates.get(a!)!.at2[2]!) : undefined;
+        if (rows) found.set(node, pairProducts(node, parts!, rows));
+      }
+    }
+  }
+  return found;
+}

@@ -1,0 +1,332 @@
+/**
+ * ONNX import: the PyTorch-exported golden graphs score within 1e-5 of PyTorch's float64 scores, rank-aware;
+ * our own export of all six architectures round-trips to the native scores; hand-built graphs for each
+ * rewrite pattern agree with onnxruntime-node on the original graph; unsupported ops and bad requests are
+ * refused with errors that name the node or the field.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as ort from 'onnxruntime-node';
+import { exportOnnx } from '../src/onnx/export.js';
+import { GraphBuilder } from '../src/onnx/graph.js';
+import { score } from '../src/engine.js';
+import { importOnnx } from '../src/import/model.js';
+import type { ImportedModel } from '../src/import/model.js';
+import { importReport } from '../src/import/report.js';
+import type { RewriteKind } from '../src/import/rewrites.js';
+import { main } from '../src/cli/main.js';
+import { equivalenceCases } from './cases.js';
+import { goldenDir } from './golden/cases.js';
+import { refusal } from './helpers.js';
+
+interface GoldenCase {
+  readonly dense: { readonly name: string; readonly onnx_input: string } | null;
+  readonly fields: readonly { readonly name: string; readonly side: string; readonly onnx_input: string }[];
+  readonly requests: readonly {
+    readonly n: number;
+    readonly request: { readonly context: Record<string, unknown>; readonly candidates: readonly Record<string, unknown>[] };
+    readonly expected: { readonly score_f64: readonly number[] };
+  }[];
+}
+
+const golden = existsSync(goldenDir) ? readdirSync(goldenDir).filter((d) => existsSync(join(goldenDir, d, 'model.onnx'))).sort() : [];
+
+/** A golden request with its keys renamed to the graph's input names (case.json's onnx_input). */
+function renamed(c: GoldenCase, request: GoldenCase['requests'][number]['request']) {
+  const names = new Map(c.fields.map((f) => [f.name, f.onnx_input]));
+  if (c.dense) names.set(c.dense.name, c.dense.onnx_input);
+  const rename = (row: Record<string, unknown>) => Object.fromEntries(Object.entries(row).map(([k, v]) => [names.get(k)!, v]));
+  return { context: rename(request.context), candidates: request.candidates.map(rename) };
+}
+
+describe('golden cases: PyTorch exports import and score within 1e-5 of score_f64', () => {
+  it('finds the seven golden graphs', () => {
+    expect(golden).toEqual(['autoint', 'dcnv2_parallel_lowrank', 'dcnv2_stacked', 'deepfm', 'dlrm', 'dlrm_flat', 'rdcn']);
+  });
+  // The rewrites each PyTorch graph must get (the context-only work beyond them runs once by rank alone).
+  const expectedRewrites: Record<string, RewriteKind[]> = {
+    dlrm: ['split-linear', 'pair-products'],
+    dlrm_flat: ['split-linear', 'pair-products'],
+    dcnv2_stacked: ['split-linear'],
+    dcnv2_parallel_lowrank: ['split-linear', 'split-linear'],
+    autoint: ['row-projection', 'row-projection', 'row-projection', 'row-projection'],
+    deepfm: ['split-linear'],
+    rdcn: ['split-linear'],
+  };
+  for (const name of golden) {
+    it(name, () => {
+      const c = JSON.parse(readFileSync(join(goldenDir, name, 'case.json'), 'utf8')) as GoldenCase;
+      const model = importOnnx(readFileSync(join(goldenDir, name, 'model.onnx')), { context: 'ctx_' });
+      expect(model.inputs.filter((i) => i.side === 'context').map((i) => i.name)).toEqual(c.fields.filter((f) => f.side === 'context').map((f) => f.onnx_input).concat(c.dense ? [c.dense.onnx_input] : []).sort((a, b) => model.inputs.findIndex((i) => i.name === a) - model.inputs.findIndex((i) => i.name === b)));
+      expect(model.program.rewrites.map((r) => r.kind).sort()).toEqual([...expectedRewrites[name]!].sort());
+      for (const r of c.requests) {
+        const request = renamed(c, r.request);
+        for (const plan of ['rank-aware', 'vanilla'] as const) {
+          const { scores } = model.score(request, plan);
+          expect(scores).toHaveLength(r.n);
+          scores.forEach((s, i) => expect(Math.abs(s - r.expected.score_f64[i]!), `${plan} candidate ${i}`).toBeLessThanOrEqual(1e-5));
+          if (r.n >= 5) expect(scores[2]).toBe(scores[3]);
+        }
+      }
+      const report = importReport(model, 256);
+      expect(report.flopsRankAware).toBeLessThan(report.flopsVanilla);
+    });
+  }
+});
+
+describe('round trip: export-onnx of all six architectures imports to the native scores', () => {
+  const cases = equivalenceCases();
+  it('covers the six architectures', () => {
+    expect(new Set(cases.map((c) => c.model.spec.architecture)).size).toBe(6);
+  });
+  for (const c of cases) {
+    it(c.name, () => {
+      const context = c.model.spec.fields.filter((f) => f.side === 'context').map((f) => f.name);
+      const imported = importOnnx(exportOnnx(c.model), { context });
+      const native = score(c.model, c.request, { plan: 'rank-aware', backend: 'js' }).scores;
+      for (const plan of ['rank-aware', 'vanilla'] as const) {
+        const got = imported.score(c.request, plan).scores;
+          // 1e-6: the exported graph holds some constants as float32 (sqrt(headDim)), the native plan as float64.
+        got.forEach((g, i) => expect(Math.abs(g - native[i]!) / Math.max(1, Math.abs(native[i]!)), `${plan} candidate ${i}: ${g} vs ${native[i]}`).toBeLessThanOrEqual(1e-6));
+      }
+      const report = importReport(imported, 256);
+      const spec = c.model.spec;
+      // DeepFM without a DNN has no linear layer to split: its FM runs per candidate as a sum of squares
+      // (a pattern the importer does not decompose), so only there the FLOPs stay the same.
+      if (spec.architecture === 'deepfm' && spec.options.dnn.length === 0) expect(report.flopsRankAware).toBe(report.flopsVanilla);
+      else expect(report.flopsRankAware).toBeLessThan(report.flopsVanilla);
+    });
+  }
+});
+
+// ----- hand-built graphs ------------------------------------------------------------------------
+
+/** Seeded float32 values in [-1, 1). */
+function floats(count: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: count }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return Math.fround(s / 2 ** 31 - 1);
+  });
+}
+
+/** Builds a graph with a float context input `u` [1, 3], a context id `c` [1], a candidate id `item` [N]. */
+function base() {
+  const g = new GraphBuilder();
+  g.input('u', 'float32', [1, 3]);
+  g.input('c', 'int64', [1]);
+  g.input('item', 'int64', ['N']);
+  const rows = g.op('Concat', [g.op('Shape', ['item']), g.int64s([1])], { axis: 0 });
+  const cEmb = g.op('Gather', [g.floats('ctx_table', floats(40, 1), [10, 4]), 'c']);
+  const tEmb = g.op('Gather', [g.floats('item_table', floats(48, 2), [12, 4]), 'item']);
+  return { g, rows, cEmb, tEmb, u: 'u' };
+}
+
+const request = (n: number) => ({
+  context: { u: [0.5, -1.25, 2], c: 7 },
+  candidates: Array.from({ length: n }, (_, i) => ({ item: (i * 5) % 12 })),
+});
+
+async function ortScores(bytes: Uint8Array, req: ReturnType<typeof request>): Promise<number[]> {
+  const session = await ort.InferenceSession.create(bytes);
+  const n = req.candidates.length;
+  const out = await session.run({
+    u: new ort.Tensor('float32', Float32Array.from(req.context.u), [1, 3]),
+    c: new ort.Tensor('int64', BigInt64Array.of(BigInt(req.context.c)), [1]),
+    item: new ort.Tensor('int64', BigInt64Array.from(req.candidates.map((c) => BigInt(c.item))), [n]),
+  });
+  return Array.from(Object.values(out)[0]!.data as Float32Array);
+}
+
+async function checkGraph(bytes: Uint8Array, rewrites: RewriteKind[]): Promise<ImportedModel> {
+  const model = importOnnx(bytes, { context: ['u', 'c'] });
+  expect(model.program.rewrites.map((r) => r.kind).sort()).toEqual([...rewrites].sort());
+  for (const n of [1, 2, 7]) {
+    const want = await ortScores(bytes, request(n));
+    for (const plan of ['rank-aware', 'vanilla'] as const) {
+      const got = model.score(request(n), plan).scores;
+      expect(got).toHaveLength(n);
+      got.forEach((s, i) => expect(Math.abs(s - want[i]!), `${plan} N=${n} candidate ${i}: ${s} vs onnxruntime ${want[i]}`).toBeLessThanOrEqual(1e-5));
+    }
+  }
+  return model;
+}
+
+describe('hand-built graphs, one per pattern, against onnxruntime-node', () => {
+  it('MLP (Gemm, transB) on concat(context broadcast by Expand, candidate embedding): split-linear', async () => {
+    const { g, rows, cEmb, tEmb, u } = base();
+    const x = g.op('Concat', [g.op('Expand', [u, rows]), tEmb, g.op('Expand', [cEmb, rows])], { axis: 1 });
+    const h = g.op('Relu', [g.op('Gemm', [x, g.floats('w1', floats(55, 3), [5, 11]), g.floats('b1', floats(5, 4), [5])], { transB: 1 })]);
+    const y = g.op('Sigmoid', [g.op('MatMul', [h, g.floats('w2', floats(5, 5), [5, 1])])]);
+    g.output('score', y, 'float32', ['N', 1]);
+    const model = await checkGraph(g.encode('mlp', ''), ['split-linear']);
+    const report = importReport(model, 100);
+    const gemm = report.nodes.find((n) => n.op === 'Gemm')!;
+    // 7 of 11 input columns are context: saved 2*7*5 FLOPs per candidate but one (plus the bias adds, moved once).
+    expect(gemm.flopsVanilla).toBe(100 * (2 * 11 * 5 + 5));
+    expect(gemm.flopsRankAware).toBe(2 * 7 * 5 + 5 + 100 * (2 * 4 * 5 + 5));
+  });
+
+  it('Tile as the broadcast, MatMul + Add as the layer, Tanh and ReduceMean: split-linear', async () => {
+    const { g, rows, cEmb, tEmb } = base();
+    const x = g.op('Concat', [tEmb, g.op('Tile', [cEmb, rows])], { axis: 1 });
+    const h = g.op('Tanh', [g.op('Add', [g.op('MatMul', [x, g.floats('w', floats(24, 6), [8, 3])]), g.floats('b', floats(3, 7), [3])])]);
+    g.output('score', g.op('ReduceMean', [h], { axes: [1], keepdims: 1 }), 'float32', ['N', 1]);
+    await checkGraph(g.encode('tile', ''), ['split-linear']);
+  });
+
+  it('DLRM dot interaction (stack, X X^T, Gather on an index list): pair-products, and the top layer split', async () => {
+    const { g, rows, cEmb, tEmb, u } = base();
+    const dense = g.op('Relu', [g.op('MatMul', [g.op('Expand', [u, rows]), g.floats('bot', floats(12, 8), [3, 4])])]);
+    const flat = g.op('Concat', [dense, tEmb, g.op('Expand', [cEmb, rows])], { axis: 1 });
+    const x = g.op('Reshape', [flat, g.int64s([-1, 3, 4])]);
+    const z = g.op('MatMul', [x, g.op('Transpose', [x], { perm: [0, 2, 1] })]);
+    const pairs = g.op('Gather', [g.op('Reshape', [z, g.int64s([-1, 9])]), g.int64s([3, 6, 7])], { axis: 1 });
+    const top = g.op('Gemm', [g.op('Concat', [dense, pairs], { axis: 1 }), g.floats('top', floats(7, 9), [7, 1]), g.floats('top_b', floats(1, 10), [1])]);
+    g.output('score', g.op('Sigmoid', [top]), 'float32', ['N', 1]);
+    const model = await checkGraph(g.encode('dlrm', ''), ['pair-products', 'split-linear']);
+    const mm = importReport(model, 50).nodes.find((n) => n.rewrite === 'pair-products')!;
+    expect(mm.flopsVanilla).toBe(50 * 2 * 9 * 4);
+    expect(mm.flopsRankAware).toBe(2 * 4 * 4 + 50 * 2 * (9 - 4) * 4);
+  });
+
+  it('TorchRec CrossNet layer (W @ x.unsqueeze(2) + b, x0 * . + x): split-linear on the first layer', async () => {
+    const { g, rows, cEmb, tEmb } = base();
+    const x0 = g.op('Unsqueeze', [g.op('Concat', [g.op('Expand', [cEmb, rows]), tEmb], { axis: 1 }), g.int64s([2])]);
+    const gate = g.op('Add', [g.op('MatMul', [g.floats('k0', floats(64, 11), [8, 8]), x0]), g.floats('b0', floats(8, 12), [8, 1])]);
+    const x1 = g.op('Add', [g.op('Mul', [x0, gate]), x0]);
+    const gate1 = g.op('Add', [g.op('MatMul', [g.floats('k1', floats(64, 13), [8, 8]), x1]), g.floats('b1', floats(8, 14), [8, 1])]);
+    const x2 = g.op('Squeeze', [g.op('Add', [g.op('Mul', [x0, gate1]), x1]), g.int64s([2])]);
+    g.output('score', g.op('ReduceSum', [x2, g.int64s([1])], { keepdims: 1 }), 'float32', ['N', 1]);
+    await checkGraph(g.encode('cross', ''), ['split-linear']);
+  });
+
+  it('self-attention over stacked fields (Q/K/V projections, Softmax): row-projection of the context rows', async () => {
+    const { g, rows, cEmb, tEmb } = base();
+    const unsq = (v: string) => g.op('Unsqueeze', [v, g.int64s([1])]);
+    const x = g.op('Concat', [unsq(g.op('Expand', [cEmb, rows])), unsq(tEmb), unsq(g.op('Expand', [g.op('Slice', [cEmb, g.int64s([0]), g.int64s([4]), g.int64s([1])]), rows]))], { axis: 1 });
+    const proj = (seed: number) => g.op('MatMul', [x, g.floats(`w${seed}`, floats(16, seed), [4, 4])]);
+    const q = proj(21);
+    const k = proj(22);
+    const v = proj(23);
+    const att = g.op('Softmax', [g.op('Div', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 2, 1] })]), g.scalar(2)])], { axis: -1 });
+    const o = g.op('Relu', [g.op('MatMul', [att, v])]);
+    g.output('score', g.op('Sigmoid', [g.op('ReduceSum', [g.op('Flatten', [o], { axis: 1 }), g.int64s([1])], { keepdims: 1 })]), 'float32', ['N', 1]);
+    await checkGraph(g.encode('attention', ''), ['row-projection', 'row-projection', 'row-projection']);
+  });
+
+  it('a graph with no candidate-independent linear layer runs generically, context-only nodes once', async () => {
+    const { g, rows, cEmb, tEmb, u } = base();
+    const ctx = g.op('Sigmoid', [g.op('MatMul', [u, g.floats('wu', floats(12, 30), [3, 4])])]);
+    const mixed = g.op('Mul', [g.op('Expand', [g.op('Sub', [ctx, cEmb]), rows]), tEmb]);
+    g.output('score', g.op('ReduceSum', [mixed, g.int64s([1])], { keepdims: 1 }), 'float32', ['N', 1]);
+    const model = await checkGraph(g.encode('generic', ''), []);
+    const report = importReport(model, 10);
+    expect(report.nodes.find((n) => n.op === 'MatMul')!.rank).toBe('once');
+    expect(report.nodes.find((n) => n.op === 'Mul')!.rank).toBe('per-candidate');
+  });
+});
+
+/** A one-op graph on the candidate embedding. */
+function build(op: string): Uint8Array {
+  const { g, tEmb } = base();
+  const y = g.op(op, [tEmb]);
+  g.output('score', g.op('ReduceSum', [y, g.int64s([1])], { keepdims: 1 }), 'float32', ['N', 1]);
+  return g.encode('x', '');
+}
+
+describe('refusals', () => {
+
+  it('an unsupported op names the node and the op', () => {
+    const e = refusal(() => importOnnx(build('Erf'), { context: ['u', 'c'] }));
+    expect(e.message).toMatch(/node "Erf:\d+" \(Erf\)/);
+    expect(e.message).toContain('unsupported op "Erf"');
+    expect(e.kind).toBe('unknown');
+  });
+  it('an unknown --context name, and a prefix that matches nothing', () => {
+    expect(refusal(() => importOnnx(build('Relu'), { context: ['u', 'nope'] })).message).toContain('"nope"');
+    expect(refusal(() => importOnnx(build('Relu'), { context: 'zzz_' })).message).toMatch(/--context.*"zzz_"/);
+  });
+  it('every input marked context, and a context input whose first dim is not 1', () => {
+    expect(refusal(() => importOnnx(build('Relu'), { context: ['u', 'c', 'item'] })).message).toContain('at least one input left for the candidates');
+    const g = new GraphBuilder();
+    g.input('u', 'float32', [2, 3]);
+    g.input('item', 'int64', ['N']);
+    const e = g.op('Gather', [g.floats('t', floats(8, 1), [2, 4]), 'item']);
+    g.output('score', g.op('ReduceSum', [e, g.int64s([1])], { keepdims: 1 }), 'float32', ['N', 1]);
+    expect(refusal(() => importOnnx(g.encode('x', ''), { context: ['u'] })).message).toMatch(/context input "u".*leading dim of 1/);
+  });
+  it('bytes that are not ONNX, and an output that is not one score per candidate', () => {
+    expect(refusal(() => importOnnx(Uint8Array.of(1, 2, 3, 4, 5), { context: 'u' })).kind).toBe('format');
+    const { g, tEmb } = base();
+    g.output('score', tEmb, 'float32', ['N', 4]);
+    expect(refusal(() => importOnnx(g.encode('x', ''), { context: ['u', 'c'] })).message).toContain('one score per candidate');
+  });
+  it('bad requests name the field', () => {
+    const model = importOnnx(build('Relu'), { context: ['u', 'c'] });
+    const ok = request(2);
+    expect(refusal(() => model.score({ ...ok, context: { u: [1, 2], c: 1 } })).message).toBe('request.context.u: expected a list of 3 finite numbers, received [1, 2]');
+    expect(refusal(() => model.score({ ...ok, context: { u: [1, 2, 3] } })).message).toContain('request.context.c: expected an id in [0, 10)');
+    expect(refusal(() => model.score({ ...ok, context: { u: [1, 2, 3], c: 10 } })).message).toBe('request.context.c: expected an id in [0, 10), received 10');
+    expect(refusal(() => model.score({ ...ok, context: { u: [1, 2, NaN], c: 1 } })).message).toContain('request.context.u[2]');
+    expect(refusal(() => model.score({ ...ok, candidates: [{ item: 1.5 }] })).message).toContain('request.candidates[0].item');
+    expect(refusal(() => model.score({ ...ok, candidates: [{ item: 1, extra: 2 }] })).message).toContain('request.candidates[0].extra');
+    expect(refusal(() => model.score({ ...ok, candidates: [] })).message).toContain('request.candidates');
+    expect(refusal(() => model.score({ ...ok, candidates: [{ item: 1 }, {}] })).message).toContain('request.candidates[1].item');
+    expect(refusal(() => model.score({ ...ok, candidates: [{ item: 1 }, { item: -1 }] })).message).toBe('request.candidates[1].item: expected an id in [0, 12), received -1');
+  });
+});
+
+describe('CLI: import, score, inspect', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rankaware-import-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const run = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+
+  it('imports the golden DLRM, scores a request by input names, inspects per node', async () => {
+    const c = JSON.parse(readFileSync(join(goldenDir, 'dlrm', 'case.json'), 'utf8')) as GoldenCase;
+    const model = join(dir, 'dlrm');
+    const imported = await run('import', '--onnx', join(goldenDir, 'dlrm', 'model.onnx'), '--context', 'ctx_', '--out', model, '--inspect', '--n', '64');
+    expect(imported.code, imported.err).toBe(0);
+    expect(imported.out).toContain('pair-products at /MatMul');
+    expect(imported.out).toMatch(/\/bot_l\/bot_l\.0\/Gemm\s+Gemm\s+once/);
+    const requestFile = join(dir, 'request.json');
+    await writeFile(requestFile, JSON.stringify(renamed(c, c.requests[2]!.request)));
+    const scored = await run('score', '--model', model, '--request', requestFile);
+    expect(scored.code, scored.err).toBe(0);
+    const { scores } = JSON.parse(scored.out) as { scores: number[] };
+    scores.forEach((s, i) => expect(Math.abs(s - c.requests[2]!.expected.score_f64[i]!)).toBeLessThanOrEqual(1e-5));
+    const inspected = await run('inspect', '--model', model, '--json');
+    expect(inspected.code, inspected.err).toBe(0);
+    const report = JSON.parse(inspected.out) as { nodes: { op: string; rank: string }[]; flopsVanilla: number; flopsRankAware: number };
+    expect(report.nodes.filter((n) => n.rank === 'once').length).toBeGreaterThan(0);
+    expect(report.flopsRankAware).toBeLessThan(report.flopsVanilla);
+  });
+
+  it('refuses an unsupported op and a bad request with one line', async () => {
+    const file = join(dir, 'erf.onnx');
+    await writeFile(file, build('Erf'));
+    const r = await run('import', '--onnx', file, '--context', 'u,c', '--out', join(dir, 'erf'));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^error: node "Erf:\d+" \(Erf\): expected an op rankaware can import \(.*MatMul.*\), received unsupported op "Erf"$/);
+    const ok = join(dir, 'relu');
+    await writeFile(join(dir, 'relu.onnx'), build('Relu'));
+    expect((await run('import', '--onnx', join(dir, 'relu.onnx'), '--context', 'u,c', '--out', ok)).code).toBe(0);
+    await writeFile(join(dir, 'bad.json'), JSON.stringify({ context: { u: [1, 2, 3], c: 99 }, candidates: [{ item: 1 }] }));
+    const bad = await run('score', '--model', ok, '--request', join(dir, 'bad.json'));
+    expect(bad.code).toBe(1);
+    expect(bad.err).toBe('error: request.context.c: expected an id in [0, 10), received 99');
+  });
+});
