@@ -18,6 +18,7 @@ import type { BackendName } from '../backends/backend.js';
 import { runBench } from './bench.js';
 import { createScorer } from '../scorer.js';
 import type { ScoreRequest } from '../scorer.js';
+import { loadCommand, serveCommand, SERVE_USAGE } from '../server/commands.js';
 
 const USAGE = `rankaware: exact rank-aware inference for recommender ranking models
 
@@ -31,7 +32,8 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
       The vanilla graph (inputs named after the fields), for onnxruntime.
   rankaware bench --model DIR --n 256[,1024] [--backend js|wasm] [--plan vanilla,rank-aware] [--threads 1,2] [--concurrency C] [--peer ort-node,ort-web] [--json]
       Warm latency (or, with --concurrency, throughput with C requests in flight) per plan, N and thread
-      count, cold start, and onnxruntime on the exported vanilla graph, all in one run.`;
+      count, cold start, and onnxruntime on the exported vanilla graph, all in one run.
+${SERVE_USAGE}`;
 
 export class UsageError extends Error {}
 
@@ -200,6 +202,8 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
       });
     },
   },
+  serve: serveCommand,
+  load: loadCommand,
 };
 
 /** Messages that quote input (JSON.parse's quotes the text around the error) may hold newlines; stderr gets one line. */
