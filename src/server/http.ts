@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RankawareError, show } from '../errors.js';
+import { checkRequestShape } from '../model/request.js';
 import type { Scorer, ScorerResult } from '../scorer.js';
 import type { ContextCache } from './context-cache.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
@@ -177,14 +178,13 @@ function parseRequest(body: Buffer, maxCandidates: number): ParsedRequest {
     const message = (e as Error).message.replace(/\s*[\r\n]+\s*/g, ' ');
     throw new HttpFailure(400, 'bad_json', new RankawareError('request body', 'valid JSON', body.length === 0 ? 'an empty body' : `a parse error (${message})`, 'format'));
   }
-  if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
-    const candidates = (json as { candidates?: unknown }).candidates;
-    // Refused before any encoding work: the limit protects the server's memory and time.
-    if (Array.isArray(candidates) && candidates.length > maxCandidates)
-      throw new HttpFailure(400, 'too_many_candidates', new RankawareError('request.candidates', `at most ${maxCandidates} candidates (--max-candidates)`, `${candidates.length} candidates`));
-  }
-  // The scorer checks the rest (shape, fields, ids, values) and refuses with a RankawareError.
-  return json as ParsedRequest;
+  // The outer shape first: the context cache's key is derived before the scorer sees the request.
+  checkRequestShape(json);
+  // Refused before any encoding work: the limit protects the server's memory and time.
+  if (Array.isArray(json.candidates) && json.candidates.length > maxCandidates)
+    throw new HttpFailure(400, 'too_many_candidates', new RankawareError('request.candidates', `at most ${maxCandidates} candidates (--max-candidates)`, `${json.candidates.length} candidates`));
+  // The scorer checks the rest (fields, ids, values) and refuses with a RankawareError.
+  return json;
 }
 
 /** Map anything a score call threw to a status: the client's fault (4xx), overload (503), or ours (500). */
