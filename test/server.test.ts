@@ -6,8 +6,13 @@
  */
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelToFiles, randomModel, randomRequest, score } from '../src/index.js';
+import { saveModelDir } from '../src/node.js';
+import { main } from '../src/cli/main.js';
 import type { Model, RequestJson } from '../src/index.js';
 import { modelDigest } from '../src/server/context-cache.js';
 import { runLoad } from '../src/server/load.js';
@@ -333,6 +338,67 @@ describe('startServer options', () => {
       await expect(startServer({ ...served(model), port: first.port, host: '127.0.0.1', threads: 1 })).rejects.toThrow(new RegExp(`--port: expected a port free to listen on, received ${first.port} \\(EADDRINUSE\\)`));
     } finally {
       await first.close();
+    }
+  });
+});
+
+describe('the serve and load commands', () => {
+  const run = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+
+  it('rankaware load prints RPS, p50, p99 and errors (or one JSON line)', async () => {
+    const server = await startServer({ ...served(model), port: 0, host: '127.0.0.1', threads: 1 });
+    const dir = await mkdtemp(join(tmpdir(), 'rankaware-load-'));
+    try {
+      const file = join(dir, 'requests.json');
+      await writeFile(file, JSON.stringify([randomRequest(model.spec, 5, 11), randomRequest(model.spec, 6, 12)]));
+      const text = await run('load', '--url', server.url, '--request', file, '--concurrency', '4', '--duration', '600ms', '--warmup', '0');
+      expect(text.err).toBe('');
+      expect(text.code).toBe(0);
+      expect(text.out).toMatch(/^\d+ requests in 0\.6 s at concurrency 4: [\d.]+ RPS, p50 [\d.]+ ms, p90 [\d.]+ ms, p99 [\d.]+ ms, max [\d.]+ ms, errors 0$/);
+      const json = await run('load', '--url', server.url, '--model', dir, '--concurrency', '2', '--duration', '300ms', '--warmup', '100ms', '--json');
+      // --model needs a model directory: this one holds only the requests.
+      expect(json.code).toBe(1);
+      expect(json.err).toMatch(/model\.json: expected a readable file, received no such file/);
+      await saveModelDir(model, dir);
+      const users = await run('load', '--url', server.url, '--model', dir, '--candidates', '4', '--users', '3', '--concurrency', '3', '--duration', '300ms', '--warmup', '100ms', '--json');
+      expect(users.err).toBe('');
+      const usersReport = JSON.parse(users.out);
+      expect(usersReport).toMatchObject({ concurrency: 3, seconds: 0.3, errors: 0 });
+      expect(usersReport.requests).toBeGreaterThan(0);
+      // Three users, each its own context: three cache entries (the two request-file contexts make five).
+      expect(metricValue(await scrape(server), 'rankaware_context_cache_entries')).toBe(5);
+      const bad = await run('load', '--url', server.url, '--request', file, '--duration', '0s');
+      expect(bad.err).toBe('error: --duration: expected a positive duration such as 30s, 500ms or 2m, received "0s"');
+      expect((await run('load', '--url', server.url)).err).toBe('error: rankaware load: expected one of --request FILE or --model DIR, received neither');
+      const refused = await run('load', '--url', 'http://127.0.0.1:1', '--request', file, '--duration', '200ms', '--warmup', '0', '--concurrency', '1', '--json');
+      expect(refused.code).toBe(0);
+      const report = JSON.parse(refused.out);
+      expect(report.requests).toBe(0);
+      expect(report.errors).toBeGreaterThan(0);
+      expect(Object.keys(report.errorsByKind)).toEqual(['ECONNREFUSED']);
+    } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rankaware serve refuses bad options with one line', async () => {
+    expect((await run('serve')).err).toBe('error: --model: expected a value, received nothing (missing option)');
+    const dir = await mkdtemp(join(tmpdir(), 'rankaware-serve-opts-'));
+    try {
+      await saveModelDir(model, dir);
+      expect((await run('serve', '--model', dir, '--plan', 'fast')).err).toBe('error: --plan: expected "vanilla" or "rank-aware", received "fast"');
+      expect((await run('serve', '--model', dir, '--backend', 'webgpu')).err).toBe('error: --backend: expected "js" or "wasm" (the server runs on CPU threads), received "webgpu"');
+      expect((await run('serve', '--model', dir, '--port', '99999')).err).toBe('error: --port: expected an integer in [0, 65535], received "99999"');
+      expect((await run('serve', '--model', dir, '--context-cache-mb', 'lots')).err).toBe('error: --context-cache-mb: expected a number >= 0, received "lots"');
+      expect((await run('serve', '--model', dir, '--drain-timeout', 'never')).err).toBe('error: --drain-timeout: expected a positive duration such as 30s, 500ms or 2m, received "never"');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
