@@ -321,6 +321,19 @@ describe('overload and disconnects', () => {
       expect(reply.status).toBe(200);
       expectClose(reply.json.scores, score(slow, next, { backend: 'js' }).scores);
       expect(metricValue(await scrape(server), 'rankaware_candidates_scored_total')).toBe(3);
+      // Gone halfway through its body: counted, and nothing stays in flight.
+      await new Promise<void>((resolve) => {
+        const req = httpRequest(new URL('/v1/score', server.url), { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': 1000 }, agent: false });
+        req.on('error', () => resolve());
+        req.write('{"context": {', () => setTimeout(() => req.destroy(), 50));
+      });
+      for (let i = 0; i < 100 && metricValue(text, 'rankaware_request_errors_total{kind="client_closed"}') < 2; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        text = await scrape(server);
+      }
+      expect(metricValue(text, 'rankaware_request_errors_total{kind="client_closed"}')).toBe(2);
+      expect(metricValue(text, 'rankaware_requests_in_flight')).toBe(0);
+      expect(metricValue(text, 'rankaware_request_errors_total{kind="internal"}')).toBe(0);
     } finally {
       await server.close();
     }

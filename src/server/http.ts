@@ -113,7 +113,7 @@ async function scoreRoute(api: Api, req: IncomingMessage, res: ServerResponse): 
     api.metrics.observeScored(result.scores.length, totalMs / 1000);
     sendJson(api, res, 200, { scores: result.scores, backend: result.backend, plan: result.plan, timing: timingOf(result, totalMs, contextKey !== undefined) });
   } catch (e) {
-    if (controller.signal.aborted) {
+    if (controller.signal.aborted || res.destroyed) {
       api.metrics.errors.inc({ kind: 'client_closed' });
       return;
     }
@@ -162,6 +162,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (!over) resolve(Buffer.concat(chunks, length));
     });
     req.on('error', reject);
+    // A client gone mid-body: no 'end' will come (a promise left pending would hold the request forever).
+    req.on('close', () => {
+      if (!req.complete) reject(new Error('the client closed the connection before the body ended'));
+    });
   });
 }
 
