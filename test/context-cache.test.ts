@@ -3,12 +3,14 @@
  * byte-bounded LRU (identical scores, hits, misses, evictions), the Prometheus registry and the load
  * generator's helpers.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createScorer, encodeContext, interleavedFields, modelToFiles, randomModel, randomRequest } from '../src/index.js';
 import type { Field, Model } from '../src/index.js';
 import { contextKey, modelDigest } from '../src/server/context-cache.js';
 import { Counter, Gauge, Histogram, RateWindow, Registry } from '../src/server/metrics.js';
-import { parseDuration, percentile, scoreUrl } from '../src/server/load.js';
+import { parseDuration, percentile, runLoad, scoreUrl } from '../src/server/load.js';
 
 /** A dlrm whose fields interleave, with a pooled context field, a dense one and an OOV bucket. */
 function cacheModel(): Model {
@@ -182,7 +184,31 @@ describe('the Prometheus registry', () => {
   });
 });
 
-describe('load generator helpers', () => {
+describe('the load generator', () => {
+  it('measures a closed loop: RPS is concurrency / latency even when answers come in waves', async () => {
+    // Every answer takes 400 ms, so 4 clients make 10 requests per second; a 1 s period holds only two
+    // whole waves (8 answers), which a count of whole answers would report as 8 RPS.
+    let served = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      served++;
+      setTimeout(() => res.end('{}'), 400);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const report = await runLoad({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bodies: [Buffer.from('{}')], concurrency: 4, durationMs: 1000 });
+      expect(report.errors).toBe(0);
+      expect(report.requests).toBe(8);
+      expect(report.rps).toBeGreaterThan(9.3);
+      expect(report.rps).toBeLessThanOrEqual(10.05);
+      expect(report.p50Ms).toBeGreaterThanOrEqual(400);
+      expect(served).toBe(12); // the third wave was sent before the period ended, and waited for
+    } finally {
+      server.close();
+    }
+  });
+
+
   it('durations, percentiles and URLs', () => {
     expect(parseDuration('30s', 'd')).toBe(30_000);
     expect(parseDuration('250ms', 'd')).toBe(250);

@@ -24,6 +24,12 @@ export interface LoadReport {
   readonly seconds: number;
   /** Answered with 200 within the measured period (requests still in flight at its end are waited for, not counted). */
   readonly requests: number;
+  /**
+   * Answers per second: each answered request counts for the share of its lifetime inside the measured
+   * period. Counting whole answers instead is quantized when latency is a sizeable part of the period: a
+   * server that interleaves all its requests finishes them in waves, and a 5 s period holds one wave of
+   * 3 s requests or two.
+   */
   readonly rps: number;
   readonly p50Ms: number;
   readonly p90Ms: number;
@@ -127,13 +133,20 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const end = warmupEnd + options.durationMs;
   const tally = new Tally();
   let next = 0;
+  /** Answered requests, each weighted by the share of its lifetime inside the measured period. */
+  let answered = 0;
   const client = async () => {
     while (performance.now() < end) {
       const body = options.bodies[next++ % options.bodies.length]!;
+      const sentAt = performance.now();
       const outcome = await send(url, agent, body, timeoutMs);
       const doneAt = performance.now();
-      // Throughput and latency count the answers that arrive inside the measured period; errors count
-      // from its start to the last answer (none may go unseen).
+      if (outcome.error === undefined) {
+        const inside = Math.min(doneAt, end) - Math.max(sentAt, warmupEnd);
+        if (inside > 0) answered += inside / Math.max(doneAt - sentAt, 1e-6);
+      }
+      // Latency counts the answers that arrive inside the measured period; errors count from its start
+      // to the last answer (none may go unseen).
       if (doneAt >= warmupEnd && (doneAt <= end || outcome.error !== undefined)) tally.add(outcome);
     }
   };
@@ -149,7 +162,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     concurrency: options.concurrency,
     seconds,
     requests: tally.count,
-    rps: tally.count / seconds,
+    rps: answered / seconds,
     p50Ms: percentile(sorted, 50),
     p90Ms: percentile(sorted, 90),
     p99Ms: percentile(sorted, 99),
