@@ -23,7 +23,9 @@ export type ErrorKind =
   | 'missing' // a required value is absent
   | 'unknown' // a name that the model does not declare
   | 'weights' // a weight missing, of the wrong shape or dtype
-  | 'format'; // a file that cannot be parsed (model.json version, truncated safetensors)
+  | 'format' // a file that cannot be parsed (model.json version, truncated safetensors)
+  | 'overloaded' // a full queue: the same call may succeed later (a server answers 503 with Retry-After)
+  | 'unavailable'; // a scorer disposed or with no live worker: retry on another replica
 
 /** Render a received value compactly for an error message. */
 export function show(value: unknown): string {

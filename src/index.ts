@@ -24,4 +24,4 @@ export { countFlops, flopsFor, opFlops } from './plan/flops.js';
 export type { FlopCount } from './plan/flops.js';
 export type { Backend, BackendName, CompiledPlan, ContextState } from './backends/backend.js';
 export { createScorer, Scorer, ContextHandle } from './scorer.js';
-export type { ScorerOptions, ScorerInfo, ScorerMode, ScorerResult, ScoreTiming, ScorerStats, ScoreRequest } from './scorer.js';
+export type { ScorerOptions, ScorerInfo, ScorerMode, ScorerResult, ScoreTiming, ScorerStats, ScoreRequest, ScoreCallOptions, ContextUsage } from './scorer.js';

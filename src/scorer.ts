@@ -82,6 +82,8 @@ export interface ScoreTiming {
   /** Waiting in the queue before any tile ran. */
   readonly queuedMs: number;
   readonly tiles: number;
+  /** With a `contextKey`: whether the context came from the context cache ('hit') or was computed ('miss'). */
+  readonly contextCache?: 'hit' | 'miss';
 }
 
 export interface ScorerResult {
@@ -120,10 +122,34 @@ export interface ScoreRequest {
   readonly candidates: unknown;
 }
 
+export interface ScoreCallOptions {
+  readonly signal?: AbortSignal;
+  /**
+   * Cache the context stage under this key (a returning user's next request skips it). The key must
+   * determine the context's features, e.g. a digest of the model and of the encoded context: a request
+   * whose key is cached is scored with the cached context without looking at `request.context` again.
+   * Entries share the context handles' LRU (maxContexts, maxContextBytes).
+   */
+  readonly contextKey?: string;
+}
+
+/** The context handles' LRU: live entries, their bytes, and how keyed lookups fared. */
+export interface ContextUsage {
+  readonly handles: number;
+  readonly bytes: number;
+  /** Score calls with a `contextKey` that found it cached, and that computed it. */
+  readonly hits: number;
+  readonly misses: number;
+  /** Entries dropped by the LRU bounds (not by release()). */
+  readonly evictions: number;
+}
+
 interface ContextEntry {
   readonly state: ContextState;
   readonly payload?: ContextPayload;
   readonly bytes: number;
+  /** Set for entries kept under a contextKey. */
+  key?: string;
 }
 
 interface Tile {
@@ -142,6 +168,7 @@ interface Job {
   readonly queue: Tile[];
   readonly created: number;
   readonly contextMs: number;
+  readonly contextCache: 'hit' | 'miss' | undefined;
   remaining: number;
   firstDispatch: number;
   tiles: number;
@@ -177,7 +204,12 @@ export class Scorer {
   private readonly active: Job[] = [];
   private readonly waiting: { start(): void; reject(e: unknown): void }[] = [];
   private readonly contexts = new Map<number, ContextEntry>();
+  /** contextKey -> id of its entry in `contexts`. */
+  private readonly keyedContexts = new Map<string, number>();
   private contextBytes = 0;
+  private readonly contextCounters = { hits: 0, misses: 0, evictions: 0 };
+  /** Bytes of one context state (the same for every context of a plan), measured on the first one. */
+  private stateBytes: number | undefined;
   private runners: Runner[] = [];
   /** Requests admitted and not finished. */
   private admitted = 0;
@@ -224,8 +256,11 @@ export class Scorer {
     return { ...this.counters };
   }
 
-  /** Score a request; `request.context` may be a ContextHandle from `context()`. */
-  async score(request: ScoreRequest, options: { signal?: AbortSignal } = {}): Promise<ScorerResult> {
+  /**
+   * Score a request; `request.context` may be a ContextHandle from `context()`, and `options.contextKey`
+   * caches a plain context for the calls that follow.
+   */
+  async score(request: ScoreRequest, options: ScoreCallOptions = {}): Promise<ScorerResult> {
     this.checkOpen();
     checkRequestShape(request);
     const signal = options.signal;
@@ -235,18 +270,29 @@ export class Scorer {
     let contextId: number;
     let context: ContextEntry | undefined;
     let encodedContext: Inputs | undefined;
+    let contextCache: 'hit' | 'miss' | undefined;
+    const keyedId = options.contextKey === undefined ? undefined : this.keyedContexts.get(options.contextKey);
     if (request.context instanceof ContextHandle) {
       contextId = request.context.id;
       context = this.useContext(contextId);
+    } else if (keyedId !== undefined) {
+      contextId = keyedId;
+      context = this.useContext(keyedId);
+      contextCache = 'hit';
+      this.contextCounters.hits++;
     } else {
       contextId = nextContextId++;
       encodedContext = encodeContext(spec, request.context);
+      if (options.contextKey !== undefined) {
+        contextCache = 'miss';
+        this.contextCounters.misses++;
+      }
     }
     const created = now();
     await this.admit(signal);
     if (this.disposed || signal?.aborted) {
       this.releaseSlot();
-      throw this.disposed ? new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer') : (signal!.reason ?? new DOMException('aborted', 'AbortError'));
+      throw this.disposed ? new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer', 'unavailable') : (signal!.reason ?? new DOMException('aborted', 'AbortError'));
     }
     // The context stage runs once admitted: it may use idle workers (a split context stage).
     let contextMs = 0;
@@ -259,11 +305,15 @@ export class Scorer {
         throw e;
       }
       contextMs = now() - t0;
+      if (options.contextKey !== undefined) {
+        context.key = options.contextKey;
+        this.keepContext(contextId, context);
+      }
     }
     const entry = context!;
     return new Promise<ScorerResult>((resolve, reject) => {
       const job: Job = {
-        contextId, context: entry, candidates, contextMs,
+        contextId, context: entry, candidates, contextMs, contextCache,
         scores: new Float64Array(candidates.rows),
         queue: [],
         created,
@@ -293,11 +343,7 @@ export class Scorer {
     this.checkOpen();
     const entry = await this.computeContext(encodeContext(this.model.spec, context));
     const id = nextContextId++;
-    this.contexts.set(id, entry);
-    this.contextBytes += entry.bytes;
-    while (this.contexts.size > this.options.maxContexts || (this.contextBytes > this.options.maxContextBytes && this.contexts.size > 1)) {
-      this.releaseContext(this.contexts.keys().next().value!);
-    }
+    this.keepContext(id, entry);
     return new ContextHandle(id, this);
   }
 
@@ -306,12 +352,13 @@ export class Scorer {
     const entry = this.contexts.get(id);
     if (!entry) return;
     this.contexts.delete(id);
+    if (entry.key !== undefined && this.keyedContexts.get(entry.key) === id) this.keyedContexts.delete(entry.key);
     this.contextBytes -= entry.bytes;
   }
 
-  /** Context handles alive and their bytes. */
-  get contextUsage(): { readonly handles: number; readonly bytes: number } {
-    return { handles: this.contexts.size, bytes: this.contextBytes };
+  /** Context handles (and keyed contexts) alive, their bytes, and the keyed lookups' hits and misses. */
+  get contextUsage(): ContextUsage {
+    return { handles: this.contexts.size, bytes: this.contextBytes, ...this.contextCounters };
   }
 
   /** Fault injection for tests and drills: make worker i throw or hang in its next tile, or end its thread. */
@@ -332,7 +379,7 @@ export class Scorer {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    const error = new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer');
+    const error = new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer', 'unavailable');
     for (const job of [...this.active]) this.fail(job, error);
     for (const w of this.waiting.splice(0)) w.reject(error);
     for (const r of this.runners) {
@@ -340,14 +387,31 @@ export class Scorer {
       r.terminate();
     }
     this.contexts.clear();
+    this.keyedContexts.clear();
     this.contextBytes = 0;
   }
 
   // ----- internals --------------------------------------------------------------------------
 
   private checkOpen(): void {
-    if (this.disposed) throw new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer');
+    if (this.disposed) throw new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer', 'unavailable');
     if (this.broken) throw this.broken;
+  }
+
+  /** Add an entry to the LRU and evict the least recently used beyond its bounds (the newest always stays). */
+  private keepContext(id: number, entry: ContextEntry): void {
+    if (entry.key !== undefined) {
+      // Two requests with one key that missed together: the later entry replaces the earlier.
+      const earlier = this.keyedContexts.get(entry.key);
+      if (earlier !== undefined && earlier !== id) this.releaseContext(earlier);
+      this.keyedContexts.set(entry.key, id);
+    }
+    this.contexts.set(id, entry);
+    this.contextBytes += entry.bytes;
+    while (this.contexts.size > this.options.maxContexts || (this.contextBytes > this.options.maxContextBytes && this.contexts.size > 1)) {
+      this.releaseContext(this.contexts.keys().next().value!);
+      this.contextCounters.evictions++;
+    }
   }
 
   private useContext(id: number): ContextEntry {
@@ -362,7 +426,10 @@ export class Scorer {
   private async computeContext(inputs: Inputs): Promise<ContextEntry> {
     const state = (await this.splitContext(inputs)) ?? this.main.runContext(inputs);
     const payload = this.workerConfig ? this.main.exportContext(state) : undefined;
-    const bytes = payload ? payload.arrays.reduce((a, x) => a + (x?.byteLength ?? 0), 0) : 1024;
+    // Inline mode exports nothing; its state's size is measured once from an export (it is the same for every context of a plan).
+    this.stateBytes ??= payloadBytes(payload ?? this.main.exportContext(state));
+    // Workers' payload copy and the state it came from are both held.
+    const bytes = this.stateBytes * (payload ? 2 : 1);
     return { state, payload, bytes };
   }
 
@@ -413,7 +480,7 @@ export class Scorer {
       return Promise.resolve();
     }
     if (this.waiting.length >= this.options.maxQueued)
-      return Promise.reject(new RankawareError('scorer queue', `at most ${this.options.maxQueued} waiting requests (maxQueued)`, `request ${this.waiting.length + 1} (overloaded: retry later)`));
+      return Promise.reject(new RankawareError('scorer queue', `at most ${this.options.maxQueued} waiting requests (maxQueued)`, `request ${this.waiting.length + 1} (overloaded: retry later)`, 'overloaded'));
     return new Promise<void>((resolve, reject) => {
       const entry = {
         start: () => {
@@ -517,7 +584,7 @@ export class Scorer {
       backend: this.info.backend,
       plan: this.info.plan,
       threads: this.info.threads,
-      timing: { contextMs: job.contextMs, candidatesMs: now() - job.firstDispatch, queuedMs: job.firstDispatch - job.created, tiles: job.tiles },
+      timing: { contextMs: job.contextMs, candidatesMs: now() - job.firstDispatch, queuedMs: job.firstDispatch - job.created, tiles: job.tiles, ...(job.contextCache && { contextCache: job.contextCache }) },
     });
   }
 
@@ -584,7 +651,7 @@ export class Scorer {
       (e: unknown) => {
         // No replacement could start. With no thread left, fail what is pending and refuse what comes.
         if (this.runners.every((r) => r.dead)) {
-          this.broken = new RankawareError('scorer', 'a live worker thread', `none: a replacement worker failed to start (${e instanceof Error ? e.message : String(e)})`);
+          this.broken = new RankawareError('scorer', 'a live worker thread', `none: a replacement worker failed to start (${e instanceof Error ? e.message : String(e)})`, 'unavailable');
           for (const job of [...this.active]) this.fail(job, this.broken);
         }
       },
@@ -678,6 +745,7 @@ const now = () => performance.now();
 
 /** A context split gives each thread at least this much of the last layer's weight (smaller shares cost more in messages than they save). */
 const SPLIT_BYTES_PER_THREAD = 1 << 20;
+const payloadBytes = (payload: ContextPayload) => payload.arrays.reduce((a, x) => a + (x?.byteLength ?? 0), 0);
 
 /** Run `fn` after pending I/O and timers: setImmediate in Node, a MessageChannel hop in browsers (setTimeout clamps to >= 1 ms). */
 const nextMacrotask: (fn: () => void) => void =

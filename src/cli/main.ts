@@ -19,6 +19,7 @@ import { runBench } from './bench.js';
 import { createScorer } from '../scorer.js';
 import type { ScoreRequest } from '../scorer.js';
 import { importCommand, inspectImportedDir, isImportedDir, scoreImportedDir } from '../import/cli.js';
+import { loadCommand, serveCommand, SERVE_USAGE } from '../server/commands.js';
 
 const USAGE = `rankaware: exact rank-aware inference for recommender ranking models
 
@@ -38,7 +39,8 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
       count, cold start, and onnxruntime on the exported vanilla graph, all in one run.
   rankaware bench --suite table3|fig2|peers|cold|all [--quick] [--json] [--out bench/results]
       The benchmark suites (docs/benchmarks.md): the paper's Table 3 and Fig. 2, the onnxruntime peers and
-      cold starts; writes DIR/*.json, DIR/summary.md and SVG charts. --quick: under 2 minutes.`;
+      cold starts; writes DIR/*.json, DIR/summary.md and SVG charts. --quick: under 2 minutes.
+${SERVE_USAGE}`;
 
 export class UsageError extends Error {}
 
@@ -212,6 +214,8 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
       });
     },
   },
+  serve: serveCommand,
+  load: loadCommand,
 };
 
 /** Messages that quote input (JSON.parse's quotes the text around the error) may hold newlines; stderr gets one line. */

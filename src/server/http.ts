@@ -1,0 +1,227 @@
+/**
+ * The HTTP API over a scorer: routing, body limits, validation and the mapping of every failure to a
+ * status code. A bad request gets a 4xx with its one-line RankawareError and touches nothing shared;
+ * a full queue gets 503 with Retry-After; a client that hangs up aborts its request's pending tiles.
+ *
+ *   POST /v1/score   request JSON (DESIGN.md section 4) -> {"scores": [...], "backend", "plan", "timing"}
+ *   GET  /healthz    200 {"status": "ok", ...}; 503 {"status": "draining"} once shutdown began
+ *   GET  /metrics    Prometheus text
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RankawareError, show } from '../errors.js';
+import { checkRequestShape } from '../model/request.js';
+import type { Scorer, ScorerResult } from '../scorer.js';
+import type { ContextCache } from './context-cache.js';
+import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
+import type { ServerMetrics } from './server-metrics.js';
+
+export interface ApiLimits {
+  /** Request bodies above this many bytes get 413. */
+  readonly maxBodyBytes: number;
+  /** Requests with more candidates get 400. */
+  readonly maxCandidates: number;
+}
+
+export interface ApiState {
+  /** Set when shutdown began: health checks fail (the load balancer stops routing here) and connections close after their response. */
+  draining: boolean;
+}
+
+export interface Api {
+  readonly scorer: Scorer;
+  readonly cache: ContextCache;
+  readonly metrics: ServerMetrics;
+  readonly limits: ApiLimits;
+  readonly state: ApiState;
+}
+
+/** Why a request failed, as counted in rankaware_request_errors_total{kind}. */
+export type FailureKind =
+  | 'bad_json'
+  | 'invalid_request'
+  | 'too_many_candidates'
+  | 'body_too_large'
+  | 'unsupported_media_type'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'overloaded'
+  | 'unavailable'
+  | 'non_finite_score'
+  | 'client_closed'
+  | 'internal'
+  | 'bad_http'; // unparseable HTTP, counted by the server's clientError handler
+
+/** A failure with its status and kind; `error` is what the client reads. */
+class HttpFailure {
+  constructor(
+    readonly status: number,
+    readonly kind: FailureKind,
+    readonly error: RankawareError,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {}
+}
+
+const ROUTES: Readonly<Record<string, { method: string; route: string }>> = {
+  '/v1/score': { method: 'POST', route: 'score' },
+  '/healthz': { method: 'GET', route: 'healthz' },
+  '/metrics': { method: 'GET', route: 'metrics' },
+};
+
+/** The request listener for node:http's createServer. */
+export function createHandler(api: Api): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const entry = Object.hasOwn(ROUTES, path) ? ROUTES[path]! : undefined;
+    const route = entry?.route ?? 'unknown';
+    res.on('finish', () => api.metrics.requests.inc({ route, code: String(res.statusCode) }));
+    if (!entry) return fail(api, req, res, new HttpFailure(404, 'not_found', new RankawareError('path', `one of ${Object.keys(ROUTES).join(', ')}`, show(path))));
+    // HEAD is GET without a body (node:http drops the body itself).
+    const method = req.method === 'HEAD' && entry.method === 'GET' ? 'GET' : req.method;
+    if (method !== entry.method)
+      return fail(api, req, res, new HttpFailure(405, 'method_not_allowed', new RankawareError(`${path} method`, entry.method, show(req.method)), { Allow: entry.method === 'GET' ? 'GET, HEAD' : entry.method }));
+    if (entry.route === 'healthz') return health(api, res);
+    if (entry.route === 'metrics') {
+      req.resume();
+      if (api.state.draining) res.setHeader('Connection', 'close');
+      res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE });
+      return void res.end(api.metrics.render());
+    }
+    void scoreRoute(api, req, res);
+  };
+}
+
+function health(api: Api, res: ServerResponse): void {
+  const info = api.scorer.info;
+  const body = { status: api.state.draining ? 'draining' : 'ok', modelVersion: api.cache.modelVersion, backend: info.backend, plan: info.plan, threads: info.threads };
+  sendJson(api, res, api.state.draining ? 503 : 200, body);
+}
+
+async function scoreRoute(api: Api, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = performance.now();
+  const controller = new AbortController();
+  // The client hung up before its answer: drop the request's pending tiles.
+  res.on('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  api.metrics.inFlight++;
+  try {
+    checkContentType(req);
+    const request = parseRequest(await readBody(req, api.limits.maxBodyBytes), api.limits.maxCandidates);
+    const contextKey = api.cache.keyFor(request.context);
+    const result = await api.scorer.score(request, { signal: controller.signal, contextKey });
+    const totalMs = performance.now() - started;
+    api.metrics.observeScored(result.scores.length, totalMs / 1000);
+    sendJson(api, res, 200, { scores: result.scores, backend: result.backend, plan: result.plan, timing: timingOf(result, totalMs, contextKey !== undefined) });
+  } catch (e) {
+    if (controller.signal.aborted || res.destroyed) {
+      api.metrics.errors.inc({ kind: 'client_closed' });
+      return;
+    }
+    fail(api, req, res, classify(e));
+  } finally {
+    api.metrics.inFlight--;
+  }
+}
+
+function timingOf(result: ScorerResult, totalMs: number, cacheOn: boolean) {
+  const t = result.timing;
+  return { totalMs, contextMs: t.contextMs, queuedMs: t.queuedMs, candidatesMs: t.candidatesMs, tiles: t.tiles, contextCache: cacheOn ? (t.contextCache ?? 'miss') : 'off' };
+}
+
+/** application/json (any parameters), or no Content-Type at all; anything else is refused with 415. */
+function checkContentType(req: IncomingMessage): void {
+  const type = req.headers['content-type'];
+  if (type !== undefined && type.split(';')[0]!.trim().toLowerCase() !== 'application/json')
+    throw new HttpFailure(415, 'unsupported_media_type', new RankawareError('Content-Type', '"application/json"', show(type)));
+}
+
+/** The body, refused with 413 as soon as it is known to exceed the limit (declared length first, then bytes read). */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = (received: string) => new HttpFailure(413, 'body_too_large', new RankawareError('request body', `at most ${limit} bytes (--max-body-bytes)`, received));
+  const declared = Number(req.headers['content-length']);
+  if (req.headers['content-length'] !== undefined && declared > limit) {
+    req.resume(); // discard the rest, so that the connection ends cleanly rather than by a reset
+    return Promise.reject(tooLarge(`${declared} bytes (Content-Length)`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      length += chunk.length;
+      if (length > limit) {
+        over = true;
+        chunks.length = 0;
+        reject(tooLarge(`more than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks, length));
+    });
+    req.on('error', reject);
+    // A client gone mid-body: no 'end' will come (a promise left pending would hold the request forever).
+    req.on('close', () => {
+      if (!req.complete) reject(new Error('the client closed the connection before the body ended'));
+    });
+  });
+}
+
+interface ParsedRequest {
+  readonly context: unknown;
+  readonly candidates: unknown;
+}
+
+function parseRequest(body: Buffer, maxCandidates: number): ParsedRequest {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch (e) {
+    const message = (e as Error).message.replace(/\s*[\r\n]+\s*/g, ' ');
+    throw new HttpFailure(400, 'bad_json', new RankawareError('request body', 'valid JSON', body.length === 0 ? 'an empty body' : `a parse error (${message})`, 'format'));
+  }
+  // The outer shape first: the context cache's key is derived before the scorer sees the request.
+  checkRequestShape(json);
+  // Refused before any encoding work: the limit protects the server's memory and time.
+  if (Array.isArray(json.candidates) && json.candidates.length > maxCandidates)
+    throw new HttpFailure(400, 'too_many_candidates', new RankawareError('request.candidates', `at most ${maxCandidates} candidates (--max-candidates)`, `${json.candidates.length} candidates`));
+  // The scorer checks the rest (fields, ids, values) and refuses with a RankawareError.
+  return json;
+}
+
+/** Map anything a score call threw to a status: the client's fault (4xx), overload (503), or ours (500). */
+function classify(e: unknown): HttpFailure {
+  if (e instanceof HttpFailure) return e;
+  if (e instanceof RankawareError) {
+    if (e.kind === 'overloaded') return new HttpFailure(503, 'overloaded', e, { 'Retry-After': '1' });
+    if (e.kind === 'unavailable') return new HttpFailure(503, 'unavailable', e, { 'Retry-After': '1' });
+    // Inputs within range whose logits overflow: the request cannot be scored, the server is fine.
+    if (e.where.startsWith('score of ')) return new HttpFailure(422, 'non_finite_score', e);
+    if (e.where === 'request' || e.where.startsWith('request.')) return new HttpFailure(400, 'invalid_request', e);
+    return new HttpFailure(500, 'internal', e);
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  return new HttpFailure(500, 'internal', new RankawareError('server', 'no internal error', message.replace(/\s*[\r\n]+\s*/g, ' ')));
+}
+
+function fail(api: Api, req: IncomingMessage, res: ServerResponse, failure: HttpFailure): void {
+  api.metrics.errors.inc({ kind: failure.kind });
+  if (!req.complete) {
+    // Unread body (413, or a route that takes none): discard it and close after this response.
+    req.resume();
+    res.setHeader('Connection', 'close');
+  }
+  if (res.headersSent || res.destroyed) return;
+  const { where, expected, received } = failure.error;
+  sendJson(api, res, failure.status, { error: failure.error.message, kind: failure.kind, where, expected, received }, failure.headers);
+}
+
+function sendJson(api: Api, res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  const text = JSON.stringify(body);
+  // Shutdown began while this request ran: its connection closes after the answer.
+  if (api.state.draining) res.setHeader('Connection', 'close');
+  res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
