@@ -23,10 +23,10 @@ export interface GpuPlanOptions {
   /** Candidates per tile (default: as many as keep the arena near 64 MiB, within the binding limit). */
   readonly tileRows?: number;
   /**
-   * The largest buffer a kernel binds (default: the device's maxStorageBufferBindingSize). Tests lower it
-   * to make weights, tables and tiles split on small models.
+   * The largest weight chunk (default: the device's maxStorageBufferBindingSize): weights and tables
+   * beyond it are split. Tests lower it to make them split on small models.
    */
-  readonly maxBindingBytes?: number;
+  readonly weightChunkBytes?: number;
 }
 
 const ACT: Record<Activation, number> = { none: 0, relu: 1, sigmoid: 2 };
@@ -98,6 +98,7 @@ export class GpuCompiledPlan implements AsyncCompiledPlan {
   readonly tileRows: number;
   private readonly device: GPUDevice;
   private readonly maxBinding: number;
+  private readonly weightChunk: number;
   private readonly base: number[] = [];
   private readonly stride: number[] = [];
   private readonly ctxFloats: number;
@@ -116,6 +117,8 @@ export class GpuCompiledPlan implements AsyncCompiledPlan {
   private readonly freeSnapshots: GPUBuffer[] = [];
   private readonly freeStaging = new Map<number, GPUBuffer[]>();
   private current = -1;
+  /** Tiles the last request was cut into. */
+  lastTiles = 0;
   private weightBytes = 0;
   private splitWeights = 0;
   private timing = { pipelinesMs: 0, uploadMs: 0 };
@@ -126,7 +129,8 @@ export class GpuCompiledPlan implements AsyncCompiledPlan {
     options: GpuPlanOptions,
   ) {
     this.device = runtime.device;
-    this.maxBinding = Math.min(options.maxBindingBytes ?? runtime.maxBindingBytes, runtime.maxBindingBytes);
+    this.maxBinding = runtime.maxBindingBytes;
+    this.weightChunk = Math.min(options.weightChunkBytes ?? this.maxBinding, this.maxBinding);
     // Arena layout (f32 elements): ctx buffers, each one row; then each cand buffer for tileRows rows; then the scores.
     let at = 0;
     for (const b of plan.buffers)
@@ -220,8 +224,8 @@ export class GpuCompiledPlan implements AsyncCompiledPlan {
     if (chunks) return chunks;
     const t = this.tensor(name);
     const [units, ins] = t.shape as [number, number];
-    const perChunk = Math.floor(this.maxBinding / (Math.max(1, ins) * 16)) * 4;
-    if (perChunk < 4) throw new RankawareError(`weight "${name}"`, `an input width whose 4-unit column block fits maxStorageBufferBindingSize (${this.maxBinding} bytes)`, `${ins} inputs`, 'weights');
+    const perChunk = Math.floor(this.weightChunk / (Math.max(1, ins) * 16)) * 4;
+    if (perChunk < 4) throw new RankawareError(`weight "${name}"`, `an input width whose 4-unit column block fits one binding (${this.weightChunk} bytes)`, `${ins} inputs`, 'weights');
     chunks = [];
     for (let start = 0; start < units; start += perChunk) {
       const count = Math.min(perChunk, units - start);
@@ -244,8 +248,8 @@ export class GpuCompiledPlan implements AsyncCompiledPlan {
     if (chunks) return chunks;
     const t = this.tensor(name);
     const rows = t.data.length / dim;
-    const perChunk = Math.floor(this.maxBinding / (dim * 4));
-    if (perChunk < 1) throw new RankawareError(`weight "${name}"`, `a row that fits maxStorageBufferBindingSize (${this.maxBinding} bytes)`, `${dim * 4} bytes`, 'weights');
+    const perChunk = Math.floor(this.weightChunk / (dim * 4));
+    if (perChunk < 1) throw new RankawareError(`weight "${name}"`, `a row that fits one binding (${this.weightChunk} bytes)`, `${dim * 4} bytes`, 'weights');
     chunks = [];
     for (let start = 0; start < rows; start += perChunk) {
       const count = Math.min(perChunk, rows - start);
@@ -504,7 +508,8 @@ export class GpuCompiledPlan implements AsyncCompiledPlan {
     const staging = this.staging(n * 4);
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
-    for (let start = 0; start < n; ) {
+    this.lastTiles = 0;
+    for (let start = 0; start < n; this.lastTiles++) {
       let end = Math.min(n, start + this.tileRows);
       let data = this.encodeInputs(inputs, start, end);
       // A tile whose inputs (pooled ids) exceed one binding is halved until they fit.

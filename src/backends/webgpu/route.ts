@@ -66,6 +66,11 @@ export class GpuRoute {
     return this.gpu;
   }
 
+  /** The CPU plan that answers when the GPU does not. */
+  get cpuPlan(): CompiledPlan {
+    return this.cpu.compiled;
+  }
+
   /** Nothing runs yet: each backend computes the context stage the first time it scores on it. */
   runContext(inputs: Inputs): RoutedContext {
     return { backend: 'webgpu', inputs };
