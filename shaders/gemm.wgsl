@@ -99,3 +99,38 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
   }
 }
+
+// The context stage's linear layers run on one row (rank-aware: x_c W_c^T + b once per request), where
+// a 64-row tile would waste 63 of them: one lane per (row, vec4 of units) walks K alone, no workgroup memory.
+@compute @workgroup_size(64)
+fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let units4 = (p.units + 3u) / 4u;
+  let index = laneIndex(vec3<u32>(wid.x, wid.y, 0u), groups, lid);
+  if (index >= rt.rows * units4) {
+    return;
+  }
+  let row = index / units4;
+  let c = index % units4;
+  let x = p.x + wid.z * p.groupIn + row * p.xStride;
+  var acc = vec4<f32>(0.0);
+  for (var k = 0u; k < p.inDim; k++) {
+    acc = fma(vec4<f32>(arena[x + k]), weightT[k * units4 + c], acc);
+  }
+  let outBase = p.out + wid.z * p.groupOut + row * p.outStride;
+  let addBase = p.add + wid.z * p.groupOut + row * p.addStride;
+  for (var j = 0u; j < 4u; j++) {
+    let u = c * 4u + j;
+    if (u >= p.units) {
+      break;
+    }
+    let unit = p.unitBase + u;
+    var v = acc[j];
+    if (HAS_BIAS) {
+      v += bias[unit];
+    }
+    if (HAS_ADD) {
+      v += arena[addBase + unit];
+    }
+    arena[outBase + unit] = activate(v, ACT);
+  }
+}

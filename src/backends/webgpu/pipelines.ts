@@ -14,6 +14,7 @@ export type Family = Exclude<keyof typeof SHADERS, 'common'>;
 /** Which family file holds each entry point. */
 export const ENTRY_FAMILY = {
   gemm: 'gemm',
+  gemv: 'gemm',
   gather: 'gather',
   dense: 'gather',
   copy: 'gather',

@@ -307,12 +307,14 @@ export class GpuCompiledPlan implements AsyncCompiledPlan {
         const bias = op.bias ? this.bias(op.bias) : undefined;
         const add = op.add ? this.ref(op.add) : [0, 0];
         const constants = { ACT: ACT[op.act], HAS_BIAS: bias ? 1 : 0, HAS_ADD: op.add ? 1 : 0 };
+        // A ctx output is one row: the GEMV (a GEMM tile would compute 64 rows to keep one).
+        const gemv = this.plan.buffers[op.out.buf]!.rank === 'ctx';
         return this.linearChunks(op.weight).map((c) => ({
-          kernel: { entry: 'gemm', constants },
+          kernel: { entry: gemv ? 'gemv' : 'gemm', constants },
           params: [...this.ref(op.x), ins, ...this.ref(op.out), ...add, c.count, c.start, ins, units, 0],
           a: c.buffer,
           b: bias,
-          grid: (rows) => [Math.ceil(c.count / 64), Math.ceil(rows / 64), op.groups],
+          grid: (rows): [number, number, number] => (gemv ? [lanes(rows * Math.ceil(c.count / 4))[0], 1, op.groups] : [Math.ceil(c.count / 64), Math.ceil(rows / 64), op.groups]),
         }));
       }
       case 'pairs': {
