@@ -1,4 +1,8 @@
 import { defineConfig } from 'vitest/config';
+import { swiftshaderEnv } from './bin/webgpu-env.js';
+
+// The forked test workers inherit this environment: Dawn finds SwiftShader's Vulkan on a GPU-less machine.
+Object.assign(process.env, swiftshaderEnv() ?? {});
 
 export default defineConfig({
   test: {

@@ -5,6 +5,17 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { swiftshaderEnv } from './webgpu-env.js';
+
+// WebGPU without a GPU: Dawn finds SwiftShader's Vulkan only through variables set before node starts,
+// so a command that may use WebGPU re-executes itself once with them (bin/webgpu-env.js says when).
+const args = process.argv.slice(2);
+const wantsGpu = args.some((a, i) => /^--backend=(webgpu|auto)$/.test(a) || (args[i - 1] === '--backend' && /^(webgpu|auto)$/.test(a)));
+const gpuEnv = wantsGpu ? swiftshaderEnv() : undefined;
+if (gpuEnv) {
+  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], { stdio: 'inherit', env: { ...process.env, ...gpuEnv } });
+  process.exit(child.status ?? 1);
+}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 if (!existsSync(join(root, 'dist', 'cli', 'main.js')) || !existsSync(join(root, 'build', 'wasm', 'kernels.js'))) {

@@ -7,10 +7,15 @@ import type { Model } from './model/model.js';
 import { encodeRequest } from './model/request.js';
 import { planModel } from './arch/index.js';
 import type { Plan, PlanMode } from './plan/ir.js';
-import type { Backend, BackendName, CompiledPlan } from './backends/backend.js';
+import type { Backend, BackendChoice, BackendName, CompiledPlan } from './backends/backend.js';
 import { jsBackend } from './backends/js/index.js';
 import { createWasmBackend } from './backends/wasm/load.js';
 import { simdSupported } from './backends/wasm/module.js';
+import { acquireGpu } from './backends/webgpu/device.js';
+import type { GpuRuntime } from './backends/webgpu/device.js';
+import { GpuCompiledPlan } from './backends/webgpu/plan.js';
+import type { GpuPlanOptions } from './backends/webgpu/plan.js';
+import { breakEvenFlops, GpuRoute } from './backends/webgpu/route.js';
 
 export interface ScoreOptions {
   readonly plan?: PlanMode;
@@ -20,8 +25,21 @@ export interface ScoreOptions {
 export interface ScoreResult {
   /** One score per candidate, in request order. */
   readonly scores: number[];
+  /** The backend that computed these scores. */
   readonly backend: BackendName;
   readonly plan: PlanMode;
+  /** Why that backend (after a fallback: why not the one asked for). */
+  readonly reason: string;
+}
+
+export interface ScoreAsyncOptions {
+  readonly plan?: PlanMode;
+  /** Default 'js'. 'webgpu' and 'auto' fall back to WASM (then js) by the policy of docs/backends.md. */
+  readonly backend?: BackendChoice;
+  /** WebGPU only: candidate-stage FLOPs below which a request runs on the CPU (default: 0 for 'webgpu', the cost model's break-even for 'auto'). */
+  readonly minGpuFlops?: number;
+  /** WebGPU only: tile and binding sizes (tests). */
+  readonly gpu?: GpuPlanOptions;
 }
 
 const BACKENDS: Partial<Record<BackendName, Backend>> = { js: jsBackend };
@@ -32,24 +50,49 @@ export interface LoadedBackend {
   readonly name: BackendName;
   /** Why this backend (and why not the one asked for, after a fallback). */
   readonly reason: string;
+  /** What was asked for. */
+  readonly requested: BackendChoice;
+  /** WebGPU: requests with fewer candidate-stage FLOPs run on the CPU (0 when 'webgpu' was asked for by name). */
+  readonly minGpuFlops: number;
 }
 
 /**
- * Make a backend ready (compile its module once per process). Falls back to js, saying why, when the
- * engine cannot run it: WASM needs 128-bit SIMD.
+ * Make a backend ready (compile its module, or get the WebGPU device, once per process). Falls back,
+ * saying why, when the engine cannot run it: WASM needs 128-bit SIMD (else js); WebGPU needs an adapter
+ * with the kernels' limits (else WASM). 'auto' picks WebGPU on a hardware adapter, WASM on a software one
+ * (SwiftShader is slower than WASM on the same CPU), and lets the cost model route small requests to WASM.
  */
-export async function loadBackend(name: BackendName): Promise<LoadedBackend> {
-  if (name === 'js') return { name, reason: REASONS.js! };
-  if (name === 'wasm') {
-    if (!BACKENDS.wasm) {
-      if (!simdSupported()) return { name: 'js', reason: 'this JavaScript engine has no WebAssembly SIMD; using the js backend' };
-      const wasm = await createWasmBackend();
-      BACKENDS.wasm = wasm;
-      REASONS.wasm = wasm.variant === 'relaxed-simd' ? 'WASM with relaxed-SIMD FMA' : 'WASM SIMD (this engine has no relaxed SIMD, so no FMA)';
+export async function loadBackend(choice: BackendChoice): Promise<LoadedBackend> {
+  const cpu = (): Promise<LoadedBackend> => loadCpu(choice);
+  if (choice === 'js' || choice === 'wasm') return cpu();
+  if (choice === 'webgpu' || choice === 'auto') {
+    const got = await acquireGpu();
+    if ('reason' in got) {
+      const fallback = await cpu();
+      return { ...fallback, reason: `${got.reason}; using ${fallback.name} (${fallback.reason})` };
     }
-    return { name, reason: REASONS.wasm! };
+    const { adapter, software } = got.runtime;
+    if (choice === 'webgpu')
+      return { name: 'webgpu', requested: choice, minGpuFlops: 0, reason: `WebGPU on ${adapter}${software ? ' (a CPU emulation: correct, not fast)' : ''}` };
+    if (software) {
+      const fallback = await cpu();
+      return { ...fallback, reason: `auto: the only WebGPU adapter is ${adapter}, a CPU emulation slower than ${fallback.name} on the same cores; using ${fallback.name} (${fallback.reason})` };
+    }
+    const minGpuFlops = breakEvenFlops();
+    return { name: 'webgpu', requested: choice, minGpuFlops, reason: `auto: WebGPU on ${adapter}; requests under ${minGpuFlops / 1e6} MFLOP of candidate work go to WASM (cost model)` };
   }
-  throw new RankawareError('backend', '"js" or "wasm" (the WebGPU backend is not part of this release)', JSON.stringify(name));
+  throw new RankawareError('backend', '"js", "wasm", "webgpu" or "auto"', JSON.stringify(choice));
+}
+
+async function loadCpu(choice: BackendChoice): Promise<LoadedBackend> {
+  if (choice === 'js') return { name: 'js', requested: choice, minGpuFlops: 0, reason: REASONS.js! };
+  if (!BACKENDS.wasm) {
+    if (!simdSupported()) return { name: 'js', requested: choice, minGpuFlops: 0, reason: 'this JavaScript engine has no WebAssembly SIMD; using the js backend' };
+    const wasm = await createWasmBackend();
+    BACKENDS.wasm = wasm;
+    REASONS.wasm = wasm.variant === 'relaxed-simd' ? 'WASM with relaxed-SIMD FMA' : 'WASM SIMD (this engine has no relaxed SIMD, so no FMA)';
+  }
+  return { name: 'wasm', requested: choice, minGpuFlops: 0, reason: REASONS.wasm! };
 }
 
 const plans = new WeakMap<Model, Map<PlanMode, Plan>>();
@@ -65,6 +108,7 @@ export function getPlan(model: Model, mode: PlanMode): Plan {
 }
 
 function getBackend(name: BackendName): Backend {
+  if (name === 'webgpu') throw new RankawareError('backend', '"js" or "wasm" for a synchronous compiled plan (WebGPU reads scores back asynchronously: use scoreAsync or createScorer)', '"webgpu"');
   const backend = BACKENDS[name];
   if (!backend) throw new RankawareError('backend', `a loaded backend (await loadBackend(${JSON.stringify(name)}) first; loaded: ${Object.keys(BACKENDS).join(', ')})`, JSON.stringify(name));
   return backend;
@@ -94,5 +138,55 @@ export function score(model: Model, request: unknown, options: ScoreOptions = {}
   const c = compilePlan(getPlan(model, mode), backend);
   const encoded = encodeRequest(model.spec, request);
   const context = c.runContext(encoded.context);
-  return { scores: checkScores(c.runCandidates(context, encoded.candidates)), backend, plan: mode };
+  return { scores: checkScores(c.runCandidates(context, encoded.candidates)), backend, plan: mode, reason: REASONS[backend]! };
+}
+
+const gpuPlans = new WeakMap<Plan, Map<string, Promise<GpuCompiledPlan>>>();
+
+/** The plan compiled on this device (weights uploaded and pipelines created once per plan, device and options). */
+function gpuPlan(plan: Plan, runtime: GpuRuntime, options: GpuPlanOptions = {}): Promise<GpuCompiledPlan> {
+  let byKey = gpuPlans.get(plan);
+  if (!byKey) gpuPlans.set(plan, (byKey = new Map()));
+  const key = JSON.stringify(options);
+  let c = byKey.get(key);
+  if (!c || (c as { runtime?: GpuRuntime }).runtime !== runtime) {
+    c = GpuCompiledPlan.compile(plan, runtime, options);
+    (c as { runtime?: GpuRuntime }).runtime = runtime;
+    byKey.set(key, c);
+    // A failed compile is not kept: the next request tries again.
+    c.catch(() => byKey.get(key) === c && byKey.delete(key));
+  }
+  return c;
+}
+
+/**
+ * A routed plan for WebGPU: the GPU plan when a device is up (a fresh one after a loss), and the CPU plan
+ * that answers when the device is lost or the request is too small for the GPU (docs/backends.md).
+ */
+export async function routePlan(plan: Plan, loaded: LoadedBackend, options: { minGpuFlops?: number; gpu?: GpuPlanOptions } = {}): Promise<GpuRoute> {
+  const cpu = await loadCpu('wasm');
+  const cpuPlan = { name: cpu.name, reason: cpu.reason, compiled: compilePlan(plan, cpu.name) };
+  const minGpuFlops = options.minGpuFlops ?? loaded.minGpuFlops;
+  const got = await acquireGpu();
+  if ('reason' in got) return new GpuRoute(plan, undefined, got.reason, cpuPlan, minGpuFlops);
+  return new GpuRoute(plan, await gpuPlan(plan, got.runtime, options.gpu), loaded.reason, cpuPlan, minGpuFlops);
+}
+
+/**
+ * Score one request on any backend. js and wasm run as score() does; 'webgpu' and 'auto' run on the GPU
+ * where the policy allows and fall back otherwise; the result says which backend answered and why.
+ */
+export async function scoreAsync(model: Model, request: unknown, options: ScoreAsyncOptions = {}): Promise<ScoreResult> {
+  const mode = options.plan ?? 'rank-aware';
+  const loaded = await loadBackend(options.backend ?? 'js');
+  if (loaded.name !== 'webgpu') return { ...score(model, request, { plan: mode, backend: loaded.name }), reason: loaded.reason };
+  const encoded = encodeRequest(model.spec, request);
+  const route = await routePlan(getPlan(model, mode), loaded, options);
+  const context = route.runContext(encoded.context);
+  try {
+    const result = await route.runCandidates(context, encoded.candidates);
+    return { scores: checkScores(result.scores), backend: result.backend, plan: mode, reason: result.reason };
+  } finally {
+    route.release(context);
+  }
 }

@@ -13,10 +13,12 @@ import { RankawareError, show } from './errors.js';
 import type { Model } from './model/model.js';
 import { checkRequestShape, encodeCandidates, encodeContext, sliceInputs } from './model/request.js';
 import type { Inputs } from './model/request.js';
-import { checkScores, getPlan, loadBackend } from './engine.js';
+import { checkScores, getPlan, loadBackend, routePlan } from './engine.js';
 import { countFlops } from './plan/flops.js';
 import type { Plan, PlanMode } from './plan/ir.js';
-import type { BackendName, CompiledPlan, ContextPayload, ContextState } from './backends/backend.js';
+import type { BackendChoice, BackendName, CompiledPlan, ContextPayload, ContextState } from './backends/backend.js';
+import type { GpuPlanOptions, GpuPlanStats } from './backends/webgpu/plan.js';
+import type { GpuRoute, RoutedContext } from './backends/webgpu/route.js';
 import { jsBackend } from './backends/js/index.js';
 import { compileOnShared, planSkeleton, WasmCompiledPlan } from './backends/wasm/index.js';
 import { createSharedWasm, createWasmBackend } from './backends/wasm/load.js';
@@ -26,8 +28,15 @@ import { MISSING_CONTEXT, WORKER_CONTEXT_CACHE } from './scheduler/protocol.js';
 import type { FaultKind, WorkerConfig } from './scheduler/protocol.js';
 
 export interface ScorerOptions {
-  /** 'wasm' (default; falls back to js without WebAssembly SIMD) or 'js'. */
-  readonly backend?: 'js' | 'wasm';
+  /**
+   * 'wasm' (default; falls back to js without WebAssembly SIMD), 'js', 'webgpu' (falls back to WASM; each
+   * request runs on the device from the calling thread) or 'auto' (docs/backends.md: fallback policy).
+   */
+  readonly backend?: BackendChoice;
+  /** WebGPU: candidate-stage FLOPs below which a request runs on the CPU (default: 0 for 'webgpu', the cost model's for 'auto'). */
+  readonly minGpuFlops?: number;
+  /** WebGPU: tile and weight-chunk sizes. */
+  readonly gpu?: GpuPlanOptions;
   readonly plan?: PlanMode;
   /** Threads scoring candidate tiles; 1 runs them on the calling thread. Default: the hardware's cores. */
   readonly threads?: number;
@@ -59,7 +68,7 @@ export interface ScorerOptions {
   readonly spinMs?: number;
 }
 
-export type ScorerMode = 'inline' | 'shared-memory' | 'copied-weights';
+export type ScorerMode = 'inline' | 'shared-memory' | 'copied-weights' | 'gpu';
 
 export interface ScorerInfo {
   readonly backend: BackendName;
@@ -72,6 +81,8 @@ export interface ScorerInfo {
   readonly mode: ScorerMode;
   readonly modeReason: string;
   readonly tileRows: number;
+  /** WebGPU: the compiled plan's cold start and layout (pipelines, upload, arena, tiles). */
+  readonly gpu?: GpuPlanStats;
 }
 
 export interface ScoreTiming {
@@ -88,7 +99,10 @@ export interface ScoreTiming {
 
 export interface ScorerResult {
   readonly scores: number[];
+  /** The backend that computed these scores (with WebGPU, WASM when the policy sent the request there). */
   readonly backend: BackendName;
+  /** Why that backend. */
+  readonly reason: string;
   readonly plan: PlanMode;
   readonly threads: number;
   readonly timing: ScoreTiming;
@@ -173,6 +187,8 @@ interface Job {
   firstDispatch: number;
   tiles: number;
   settled: boolean;
+  /** Where a routed (WebGPU) request actually ran, and why. */
+  ranOn?: { readonly backend: BackendName; readonly reason: string };
   resolve(result: ScorerResult): void;
   reject(error: unknown): void;
   detach?: () => void;
@@ -231,6 +247,8 @@ export class Scorer {
     private readonly main: CompiledPlan,
     private readonly workerConfig: WorkerConfig | undefined,
     private readonly options: Required<Pick<ScorerOptions, 'maxInFlight' | 'maxQueued' | 'maxContexts' | 'maxContextBytes' | 'tileTimeoutMs' | 'spinMs'>> & { explicitTileRows: boolean },
+    /** WebGPU: requests run through this route (GPU, or the CPU by the fallback policy) on the calling thread. */
+    private readonly route?: GpuRoute,
   ) {
     this.balanceTiles = !options.explicitTileRows;
   }
@@ -354,6 +372,7 @@ export class Scorer {
     this.contexts.delete(id);
     if (entry.key !== undefined && this.keyedContexts.get(entry.key) === id) this.keyedContexts.delete(entry.key);
     this.contextBytes -= entry.bytes;
+    this.route?.release(entry.state as RoutedContext);
   }
 
   /** Context handles (and keyed contexts) alive, their bytes, and the keyed lookups' hits and misses. */
@@ -424,6 +443,7 @@ export class Scorer {
   }
 
   private async computeContext(inputs: Inputs): Promise<ContextEntry> {
+    if (this.route) return { state: this.route.runContext(inputs), bytes: 1024 };
     const state = (await this.splitContext(inputs)) ?? this.main.runContext(inputs);
     const payload = this.workerConfig ? this.main.exportContext(state) : undefined;
     // Inline mode exports nothing; its state's size is measured once from an export (it is the same for every context of a plan).
@@ -581,7 +601,8 @@ export class Scorer {
     this.finish(job);
     job.resolve({
       scores: result,
-      backend: this.info.backend,
+      backend: job.ranOn?.backend ?? this.info.backend,
+      reason: job.ranOn?.reason ?? this.info.backendReason,
       plan: this.info.plan,
       threads: this.info.threads,
       timing: { contextMs: job.contextMs, candidatesMs: now() - job.firstDispatch, queuedMs: job.firstDispatch - job.created, tiles: job.tiles, ...(job.contextCache && { contextCache: job.contextCache }) },
@@ -624,6 +645,8 @@ export class Scorer {
     const i = this.active.indexOf(job);
     if (i >= 0) this.active.splice(i, 1);
     if (this.turn > i && i >= 0) this.turn--;
+    // A request's own context (not a handle) is done with: free what it holds on the device.
+    if (this.route && !this.contexts.has(job.contextId)) this.route.release(job.context.state as RoutedContext);
     this.releaseSlot();
   }
 
@@ -662,6 +685,20 @@ export class Scorer {
 
   private inlineRunner(): Runner {
     const main = this.main;
+    const route = this.route;
+    if (route)
+      return {
+        inflight: 0,
+        depth: 1,
+        dead: false,
+        contexts: [],
+        run: async (job, tile) => {
+          const result = await route.runCandidates(job.context.state as RoutedContext, sliceInputs(job.candidates, tile.start, tile.end));
+          job.ranOn = { backend: result.backend, reason: result.reason };
+          return result.scores;
+        },
+        terminate: () => {},
+      };
     return {
       inflight: 0,
       depth: 1,
@@ -767,7 +804,6 @@ const nextMacrotask: (fn: () => void) => void =
 export async function createScorer(model: Model, options: ScorerOptions = {}): Promise<Scorer> {
   const mode = options.plan ?? 'rank-aware';
   const loaded = await loadBackend(options.backend ?? 'wasm');
-  const backend = loaded.name as 'js' | 'wasm';
   const plan = getPlan(model, mode);
   const hardware = await hardwareThreads();
   const threads = options.threads ?? hardware;
@@ -785,6 +821,30 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
   if (options.spinMs !== undefined && !(typeof options.spinMs === 'number' && options.spinMs >= 0 && options.spinMs <= 1000))
     throw new RankawareError('options.spinMs', 'a number of milliseconds in [0, 1000]', show(options.spinMs));
   const spinMs = isNode ? (options.spinMs ?? (threads <= hardware ? 1 : 0)) : 0;
+  const limits = {
+    maxInFlight: options.maxInFlight ?? 64,
+    maxQueued: options.maxQueued ?? 1024,
+    maxContexts: options.maxContexts ?? 1024,
+    maxContextBytes: options.maxContextBytes ?? 64 * 1024 * 1024,
+    tileTimeoutMs: options.tileTimeoutMs ?? 30_000,
+    spinMs,
+    explicitTileRows: options.tileRows !== undefined,
+  };
+  if (loaded.name === 'webgpu') {
+    const route = await routePlan(plan, loaded, { minGpuFlops: options.minGpuFlops, gpu: options.gpu });
+    const gpu = route.gpuPlan;
+    const info: ScorerInfo = {
+      backend: 'webgpu', backendReason: loaded.reason, plan: mode, threads: 1, workers: 0, callingThread: true, mode: 'gpu',
+      modeReason: 'WebGPU: each request runs on the device from the calling thread (the device tiles it; no worker threads)',
+      // One scorer tile per request (up to 16M candidates): the GPU plan cuts its own tiles.
+      tileRows: options.tileRows ?? 1 << 24,
+      ...(gpu ? { gpu: gpu.stats } : {}),
+    };
+    const scorer = new Scorer(model, info, route.cpuPlan, undefined, limits, route);
+    await scorer.start();
+    return scorer;
+  }
+  const backend = loaded.name;
 
   let main: CompiledPlan;
   let config: WorkerConfig | undefined;
@@ -812,15 +872,7 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
   }
   const tileRows = options.tileRows ?? defaultTileRows(plan, backend);
   const info: ScorerInfo = { backend, backendReason: loaded.reason, plan: mode, threads, workers, callingThread, mode: scorerMode, modeReason, tileRows };
-  const scorer = new Scorer(model, info, main, config, {
-    maxInFlight: options.maxInFlight ?? 64,
-    maxQueued: options.maxQueued ?? 1024,
-    maxContexts: options.maxContexts ?? 1024,
-    maxContextBytes: options.maxContextBytes ?? 64 * 1024 * 1024,
-    tileTimeoutMs: options.tileTimeoutMs ?? 30_000,
-    spinMs,
-    explicitTileRows: options.tileRows !== undefined,
-  });
+  const scorer = new Scorer(model, info, main, config, limits);
   try {
     await scorer.start();
   } catch (e) {

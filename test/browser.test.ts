@@ -15,6 +15,7 @@ import type { ViteDevServer } from 'vite';
 import { randomModel, randomRequest, score } from '../src/index.js';
 import { rankawareViteConfig } from '../vite.config.js';
 import { BROWSER_CASES, BROWSER_THREADS } from './browser/cases.js';
+import { equivalenceCases } from './cases.js';
 import type { PageResults } from './browser/cases.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -37,6 +38,8 @@ const CHROMIUM_ARGS = [
 ];
 const PAGE = '/test/browser/index.html';
 const TOLERANCE = 1e-5;
+/** DESIGN.md section 3: WebGPU scores within 1e-4 absolute of the float64 reference. */
+const GPU_TOLERANCE = 1e-4;
 
 type Variant = 'isolated' | 'not-isolated';
 
@@ -100,8 +103,9 @@ async function loadPage(variant: Variant): Promise<Loaded> {
   const context = await chromiumBrowser.newContext();
   const tab = await context.newPage();
   const problems = watch(tab, origin);
-  await tab.goto(origin + PAGE);
-  await tab.waitForFunction(() => (window as { rankawareBrowserTest?: unknown }).rankawareBrowserTest !== undefined, null, { timeout: 60_000 });
+  // The isolated page also runs the equivalence suite on WebGPU (SwiftShader here: slow pipeline compiles).
+  await tab.goto(origin + PAGE + (variant === 'isolated' ? '?webgpu' : ''));
+  await tab.waitForFunction(() => (window as { rankawareBrowserTest?: unknown }).rankawareBrowserTest !== undefined, null, { timeout: 300_000 });
   const results = await tab.evaluate(() => (window as unknown as { rankawareBrowserTest: PageResults }).rankawareBrowserTest);
   await context.close();
   return { results, problems };
@@ -150,7 +154,7 @@ describe.each([
     expect(results.error).toBeUndefined();
     expect(results.errors).toEqual([]);
     expect(problems).toEqual([]);
-  }, 120_000);
+  }, 330_000);
 
   it(`is ${isolated ? '' : 'not '}cross-origin isolated, and the scorer runs ${mode} on ${BROWSER_THREADS} workers`, async () => {
     const { results } = await page(variant);
@@ -164,7 +168,7 @@ describe.each([
       // No worker threw, died or had to be replaced on the way.
       expect(c.stats).toEqual({ tilesRun: c.tiles, tilesRetried: 0, workersReplaced: 0, duplicateResults: 0 });
     }
-  }, 120_000);
+  }, 330_000);
 
   it('scores on the worker pool equal the js reference in the page and in Node within 1e-5', async () => {
     const { results } = await page(variant);
@@ -178,5 +182,20 @@ describe.each([
       expect(maxDiff(c.reference, node), `${c.name}: page reference vs Node`).toBeLessThan(TOLERANCE);
       expect(maxDiff(c.pool, node), `${c.name}: pool vs Node`).toBeLessThan(TOLERANCE);
     }
-  }, 120_000);
+  }, 330_000);
+});
+
+describe('Chromium, WebGPU (navigator.gpu; SwiftShader with the flags of DESIGN.md section 5)', () => {
+  it(`the shared equivalence suite scores within ${GPU_TOLERANCE} of the page's js reference, on WebGPU`, async () => {
+    const { results } = await page('isolated');
+    expect(results.error).toBeUndefined();
+    const gpu = results.webgpu!;
+    expect(gpu.loaded.name, gpu.loaded.reason).toBe('webgpu');
+    expect(gpu.cases.length).toBe(2 * equivalenceCases().length);
+    for (const c of gpu.cases) {
+      expect(c.backend, `${c.name} ${c.plan}: ${c.reason}`).toBe('webgpu');
+      expect(c.finite, `${c.name} ${c.plan}`).toBe(true);
+      expect(c.maxDiff, `${c.name} ${c.plan}`).toBeLessThanOrEqual(GPU_TOLERANCE);
+    }
+  }, 330_000);
 });

@@ -6,6 +6,8 @@ import type { Inputs } from '../model/request.js';
 import type { Plan } from '../plan/ir.js';
 
 export type BackendName = 'js' | 'wasm' | 'webgpu';
+/** What a caller may ask for: a backend, or 'auto' (WebGPU where the adapter works and the cost model says so, else WASM, else js). */
+export type BackendChoice = BackendName | 'auto';
 
 /** The context stage's output: opaque to callers, consumed by the same compiled plan. */
 export interface ContextState {
@@ -31,6 +33,18 @@ export interface CompiledPlan {
   exportContext(state: ContextState): ContextPayload;
   /** A context state of this compiled plan from a payload exported by a compiled plan of the same plan and backend. */
   importContext(payload: ContextPayload): ContextState;
+}
+
+/**
+ * A compiled plan whose candidate stage finishes asynchronously (WebGPU reads the scores back with
+ * mapAsync). The context stage only enqueues work, so it stays synchronous.
+ */
+export interface AsyncCompiledPlan {
+  readonly plan: Plan;
+  runContext(inputs: Inputs): ContextState;
+  runCandidatesAsync(context: ContextState, inputs: Inputs): Promise<Float64Array | Float32Array>;
+  /** Free what a context holds on the device (the state must not be used after). */
+  releaseContext(context: ContextState): void;
 }
 
 export interface Backend {

@@ -9,7 +9,7 @@ import { createScorer } from '../scorer.js';
 import type { Scorer } from '../scorer.js';
 import { countFlops, flopsFor } from '../plan/flops.js';
 import type { PlanMode } from '../plan/ir.js';
-import type { BackendName } from '../backends/backend.js';
+import type { BackendChoice } from '../backends/backend.js';
 import { closedLoop, median, quantile, sideBySide } from '../bench/measure.js';
 import { loadPeer, parsePeer } from '../bench/peer.js';
 import type { Peer } from '../bench/peer.js';
@@ -18,7 +18,9 @@ export interface BenchOptions {
   readonly model: Model;
   readonly modelName: string;
   readonly ns: readonly number[];
-  readonly backend: BackendName;
+  readonly backend: BackendChoice;
+  /** Why that backend (printed with the table). */
+  readonly backendReason?: string;
   readonly plans: readonly PlanMode[];
   /** Thread counts to measure side by side (1 = the calling thread only). */
   readonly threads: readonly number[];
@@ -50,6 +52,10 @@ export interface BenchRow {
   readonly latency_ms_p99: number;
   /** Cold start: module compile, weight placement and the first score (peers: session creation and first run). */
   readonly cold_ms: number;
+  /** WebGPU: the parts of the cold start: pipeline creation, weight upload, the first request (warm rows are the rest). */
+  readonly cold_pipelines_ms?: number;
+  readonly cold_upload_ms?: number;
+  readonly cold_first_request_ms?: number;
 }
 
 /** One configuration's timings as a row reports them. */
@@ -80,13 +86,18 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
     if (o.json) o.out(JSON.stringify(row));
   };
   // One scorer per plan and thread count, created once; its creation and first score are the cold start.
-  const scorers = new Map<string, { scorer: Scorer; coldMs: number }>();
+  // WebGPU runs each request from the calling thread: one "thread".
+  const threadCounts = o.backend === 'webgpu' ? [1] : o.threads;
+  const scorers = new Map<string, { scorer: Scorer; coldMs: number; gpuCold?: Pick<BenchRow, 'cold_pipelines_ms' | 'cold_upload_ms' | 'cold_first_request_ms'> }>();
   for (const mode of o.plans)
-    for (const threads of o.threads) {
+    for (const threads of threadCounts) {
       const t0 = performance.now();
-      const scorer = await createScorer(o.model, { backend: o.backend === 'js' ? 'js' : 'wasm', plan: mode, threads });
+      const scorer = await createScorer(o.model, { backend: o.backend, plan: mode, threads });
+      const t1 = performance.now();
       await scorer.score(randomRequest(o.model.spec, o.ns[0]!, 11));
-      scorers.set(`${mode}/${threads}`, { scorer, coldMs: o.moduleMs + performance.now() - t0 });
+      const gpu = scorer.info.gpu;
+      const gpuCold = gpu ? { cold_pipelines_ms: gpu.pipelinesMs, cold_upload_ms: gpu.uploadMs, cold_first_request_ms: performance.now() - t1 } : undefined;
+      scorers.set(`${mode}/${threads}`, { scorer, coldMs: o.moduleMs + performance.now() - t0, gpuCold });
     }
   try {
     for (const n of o.ns) {
@@ -95,13 +106,13 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
       // Every configuration of this N, measured together so that their ratios see the same machine.
       const configs: { fn: () => unknown; row: (m: Measured) => BenchRow }[] = [];
       for (const mode of o.plans)
-        for (const threads of o.threads) {
-          const { scorer, coldMs } = scorers.get(`${mode}/${threads}`)!;
+        for (const threads of threadCounts) {
+          const { scorer, coldMs, gpuCold } = scorers.get(`${mode}/${threads}`)!;
           const flops = flopsFor(countFlops(getPlan(o.model, mode)), n);
           // The timed unit is a whole request as a caller sees it: validation, context stage, tiles.
           configs.push({
             fn: () => scorer.score(request),
-            row: (m) => ({ model: o.modelName, backend: scorer.info.backend, plan: mode, n, threads, concurrency: o.concurrency, ms_per_request: m.msPerRequest, ms_spread: m.spread, latency_ms_p50: m.p50, latency_ms_p99: m.p99, candidates_per_s: (n * 1000) / m.msPerRequest, gflops: flops / m.msPerRequest / 1e6, runs: m.runs, cold_ms: coldMs }),
+            row: (m) => ({ model: o.modelName, backend: scorer.info.backend, plan: mode, n, threads, concurrency: o.concurrency, ms_per_request: m.msPerRequest, ms_spread: m.spread, latency_ms_p50: m.p50, latency_ms_p99: m.p99, candidates_per_s: (n * 1000) / m.msPerRequest, gflops: flops / m.msPerRequest / 1e6, runs: m.runs, cold_ms: coldMs, ...gpuCold }),
           });
         }
       for (const peer of peers)
@@ -124,6 +135,12 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
     for (const { scorer } of scorers.values()) scorer.dispose();
   }
   if (!o.json) {
+    if (o.backendReason) o.out(`backend: ${o.backend} (${o.backendReason})`);
+    for (const r of rows)
+      if (r.cold_pipelines_ms !== undefined && r.n === o.ns[0])
+        o.out(`webgpu cold start, ${r.plan}: pipelines ${r.cold_pipelines_ms.toFixed(0)} ms, weight upload ${r.cold_upload_ms!.toFixed(1)} ms, first request ${r.cold_first_request_ms!.toFixed(1)} ms (warm rows below exclude all of it)`);
+    if (o.backendReason?.includes('CPU emulation'))
+      o.out('note: this WebGPU adapter emulates the GPU on the CPU (SwiftShader): these numbers prove the kernels run, not GPU speed.');
     o.out(`| backend | plan | N | threads | in flight | ms/request | p10-p90 | p99 latency | candidates/s | GFLOP/s | cold start ms |`);
     o.out('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const r of rows)
@@ -131,7 +148,7 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
     const ours = (r: BenchRow) => !r.backend.startsWith('ort-');
     for (const n of o.ns) {
       const at = rows.filter((r) => r.n === n);
-      for (const t of o.threads) {
+      for (const t of threadCounts) {
         const van = at.find((r) => ours(r) && r.plan === 'vanilla' && r.threads === t);
         const ra = at.find((r) => ours(r) && r.plan === 'rank-aware' && r.threads === t);
         if (van && ra) o.out(`N=${n}, ${t} thread(s): rank-aware is ${(van.ms_per_request / ra.ms_per_request).toFixed(2)}x faster than vanilla (same run)`);

@@ -10,11 +10,11 @@ import { loadModelDir, saveModelDir } from '../node.js';
 import { ARCHITECTURES } from '../model/spec.js';
 import type { Architecture } from '../model/spec.js';
 import { randomModel, randomRequest } from '../model/random.js';
-import { getPlan, loadBackend, score } from '../engine.js';
+import { getPlan, loadBackend, scoreAsync } from '../engine.js';
 import type { PlanMode } from '../plan/ir.js';
 import { countFlops, flopsFor } from '../plan/flops.js';
 import { listOps } from '../plan/describe.js';
-import type { BackendName } from '../backends/backend.js';
+import type { BackendChoice } from '../backends/backend.js';
 import { runBench } from './bench.js';
 import { createScorer } from '../scorer.js';
 import type { ScoreRequest } from '../scorer.js';
@@ -25,8 +25,8 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
 
   rankaware init --arch A --context K --target M --dim D [--mlp 512,256] [--candidates N] [--seed S] --out DIR
       A seeded random model (A: ${ARCHITECTURES.join(', ')}) and DIR/request.json with N candidates.
-  rankaware score --model DIR --request FILE.json [--backend js|wasm] [--plan vanilla|rank-aware] [--threads T]
-      Prints {"scores": [...], "backend": ..., "plan": ...}.
+  rankaware score --model DIR --request FILE.json [--backend js|wasm|webgpu|auto] [--plan vanilla|rank-aware] [--threads T]
+      Prints {"scores": [...], "backend": ..., "plan": ..., "reason": ...}: the backend that ran, and why.
   rankaware inspect --model DIR [--plan vanilla|rank-aware] [--n N] [--json]
       What runs once per request, what per candidate, and the FLOPs of each.
   rankaware import --onnx FILE.onnx --context NAMES|PREFIX --out DIR [--inspect] [--n N] [--json]
@@ -34,7 +34,7 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
       prefix) are the context, the others the candidates; score and inspect then take --model DIR.
   rankaware export-onnx --model DIR --out FILE.onnx
       The vanilla graph (inputs named after the fields), for onnxruntime.
-  rankaware bench --model DIR --n 256[,1024] [--backend js|wasm] [--plan vanilla,rank-aware] [--threads 1,2] [--concurrency C] [--peer ort-node,ort-web] [--json]
+  rankaware bench --model DIR --n 256[,1024] [--backend js|wasm|webgpu|auto] [--plan vanilla,rank-aware] [--threads 1,2] [--concurrency C] [--peer ort-node,ort-web] [--json]
       Warm latency (or, with --concurrency, throughput with C requests in flight) per plan, N and thread
       count, cold start, and onnxruntime on the exported vanilla graph, all in one run.
   rankaware bench --suite table3|fig2|peers|cold|all [--quick] [--json] [--out bench/results]
@@ -80,9 +80,9 @@ export function parsePlan(v: unknown): PlanMode {
   return v;
 }
 
-export function parseBackend(v: unknown): BackendName {
+export function parseBackend(v: unknown): BackendChoice {
   if (v === undefined) return 'js';
-  if (v !== 'js' && v !== 'wasm' && v !== 'webgpu') throw new RankawareError('--backend', '"js", "wasm" or "webgpu"', show(v));
+  if (v !== 'js' && v !== 'wasm' && v !== 'webgpu' && v !== 'auto') throw new RankawareError('--backend', '"js", "wasm", "webgpu" or "auto"', show(v));
   return v;
 }
 
@@ -137,15 +137,13 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
       const model = await loadModelDir(need(v, 'model'));
       const request = await readJson(need(v, 'request'));
       if (threads === 1) {
-        const backend = await loadBackend(backendName);
-        const result = score(model, request, { plan, backend: backend.name });
-        return out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: backend.reason }));
+        const result = await scoreAsync(model, request, { plan, backend: backendName });
+        return out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: result.reason }));
       }
-      if (backendName === 'webgpu') throw new RankawareError('--backend', '"js" or "wasm" with --threads', show(backendName));
       const scorer = await createScorer(model, { backend: backendName, plan, threads });
       try {
         const result = await scorer.score(request as ScoreRequest);
-        out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: scorer.info.backendReason, threads, mode: scorer.info.mode }));
+        out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: result.reason, threads: scorer.info.threads, mode: scorer.info.mode }));
       } finally {
         scorer.dispose();
       }
@@ -196,14 +194,16 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
       const model = await loadModelDir(need(v, 'model'));
       const plans = (typeof v.plan === 'string' ? v.plan : 'vanilla,rank-aware').split(',').map(parsePlan);
       const t0 = performance.now();
-      const backend = await loadBackend(parseBackend(v.backend));
+      const requested = parseBackend(v.backend);
+      const backend = await loadBackend(requested);
       const moduleMs = performance.now() - t0;
       await runBench({
         model,
         moduleMs,
         modelName: need(v, 'model'),
         ns: parseList(typeof v.n === 'string' ? v.n : '256', 'n'),
-        backend: backend.name,
+        backend: requested === 'auto' ? 'auto' : backend.name,
+        backendReason: backend.reason,
         plans,
         peers: typeof v.peer === 'string' ? v.peer.split(',').filter(Boolean) : [],
         seconds: seconds(v.seconds),

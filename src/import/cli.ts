@@ -4,7 +4,7 @@
  */
 import { RankawareError, show } from '../errors.js';
 import type { PlanMode } from '../plan/ir.js';
-import type { BackendName } from '../backends/backend.js';
+import type { BackendChoice } from '../backends/backend.js';
 import { importToDir, loadImportedDir } from './dir.js';
 import type { ImportedModel } from './model.js';
 import { formatReport, importReport } from './report.js';
@@ -48,7 +48,7 @@ export const importCommand = {
   },
 } as const;
 
-export async function scoreImportedDir(dir: string, request: unknown, plan: PlanMode, backend: BackendName): Promise<string> {
+export async function scoreImportedDir(dir: string, request: unknown, plan: PlanMode, backend: BackendChoice): Promise<string> {
   void backend;
   const model = await loadImportedDir(dir);
   const result = model.score(request, plan);

@@ -34,8 +34,20 @@ export interface CaseResult {
   readonly stats: { readonly tilesRun: number; readonly tilesRetried: number; readonly workersReplaced: number; readonly duplicateResults: number };
 }
 
+/** One equivalence case scored by the WebGPU backend in the page (compared there with the page's js reference). */
+export interface GpuCaseResult {
+  readonly name: string;
+  readonly plan: string;
+  readonly backend: string;
+  readonly reason: string;
+  readonly maxDiff: number;
+  readonly finite: boolean;
+}
+
 /** What the page puts on `window.rankawareBrowserTest` when it is done. */
 export interface PageResults {
+  /** With `?webgpu` in the page's URL: the shared equivalence suite on WebGPU (navigator.gpu). */
+  readonly webgpu?: { readonly loaded: { readonly name: string; readonly reason: string }; readonly cases: GpuCaseResult[] };
   readonly crossOriginIsolated: boolean;
   readonly sharedArrayBuffer: boolean;
   readonly userAgent: string;

@@ -3,9 +3,10 @@
  * scorer (wasm backend, two workers) and with the page's js reference, and puts everything on
  * `window.rankawareBrowserTest` for test/browser.test.ts to read.
  */
-import { createScorer, randomModel, randomRequest, score } from '../../src/index.js';
+import { createScorer, loadBackend, randomModel, randomRequest, score, scoreAsync } from '../../src/index.js';
+import { equivalenceCases } from '../cases.js';
 import { BROWSER_CASES, BROWSER_THREADS, BROWSER_TILE_ROWS } from './cases.js';
-import type { CaseResult, PageResults } from './cases.js';
+import type { CaseResult, GpuCaseResult, PageResults } from './cases.js';
 
 declare global {
   interface Window {
@@ -37,11 +38,27 @@ async function runCase(c: (typeof BROWSER_CASES)[number]): Promise<CaseResult> {
   }
 }
 
+/** The shared equivalence suite on WebGPU in this page, each case against the page's js reference. */
+async function runGpuCases(): Promise<NonNullable<PageResults['webgpu']>> {
+  const loaded = await loadBackend('webgpu');
+  const cases: GpuCaseResult[] = [];
+  for (const c of equivalenceCases())
+    for (const plan of ['rank-aware', 'vanilla'] as const) {
+      const reference = score(c.model, c.request, { plan }).scores;
+      const result = await scoreAsync(c.model, c.request, { backend: 'webgpu', plan });
+      const maxDiff = result.scores.reduce((m, x, i) => Math.max(m, Math.abs(x - reference[i]!)), 0);
+      cases.push({ name: c.name, plan, backend: result.backend, reason: result.reason, maxDiff, finite: result.scores.every(Number.isFinite) && result.scores.length === reference.length });
+    }
+  return { loaded: { name: loaded.name, reason: loaded.reason }, cases };
+}
+
 async function main(): Promise<void> {
   const cases: CaseResult[] = [];
   let error: string | undefined;
+  let webgpu: PageResults['webgpu'];
   try {
     for (const c of BROWSER_CASES) cases.push(await runCase(c));
+    if (new URLSearchParams(location.search).has('webgpu')) webgpu = await runGpuCases();
   } catch (e) {
     error = describe(e);
     consoleError(e);
@@ -51,6 +68,7 @@ async function main(): Promise<void> {
     sharedArrayBuffer: typeof SharedArrayBuffer === 'function',
     userAgent: navigator.userAgent,
     cases,
+    ...(webgpu ? { webgpu } : {}),
     errors,
     ...(error === undefined ? {} : { error }),
   };
