@@ -18,7 +18,7 @@ import type { BackendName } from '../backends/backend.js';
 import { runBench } from './bench.js';
 import { createScorer } from '../scorer.js';
 import type { ScoreRequest } from '../scorer.js';
-import { importCommand, inspectImportedDir, isImportedDir, scoreImportedDir } from '../import/cli.js';
+import { importCommand, importedPath, inspectImportedDir, nativeNote, scoreImportedDir } from '../import/cli.js';
 
 const USAGE = `rankaware: exact rank-aware inference for recommender ranking models
 
@@ -131,19 +131,21 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
       const plan = parsePlan(v.plan);
       const backendName = parseBackend(v.backend);
       const threads = int(v, 'threads', 1);
-      if (await isImportedDir(need(v, 'model'))) return out(await scoreImportedDir(need(v, 'model'), await readJson(need(v, 'request')), plan, backendName));
+      const imported = await importedPath(need(v, 'model'));
+      if (imported && !imported.native) return out(await scoreImportedDir(need(v, 'model'), await readJson(need(v, 'request')), plan, backendName));
+      const path = imported?.native ? { path: 'native', import: nativeNote(imported) } : {};
       const model = await loadModelDir(need(v, 'model'));
       const request = await readJson(need(v, 'request'));
       if (threads === 1) {
         const backend = await loadBackend(backendName);
         const result = score(model, request, { plan, backend: backend.name });
-        return out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: backend.reason }));
+        return out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: backend.reason, ...path }));
       }
       if (backendName === 'webgpu') throw new RankawareError('--backend', '"js" or "wasm" with --threads', show(backendName));
       const scorer = await createScorer(model, { backend: backendName, plan, threads });
       try {
         const result = await scorer.score(request as ScoreRequest);
-        out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: scorer.info.backendReason, threads, mode: scorer.info.mode }));
+        out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: scorer.info.backendReason, threads, mode: scorer.info.mode, ...path }));
       } finally {
         scorer.dispose();
       }
@@ -153,7 +155,10 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
     options: { model: { type: 'string' }, plan: { type: 'string' }, n: { type: 'string' }, json: { type: 'boolean' } },
     async run(v, out) {
       const n = int(v, 'n', 256);
-      if (await isImportedDir(need(v, 'model'))) return inspectImportedDir(need(v, 'model'), n, v.json === true, out);
+      const imported = await importedPath(need(v, 'model'));
+      // An imported directory: the per-node report of the graph, then (recognized, text mode) the native plan that scores it.
+      if (imported) await inspectImportedDir(need(v, 'model'), n, v.json === true, out);
+      if (imported && (!imported.native || v.json)) return;
       const model = await loadModelDir(need(v, 'model'));
       const modes: PlanMode[] = v.plan === undefined ? ['vanilla', 'rank-aware'] : [parsePlan(v.plan)];
       const report = modes.map((mode) => {
