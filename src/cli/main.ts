@@ -18,7 +18,7 @@ import type { BackendChoice } from '../backends/backend.js';
 import { runBench } from './bench.js';
 import { createScorer } from '../scorer.js';
 import type { ScoreRequest } from '../scorer.js';
-import { importCommand, inspectImportedDir, isImportedDir, scoreImportedDir } from '../import/cli.js';
+import { importCommand, importedPath, inspectImportedDir, nativeNote, scoreImportedDir } from '../import/cli.js';
 import { loadCommand, serveCommand, SERVE_USAGE } from '../server/commands.js';
 
 const USAGE = `rankaware: exact rank-aware inference for recommender ranking models
@@ -133,17 +133,19 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
       const plan = parsePlan(v.plan);
       const backendName = parseBackend(v.backend);
       const threads = int(v, 'threads', 1);
-      if (await isImportedDir(need(v, 'model'))) return out(await scoreImportedDir(need(v, 'model'), await readJson(need(v, 'request')), plan, backendName));
+      const imported = await importedPath(need(v, 'model'));
+      if (imported && !imported.native) return out(await scoreImportedDir(need(v, 'model'), await readJson(need(v, 'request')), plan, backendName));
+      const path = imported?.native ? { path: 'native', import: nativeNote(imported) } : {};
       const model = await loadModelDir(need(v, 'model'));
       const request = await readJson(need(v, 'request'));
       if (threads === 1) {
         const result = await scoreAsync(model, request, { plan, backend: backendName });
-        return out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: result.reason }));
+        return out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: result.reason, ...path }));
       }
       const scorer = await createScorer(model, { backend: backendName, plan, threads });
       try {
         const result = await scorer.score(request as ScoreRequest);
-        out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: result.reason, threads: scorer.info.threads, mode: scorer.info.mode }));
+        out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: result.reason, threads: scorer.info.threads, mode: scorer.info.mode, ...path }));
       } finally {
         scorer.dispose();
       }
@@ -153,7 +155,10 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
     options: { model: { type: 'string' }, plan: { type: 'string' }, n: { type: 'string' }, json: { type: 'boolean' } },
     async run(v, out) {
       const n = int(v, 'n', 256);
-      if (await isImportedDir(need(v, 'model'))) return inspectImportedDir(need(v, 'model'), n, v.json === true, out);
+      const imported = await importedPath(need(v, 'model'));
+      // An imported directory: the per-node report of the graph, then (recognized, text mode) the native plan that scores it.
+      if (imported) await inspectImportedDir(need(v, 'model'), n, v.json === true, out);
+      if (imported && (!imported.native || v.json)) return;
       const model = await loadModelDir(need(v, 'model'));
       const modes: PlanMode[] = v.plan === undefined ? ['vanilla', 'rank-aware'] : [parsePlan(v.plan)];
       const report = modes.map((mode) => {

@@ -9,10 +9,16 @@ import { importToDir, loadImportedDir } from './dir.js';
 import type { ImportedModel } from './model.js';
 import { formatReport, importReport } from './report.js';
 
-export { isImportedDir } from './dir.js';
+export { importedPath } from './dir.js';
+import type { ImportRecord } from './dir.js';
 
 /** Why an imported graph runs where it runs (reported as `reason`, like a backend fallback). */
-const INTERPRETER_REASON = 'an imported ONNX graph runs on the float64 graph interpreter of src/import (js), whichever backend was asked for';
+const INTERPRETER_REASON = 'this imported ONNX graph runs on the float64 graph interpreter of src/import (js), whichever backend was asked for, because it was not recognized as one of the six architectures';
+
+/** The `import` note a score of a recognized imported directory carries. */
+export function nativeNote(path: ImportRecord['path'] & { native: true }): string {
+  return `recognized as ${path.architecture} at import (structure matched; probe logits within ${path.probeError.toExponential(1)} relative): runs as a native model on the chosen backend`;
+}
 
 function inspectLines(model: ImportedModel, n: number, json: boolean, all: boolean): string[] {
   const report = importReport(model, n);
@@ -39,10 +45,12 @@ export const importCommand = {
     const dir = need('out');
     const model = await importToDir(file, context, dir);
     const rewrites = model.program.rewrites.map((r) => `${r.kind} at ${r.node.name}`);
+    const r = model.recognition;
+    out(r.native ? `recognized as ${r.architecture}: wrote the native model (${dir}/model.json, weights.safetensors); score, inspect, bench, export-onnx and createScorer run it on any backend` : `not recognized as one of the six architectures, so it runs on the float64 interpreter: ${r.reason}`);
     out(
       `imported ${file} into ${dir}: context inputs ${model.inputs.filter((i) => i.side === 'context').map((i) => i.name).join(', ')}; ` +
         `candidate inputs ${model.inputs.filter((i) => i.side === 'candidate').map((i) => i.name).join(', ')}; ` +
-        `${model.program.onceNodes.length} nodes once per request, ${model.program.candNodes.length} per candidate; rewrites: ${rewrites.join(', ') || 'none'}`,
+        `interpreter: ${model.program.onceNodes.length} nodes once per request, ${model.program.candNodes.length} per candidate; rewrites: ${rewrites.join(', ') || 'none'}`,
     );
     if (v.inspect) for (const line of inspectLines(model, positive(v.n, 'n', 256), v.json === true, v.all === true)) out(line);
   },
@@ -52,7 +60,8 @@ export async function scoreImportedDir(dir: string, request: unknown, plan: Plan
   void backend;
   const model = await loadImportedDir(dir);
   const result = model.score(request, plan);
-  return JSON.stringify({ scores: result.scores, backend: 'js', plan: result.plan, reason: INTERPRETER_REASON });
+  const why = model.recognition.native ? 'recognized, but this directory holds no native model.json (re-run rankaware import)' : model.recognition.reason;
+  return JSON.stringify({ scores: result.scores, backend: 'js', plan: result.plan, path: 'interpreter', reason: `${INTERPRETER_REASON} (${why})` });
 }
 
 export async function inspectImportedDir(dir: string, n: number, json: boolean, out: (s: string) => void): Promise<void> {

@@ -18,6 +18,8 @@ import { describeInputs, encodeCandidateInputs, encodeContextInputs, encodeImpor
 import type { Rewrite } from './rewrites.js';
 import { findRewrites } from './rewrites.js';
 import type { GraphNode } from './onnx-graph.js';
+import { recognize } from './native/recognize.js';
+import type { Recognition } from './native/recognize.js';
 
 export interface ImportOptions {
   /** Context input names, or one prefix that selects them (e.g. "ctx_"). Every other input is a candidate input. */
@@ -35,6 +37,8 @@ export class ImportedModel {
   readonly inputs: readonly ImportedInput[];
   readonly rewrites: ReadonlyMap<GraphNode, Rewrite>;
   readonly program: StagedProgram;
+  /** The native model when the graph is one of the six architectures, or why it runs on the interpreter. */
+  readonly recognition: Recognition;
 
   constructor(
     readonly graph: OnnxGraph,
@@ -43,6 +47,7 @@ export class ImportedModel {
     this.rewrites = findRewrites(graph, rank, rank.folded);
     this.program = new StagedProgram(graph, rank, this.rewrites);
     this.inputs = describeInputs(rank.roles, tableRows(graph, rank));
+    this.recognition = recognize(graph, rank, this.inputs);
   }
 
   get name(): string {

@@ -31,7 +31,7 @@ export interface CaseResult {
   readonly info: { readonly mode: string; readonly threads: number; readonly backend: string; readonly backendReason: string; readonly modeReason: string; readonly tileRows: number };
   readonly tiles: number;
   /** scorer.stats after the request: tiles run, retried, workers replaced. */
-  readonly stats: { readonly tilesRun: number; readonly tilesRetried: number; readonly workersReplaced: number; readonly duplicateResults: number };
+  readonly stats: { readonly tilesRun: number; readonly tilesRetried: number; readonly workersReplaced: number; readonly duplicateResults: number; readonly contextsSplit: number };
 }
 
 /** One equivalence case scored by the WebGPU backend in the page (compared there with the page's js reference). */
