@@ -243,7 +243,8 @@ export class WasmCompiledPlan implements CompiledPlan {
       this.contextSplitWidth = outDim;
       this.contextSplitBytes = outDim * inDim * 4;
       this.contextSplitOut = this.at(last.out);
-      this.contextColumns = this.compileLinearColumns(last);
+      const gemm = this.linearKernel(last);
+      this.contextColumns = (lo, hi) => gemm(1, lo, hi, 0);
     }
   }
 
@@ -344,8 +345,21 @@ export class WasmCompiledPlan implements CompiledPlan {
   }
 
   private compileLinear(op: LinearOp): Step {
-    const t = this.plan.weights.get(op.weight)!;
-    const [outDim, inDim] = t.shape as [number, number];
+    const [outDim] = this.plan.weights.get(op.weight)!.shape as [number, number];
+    const gemm = this.linearKernel(op);
+    if (op.groups === 1) return (rows) => gemm(rows, 0, outDim, 0);
+    // Groups share the weight: group g reads and writes the next inDim / outDim columns of each row.
+    return (rows) => {
+      for (let g = 0; g < op.groups; g++) gemm(rows, 0, outDim, g);
+    };
+  }
+
+  /**
+   * The GEMM of a linear op over output columns [lo, hi) of group g. The packed weight is in panels of 16
+   * output columns, so lo must be a multiple of 16; hi is a multiple of 16 or the layer's width.
+   */
+  private linearKernel(op: LinearOp): (rows: number, lo: number, hi: number, g: number) => void {
+    const [outDim, inDim] = this.plan.weights.get(op.weight)!.shape as [number, number];
     const w = this.weights.packedAt(op.weight);
     const bias = op.bias ? this.weights.rawAt(op.bias) : 0;
     const [x, xs, out, os] = [this.at(op.x), this.strideOf(op.x), this.at(op.out), this.strideOf(op.out)];
@@ -353,26 +367,10 @@ export class WasmCompiledPlan implements CompiledPlan {
     const addStride = op.add ? this.strideOf(op.add) : 0;
     const act = ACT[op.act];
     const k = this.k;
-    if (op.groups === 1) return (rows) => k.gemm(x, xs, rows, w, inDim, outDim, bias, add, addStride, out, os, act);
-    return (rows) => {
-      for (let g = 0; g < op.groups; g++) k.gemm(x + g * inDim * 4, xs, rows, w, inDim, outDim, bias, add ? add + g * outDim * 4 : 0, addStride, out + g * outDim * 4, os, act);
+    return (rows, lo, hi, g) => {
+      const col = (g * outDim + lo) * 4;
+      k.gemm(x + g * inDim * 4, xs, rows, w + lo * inDim * 4, inDim, hi - lo, bias ? bias + lo * 4 : 0, add ? add + col : 0, addStride, out + col, os, act);
     };
-  }
-
-  /**
-   * Columns [lo, hi) of a one-row linear layer. The packed weight is in panels of 16 output columns, so
-   * lo must be a multiple of 16; hi is a multiple of 16 or the layer's width.
-   */
-  private compileLinearColumns(op: LinearOp): (lo: number, hi: number) => void {
-    const [, inDim] = this.plan.weights.get(op.weight)!.shape as [number, number];
-    const w = this.weights.packedAt(op.weight);
-    const bias = op.bias ? this.weights.rawAt(op.bias) : 0;
-    const [x, xs, out, os] = [this.at(op.x), this.strideOf(op.x), this.at(op.out), this.strideOf(op.out)];
-    const add = op.add ? this.at(op.add) : 0;
-    const addStride = op.add ? this.strideOf(op.add) : 0;
-    const act = ACT[op.act];
-    return (lo, hi) =>
-      this.k.gemm(x, xs, 1, w + lo * inDim * 4, inDim, hi - lo, bias ? bias + lo * 4 : 0, add ? add + lo * 4 : 0, addStride, out + lo * 4, os, act);
   }
 
   /** Copy rows [start, end) of the inputs into the scratch slots (growing them when too small). */
