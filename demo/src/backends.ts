@@ -50,7 +50,7 @@ export async function probeBackend(backend: BackendName): Promise<Availability> 
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     if (backend !== 'webgpu') return { backend, available: false, reason: why };
-    return { backend, available: false, reason: `${await browserWebGpu()}, but rankaware refuses it here (${why})` };
+    return { backend, available: false, reason: `${await browserWebGpu()}, but this build of rankaware cannot use it (${why})` };
   }
 }
 

@@ -373,9 +373,11 @@ export interface DemoHook {
   readonly lastComparison: () => Comparison | undefined;
   readonly setBackend: (choice: BackendChoice, threads: number) => Promise<ScorerInfo>;
   readonly setUser: (user: UserContext) => Promise<void>;
-  /** Candidates per second of a fresh scorer (rank-aware) on the current request. */
-  readonly throughput: (backend: BackendName, threads: number, ms: number) => Promise<Throughput & { info: ScorerInfo }>;
+  /** Candidates per second of a fresh scorer (rank-aware) on the current viewer and the n most-voted films. */
+  readonly throughput: (backend: BackendName, threads: number, ms: number, n: number) => Promise<Throughput & { info: ScorerInfo }>;
   readonly runSweep: () => Promise<SweepResult>;
+  /** The last sweep's result (from the button or runSweep). */
+  readonly sweepResult: () => SweepResult | undefined;
 }
 
 declare global {
@@ -399,16 +401,17 @@ function installHook(): void {
       renderForm();
       await update();
     },
-    throughput: async (backend, t, ms) => {
+    throughput: async (backend, t, ms, n) => {
       const scorer = await createScorer(model, { backend: backend as ScorerOptions['backend'], threads: t });
       try {
-        const request = requestFor(user, candidates());
+        const request = requestFor(user, catalog.slice(0, n));
         return { ...(await queue.run(() => measureThroughput(scorer, request, ms))), info: scorer.info };
       } finally {
         scorer.dispose();
       }
     },
     runSweep: sweep,
+    sweepResult: () => sweepResult,
   };
 }
 
