@@ -17,7 +17,7 @@ export interface ChartSpec {
 const SVG = 'http://www.w3.org/2000/svg';
 const W = 420;
 const H = 260;
-const PAD = { left: 48, right: 16, top: 30, bottom: 40 };
+const PAD = { left: 48, right: 16, top: 50, bottom: 40 };
 
 function el<K extends keyof SVGElementTagNameMap>(name: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
   const node = document.createElementNS(SVG, name);
@@ -60,9 +60,9 @@ export function lineChart(spec: ChartSpec): SVGSVGElement {
       dot.append(el('title', {}, `${s.name}: ${b.toFixed(2)} at ${spec.xLabel} = ${a}`));
       svg.append(dot);
     }
-    // Legend, top right.
-    const lx = W - PAD.right - 120;
-    const ly = PAD.top + 4 + i * 16;
+    // Legend: a line of its own under the title, one entry after the other (never over the data).
+    const lx = PAD.left + i * 95;
+    const ly = 34;
     svg.append(el('line', { x1: lx, x2: lx + 18, y1: ly, y2: ly, class: `line ${s.className}` }));
     svg.append(el('text', { x: lx + 24, y: ly + 4, class: 'legend' }, s.name));
   });

@@ -79,11 +79,11 @@ export class Ranker {
   }
 
   /** Both plans on the same request, in alternating rounds so that both see the same machine. */
-  async compare(request: Request, rounds = 7): Promise<Comparison> {
+  async compare(request: Request, rounds = 15): Promise<Comparison> {
     const times: Record<PlanMode, number[]> = { 'rank-aware': [], vanilla: [] };
     const last: Record<PlanMode, number[]> = { 'rank-aware': [], vanilla: [] };
-    // Round 0 is a warm-up (fresh workers, engine tier-up) and is not timed.
-    for (let r = -1; r < rounds; r++)
+    // Two warm-up rounds (fresh workers, engine tier-up) are not timed.
+    for (let r = -2; r < rounds; r++)
       for (const [plan, scorer] of [['vanilla', this.vanilla], ['rank-aware', this.rankAware]] as const) {
         const t0 = performance.now();
         const { scores } = await scorer.score(request);

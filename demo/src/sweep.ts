@@ -17,7 +17,7 @@ export const SWEEP = {
   mValues: [4, 8, 12, 16, 20, 24],
   fixedM: 4,
   fixedK: 8,
-  /** Alternating rounds per configuration; each round times at least `roundMs` of requests per plan. */
+  /** Rounds over all configurations; each times at least `roundMs` of requests per plan and configuration. */
   rounds: 7,
   roundMs: 30,
 } as const;
@@ -42,62 +42,81 @@ export interface SweepResult {
 
 const nextFrame = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
-/** Median ms per request of each plan, measured in alternating rounds. */
-function timePlans(model: Model, request: ReturnType<typeof randomRequest>): { ms: Record<PlanMode, number>; maxScoreDiff: number } {
-  const times: Record<PlanMode, number[]> = { vanilla: [], 'rank-aware': [] };
-  const run = (plan: PlanMode) => score(model, request, { backend: 'wasm', plan }).scores;
-  // Warm-up: compile both plans, let the engine tier up.
-  const a = run('vanilla');
-  const b = run('rank-aware');
-  const maxScoreDiff = a.reduce((m, s, i) => Math.max(m, Math.abs(s - b[i]!)), 0);
-  for (let r = 0; r < SWEEP.rounds; r++)
-    for (const plan of ['vanilla', 'rank-aware'] as const) {
-      let count = 0;
-      const t0 = performance.now();
-      do {
-        run(plan);
-        count++;
-      } while (performance.now() - t0 < SWEEP.roundMs);
-      times[plan].push((performance.now() - t0) / count);
-    }
-  return { ms: { vanilla: median(times.vanilla), 'rank-aware': median(times['rank-aware']) }, maxScoreDiff };
+interface Config {
+  readonly panel: 'K' | 'M';
+  readonly K: number;
+  readonly M: number;
 }
 
-/** Run the sweep, calling `onPoint` after each configuration (the page redraws its chart). */
-export async function runSweep(onPoint: (points: readonly SweepPoint[]) => void): Promise<SweepResult> {
+interface Measured {
+  readonly model: Model;
+  readonly request: ReturnType<typeof randomRequest>;
+  readonly flopRatio: number;
+  readonly maxScoreDiff: number;
+  readonly times: Record<PlanMode, number[]>;
+}
+
+const run = (m: Measured, plan: PlanMode) => score(m.model, m.request, { backend: 'wasm', plan }).scores;
+
+/** One model per (K, M), both plans compiled and run once (the warm-up), their scores compared. */
+function prepare(K: number, M: number): Measured {
+  const model = randomModel({ arch: 'dlrm', context: K, target: M, dim: SWEEP.dim, mlp: SWEEP.mlp, vocab: 100, seed: K * 100 + M });
+  const request = randomRequest(model.spec, SWEEP.candidates, 1);
+  const flops = (plan: PlanMode) => flopsFor(countFlops(getPlan(model, plan)), SWEEP.candidates);
+  const m: Measured = { model, request, flopRatio: flops('vanilla') / flops('rank-aware'), maxScoreDiff: 0, times: { vanilla: [], 'rank-aware': [] } };
+  const a = run(m, 'vanilla');
+  const b = run(m, 'rank-aware');
+  return { ...m, maxScoreDiff: a.reduce((x, s, i) => Math.max(x, Math.abs(s - b[i]!)), 0) };
+}
+
+/** Time one plan for at least roundMs; ms per request. */
+function timeRound(m: Measured, plan: PlanMode): number {
+  let count = 0;
+  const t0 = performance.now();
+  do {
+    run(m, plan);
+    count++;
+  } while (performance.now() - t0 < SWEEP.roundMs);
+  return (performance.now() - t0) / count;
+}
+
+function pointsOf(configs: readonly Config[], measured: ReadonlyMap<string, Measured>): SweepPoint[] {
+  const ms = (m: Measured, plan: PlanMode) => median(m.times[plan]);
+  const baseline = ms(measured.get(`${SWEEP.fixedK},${SWEEP.fixedM}`)!, 'vanilla');
+  return configs.map(({ panel, K, M }) => {
+    const m = measured.get(`${K},${M}`)!;
+    const vanillaMs = ms(m, 'vanilla');
+    const rankAwareMs = ms(m, 'rank-aware');
+    return { panel, K, M, vanillaMs, rankAwareMs, vanillaRps: baseline / vanillaMs, rankAwareRps: baseline / rankAwareMs, flopRatio: m.flopRatio, maxScoreDiff: m.maxScoreDiff };
+  });
+}
+
+/**
+ * Run the sweep: every configuration is measured once per round, round after round, so that a busy moment
+ * of the machine slows all configurations alike instead of bending one point of the curve. `onRound`
+ * gets the medians so far after each round (the page redraws its chart).
+ */
+export async function runSweep(onRound: (points: readonly SweepPoint[], round: number) => void): Promise<SweepResult> {
   const wasm = await loadBackend('wasm');
   if (wasm.name !== 'wasm') throw new Error(`the sweep times the WASM backend, which this browser cannot run (${wasm.reason})`);
-  const configs = [
+  const configs: Config[] = [
     ...SWEEP.kValues.map((K) => ({ panel: 'K' as const, K, M: SWEEP.fixedM })),
     ...SWEEP.mValues.map((M) => ({ panel: 'M' as const, K: SWEEP.fixedK, M })),
   ];
-  const points: SweepPoint[] = [];
-  const measured = new Map<string, { ms: Record<PlanMode, number>; maxScoreDiff: number; flopRatio: number }>();
-  let baselineMs = 0;
-  for (const { panel, K, M } of configs) {
-    const key = `${K},${M}`;
-    let m = measured.get(key);
-    if (!m) {
+  const measured = new Map<string, Measured>();
+  for (const { K, M } of configs) {
+    if (measured.has(`${K},${M}`)) continue;
+    await nextFrame();
+    measured.set(`${K},${M}`, prepare(K, M));
+  }
+  let points: SweepPoint[] = [];
+  for (let round = 0; round < SWEEP.rounds; round++) {
+    for (const m of measured.values()) {
       await nextFrame();
-      const model = randomModel({ arch: 'dlrm', context: K, target: M, dim: SWEEP.dim, mlp: SWEEP.mlp, vocab: 100, seed: K * 100 + M });
-      const request = randomRequest(model.spec, SWEEP.candidates, 1);
-      const flops = (plan: PlanMode) => flopsFor(countFlops(getPlan(model, plan)), SWEEP.candidates);
-      m = { ...timePlans(model, request), flopRatio: flops('vanilla') / flops('rank-aware') };
-      measured.set(key, m);
+      for (const plan of ['vanilla', 'rank-aware'] as const) m.times[plan].push(timeRound(m, plan));
     }
-    if (K === SWEEP.fixedK && M === SWEEP.fixedM) baselineMs = m.ms.vanilla;
-    points.push({
-      panel,
-      K,
-      M,
-      vanillaMs: m.ms.vanilla,
-      rankAwareMs: m.ms['rank-aware'],
-      vanillaRps: baselineMs / m.ms.vanilla,
-      rankAwareRps: baselineMs / m.ms['rank-aware'],
-      flopRatio: m.flopRatio,
-      maxScoreDiff: m.maxScoreDiff,
-    });
-    onPoint(points);
+    points = pointsOf(configs, measured);
+    onRound(points, round + 1);
   }
   return { backend: 'wasm', points };
 }
