@@ -1,10 +1,10 @@
 /**
- * The page's backend selector: which backends this build and this browser can run, and the 'auto' policy
- * (DESIGN.md: WebGPU, then WASM SIMD, then JS), each with the reason it was chosen or passed over.
+ * The page's backend selector: which backends this build and this browser can run, and 'auto', which is
+ * the library's own policy (loadBackend('auto'): WebGPU on a hardware adapter, else WASM SIMD, else JS),
+ * each with the reason it was chosen or passed over.
  *
  * Availability is asked of the library itself (loadBackend), never assumed here: a backend the library
- * refuses shows as unavailable with the library's own words. When rankaware's WebGPU backend lands,
- * loadBackend('webgpu') succeeds and the WebGPU option turns on with no change in this file.
+ * refuses shows as unavailable with the library's own words.
  */
 import { loadBackend } from '../../src/index.js';
 import type { BackendName } from '../../src/index.js';
@@ -18,7 +18,7 @@ export const BACKEND_CHOICES: readonly { readonly choice: BackendChoice; readonl
   { choice: 'js', label: 'JS' },
 ];
 
-/** The order 'auto' tries backends in. */
+/** The backends the page probes, in the order it lists them. */
 export const AUTO_ORDER: readonly BackendName[] = ['webgpu', 'wasm', 'js'];
 
 export const BACKEND_LABELS: Readonly<Record<BackendName, string>> = { webgpu: 'WebGPU', wasm: 'WASM', js: 'JS' };
@@ -54,8 +54,17 @@ export async function probeBackend(backend: BackendName): Promise<Availability> 
   }
 }
 
+/** What the library's 'auto' picks here, and why (set by probeAll). */
+let auto: Resolved | undefined;
+
 export async function probeAll(): Promise<ReadonlyMap<BackendName, Availability>> {
   const all = await Promise.all(AUTO_ORDER.map(probeBackend));
+  try {
+    const loaded = await loadBackend('auto');
+    auto = { backend: loaded.name, why: loaded.reason.startsWith('auto') ? loaded.reason : `auto: ${loaded.reason}` };
+  } catch {
+    auto = undefined;
+  }
   return new Map(all.map((a) => [a.backend, a]));
 }
 
@@ -71,6 +80,7 @@ export function resolveChoice(choice: BackendChoice, availability: ReadonlyMap<B
     const a = availability.get(choice);
     return a?.available ? { backend: choice, why: `chosen by hand: ${a.reason}` } : undefined;
   }
+  if (auto && availability.get(auto.backend)?.available) return auto;
   const skipped: string[] = [];
   for (const backend of AUTO_ORDER) {
     const a = availability.get(backend)!;
