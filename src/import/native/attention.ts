@@ -38,7 +38,7 @@ export interface AttentionBlock {
   readonly scaling: boolean;
 }
 
-type Layout = 'batch-first' | 'head-first';
+export type Layout = 'batch-first' | 'head-first';
 
 export function projection(v: GraphView, name: string, what: string): Projection {
   const node = v.expect(name, 'MatMul', what);
@@ -128,20 +128,20 @@ function mergeHeads(v: GraphView, name: string, what: string): { o: string; layo
   return { o: split.inputs[0]!, layout: 'head-first' };
 }
 
-/** relu(MHA [+ X W_res]) ending at `out` (the Relu's output). */
-export function attentionBlock(v: GraphView, out: string, what: string): AttentionBlock {
-  const relu = v.expect(out, 'Relu', what);
-  let att = relu.inputs[0]!;
-  let residual: Projection | undefined;
-  if (v.is(att, 'Add')) {
-    const add = v.expect(att, 'Add', `${what} (attention + residual)`);
-    const resAt = add.inputs.findIndex((i) => v.is(i, 'MatMul') && v.constant(v.producer(i)!.inputs[1]!) !== undefined);
-    if (resAt < 0) fail(`${what}: Add "${add.name}" of the attention and X W_res`);
-    residual = projection(v, add.inputs[resAt]!, `${what} residual`);
-    att = add.inputs[1 - resAt]!;
-  }
-  const merged = mergeHeads(v, att, `${what} (heads merged)`);
-  const weighted = v.expect(merged.o, 'MatMul', `${what} (softmax weights times V)`);
+/** softmax(Q_h K_h^T [/ scale]) V_h for every head: the MatMul `weighted` ([rows, H, F, dh] or [H, rows, F, dh]). */
+export interface AttentionCore {
+  readonly query: Projection;
+  readonly keys: readonly Projection[];
+  readonly values: readonly Projection[];
+  readonly heads: number;
+  readonly headDim: number;
+  /** The constant the scores are divided by (sqrt(headDim)), absent without scaling. */
+  readonly scale?: number;
+  readonly layout: Layout;
+}
+
+export function attentionCore(v: GraphView, weightedName: string, what: string): AttentionCore {
+  const weighted = v.expect(weightedName, 'MatMul', `${what} (softmax weights times V)`);
   const softmax = v.expect(weighted.inputs[0]!, 'Softmax', `${what} (softmax over the keys)`);
   const axis = softmax.attrs.get('axis') as number | undefined;
   if (!(axis === -1 || axis === 3 || (axis === undefined && v.graph.opset >= 13))) fail(`${what}: Softmax "${softmax.name}" over the last axis`);
@@ -156,15 +156,33 @@ export function attentionBlock(v: GraphView, out: string, what: string): Attenti
   const q = splitHeads(v, qk.inputs[0]!, false, `${what} queries`);
   const k = splitHeads(v, qk.inputs[1]!, true, `${what} keys`);
   const val = splitHeads(v, weighted.inputs[1]!, false, `${what} values`);
-  if ([k, val].some((s) => s.heads !== q.heads || s.headDim !== q.headDim || s.layout !== q.layout) || merged.layout !== q.layout)
-    fail(`${what}: queries, keys, values and the output cut into the same heads the same way`);
+  if ([k, val].some((s) => s.heads !== q.heads || s.headDim !== q.headDim || s.layout !== q.layout)) fail(`${what}: queries, keys and values cut into the same heads the same way`);
   if (scale !== undefined && Math.abs(scale - Math.sqrt(q.headDim)) > 1e-6 * Math.sqrt(q.headDim)) fail(`${what}: scores divided by sqrt(headDim) = ${Math.sqrt(q.headDim)}, found ${scale}`);
   const query = projection(v, q.p, `${what} query projection`);
   const keys = projections(v, k.p, `${what} key projection`);
   const values = projections(v, val.p, `${what} value projection`);
   const width = q.heads * q.headDim;
-  if ([query, ...keys, ...values, ...(residual ? [residual] : [])].some((p) => p.out !== width)) fail(`${what}: every projection of width heads x headDim = ${width}`);
-  if (residual && residual.x !== query.x) fail(`${what}: the residual reads the queries' input`);
+  if ([query, ...keys, ...values].some((p) => p.out !== width)) fail(`${what}: every projection of width heads x headDim = ${width}`);
   if (keys.length !== values.length || keys.some((kp, i) => kp.x !== values[i]!.x)) fail(`${what}: keys and values read the same field vectors`);
-  return { x: query.x, query, keys, values, residual, heads: q.heads, headDim: q.headDim, scaling: scale !== undefined };
+  return { query, keys, values, heads: q.heads, headDim: q.headDim, scale, layout: q.layout };
+}
+
+/** relu(MHA [+ X W_res]) ending at `out` (the Relu's output). */
+export function attentionBlock(v: GraphView, out: string, what: string): AttentionBlock {
+  const relu = v.expect(out, 'Relu', what);
+  let att = relu.inputs[0]!;
+  let residual: Projection | undefined;
+  if (v.is(att, 'Add')) {
+    const add = v.expect(att, 'Add', `${what} (attention + residual)`);
+    const resAt = add.inputs.findIndex((i) => v.is(i, 'MatMul') && v.constant(v.producer(i)!.inputs[1]!) !== undefined);
+    if (resAt < 0) fail(`${what}: Add "${add.name}" of the attention and X W_res`);
+    residual = projection(v, add.inputs[resAt]!, `${what} residual`);
+    att = add.inputs[1 - resAt]!;
+  }
+  const merged = mergeHeads(v, att, `${what} (heads merged)`);
+  const core = attentionCore(v, merged.o, what);
+  if (merged.layout !== core.layout) fail(`${what}: the heads merged back the way they were cut`);
+  const width = core.heads * core.headDim;
+  if (residual && (residual.out !== width || residual.x !== core.query.x)) fail(`${what}: a residual X W_res of width ${width} on the queries' input`);
+  return { x: core.query.x, query: core.query, keys: core.keys, values: core.values, residual, heads: core.heads, headDim: core.headDim, scaling: core.scale !== undefined };
 }
