@@ -41,9 +41,16 @@ function renamed(c: GoldenCase, request: GoldenCase['requests'][number]['request
 const goldenCase = (name: string) => JSON.parse(readFileSync(join(goldenDir, name, 'case.json'), 'utf8')) as GoldenCase;
 const goldenBytes = (name: string) => new Uint8Array(readFileSync(join(goldenDir, name, 'model.onnx')));
 
-/** The golden graphs the recognizer maps to native models, and those it leaves on the interpreter (not implemented yet). */
-const NATIVE: Record<string, string> = { dlrm: 'dlrm', dlrm_flat: 'dlrm', dcnv2_stacked: 'dcnv2', dcnv2_parallel_lowrank: 'dcnv2', rdcn: 'rdcn' };
-const INTERPRETED = ['autoint', 'deepfm'];
+/** Every golden graph and the architecture the recognizer maps it to. */
+const NATIVE: Record<string, string> = {
+  dlrm: 'dlrm',
+  dlrm_flat: 'dlrm',
+  dcnv2_stacked: 'dcnv2',
+  dcnv2_parallel_lowrank: 'dcnv2',
+  rdcn: 'rdcn',
+  deepfm: 'deepfm',
+  autoint: 'autoint',
+};
 
 beforeAll(async () => {
   // The wasm kernels must load here: every native check below runs on them too.
@@ -52,7 +59,7 @@ beforeAll(async () => {
 
 describe('golden PyTorch graphs run natively on wasm within 1e-5 of score_f64', () => {
   it('the golden cases are present', () => {
-    for (const name of [...Object.keys(NATIVE), ...INTERPRETED]) expect(existsSync(join(goldenDir, name, 'model.onnx')), name).toBe(true);
+    for (const name of Object.keys(NATIVE)) expect(existsSync(join(goldenDir, name, 'model.onnx')), name).toBe(true);
   });
   for (const [name, arch] of Object.entries(NATIVE)) {
     it(`${name} is recognized as ${arch}`, () => {
@@ -74,13 +81,6 @@ describe('golden PyTorch graphs run natively on wasm within 1e-5 of score_f64', 
       }
     });
   }
-  for (const name of INTERPRETED) {
-    it(`${name} stays on the interpreter and says why`, () => {
-      const r = importOnnx(goldenBytes(name), { context: 'ctx_' }).recognition;
-      expect(r.native).toBe(false);
-      if (!r.native) expect(r.reason).toMatch(/^not dlrm: .*; not dcnv2: .*; not rdcn: /);
-    });
-  }
 });
 
 describe('export-onnx round trip maps back to the native model', () => {
@@ -90,14 +90,14 @@ describe('export-onnx round trip maps back to the native model', () => {
   });
   for (const c of cases) {
     const spec = c.model.spec;
-    // Recognized: dlrm, dcnv2 (at least one cross layer) and rdcn. The others run on the interpreter (not implemented).
-    const expected = spec.architecture === 'dlrm' || spec.architecture === 'rdcn' || (spec.architecture === 'dcnv2' && spec.options.layers > 0);
+    // Every architecture is recognized, except DCNv2 without cross layers (an MLP alone: not read as dcnv2).
+    const expected = spec.architecture !== 'dcnv2' || spec.options.layers > 0;
     it(`${c.name}: ${expected ? 'native, same weights and options' : 'interpreter, with the reason'}`, () => {
       const context = spec.fields.filter((f) => f.side === 'context').map((f) => f.name);
       const r = importOnnx(exportOnnx(c.model), { context }).recognition;
       if (!expected) {
         expect(r.native).toBe(false);
-        if (!r.native) expect(r.reason).toContain(`not ${spec.architecture === 'dcnv2' ? 'dcnv2' : 'dlrm'}:`);
+        if (!r.native) expect(r.reason).toContain('not dcnv2:');
         return;
       }
       if (!r.native) throw new Error(`not recognized: ${r.reason}`);
@@ -111,6 +111,8 @@ describe('export-onnx round trip maps back to the native model', () => {
         expect(got.shape, name).toEqual(w.shape);
         expect(Buffer.from(got.data.buffer, got.data.byteOffset, got.data.byteLength).equals(Buffer.from(w.data.buffer, w.data.byteOffset, w.data.byteLength)), name).toBe(true);
       }
+      // The attention graphs hold sqrt(headDim) as a float32 constant: the probe check allows 1e-6 (measured below 1e-8).
+      expect(r.probeError).toBeLessThanOrEqual(1e-6);
       for (const backend of ['js', 'wasm'] as const) {
         const want = score(c.model, c.request, { backend, plan: 'rank-aware' }).scores;
         const got = score(r.model, c.request, { backend, plan: 'rank-aware' }).scores;
@@ -174,6 +176,37 @@ describe('graphs that are not one of the six stay on the interpreter, with the r
   });
 });
 
+describe('attention and FM graphs that are not the architecture stay on the interpreter, with the reason', () => {
+  const pick = (arch: string) => equivalenceCases().find((x) => x.model.spec.architecture === arch && x.request.candidates.length > 3)!;
+  /** Replace the scalar input of the first `op` node reading one with `value`. */
+  const rescale = (bytes: Uint8Array, op: string, value: number) =>
+    edit(bytes, (g) => {
+      const scalars = new Set(g.initializer!.filter((t) => (t.dims ?? []).length === 0 && t.dataType === 1).map((t) => t.name));
+      const node = g.node!.find((n) => n.opType === op && n.input!.some((i) => scalars.has(i)))!;
+      g.initializer!.push({ name: 'edited_scalar', dataType: 1, dims: [], floatData: [value] });
+      node.input = node.input!.map((i) => (scalars.has(i) ? 'edited_scalar' : i));
+    });
+  const cases: [string, string, number, string][] = [
+    ['autoint', 'Div', 3, 'scores divided by sqrt(headDim)'],
+    ['rank-attention', 'Div', 3, 'scores divided by sqrt(headDim)'],
+    ['deepfm', 'Mul', 0.25, 'FM: Mul "'],
+  ];
+  for (const [arch, op, value, reason] of cases) {
+    it(`${arch} with its ${op} constant changed to ${value}`, async () => {
+      const c = pick(arch);
+      const context = c.model.spec.fields.filter((f) => f.side === 'context').map((f) => f.name);
+      const bytes = rescale(exportOnnx(c.model), op, value);
+      const imported = importOnnx(bytes, { context });
+      const r = imported.recognition;
+      expect(r.native).toBe(false);
+      if (!r.native) expect(r.reason).toContain(`not ${arch}: `);
+      if (!r.native) expect(r.reason.split(`not ${arch}: `)[1]).toContain(reason);
+      const want = await ortScores(bytes, c.model, c.request);
+      imported.score(c.request).scores.forEach((s, i) => expect(Math.abs(s - want[i]!)).toBeLessThanOrEqual(1e-5));
+    });
+  }
+});
+
 // ----- CLI and the worker pool -----------------------------------------------------------------
 
 describe('CLI: an imported directory says which path ran', () => {
@@ -229,10 +262,38 @@ describe('CLI: an imported directory says which path ran', () => {
     expect(bad.err).toMatch(/^error: request\.context\.ctx_user_id: .*100/);
   });
 
+  it('a recognized golden DeepFM and AutoInt score natively on wasm', async () => {
+    for (const name of ['deepfm', 'autoint']) {
+      const c = goldenCase(name);
+      const model = join(dir, name);
+      const imported = await run('import', '--onnx', join(goldenDir, name, 'model.onnx'), '--context', 'ctx_', '--out', model);
+      expect(imported.code, imported.err).toBe(0);
+      expect(imported.out).toMatch(new RegExp(`^recognized as ${name}: wrote the native model`));
+      const requestFile = join(dir, `${name}-request.json`);
+      await writeFile(requestFile, JSON.stringify(renamed(c, c.requests[1]!.request)));
+      const scored = await run('score', '--model', model, '--request', requestFile, '--backend', 'wasm');
+      expect(scored.code, scored.err).toBe(0);
+      const out = JSON.parse(scored.out) as { scores: number[]; backend: string; path: string };
+      expect(out).toMatchObject({ backend: 'wasm', path: 'native' });
+      out.scores.forEach((s, i) => expect(Math.abs(s - c.requests[1]!.expected.score_f64[i]!)).toBeLessThanOrEqual(1e-5));
+      const inspected = await run('inspect', '--model', model, '--n', '64');
+      expect(inspected.code, inspected.err).toBe(0);
+      expect(inspected.out).toMatch(name === 'deepfm' ? /FM\s+-> fm/ : /interacting layers\s+-> attention/);
+    }
+  });
+
   it('a graph left on the interpreter reports backend js, path interpreter and why, whatever --backend says', async () => {
+    // The golden DeepFM with its FM scaled by 0.25 instead of 0.5: not DeepFM any more.
     const c = goldenCase('deepfm');
-    const model = join(dir, 'deepfm');
-    const imported = await run('import', '--onnx', join(goldenDir, 'deepfm', 'model.onnx'), '--context', 'ctx_', '--out', model);
+    const model = join(dir, 'deepfm-edited');
+    const onnxFile = join(dir, 'deepfm-edited.onnx');
+    const bytes = edit(goldenBytes('deepfm'), (g) => {
+      const mul = g.node!.find((n) => n.name === '/fm/Mul_1')!;
+      g.initializer!.push({ name: 'quarter', dataType: 1, dims: [], floatData: [0.25] });
+      mul.input = [mul.input![0]!, 'quarter'];
+    });
+    await writeFile(onnxFile, bytes);
+    const imported = await run('import', '--onnx', onnxFile, '--context', 'ctx_', '--out', model);
     expect(imported.code, imported.err).toBe(0);
     expect(imported.out).toMatch(/^not recognized as one of the six architectures, so it runs on the float64 interpreter: not dlrm: /);
     expect(existsSync(join(model, 'model.json'))).toBe(false);
@@ -242,7 +303,13 @@ describe('CLI: an imported directory says which path ran', () => {
     expect(scored.code, scored.err).toBe(0);
     const out = JSON.parse(scored.out) as { scores: number[]; backend: string; path: string; reason: string };
     expect(out).toMatchObject({ backend: 'js', path: 'interpreter' });
-    expect(out.reason).toMatch(/not recognized as one of the six architectures \(not dlrm: /);
-    out.scores.forEach((s, i) => expect(Math.abs(s - c.requests[1]!.expected.score_f64[i]!)).toBeLessThanOrEqual(1e-5));
+    expect(out.reason).toMatch(/not recognized as one of the six architectures \(not dlrm: .*not deepfm: FM: Mul "\/fm\/Mul_1" by 0\.5/);
+    const session = await ort.InferenceSession.create(bytes);
+    const request = renamed(c, c.requests[1]!.request);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const name of Object.keys(request.context)) feeds[name] = new ort.Tensor('int64', BigInt64Array.from([BigInt(request.context[name] as number)]), [1]);
+    for (const name of Object.keys(request.candidates[0]!)) feeds[name] = new ort.Tensor('int64', BigInt64Array.from(request.candidates.map((x) => BigInt(x[name] as number))), [request.candidates.length]);
+    const want = (await session.run(feeds)).score!.data as Float32Array;
+    out.scores.forEach((s, i) => expect(Math.abs(s - want[i]!)).toBeLessThanOrEqual(1e-5));
   });
 });

@@ -52,8 +52,9 @@ describe('golden cases: PyTorch exports import and score within 1e-5 of score_f6
     dlrm_flat: ['split-linear', 'pair-products'],
     dcnv2_stacked: ['split-linear'],
     dcnv2_parallel_lowrank: ['split-linear', 'split-linear'],
-    autoint: ['row-projection', 'row-projection', 'row-projection', 'row-projection'],
-    deepfm: ['split-linear'],
+    // DeepCTR's head-first attention: the block merged by log-sum-exp reads the stacked rows itself, so only the residual projection stays.
+    autoint: ['row-projection', 'attention-lse'],
+    deepfm: ['split-linear', 'fm-split'],
     rdcn: ['split-linear'],
   };
   for (const name of golden) {
@@ -94,10 +95,10 @@ describe('round trip: export-onnx of all six architectures imports to the native
       }
       const report = importReport(imported, 256);
       const spec = c.model.spec;
-      // DeepFM without a DNN has no linear layer to split: its FM runs per candidate as a sum of squares
-      // (a pattern the importer does not decompose), so only there the FLOPs stay the same.
-      if (spec.architecture === 'deepfm' && spec.options.dnn.length === 0) expect(report.flopsRankAware).toBe(report.flopsVanilla);
-      else expect(report.flopsRankAware).toBeLessThan(report.flopsVanilla);
+      expect(report.flopsRankAware).toBeLessThan(report.flopsVanilla);
+      // The FM and AutoInt's first attention layer are decomposed as blocks.
+      if (spec.architecture === 'deepfm') expect(imported.program.rewrites.map((r) => r.kind)).toContain('fm-split');
+      if (spec.architecture === 'autoint') expect(imported.program.rewrites.map((r) => r.kind)).toContain('attention-lse');
     });
   }
 });
@@ -216,6 +217,47 @@ describe('hand-built graphs, one per pattern, against onnxruntime-node', () => {
     const o = g.op('Relu', [g.op('MatMul', [att, v])]);
     g.output('score', g.op('Sigmoid', [g.op('ReduceSum', [g.op('Flatten', [o], { axis: 1 }), g.int64s([1])], { keepdims: 1 })]), 'float32', ['N', 1]);
     await checkGraph(g.encode('attention', ''), ['row-projection', 'row-projection', 'row-projection']);
+  });
+
+  it('DeepFM FM 0.5 * ((sum e)^2 - sum e^2), DeepCTR style (Pow, keepdims): fm-split, the context sums once', async () => {
+    const { g, rows, cEmb, tEmb } = base();
+    const unsq = (v: string) => g.op('Unsqueeze', [v, g.int64s([1])]);
+    const c2 = g.op('Gather', [g.floats('ctx2_table', floats(40, 41), [10, 4]), 'c']);
+    const e = g.op('Concat', [unsq(g.op('Expand', [cEmb, rows])), unsq(tEmb), unsq(g.op('Expand', [c2, rows]))], { axis: 1 });
+    const square = g.op('Pow', [g.op('ReduceSum', [e, g.int64s([1])], { keepdims: 1 }), g.scalar(2)]);
+    const sumSq = g.op('ReduceSum', [g.op('Mul', [e, e]), g.int64s([1])], { keepdims: 1 });
+    const fm = g.op('Mul', [g.op('ReduceSum', [g.op('Sub', [square, sumSq]), g.int64s([2])], { keepdims: 0 }), g.scalar(0.5)]);
+    g.output('score', g.op('Sigmoid', [fm]), 'float32', ['N', 1]);
+    const model = await checkGraph(g.encode('fm', ''), ['fm-split']);
+    const report = importReport(model, 100);
+    const sub = report.nodes.find((n) => n.rewrite === 'fm-split')!;
+    // 2 of 3 field vectors (D = 4) are context: their sum and sum of squares once (3 FLOPs per value).
+    expect(sub.flopsRankAware).toBe(3 * 2 * 4 + 100 * (3 * 1 * 4 + 2 * 4));
+    // The block's sums and squares are part of the rewrite: not run on their own.
+    expect(report.nodes.filter((n) => n.op === 'Pow').map((n) => n.rank)).toEqual(['not run']);
+    expect(report.flopsRankAware).toBeLessThan(report.flopsVanilla);
+  });
+
+  it('multi-head self-attention over mixed rows (Reshape/Transpose heads, scaled): attention-lse, the context block once', async () => {
+    const { g, rows, cEmb, tEmb } = base();
+    const unsq = (v: string) => g.op('Unsqueeze', [v, g.int64s([1])]);
+    const c2 = g.op('Gather', [g.floats('ctx2_table', floats(40, 42), [10, 4]), 'c']);
+    const x = g.op('Concat', [unsq(g.op('Expand', [cEmb, rows])), unsq(tEmb), unsq(g.op('Expand', [c2, rows]))], { axis: 1 });
+    const heads = (p: string, permutation: number[]) => g.op('Transpose', [g.op('Reshape', [p, g.int64s([-1, 3, 2, 3])])], { perm: permutation });
+    const proj = (seed: number) => g.op('MatMul', [x, g.floats(`w${seed}`, floats(24, seed), [4, 6])]);
+    const scores = g.op('Div', [g.op('MatMul', [heads(proj(31), [0, 2, 1, 3]), heads(proj(32), [0, 2, 3, 1])]), g.scalar(Math.sqrt(3))]);
+    const o = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), heads(proj(33), [0, 2, 1, 3])]);
+    const merged = g.op('Reshape', [g.op('Transpose', [o], { perm: [0, 2, 1, 3] }), g.int64s([-1, 3, 6])]);
+    const y = g.op('Relu', [g.op('Add', [merged, g.op('MatMul', [x, g.floats('wres', floats(24, 34), [4, 6])])])]);
+    g.output('score', g.op('Sigmoid', [g.op('ReduceSum', [g.op('Flatten', [y], { axis: 1 }), g.int64s([1])], { keepdims: 1 })]), 'float32', ['N', 1]);
+    const model = await checkGraph(g.encode('mha', ''), ['attention-lse', 'row-projection']);
+    const report = importReport(model, 100);
+    const att = report.nodes.find((n) => n.rewrite === 'attention-lse')!;
+    // kc = 2, kt = 1 of f = 3 rows, d = 4, width 6.
+    expect(att.flopsRankAware).toBe(6 * 2 * 4 * 6 + 4 * 2 * 2 * 6 + 100 * (6 * 1 * 4 * 6 + 4 * 2 * 1 * 6 + 4 * 1 * 3 * 6 + 4 * 2 * 6));
+    // The Q/K/V projections and the score MatMul are part of the block: not run on their own.
+    expect(report.nodes.filter((n) => n.op === 'Softmax').map((n) => n.rank)).toEqual(['not run']);
+    expect(report.flopsRankAware).toBeLessThan(report.flopsVanilla);
   });
 
   it('a graph with no candidate-independent linear layer runs generically, context-only nodes once', async () => {

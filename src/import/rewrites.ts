@@ -16,6 +16,9 @@ import type { RankAnalysis, ValueClass } from './rank.js';
 import { candidateAxes } from './rank.js';
 import type { Value } from './tensor.js';
 import { size, value } from './tensor.js';
+import { attentionLse, fmSplit } from './block-rewrites.js';
+import { attentionCore } from './native/attention.js';
+import { GraphView, NoMatch } from './native/view.js';
 
 /** A run of columns of a traced input, read from one graph value (flattened after its first axis). */
 export interface Part {
@@ -25,7 +28,7 @@ export interface Part {
   readonly once: boolean;
 }
 
-export type RewriteKind = 'split-linear' | 'pair-products' | 'row-projection';
+export type RewriteKind = 'split-linear' | 'pair-products' | 'row-projection' | 'fm-split' | 'attention-lse';
 
 export interface Rewrite {
   readonly kind: RewriteKind;
@@ -125,7 +128,7 @@ function columns(parts: readonly Part[], once: boolean): number[] {
 }
 
 /** Row-major [rows, width] view of the parts of one side, concatenated: [rows, sum of widths]. */
-function gatherParts(parts: readonly Part[], read: (name: string) => Value, rows: number): Float64Array {
+export function gatherParts(parts: readonly Part[], read: (name: string) => Value, rows: number): Float64Array {
   const width = parts.reduce((a, p) => a + p.width, 0);
   const out = new Float64Array(rows * width);
   let col = 0;
@@ -189,14 +192,14 @@ function splitLinear(node: GraphNode, parts: readonly Part[], weightKO: Float64A
   };
 }
 
-interface RowMap {
+export interface RowMap {
   readonly f: number;
   readonly d: number;
   readonly onceRows: number[];
   readonly candRows: number[];
 }
 
-function rowMap(parts: readonly Part[], d: number): RowMap | undefined {
+export function rowMap(parts: readonly Part[], d: number): RowMap | undefined {
   const onceRows: number[] = [];
   const candRows: number[] = [];
   let row = 0;
@@ -302,9 +305,15 @@ export function findRewrites(graph: OnnxGraph, rank: RankAnalysis, constants: Re
   const tracer = new Tracer(graph, rank, constants);
   const found = new Map<GraphNode, Rewrite>();
   const rankOf = (name: string) => rank.templates.get(name)?.at2.length ?? -1;
+  const view = new GraphView(graph, rank);
   for (const node of graph.nodes) {
     if (rank.classes.get(node.outputs[0]!) !== 'cand') continue;
     const [a, b, c] = node.inputs;
+    const block = node.op === 'Sub' ? fmBlock(view, tracer, node) : node.op === 'MatMul' && view.is(a!, 'Softmax') ? attentionBlockRewrite(view, tracer, node) : undefined;
+    if (block) {
+      found.set(node, block);
+      continue;
+    }
     if (node.op === 'Gemm' && !node.attrs.get('transA')) {
       const w = tracer.constant(b!);
       const bias = c ? tracer.constant(c) : undefined;
@@ -349,4 +358,52 @@ export function findRewrites(graph: OnnxGraph, rank: RankAnalysis, constants: Re
     }
   }
   return found;
+}
+
+/** A block matcher that does not fit leaves the nodes to the other rewrites. */
+function attempt<T>(match: () => T): T | undefined {
+  try {
+    return match();
+  } catch (e) {
+    if (e instanceof NoMatch) return undefined;
+    throw e;
+  }
+}
+
+/** Sub(square(ReduceSum(E, 1)), ReduceSum(E * E, 1)) over mixed stacked rows E [N, F, D]. */
+function fmBlock(v: GraphView, tracer: Tracer, node: GraphNode): Rewrite | undefined {
+  return attempt(() => {
+    const fieldSum = (name: string) => {
+      const rs = v.expect(name, 'ReduceSum', 'FM field sum');
+      const dims = v.dims(rs.inputs[0]!);
+      if (dims.length !== 3 || v.axes(rs).map((x) => (x < 0 ? x + 3 : x)).join() !== '1') throw new NoMatch('FM: a sum over the field axis');
+      return rs.inputs[0]!;
+    };
+    const sq = v.expect(node.inputs[0]!, ['Pow', 'Mul'], 'FM square of the sum');
+    if (sq.op === 'Pow' ? v.scalar(sq.inputs[1]!) !== 2 : sq.inputs[0] !== sq.inputs[1]) throw new NoMatch('FM: a square');
+    const e = fieldSum(sq.inputs[0]!);
+    const ee = v.expect(fieldSum(node.inputs[1]!), 'Mul', 'FM squares');
+    if (ee.inputs[0] !== e || ee.inputs[1] !== e) throw new NoMatch('FM: squares of the same vectors');
+    const parts = tracer.parts(e);
+    const [, , d] = v.dims(e) as [number, number, number];
+    const rows = mixed(parts) ? rowMap(parts, d) : undefined;
+    if (!rows) return undefined;
+    const t = v.template(node.outputs[0]!);
+    if (t.at2.length < 2 || t.at2[0] !== 2 || t.at2[t.at2.length - 1] !== d || t.at2.slice(1, -1).some((x) => x !== 1)) return undefined;
+    return fmSplit(node, parts!, rows, (n) => [n, ...t.at2.slice(1)]);
+  });
+}
+
+/** softmax(Q K^T [/ s]) V of a self-attention over mixed stacked rows, the weighted-values MatMul replaced. */
+function attentionBlockRewrite(v: GraphView, tracer: Tracer, node: GraphNode): Rewrite | undefined {
+  return attempt(() => {
+    const core = attentionCore(v, node.outputs[0]!, 'attention');
+    const x = core.query.x;
+    if (core.keys.length !== 1 || core.keys[0]!.x !== x || core.values[0]!.x !== x) return undefined;
+    const parts = tracer.parts(x);
+    const rows = mixed(parts) ? rowMap(parts, v.dims(x)[2]!) : undefined;
+    if (!rows) return undefined;
+    const weight = (p: { constant: string }) => v.constant(p.constant)!;
+    return attentionLse(node, parts!, rows, core, { q: weight(core.query), k: weight(core.keys[0]!), v: weight(core.values[0]!) });
+  });
 }

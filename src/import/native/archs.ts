@@ -10,6 +10,8 @@ import type { Tensor } from '../../model/safetensors.js';
 import { pairOrder } from '../../model/geometry.js';
 import type { FieldRead, GraphView, Linear } from './view.js';
 import { fail } from './view.js';
+import type { AttentionBlock, Projection } from './attention.js';
+import { attentionBlock } from './attention.js';
 
 /** A recognized subgraph and the plan kernels it runs on natively. */
 export interface Component {
@@ -266,8 +268,224 @@ const rdcn: Matcher = (v, logit, track) => {
   return { architecture: 'rdcn', options: { layers: ctx.layers.length, mlp: head.hidden }, fields, weights, components: [] };
 };
 
+// ----- deepfm ----------------------------------------------------------------------------------
+
+/** The terms of a sum written as a tree of Add nodes (left fold or any other grouping). */
+function addTerms(v: GraphView, name: string): string[] {
+  const node = v.producer(name);
+  if (node?.op !== 'Add') return [name];
+  v.used.add(node);
+  return node.inputs.flatMap((i) => addTerms(v, i));
+}
+
+/** A reduction over the field axis 1 of [rows, F, D] stacked vectors (keepdims either way). */
+function fieldSum(v: GraphView, name: string, what: string): string {
+  const node = v.expect(name, 'ReduceSum', what);
+  const rank = v.dims(node.inputs[0]!).length;
+  if (rank !== 3 || v.axes(node).map((a) => (a < 0 ? a + 3 : a)).join() !== '1') fail(`${what}: ReduceSum "${node.name}" over the field axis of [rows, F, D]`);
+  return node.inputs[0]!;
+}
+
+/** The square of a value: Pow(x, 2) or Mul(x, x). */
+function squared(v: GraphView, name: string, what: string): string {
+  const node = v.expect(name, ['Pow', 'Mul'], what);
+  if (node.op === 'Pow' ? v.scalar(node.inputs[1]!) !== 2 : node.inputs[0] !== node.inputs[1]) fail(`${what}: ${node.op} "${node.name}" squaring its input`);
+  return node.inputs[0]!;
+}
+
+/** FM = 0.5 * sum_d((sum_f E_f)^2 - sum_f E_f^2): returns the stacked E [rows, F, D]. */
+function fmTerm(v: GraphView, name: string): string {
+  const half = v.expect(name, 'Mul', 'FM (times 0.5)');
+  const at = half.inputs.findIndex((i) => v.scalar(i) === 0.5);
+  if (at < 0) fail(`FM: Mul "${half.name}" by 0.5`);
+  const total = v.expect(half.inputs[1 - at]!, 'ReduceSum', 'FM (sum over the embedding dim)');
+  const inner = v.dims(total.inputs[0]!);
+  const last = inner.length - 1;
+  if (v.axes(total).map((a) => (a < 0 ? a + inner.length : a)).join() !== String(last) || v.dims(name).join() !== '2,1') fail(`FM: ReduceSum "${total.name}" over the embedding dim giving [rows, 1]`);
+  const sub = v.expect(total.inputs[0]!, 'Sub', 'FM (square of sum minus sum of squares)');
+  const e = fieldSum(v, squared(v, sub.inputs[0]!, 'FM square of the sum'), 'FM sum of the field vectors');
+  const e2 = fieldSum(v, sub.inputs[1]!, 'FM sum of squares');
+  if (v.source(squared(v, e2, 'FM squares')) !== v.source(e)) fail('FM: the sum of squares of the same stacked field vectors');
+  return e;
+}
+
+/** One field's first-order term: a [rows, 1] lookup of a [vocab, 1] table, or a dense input times a [dim, 1] weight. */
+function firstOrderTerm(v: GraphView, name: string, what: string): { read: FieldRead; weight: Float32Array } {
+  if (v.is(name, 'MatMul')) {
+    const m = v.matmulByConstant(name, what);
+    if (m.out !== 1) fail(`${what}: a [dim, 1] weight`);
+    const read = v.field(m.x, what);
+    if (read.type !== 'dense') fail(`${what}: a dense input times its weights`);
+    return { read, weight: m.weight };
+  }
+  const read = v.field(name, what);
+  if (read.type !== 'sparse' || read.dim !== 1) fail(`${what}: a lookup in a [vocab, 1] first-order table`);
+  return { read, weight: Float32Array.from(read.table!.data) };
+}
+
+const deepfm: Matcher = (v, logit, track) => {
+  const terms = addTerms(v, logit);
+  const biases = terms.filter((t) => v.constant(t));
+  if (biases.length !== 1 || v.constant(biases[0]!)!.data.length !== 1) fail('DeepFM: one constant bias added to the logit');
+  const bias = Float32Array.from(v.constant(biases[0]!)!.data);
+  let e: string | undefined;
+  let dnn: { layers: Linear[]; output: Linear; parts: string[] } | undefined;
+  const first: { read: FieldRead; weight: Float32Array }[] = [];
+  for (const t of terms.filter((x) => !v.constant(x))) {
+    const node = v.producer(t);
+    if (node?.op === 'Mul') {
+      if (e) fail('DeepFM: one FM term');
+      e = track('FM', 'fm (context sums once, per candidate the target terms)', () => fmTerm(v, t));
+    } else if (node?.op === 'MatMul' && v.is(node.inputs[0]!, 'Relu')) {
+      if (dnn) fail('DeepFM: one DNN');
+      dnn = track('DNN', 'linear (first layer split by rank) + dense', () => {
+        const output = v.linear(t, 'DeepFM DNN output (no bias)', 'none');
+        if (output.out !== 1) fail('DeepFM DNN output: 1 unit');
+        const m = v.mlp(output.x, 'DeepFM DNN', true);
+        return { layers: m.layers, output, parts: v.parts(m.input) };
+      });
+    } else if (node?.op === 'ReduceSum' && v.dims(node.inputs[0]!).length === 2) {
+      // DeepCTR: the first-order terms concatenated, then summed over the last axis (keepdims).
+      track('first-order terms', 'gather + sum', () => {
+        if (!v.reducesOver(node, 1, 2, true)) fail(`DeepFM first-order terms: ReduceSum "${node.name}" over axis 1 with keepdims`);
+        v.used.add(node);
+        for (const p of v.parts(node.inputs[0]!)) first.push(firstOrderTerm(v, p, 'DeepFM first-order term'));
+      });
+    } else first.push(track('first-order term', 'gather + sum', () => firstOrderTerm(v, t, 'DeepFM first-order term')));
+  }
+  if (!e) fail('DeepFM: an FM term 0.5 * sum((sum E)^2 - sum E^2)');
+  const sparse = track('embedding lookup', 'gather (context once, targets per candidate)', () => v.parts(e!).map((p, i) => v.field(p, `FM field ${i}`)));
+  if (sparse.some((f) => f.type !== 'sparse')) fail('DeepFM: the FM reads embedding lookups only');
+  const [d] = v.dims(e).slice(2);
+  if (sparse.some((f) => f.dim !== d)) fail(`DeepFM: every FM field vector of width ${d}`);
+  const dense = first.filter((t) => t.read.type === 'dense').map((t) => t.read);
+  if (dnn) {
+    const want = [...sparse, ...dense].map((f) => f.input);
+    const got = dnn.parts.map((p) => v.field(p, 'DeepFM DNN input').input);
+    if (got.join() !== want.join()) fail(`DeepFM DNN: an input cat(sparse field vectors, dense values) = [${want.join(', ')}], found [${got.join(', ')}]`);
+  }
+  const weights = new Map<string, Tensor>();
+  addTables(weights, sparse);
+  for (const f of sparse) {
+    const t = first.find((x) => x.read.input === f.input) ?? fail(`DeepFM: a first-order term for "${f.input}"`);
+    if (t.read.pooling !== f.pooling || t.read.oov !== f.oov || t.read.table!.shape[0] !== f.table!.shape[0]) fail(`DeepFM: "${f.input}"'s first-order lookup pooled and bucketed like its embedding`);
+  }
+  if (new Set(first.map((t) => t.read.input)).size !== first.length || first.length !== sparse.length + dense.length) fail('DeepFM: one first-order term per field');
+  for (const t of first) weights.set(`first_order.${t.read.input}`, tensor([t.weight.length, 1], t.weight));
+  if (dnn) {
+    addMlp(weights, 'dnn', dnn.layers);
+    weights.set('output.weight', tensor([1, dnn.output.in], dnn.output.weight));
+  }
+  weights.set('output.bias', tensor([1], bias));
+  return { architecture: 'deepfm', options: { dnn: dnn ? dnn.layers.map((l) => l.out) : [] }, fields: [...sparse, ...dense], weights, components: [] };
+};
+
+// ----- autoint and rank-attention --------------------------------------------------------------
+
+/** Options every layer shares, and the projections stored as [in, out] (projectionLayout in_out). */
+function attentionOptions(blocks: readonly AttentionBlock[], what: string): Record<string, unknown> {
+  const b = blocks[0]!;
+  if (blocks.some((x) => x.heads !== b.heads || x.headDim !== b.headDim || x.scaling !== b.scaling || !!x.residual !== !!b.residual)) fail(`${what}: every layer with the same heads, headDim, scaling and residual`);
+  return { layers: blocks.length, heads: b.heads, headDim: b.headDim, scaling: b.scaling, residual: !!b.residual, projectionLayout: 'in_out' };
+}
+
+function addProjection(weights: Map<string, Tensor>, name: string, p: Projection): void {
+  weights.set(name, tensor([p.in, p.out], p.inOut));
+}
+
+function addBlock(weights: Map<string, Tensor>, prefix: string, b: AttentionBlock, key: Projection, value: Projection): void {
+  addProjection(weights, `${prefix}.query`, b.query);
+  addProjection(weights, `${prefix}.key`, key);
+  addProjection(weights, `${prefix}.value`, value);
+  if (b.residual) addProjection(weights, `${prefix}.residual`, b.residual);
+}
+
+/** The stacked field vectors [rows, F, D] as fields, each a [rows, D] embedding lookup. */
+function stackedFields(v: GraphView, x: string, what: string): FieldRead[] {
+  const d = v.dims(x);
+  if (d.length !== 3) fail(`${what}: stacked field vectors [rows, F, D]`);
+  const fields = v.parts(x).map((p, i) => v.field(p, `${what} ${i}`));
+  if (fields.length !== d[1] || fields.some((f) => f.type !== 'sparse' || f.dim !== d[2])) fail(`${what}: ${d[1]} embedding lookups of width ${d[2]}`);
+  return fields;
+}
+
+const autoint: Matcher = (v, logit, track) => {
+  const output = v.linear(logit, 'AutoInt output layer');
+  if (output.out !== 1) fail('AutoInt output layer: 1 unit');
+  const top = v.parts(output.x);
+  if (top.length < 1 || top.length > 2 || v.dims(top[0]!).length !== 3) fail('AutoInt: an output layer on cat(flatten(X_L), DNN output)');
+  const blocks: AttentionBlock[] = [];
+  track('interacting layers', 'attention (layer 0: context x context block once, log-sum-exp merge per candidate)', () => {
+    let cur = top[0]!;
+    while (v.is(cur, 'Relu')) {
+      const b = attentionBlock(v, cur, `AutoInt interacting layer (from the end) ${blocks.length}`);
+      if (b.keys.length !== 1 || b.keys[0]!.x !== b.x) fail('AutoInt: self-attention (keys and values read the queries\' input)');
+      blocks.unshift(b);
+      cur = b.x;
+    }
+    if (blocks.length === 0) fail('AutoInt: at least one interacting layer relu(MHA(X) [+ X W_res])');
+  });
+  const sparse = track('embedding lookup', 'gather (context once, targets per candidate)', () => stackedFields(v, blocks[0]!.x, 'AutoInt field'));
+  let dnn: Linear[] = [];
+  let dense: FieldRead[] = [];
+  if (top.length === 2) {
+    const m = track('DNN', 'linear (first layer split by rank) + dense', () => v.mlp(top[1]!, 'AutoInt DNN', true));
+    const reads = v.parts(m.input).map((p, i) => v.field(p, `AutoInt DNN input ${i}`));
+    if (!sameParts(v, reads.slice(0, sparse.length).map((r) => r.input), sparse.map((f) => f.input)) || reads.slice(sparse.length).some((r) => r.type !== 'dense'))
+      fail('AutoInt DNN: an input cat(sparse field vectors, dense values)');
+    dnn = m.layers;
+    dense = reads.slice(sparse.length);
+  }
+  const options = { ...attentionOptions(blocks, 'AutoInt'), dnn: dnn.map((l) => l.out) };
+  const weights = new Map<string, Tensor>();
+  addTables(weights, sparse);
+  blocks.forEach((b, l) => addBlock(weights, `attention.${l}`, b, b.keys[0]!, b.values[0]!));
+  addMlp(weights, 'dnn', dnn);
+  addLinear(weights, 'output', output, false);
+  weights.set('output.bias', tensor([1], output.bias));
+  return { architecture: 'autoint', options, fields: [...sparse, ...dense], weights, components: [] };
+};
+
+const rankAttention: Matcher = (v, logit, track) => {
+  const head = track('MLP', 'linear (first layer split by rank) + dense', () => headMlp(v, logit, 'MLP'));
+  const top = v.parts(head.input);
+  if (top.length !== 2 || top.some((t) => v.dims(t).length !== 3)) fail('rank-attention: an MLP on cat(flatten(c_L), flatten(T_L))');
+  const ctx: AttentionBlock[] = [];
+  const tgt: AttentionBlock[] = [];
+  track('attention streams', 'attention (context stream once; target queries over context and target keys per candidate)', () => {
+    let [c, t] = top as [string, string];
+    while (v.is(c, 'Relu')) {
+      const i = ctx.length;
+      const cb = attentionBlock(v, c, `rank-attention context layer (from the end) ${i}`);
+      const tb = attentionBlock(v, t, `rank-attention target layer (from the end) ${i}`);
+      if (cb.keys.length !== 1 || cb.keys[0]!.x !== cb.x) fail('rank-attention context stream: self-attention over the context fields');
+      const [kc, kt] = tb.keys;
+      const [vc] = tb.values;
+      if (tb.keys.length !== 2 || kt!.x !== tb.x) fail('rank-attention target stream: keys cat(context keys, target keys)');
+      const shared = (p: Projection, q: Projection) => p.value === q.value || (p.x === q.x && p.constant === q.constant);
+      if (!shared(kc!, cb.keys[0]!) || !shared(vc!, cb.values[0]!)) fail('rank-attention target stream: the context keys and values are the context stream\'s own projections');
+      ctx.unshift(cb);
+      tgt.unshift(tb);
+      c = cb.x;
+      t = tb.x;
+    }
+    if (ctx.length === 0) fail('rank-attention: at least one layer');
+  });
+  const fields = track('embedding lookup', 'gather (context once, targets per candidate)', () => [...stackedFields(v, ctx[0]!.x, 'context field'), ...stackedFields(v, tgt[0]!.x, 'target field')]);
+  const options = { ...attentionOptions([...ctx, ...tgt], 'rank-attention'), layers: ctx.length, mlp: head.hidden };
+  const weights = new Map<string, Tensor>();
+  addTables(weights, fields);
+  ctx.forEach((b, l) => addBlock(weights, `ctx_attention.${l}`, b, b.keys[0]!, b.values[0]!));
+  tgt.forEach((b, l) => addBlock(weights, `tgt_attention.${l}`, b, b.keys[1]!, b.values[1]!));
+  addMlp(weights, 'mlp', head.layers);
+  return { architecture: 'rank-attention', options, fields, weights, components: [] };
+};
+
 export const MATCHERS: readonly (readonly [Architecture, Matcher])[] = [
   ['dlrm', dlrm],
   ['dcnv2', dcnv2],
   ['rdcn', rdcn],
+  ['deepfm', deepfm],
+  ['autoint', autoint],
+  ['rank-attention', rankAttention],
 ];
