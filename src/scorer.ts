@@ -62,7 +62,7 @@ export interface ScorerOptions {
   readonly tileTimeoutMs?: number;
   /**
    * Node: how long (ms) a worker keeps polling for its next tile after one before it sleeps, so that a
-   * tile sent right after a context stage starts at once instead of after a thread wake-up. Default 1
+   * tile sent right after a context stage starts at once instead of after a thread wake-up. Default 0.3
    * when the threads fit the machine's cores, else 0 (a polling thread would take a core from another).
    */
   readonly spinMs?: number;
@@ -209,7 +209,7 @@ interface Runner {
   readonly contexts: number[];
   run(job: Job, tile: Tile, sendContext: boolean): Promise<Float32Array | Float64Array>;
   /** A worker's share of a split context stage (wasm workers only). */
-  columns?(inputs: Inputs, lo: number, hi: number): Promise<Float32Array>;
+  columns?(begun: Float32Array, lo: number, hi: number): Promise<Float32Array>;
   terminate(): void;
   readonly worker?: SpawnedWorker;
 }
@@ -469,27 +469,27 @@ export class Scorer {
     const chunk = Math.ceil(width / parts / 16) * 16;
     const ranges: [number, number][] = [];
     for (let lo = 0; lo < width; lo += chunk) ranges.push([lo, Math.min(width, lo + chunk)]);
-    const calls = ranges.slice(1).map(([lo, hi], i) => ({ lo, hi, runner: idle[i]!, answer: idle[i]!.columns!(inputs, lo, hi) }));
+    const begun = main.beginContext(inputs);
+    const calls = ranges.slice(1).map(([lo, hi], i) => ({ lo, hi, runner: idle[i]!, answer: idle[i]!.columns!(begun, lo, hi) }));
     // Settled by the loop below; a rejection is handled there too.
     for (const c of calls) c.answer.catch(() => {});
-    const snapshot = main.beginContext(inputs, ranges[0]![0], ranges[0]![1]);
+    const shares = [{ lo: 0, values: main.contextColumns(undefined, ranges[0]![0], ranges[0]![1]) }];
     if (this.options.spinMs > 0) {
       const waiting = new Set(calls.map((c) => c.runner));
       const until = now() + this.options.spinMs;
       while (waiting.size > 0 && now() < until) for (const r of waiting) if (r.worker?.poll?.()) waiting.delete(r);
     }
-    const shares: { lo: number; values: Float32Array }[] = [];
     for (const c of calls) {
       try {
         shares.push({ lo: c.lo, values: await c.answer });
       } catch {
         // A worker that failed its share: replace it, and the calling thread computes those columns.
         if (this.runners.includes(c.runner)) this.replace(c.runner);
-        shares.push({ lo: c.lo, values: main.runContextColumns(inputs, c.lo, c.hi) });
+        shares.push({ lo: c.lo, values: main.contextColumns(begun, c.lo, c.hi) });
       }
     }
     this.counters.contextsSplit++;
-    return main.finishContext(snapshot, shares);
+    return main.finishContext(begun, shares);
   }
 
   /** Wait for room among the in-flight requests; refuse at once when the waiting queue is full. */
@@ -756,11 +756,11 @@ export class Scorer {
           clearTimeout(watchdog);
         }
       },
-      columns: this.workerConfig!.backend === 'wasm' ? async (inputs, lo, hi) => {
+      columns: this.workerConfig!.backend === 'wasm' ? async (begun, lo, hi) => {
         runner.inflight++;
         const watchdog = setTimeout(() => worker.terminate(), this.options.tileTimeoutMs);
         try {
-          return (await answered(worker.api.contextColumns({ inputs, lo, hi }))).values;
+          return (await answered(worker.api.contextColumns({ begun, lo, hi }))).values;
         } finally {
           clearTimeout(watchdog);
           runner.inflight--;
@@ -820,7 +820,7 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
   checkInt('tileTimeoutMs', options.tileTimeoutMs, 1);
   if (options.spinMs !== undefined && !(typeof options.spinMs === 'number' && options.spinMs >= 0 && options.spinMs <= 1000))
     throw new RankawareError('options.spinMs', 'a number of milliseconds in [0, 1000]', show(options.spinMs));
-  const spinMs = isNode ? (options.spinMs ?? (threads <= hardware ? 1 : 0)) : 0;
+  const spinMs = isNode ? (options.spinMs ?? (threads <= hardware ? 0.3 : 0)) : 0;
   const limits = {
     maxInFlight: options.maxInFlight ?? 64,
     maxQueued: options.maxQueued ?? 1024,

@@ -134,10 +134,14 @@ describe('a context stage split by columns of its last layer (what the scorer sp
         const chunk = Math.max(16, Math.ceil(width / shares / 16) * 16);
         const ranges: [number, number][] = [];
         for (let lo = 0; lo < width; lo += chunk) ranges.push([lo, Math.min(width, lo + chunk)]);
-        // Other threads' shares, computed (as on a worker) before the calling thread's own.
-        const others = ranges.slice(1).map(([lo, hi]) => ({ lo, values: compiled.runContextColumns(context, lo, hi) }));
-        const snapshot = compiled.beginContext(context, ranges[0]![0], ranges[0]![1]);
-        const state = compiled.finishContext(snapshot, others);
+        // As the scorer does: begin once; the other threads' shares on the begun buffers (as a worker
+        // would, which overwrites this plan's ctx buffers); then this thread's share on its own buffers
+        // after beginning again.
+        const begun = compiled.beginContext(context);
+        const others = ranges.slice(1).map(([lo, hi]) => ({ lo, values: compiled.contextColumns(begun, lo, hi) }));
+        compiled.beginContext(context);
+        const own = { lo: 0, values: compiled.contextColumns(undefined, ranges[0]![0], ranges[0]![1]) };
+        const state = compiled.finishContext(begun, [own, ...others]);
         expect(Array.from(compiled.runCandidates(state, candidates)), `${c.name}, ${ranges.length} shares`).toEqual(Array.from(whole));
       }
     }
@@ -150,6 +154,6 @@ describe('a context stage split by columns of its last layer (what the scorer sp
     const { context } = encodeRequest(c.model.spec, c.request);
     const w = compiled.contextSplitWidth;
     for (const [lo, hi] of [[8, w], [0, w + 1], [16, 16], [-16, w]] as const)
-      expect(() => compiled.runContextColumns(context, lo, hi)).toThrow(`context columns: expected [lo, hi) within [0, ${w}), lo a multiple of 16, received [${lo}, ${hi})`);
+      expect(() => compiled.contextColumns(compiled.beginContext(context), lo, hi)).toThrow(`context columns: expected [lo, hi) within [0, ${w}), lo a multiple of 16, received [${lo}, ${hi})`);
   });
 });

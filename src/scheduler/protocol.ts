@@ -34,8 +34,8 @@ export interface TileResult {
 
 /** A worker's share of a context stage split by threads: columns [lo, hi) of its last layer. */
 export interface ColumnsTask {
-  /** The encoded context row. */
-  readonly inputs: Inputs;
+  /** The ctx buffers up to that layer (WasmCompiledPlan.beginContext on the calling thread). */
+  readonly begun: Float32Array;
   readonly lo: number;
   readonly hi: number;
 }

@@ -69,7 +69,7 @@ function runTileNow(task: TileTask): TileResult {
 function contextColumnsNow(task: ColumnsTask): { values: Float32Array } {
   injectedFault();
   if (!(compiled instanceof WasmCompiledPlan)) throw new Error('rankaware worker: a context split needs the wasm backend');
-  return { values: compiled.runContextColumns(task.inputs, task.lo, task.hi) };
+  return { values: compiled.contextColumns(task.begun, task.lo, task.hi) };
 }
 
 const NODE_WORKER_THREADS = 'node:worker_threads';

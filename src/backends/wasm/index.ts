@@ -203,7 +203,7 @@ export class WasmCompiledPlan implements CompiledPlan {
   readonly contextSplitWidth: number = 0;
   /** Bytes of that layer's weight (what a split divides). */
   readonly contextSplitBytes: number = 0;
-  private contextColumns?: (lo: number, hi: number) => void;
+  private contextColumns_?: (lo: number, hi: number) => void;
   /** Where the last context layer writes its output. */
   private contextSplitOut = 0;
 
@@ -244,7 +244,7 @@ export class WasmCompiledPlan implements CompiledPlan {
       this.contextSplitBytes = outDim * inDim * 4;
       this.contextSplitOut = this.at(last.out);
       const gemm = this.linearKernel(last);
-      this.contextColumns = (lo, hi) => gemm(1, lo, hi, 0);
+      this.contextColumns_ = (lo, hi) => gemm(1, lo, hi, 0);
     }
   }
 
@@ -416,40 +416,47 @@ export class WasmCompiledPlan implements CompiledPlan {
   }
 
   /**
-   * One thread's share of a context stage split by threads: every context op but the last in full (they
-   * are cheap), and columns [lo, hi) of the last layer (see contextSplitWidth). Returns those columns.
+   * A context stage split by threads, 1: every context op but the last (cheap: gathers, context pairs).
+   * Returns the ctx buffers as they stand, the input of the last layer included: what each thread needs
+   * for its share of that layer's columns (one array, so it crosses threads as one copy).
    */
-  runContextColumns(inputs: Inputs, lo: number, hi: number): Float32Array {
-    this.runContextPrefixAnd(inputs, lo, hi);
+  beginContext(inputs: Inputs): Float32Array {
+    this.checkSplit(0, this.contextSplitWidth);
+    this.writeInputs(inputs, 0, 1);
+    for (let i = 0; i < this.contextSteps.length - 1; i++) this.contextSteps[i]!(1);
+    // The ctx buffers now hold part of a context: the next tile puts its own context's snapshot back.
+    this.current = -1;
+    return this.mem.f32.slice(this.ctxStart >>> 2, (this.ctxStart >>> 2) + this.ctxFloats);
+  }
+
+  /**
+   * 2: columns [lo, hi) of the last layer (lo a multiple of 16; see contextSplitWidth), on the ctx buffers
+   * of `begun` (beginContext's result on any thread), or on this plan's own when it has just run
+   * beginContext and nothing since.
+   */
+  contextColumns(begun: Float32Array | undefined, lo: number, hi: number): Float32Array {
+    this.checkSplit(lo, hi);
+    if (begun) {
+      if (begun.length !== this.ctxFloats) throw new RankawareError('context columns', `a begun context of ${this.ctxFloats} floats`, `${begun.length}`, 'invalid');
+      this.mem.f32.set(begun, this.ctxStart >>> 2);
+    }
+    this.contextColumns_!(lo, hi);
+    this.current = -1;
     const at = this.contextSplitOut >>> 2;
     return this.mem.f32.slice(at + lo, at + hi);
   }
 
-  /**
-   * The calling thread's side of a split context stage: its columns [lo, hi), and a snapshot of the whole
-   * context to complete with the other threads' columns (finishContext). The snapshot is a copy, so other
-   * requests may run their context stages before it is finished.
-   */
-  beginContext(inputs: Inputs, lo: number, hi: number): Float32Array {
-    this.runContextPrefixAnd(inputs, lo, hi);
-    return this.mem.f32.slice(this.ctxStart >>> 2, (this.ctxStart >>> 2) + this.ctxFloats);
-  }
-
-  /** A context state from beginContext's snapshot and the other threads' columns of the last layer. */
-  finishContext(snapshot: Float32Array, parts: readonly { readonly lo: number; readonly values: Float32Array }[]): ContextState {
+  /** 3: the context state: beginContext's snapshot with every share of the last layer's columns in place. */
+  finishContext(begun: Float32Array, shares: readonly { readonly lo: number; readonly values: Float32Array }[]): ContextState {
+    const snapshot = begun.slice();
     const base = (this.contextSplitOut - this.ctxStart) >>> 2;
-    for (const part of parts) snapshot.set(part.values, base + part.lo);
+    for (const share of shares) snapshot.set(share.values, base + share.lo);
     return { backend: 'wasm', generation: ++WasmCompiledPlan.generations, snapshot } as WasmContext;
   }
 
-  private runContextPrefixAnd(inputs: Inputs, lo: number, hi: number): void {
-    if (!this.contextColumns || lo < 0 || hi > this.contextSplitWidth || lo >= hi || lo % 16 !== 0 || (hi % 16 !== 0 && hi !== this.contextSplitWidth))
+  private checkSplit(lo: number, hi: number): void {
+    if (!this.contextColumns_ || lo < 0 || hi > this.contextSplitWidth || lo >= hi || lo % 16 !== 0 || (hi % 16 !== 0 && hi !== this.contextSplitWidth))
       throw new RankawareError('context columns', `[lo, hi) within [0, ${this.contextSplitWidth}), lo a multiple of 16`, `[${lo}, ${hi})`, 'invalid');
-    this.writeInputs(inputs, 0, 1);
-    for (let i = 0; i < this.contextSteps.length - 1; i++) this.contextSteps[i]!(1);
-    this.contextColumns(lo, hi);
-    // The ctx buffers now hold part of a context: the next tile puts its own context's snapshot back.
-    this.current = -1;
   }
 
   exportContext(state: ContextState): ContextPayload {
