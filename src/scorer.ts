@@ -205,6 +205,10 @@ interface Runner {
   readonly depth: number;
   /** Gone (exited, threw, or terminated); a replacement takes its place. */
   dead: boolean;
+  /** Node workers: until when it is surely still polling its channel (it polls for spinMs after each answer). */
+  pollingUntil: number;
+  /** When it was last woken ahead of a request (wakeIdle). */
+  wokenAt: number;
   /** Context ids this runner holds, oldest first (mirrors the worker's cache). */
   readonly contexts: number[];
   run(job: Job, tile: Tile, sendContext: boolean): Promise<Float32Array | Float64Array>;
@@ -313,6 +317,7 @@ export class Scorer {
       throw this.disposed ? new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer', 'unavailable') : (signal!.reason ?? new DOMException('aborted', 'AbortError'));
     }
     // The context stage runs once admitted: it may use idle workers (a split context stage).
+    this.wakeIdle();
     let contextMs = 0;
     if (encodedContext) {
       const t0 = now();
@@ -462,7 +467,9 @@ export class Scorer {
   private async splitContext(inputs: Inputs): Promise<ContextState | undefined> {
     const main = this.main;
     if (!(main instanceof WasmCompiledPlan) || main.contextSplitWidth === 0) return undefined;
-    const idle = this.runners.filter((r) => r.columns && !r.dead && r.inflight === 0);
+    // Only workers still polling: waking a sleeping thread (0.1-0.3 ms in a VM) costs more than its share saves.
+    const t = now();
+    const idle = this.runners.filter((r) => r.columns && !r.dead && r.inflight === 0 && r.pollingUntil > t);
     const parts = Math.min(idle.length + 1, Math.floor(main.contextSplitBytes / SPLIT_BYTES_PER_THREAD), Math.ceil(main.contextSplitWidth / 16));
     if (parts < 2) return undefined;
     const width = main.contextSplitWidth;
@@ -568,6 +575,21 @@ export class Scorer {
         this.dispatch();
       },
     );
+  }
+
+  /**
+   * Node: a worker asleep (its polling window over) is woken as a request starts, so that it is polling
+   * by the time the context stage ends and its first tile comes: the wake-up overlaps the context stage
+   * instead of following it.
+   */
+  private wakeIdle(): void {
+    if (this.options.spinMs <= 0) return;
+    const t = now();
+    for (const r of this.runners)
+      if (r.worker?.wake && !r.dead && r.inflight === 0 && r.pollingUntil <= t && t - r.wokenAt > this.options.spinMs) {
+        r.worker.wake();
+        r.wokenAt = t;
+      }
   }
 
   /**
@@ -691,6 +713,8 @@ export class Scorer {
         inflight: 0,
         depth: 1,
         dead: false,
+        pollingUntil: 0,
+        wokenAt: 0,
         contexts: [],
         run: async (job, tile) => {
           const result = await route.runCandidates(job.context.state as RoutedContext, sliceInputs(job.candidates, tile.start, tile.end));
@@ -703,6 +727,8 @@ export class Scorer {
       inflight: 0,
       depth: 1,
       dead: false,
+      pollingUntil: 0,
+      wokenAt: 0,
       contexts: [],
       // A macrotask between tiles lets other requests, aborts and I/O in between.
       run: (job, tile) =>
@@ -739,10 +765,14 @@ export class Scorer {
       // A worker that dies idle is replaced here; one that dies mid-tile, by tileFailed.
       if (runner.inflight === 0) this.replace(runner);
     });
+    // It polls for spinMs after each answer; counting a little less covers the answer's trip here.
+    const answeredNow = () => (runner.pollingUntil = now() + 0.7 * this.options.spinMs);
     const runner: Runner = {
       inflight: 0,
       depth: 2,
       dead: false,
+      pollingUntil: 0,
+      wokenAt: 0,
       contexts: [],
       worker,
       run: async (job, tile, sendContext) => {
@@ -751,6 +781,7 @@ export class Scorer {
         const watchdog = setTimeout(() => worker.terminate(), this.options.tileTimeoutMs);
         try {
           const { scores } = await answered(worker.api.runTile({ contextId: job.contextId, context: sendContext ? job.context.payload : undefined, inputs }));
+          answeredNow();
           return scores;
         } finally {
           clearTimeout(watchdog);
@@ -760,7 +791,9 @@ export class Scorer {
         runner.inflight++;
         const watchdog = setTimeout(() => worker.terminate(), this.options.tileTimeoutMs);
         try {
-          return (await answered(worker.api.contextColumns({ begun, lo, hi }))).values;
+          const { values } = await answered(worker.api.contextColumns({ begun, lo, hi }));
+          answeredNow();
+          return values;
         } finally {
           clearTimeout(watchdog);
           runner.inflight--;

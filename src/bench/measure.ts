@@ -67,8 +67,12 @@ export async function timeIt(fn: () => unknown | Promise<unknown>, seconds: numb
 }
 
 /**
- * Time several configurations in rounds, one call of each per round, for about `seconds` each in all
- * (after a warm-up running them all): per configuration, the per-call milliseconds of every round.
+ * Time several configurations in rounds for about `seconds` each in all (after a warm-up running them
+ * all): per configuration, the per-call milliseconds of every round. In a round each configuration runs
+ * twice back to back and the second call is timed: warm latency, as under steady traffic, with the
+ * configuration's worker threads awake and its weights in cache after the others ran; a thread woken
+ * from sleep (0.1-0.3 ms in a VM) or weights evicted by the other configurations would otherwise be
+ * charged to whichever ran second.
  */
 export async function sideBySide(fns: readonly (() => unknown)[], t: Timing): Promise<number[][]> {
   const warmEnd = performance.now() + t.warmupMs;
@@ -78,6 +82,7 @@ export async function sideBySide(fns: readonly (() => unknown)[], t: Timing): Pr
   const end = performance.now() + t.seconds * fns.length * 1000;
   while (times[0]!.length < t.minRounds || (performance.now() < end && times[0]!.length < t.maxRounds)) {
     for (let i = 0; i < fns.length; i++) {
+      await fns[i]!();
       const t0 = performance.now();
       await fns[i]!();
       times[i]!.push(performance.now() - t0);

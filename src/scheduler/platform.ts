@@ -20,6 +20,8 @@ export interface SpawnedWorker {
    * (its promise settles at the next microtask). False when none is there.
    */
   poll?(): boolean;
+  /** Node: have the worker start polling its channel for spinMs now, unanswered (see Scorer.wakeIdle). */
+  wake?(): void;
 }
 
 export const isNode = typeof process !== 'undefined' && !!process.versions?.node;
@@ -47,7 +49,7 @@ const NODE_WORKER_THREADS = 'node:worker_threads';
  * its own (its port is the worker's first message) so that either side can also poll it synchronously
  * with receiveMessageOnPort.
  */
-function nodeChannel(threads: typeof import('node:worker_threads'), worker: import('node:worker_threads').Worker): { api: RemoteApi; poll(): boolean; close(): void } {
+function nodeChannel(threads: typeof import('node:worker_threads'), worker: import('node:worker_threads').Worker): { api: RemoteApi; poll(): boolean; wake(): void; close(): void } {
   const { port1, port2 } = new threads.MessageChannel();
   worker.postMessage({ port: port2 }, [port2]);
   let next = 0;
@@ -78,6 +80,7 @@ function nodeChannel(threads: typeof import('node:worker_threads'), worker: impo
       if (got) settle(got.message as WorkerReply);
       return got !== undefined;
     },
+    wake: () => port1.postMessage({ id: -1, call: 'wake' } satisfies WorkerCall),
     close: () => port1.close(),
   };
 }
@@ -104,6 +107,7 @@ export async function spawnWorker(): Promise<SpawnedWorker> {
       api: channel.api,
       exited,
       poll: channel.poll,
+      wake: channel.wake,
       terminate: () => {
         channel.close();
         void worker.terminate();

@@ -63,7 +63,9 @@ export type WorkerCall =
   | { readonly id: number; readonly call: 'init'; readonly config: WorkerConfig }
   | { readonly id: number; readonly call: 'runTile'; readonly task: TileTask }
   | { readonly id: number; readonly call: 'contextColumns'; readonly task: ColumnsTask }
-  | { readonly id: number; readonly call: 'injectFault'; readonly kind: FaultKind };
+  | { readonly id: number; readonly call: 'injectFault'; readonly kind: FaultKind }
+  /** Node: start polling for the next call now (a tile is about to come); not answered. */
+  | { readonly id: number; readonly call: 'wake' };
 
 export type WorkerReply =
   | { readonly id: number; readonly ok: true; readonly value: unknown }

@@ -86,6 +86,7 @@ if (typeof process !== 'undefined' && process.versions?.node) {
       api.init(message.config).then(() => reply({ id: message.id, ok: true, value: undefined }), (e: unknown) => fail(message.id, e));
       return;
     }
+    if (message.call === 'wake') return;
     try {
       if (message.call === 'injectFault') {
         api.injectFault(message.kind);
