@@ -63,7 +63,9 @@ export async function loadPeer(name: PeerName, model: Model, firstRequest: Reque
     (ort as unknown as { env: { wasm: { numThreads: number } } }).env.wasm.numThreads = threads;
   }
   // Spinning intra-op threads would keep burning a core after each run and slow whatever is measured next.
-  const options = name === 'ort-node' ? { intraOpNumThreads: threads, interOpNumThreads: 1, extra: { session: { intra_op: { allow_spinning: '0' } } } } : {};
+  // (onnxruntime-web's wasm thread pool spins too: its threads then take the cores our next call needs.)
+  const noSpinning = { extra: { session: { intra_op: { allow_spinning: '0' } } } };
+  const options = name === 'ort-node' ? { intraOpNumThreads: threads, interOpNumThreads: 1, ...noSpinning } : noSpinning;
   const count = name === 'ort-node' ? (o.sessions ?? 1) : 1;
   const t0 = performance.now();
   const free = [await ort.InferenceSession.create(bytes, options)];
