@@ -116,6 +116,8 @@ export interface ScorerStats {
   readonly duplicateResults: number;
   /** Context stages whose last layer was split between the calling thread and idle workers. */
   readonly contextsSplit: number;
+  /** Wasm: bytes allocated in the calling thread's linear memory (the shared one, with every worker's buffers). */
+  readonly memoryBytes: number;
 }
 
 /** A context computed once and reusable for any number of score calls (a session, a returning user). */
@@ -237,6 +239,8 @@ export class Scorer {
   private broken: RankawareError | undefined;
   /** Replacement workers still starting. */
   private readonly replacing = new Set<Promise<unknown>>();
+  /** Shared-memory mode: each worker slot's region for its buffers, reused by its replacements. */
+  private readonly arenas: ({ readonly start: number; readonly bytes: number } | undefined)[] = [];
   private turn = 0;
   private disposed = false;
   private readonly counters = { tilesRun: 0, tilesRetried: 0, workersReplaced: 0, duplicateResults: 0, contextsSplit: 0 };
@@ -250,7 +254,7 @@ export class Scorer {
     readonly info: ScorerInfo,
     private readonly main: CompiledPlan,
     private readonly workerConfig: WorkerConfig | undefined,
-    private readonly options: Required<Pick<ScorerOptions, 'maxInFlight' | 'maxQueued' | 'maxContexts' | 'maxContextBytes' | 'tileTimeoutMs' | 'spinMs'>> & { explicitTileRows: boolean },
+    private readonly options: Required<Pick<ScorerOptions, 'maxInFlight' | 'maxQueued' | 'maxContexts' | 'maxContextBytes' | 'tileTimeoutMs' | 'spinMs'>> & { explicitTileRows: boolean; arenaBytes?: number },
     /** WebGPU: requests run through this route (GPU, or the CPU by the fallback policy) on the calling thread. */
     private readonly route?: GpuRoute,
   ) {
@@ -263,7 +267,7 @@ export class Scorer {
       this.runners = [this.inlineRunner()];
       return;
     }
-    const started = await Promise.allSettled(Array.from({ length: this.info.workers }, () => this.workerRunner()));
+    const started = await Promise.allSettled(Array.from({ length: this.info.workers }, (_, slot) => this.workerRunner(slot)));
     const workers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -275,7 +279,7 @@ export class Scorer {
   }
 
   get stats(): ScorerStats {
-    return { ...this.counters };
+    return { ...this.counters, memoryBytes: this.main instanceof WasmCompiledPlan ? this.main.allocatedBytes : 0 };
   }
 
   /**
@@ -687,7 +691,23 @@ export class Scorer {
     // Out of the list at once, so that a second report of the same death replaces nothing.
     this.runners[index] = { ...runner, dead: true };
     this.counters.workersReplaced++;
-    const starting = this.workerRunner().then(
+    // The replacement reuses the slot's arena once the old thread is surely gone (it could still write
+    // there until then); one that does not end within 5 s leaves its arena behind and the slot gets a new one.
+    const gone = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.arenas[index] = undefined;
+        resolve();
+      }, 5000);
+      void runner.worker?.exited.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      if (!runner.worker) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    const starting = gone.then(() => this.workerRunner(index)).then(
       (fresh) => {
         if (this.disposed) return fresh.terminate();
         this.runners[index] = fresh;
@@ -745,7 +765,16 @@ export class Scorer {
     };
   }
 
-  private async workerRunner(): Promise<Runner> {
+  /** Worker slot i's config: on a shared memory, with the slot's arena (reserved on first use). */
+  private configFor(slot: number): WorkerConfig {
+    const config = this.workerConfig!;
+    const bytes = this.options.arenaBytes;
+    if (!config.shared || !bytes || !(this.main instanceof WasmCompiledPlan)) return config;
+    const arena = (this.arenas[slot] ??= { start: this.main.reserve(bytes), bytes });
+    return { ...config, shared: { ...config.shared, arena } };
+  }
+
+  private async workerRunner(slot: number): Promise<Runner> {
     const worker = await spawnWorker();
     // Calls the worker has not answered; its death rejects them (the worker itself never will).
     const pending = new Set<(e: Error) => void>();
@@ -802,7 +831,7 @@ export class Scorer {
       terminate: () => worker.terminate(),
     };
     try {
-      await answered(worker.api.init(this.workerConfig!));
+      await answered(worker.api.init(this.configFor(slot)));
     } catch (e) {
       worker.terminate();
       throw e;
@@ -881,6 +910,7 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
 
   let main: CompiledPlan;
   let config: WorkerConfig | undefined;
+  let arenaBytes: number | undefined;
   let scorerMode: ScorerMode;
   let modeReason: string;
   const callingThread = threads === 1 || (options.callingThread ?? isNode);
@@ -894,6 +924,8 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
     const compiled = compileOnShared(plan, shared);
     main = compiled;
     config = { backend, plan: planSkeleton(plan), shared: { wasm: shared, image: compiled.weightImage() }, spinMs };
+    // A worker allocates what the calling thread's plan did beside the weights, plus input slots that grow.
+    arenaBytes = 2 * compiled.scratchBytes + (256 << 10);
     scorerMode = 'shared-memory';
     modeReason = 'weights placed once in a shared WebAssembly.Memory read by every worker';
   } else {
@@ -905,7 +937,7 @@ export async function createScorer(model: Model, options: ScorerOptions = {}): P
   }
   const tileRows = options.tileRows ?? defaultTileRows(plan, backend);
   const info: ScorerInfo = { backend, backendReason: loaded.reason, plan: mode, threads, workers, callingThread, mode: scorerMode, modeReason, tileRows };
-  const scorer = new Scorer(model, info, main, config, limits);
+  const scorer = new Scorer(model, info, main, config, { ...limits, arenaBytes });
   try {
     await scorer.start();
   } catch (e) {

@@ -166,7 +166,7 @@ describe.each([
       expect(c.info.threads).toBe(BROWSER_THREADS);
       expect(c.info.backend).toBe('wasm');
       // No worker threw, died or had to be replaced on the way.
-      expect(c.stats).toEqual({ tilesRun: c.tiles, tilesRetried: 0, workersReplaced: 0, duplicateResults: 0, contextsSplit: 0 });
+      expect(c.stats).toMatchObject({ tilesRun: c.tiles, tilesRetried: 0, workersReplaced: 0, duplicateResults: 0, contextsSplit: 0 });
     }
   }, 330_000);
 

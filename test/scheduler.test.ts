@@ -257,6 +257,28 @@ describe('a context stage split between the calling thread and idle workers', ()
   });
 });
 
+describe('replacement workers', () => {
+  it('reuse their slot\'s region of the shared memory: twenty replacements allocate nothing more', async () => {
+    const model = randomModel({ arch: 'dlrm', context: 6, target: 3, dim: 16, mlp: [64, 32], seed: 17 });
+    const scorer = await createScorer(model, { backend: 'wasm', threads: 2, callingThread: false, tileRows: 4 });
+    try {
+      const request = randomRequest(model.spec, 24, 5);
+      expectClose((await scorer.score(request)).scores, reference(model, request));
+      const before = scorer.stats.memoryBytes;
+      expect(before).toBeGreaterThan(0);
+      for (let i = 0; i < 20; i++) {
+        await scorer.injectFault(i % 2, 'exit');
+        await scorer.ready();
+        expectClose((await scorer.score(request)).scores, reference(model, request), `after replacement ${i + 1}`);
+      }
+      expect(scorer.stats.workersReplaced).toBe(20);
+      expect(scorer.stats.memoryBytes).toBe(before);
+    } finally {
+      scorer.dispose();
+    }
+  }, 60_000);
+});
+
 describe('a hung worker', () => {
   it('is ended by the tile watchdog and replaced; its tile runs elsewhere', async () => {
     const model = randomModel({ arch: 'rdcn', context: 3, target: 2, dim: 4, seed: 8 });

@@ -13,7 +13,12 @@ export interface WorkerConfig {
   /** The full plan (weights copied into the worker), or its skeleton when `shared` carries the weights. */
   readonly plan: Plan;
   /** Shared-memory mode: the compiled module, the memory holding the weights, and where they are. */
-  readonly shared?: { readonly wasm: SharedWasm; readonly image: WeightImageRef };
+  readonly shared?: {
+    readonly wasm: SharedWasm;
+    readonly image: WeightImageRef;
+    /** This worker slot's region of the shared memory for its buffers (reused by a replacement). */
+    readonly arena?: { readonly start: number; readonly bytes: number };
+  };
   /** Copied-weights mode on wasm: the kernel module the main thread compiled (so workers ship no wasm bytes). */
   readonly wasm?: { readonly module: WebAssembly.Module; readonly variant: WasmVariant };
   /** Node: milliseconds a worker keeps polling for its next tile before it sleeps (0: sleep at once). */

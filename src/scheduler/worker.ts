@@ -17,7 +17,7 @@ let spinMs = 0;
 
 const api: WorkerApi = {
   async init(config: WorkerConfig) {
-    if (config.shared) compiled = compileOnShared(config.plan, config.shared.wasm, { image: config.shared.image, attach: true });
+    if (config.shared) compiled = compileOnShared(config.plan, config.shared.wasm, { image: config.shared.image, attach: true, arena: config.shared.arena });
     else if (config.wasm) compiled = compileWithModule(config.plan, config.wasm.module, config.wasm.variant);
     else compiled = jsBackend.compile(config.plan);
   },

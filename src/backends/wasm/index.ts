@@ -195,6 +195,8 @@ export class WasmCompiledPlan implements CompiledPlan {
   private current = -1;
   private static generations = 0;
   readonly tileRows: number;
+  /** Bytes this plan allocated beside its weights (buffers, op descriptors; input slots grow later). */
+  readonly scratchBytes: number;
   /**
    * Output columns of the context stage's last op when it is a one-group linear layer (the ctx part of the
    * first MLP layer in every architecture: a GEMV over the largest weight), which threads can split by
@@ -217,6 +219,7 @@ export class WasmCompiledPlan implements CompiledPlan {
     this.k = instance.kernels;
     this.mem = instance.mem;
     this.weights = image ? WeightImage.from(image) : WeightImage.place(plan, this.mem, this.k);
+    const scratchStart = this.mem.used;
     const candWidth = plan.buffers.filter((b) => b.rank === 'cand').reduce((a, b) => a + b.width, 0);
     this.tileRows = options.tileRows ?? Math.max(8, Math.min(256, Math.floor(262144 / Math.max(1, candWidth) / 8) * 8));
     // ctx buffers are one allocation, so that a context state is one snapshot (and other threads'
@@ -237,6 +240,7 @@ export class WasmCompiledPlan implements CompiledPlan {
     }
     this.contextSteps = plan.contextOps.map(({ op }) => this.compileOp(op));
     this.candidateSteps = plan.candidateOps.map(({ op }) => this.compileOp(op));
+    this.scratchBytes = this.mem.used - scratchStart;
     const last = plan.contextOps.at(-1)?.op;
     if (last?.kind === 'linear' && last.groups === 1) {
       const [outDim, inDim] = plan.weights.get(last.weight)!.shape as [number, number];
@@ -501,6 +505,11 @@ export class WasmCompiledPlan implements CompiledPlan {
     return this.mem.used;
   }
 
+  /** Reserve a region of this plan's memory (a worker slot's arena on a shared memory); its byte offset. */
+  reserve(bytes: number): number {
+    return this.mem.alloc(Math.ceil(bytes / 4));
+  }
+
   /** Where this plan's weights lie, for compiling the same plan on the same shared memory elsewhere. */
   weightImage(): WeightImageRef {
     return this.weights.ref();
@@ -542,10 +551,10 @@ export interface SharedWasm {
  * memory was made by another thread, and refuses one whose allocator was never initialized; the
  * allocator is never reset either way.
  */
-export function compileOnShared(plan: Plan, shared: SharedWasm, options: WasmOptions & { image?: WeightImageRef; attach?: boolean } = {}): WasmCompiledPlan {
+export function compileOnShared(plan: Plan, shared: SharedWasm, options: WasmOptions & { image?: WeightImageRef; attach?: boolean; arena?: LinearMemoryOptions['arena'] } = {}): WasmCompiledPlan {
   if (options.variant && options.variant !== shared.variant)
     throw new RankawareError('options.variant', `the shared module's variant ${JSON.stringify(shared.variant)}`, JSON.stringify(options.variant));
-  const instance = instantiate(shared.module, shared.variant, shared.memory, { attach: options.attach ?? false });
+  const instance = instantiate(shared.module, shared.variant, shared.memory, { attach: options.attach ?? false, arena: options.arena });
   return new WasmCompiledPlan(plan, instance, options, options.image);
 }
 

@@ -21,6 +21,12 @@ export interface LinearMemoryOptions {
    * initialized; a set one is never reset (allocations of other compiled plans live there).
    */
   readonly attach?: boolean;
+  /**
+   * A region [start, start + bytes) reserved in the memory for this allocator alone: allocations come from
+   * it while it has room, then from the memory's bump pointer. A scorer gives each worker slot one, so a
+   * worker that replaces a dead one reuses its region instead of leaking a new one.
+   */
+  readonly arena?: { readonly start: number; readonly bytes: number };
 }
 
 export class LinearMemory {
@@ -29,6 +35,8 @@ export class LinearMemory {
   private readonly shared: boolean;
   private f32View: Float32Array;
   private i32View: Int32Array;
+  private arenaTop = 0;
+  private readonly arenaEnd: number = 0;
 
   constructor(
     readonly memory: WebAssembly.Memory,
@@ -37,6 +45,10 @@ export class LinearMemory {
     this.shared = typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer;
     this.f32View = new Float32Array(memory.buffer);
     this.i32View = new Int32Array(memory.buffer);
+    if (options.arena) {
+      this.arenaTop = options.arena.start;
+      this.arenaEnd = options.arena.start + options.arena.bytes;
+    }
     if (!this.shared) return;
     // compareExchange: two threads initializing at once, or a second plan on the same memory, never reset it.
     const before = Atomics.compareExchange(this.i32View, POINTER_AT >>> 2, 0, RESERVED);
@@ -47,6 +59,11 @@ export class LinearMemory {
   alloc(floats: number): number {
     // Sizes are rounded to 16 bytes so that the pointer stays aligned without a compare-and-swap loop.
     const bytes = (floats * 4 + 15) & ~15;
+    if (this.arenaTop + bytes <= this.arenaEnd) {
+      const at = this.arenaTop;
+      this.arenaTop += bytes;
+      return at;
+    }
     let at: number;
     if (this.shared) {
       at = Atomics.add(this.i32, POINTER_AT >>> 2, bytes);
