@@ -8,34 +8,16 @@
  * No skipping: if Chromium cannot be launched, every test here fails.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium } from 'playwright-core';
-import type { Browser, ConsoleMessage, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { createServer } from 'vite';
 import type { ViteDevServer } from 'vite';
 import { randomModel, randomRequest, score } from '../src/index.js';
 import { rankawareViteConfig } from '../vite.config.js';
 import { BROWSER_CASES, BROWSER_THREADS } from './browser/cases.js';
+import { CHROMIUM, launchChromium, watchPage } from './browser/chromium.js';
 import { equivalenceCases } from './cases.js';
 import type { PageResults } from './browser/cases.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-/**
- * This machine's closed network refuses Chromium's background connections: turn them all off. The WebGPU
- * flags (DESIGN.md section 5) let a page get a SwiftShader adapter on this GPU-less machine. Playwright
- * starts Chromium headless, without its sandbox (we run as root), on a fresh temporary --user-data-dir.
- */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--enable-unsafe-webgpu',
-  '--enable-unsafe-swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-  '--enable-features=Vulkan',
-];
 const PAGE = '/test/browser/index.html';
 const TOLERANCE = 1e-5;
 /** DESIGN.md section 3: WebGPU scores within 1e-4 absolute of the float64 reference. */
@@ -75,26 +57,9 @@ async function startServer(variant: Variant): Promise<string> {
   return `http://127.0.0.1:${address.port}`;
 }
 
-function watch(page: Page, origin: string): string[] {
-  const problems: string[] = [];
-  // Chromium reports the console messages of the page's workers here too.
-  page.on('console', (message: ConsoleMessage) => {
-    if (message.type() === 'error') problems.push(`console.error: ${message.text()} (${message.location().url})`);
-  });
-  page.on('pageerror', (error) => problems.push(`uncaught in page: ${error.message}`));
-  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()} (${request.failure()?.errorText})`));
-  page.on('response', (response) => {
-    if (response.status() >= 400) problems.push(`HTTP ${response.status()} for ${response.url()}`);
-  });
-  page.on('request', (request) => {
-    if (!request.url().startsWith(origin) && !request.url().startsWith('data:')) problems.push(`request off the test server: ${request.url()}`);
-  });
-  return problems;
-}
-
 /** Chromium, launched once by the first test that needs it (so that a launch failure fails every test). */
 function browser(): Promise<Browser> {
-  launched ??= chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  launched ??= launchChromium();
   return launched;
 }
 
@@ -102,7 +67,7 @@ async function loadPage(variant: Variant): Promise<Loaded> {
   const [chromiumBrowser, origin] = await Promise.all([browser(), startServer(variant)]);
   const context = await chromiumBrowser.newContext();
   const tab = await context.newPage();
-  const problems = watch(tab, origin);
+  const problems = watchPage(tab, origin);
   // The isolated page also runs the equivalence suite on WebGPU (SwiftShader here: slow pipeline compiles).
   await tab.goto(origin + PAGE + (variant === 'isolated' ? '?webgpu' : ''));
   await tab.waitForFunction(() => (window as { rankawareBrowserTest?: unknown }).rankawareBrowserTest !== undefined, null, { timeout: 300_000 });
