@@ -728,28 +728,18 @@ export class Scorer {
   private inlineRunner(): Runner {
     const main = this.main;
     const route = this.route;
+    const base = { inflight: 0, depth: 1, dead: false, pollingUntil: 0, wokenAt: 0, contexts: [], terminate: () => {} };
     if (route)
       return {
-        inflight: 0,
-        depth: 1,
-        dead: false,
-        pollingUntil: 0,
-        wokenAt: 0,
-        contexts: [],
+        ...base,
         run: async (job, tile) => {
           const result = await route.runCandidates(job.context.state as RoutedContext, sliceInputs(job.candidates, tile.start, tile.end));
           job.ranOn = { backend: result.backend, reason: result.reason };
           return result.scores;
         },
-        terminate: () => {},
       };
     return {
-      inflight: 0,
-      depth: 1,
-      dead: false,
-      pollingUntil: 0,
-      wokenAt: 0,
-      contexts: [],
+      ...base,
       // A macrotask between tiles lets other requests, aborts and I/O in between.
       run: (job, tile) =>
         new Promise((resolve, reject) =>
@@ -761,7 +751,6 @@ export class Scorer {
             }
           }),
         ),
-      terminate: () => {},
     };
   }
 

@@ -14,7 +14,7 @@ import * as ort from 'onnxruntime-node';
 import { exportOnnx } from '../src/onnx/export.js';
 import { loadBackend, score } from '../src/engine.js';
 import { importOnnx } from '../src/import/model.js';
-import { main } from '../src/cli/main.js';
+import { runCli } from './helpers.js';
 import { createScorer } from '../src/scorer.js';
 import { loadModelDir } from '../src/node.js';
 import { onnxFeeds } from '../src/onnx/feeds.js';
@@ -217,12 +217,7 @@ describe('CLI: an imported directory says which path ran', () => {
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
   });
-  const run = async (...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
+  const run = runCli;
 
   it('a recognized golden DLRM: score --backend wasm, threads, bench, inspect and createScorer run it natively', async () => {
     const c = goldenCase('dlrm');

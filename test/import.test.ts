@@ -17,10 +17,9 @@ import { importOnnx } from '../src/import/model.js';
 import type { ImportedModel } from '../src/import/model.js';
 import { importReport } from '../src/import/report.js';
 import type { RewriteKind } from '../src/import/rewrites.js';
-import { main } from '../src/cli/main.js';
 import { equivalenceCases } from './cases.js';
 import { goldenDir } from './golden/cases.js';
-import { refusal } from './helpers.js';
+import { refusal, runCli } from './helpers.js';
 
 interface GoldenCase {
   readonly dense: { readonly name: string; readonly onnx_input: string } | null;
@@ -330,12 +329,7 @@ describe('CLI: import, score, inspect', () => {
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
   });
-  const run = async (...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
+  const run = runCli;
 
   it('imports the golden DLRM, scores a request by input names, inspects per node', async () => {
     const c = JSON.parse(readFileSync(join(goldenDir, 'dlrm', 'case.json'), 'utf8')) as GoldenCase;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelToFiles, randomModel, randomRequest, score } from '../src/index.js';
 import { saveModelDir } from '../src/node.js';
-import { main } from '../src/cli/main.js';
+import { runCli } from './helpers.js';
 import type { Model, RequestJson } from '../src/index.js';
 import { modelDigest } from '../src/server/context-cache.js';
 import { runLoad } from '../src/server/load.js';
@@ -356,12 +356,7 @@ describe('startServer options', () => {
 });
 
 describe('the serve and load commands', () => {
-  const run = async (...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
+  const run = runCli;
 
   it('rankaware load prints RPS, p50, p99 and errors (or one JSON line)', async () => {
     const server = await startServer({ ...served(model), port: 0, host: '127.0.0.1', threads: 1 });
