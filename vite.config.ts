@@ -44,7 +44,6 @@ export function rankawareViteConfig(options: RankawareViteOptions = {}): UserCon
       entries: ['test/browser/index.html'],
       include: ['comlink', '@petamoriken/float16'],
     },
-    worker: { format: 'es' },
   };
 }
 

@@ -1,11 +1,16 @@
 /**
- * Node entry point: everything in the browser entry, plus reading and writing model directories.
+ * Node entry point: everything in the browser entry, plus reading and writing model directories, and a
+ * loadModel that also takes file paths.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { RankawareError } from './errors.js';
 import { modelFromFiles, modelToFiles } from './model/model.js';
 import type { Model } from './model/model.js';
+import { loadModel as loadModelFrom } from './model/load.js';
+import { isImportedDir } from './import/dir.js';
+import type { LoadModelOptions, ModelSource } from './model/load.js';
 
 export * from './index.js';
 // ONNX import (Node entry only: the protobuf decoder stays out of the browser bundle).
@@ -38,4 +43,24 @@ export async function saveModelDir(model: Model, dir: string): Promise<void> {
   const { modelJson, weightsBytes } = modelToFiles(model);
   await writeFile(join(dir, 'model.json'), modelJson);
   await writeFile(join(dir, 'weights.safetensors'), weightsBytes);
+}
+
+/** A string that is a file path rather than a URL (no scheme, or a Windows drive letter). */
+function isPath(source: string): boolean {
+  return !/^[a-z][a-z0-9+.-]*:/i.test(source) || /^[a-z]:[\\/]/i.test(source);
+}
+
+/**
+ * loadModel of the browser entry (URLs, bytes, Responses, Files), plus paths: a model directory, its
+ * model.json, or a file: URL of either.
+ */
+export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<Model> {
+  const path = typeof source === 'string' && isPath(source) ? source : (source instanceof URL && source.protocol === 'file:') || (typeof source === 'string' && source.startsWith('file:')) ? fileURLToPath(source) : undefined;
+  if (path === undefined) return loadModelFrom(source, options);
+  const dir = path.endsWith('.json') ? dirname(path) : path;
+  const info = await stat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) throw new RankawareError(path, 'a model directory (model.json and weights.safetensors) or its model.json', info ? 'a file' : 'no such file or directory', 'missing');
+  if (await isImportedDir(dir))
+    throw new RankawareError(dir, 'a rankaware model directory', 'a directory made by `rankaware import` (load it with loadImportedDir)', 'format');
+  return loadModelDir(dir);
 }

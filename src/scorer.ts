@@ -13,7 +13,7 @@ import { RankawareError, show } from './errors.js';
 import type { Model } from './model/model.js';
 import { checkRequestShape, encodeCandidates, encodeContext, sliceInputs } from './model/request.js';
 import type { Inputs } from './model/request.js';
-import { checkScores, getPlan, loadBackend, routePlan } from './engine.js';
+import { checkScores, getPlan, loadBackend, preferenceOf, routePlan } from './engine.js';
 import { countFlops } from './plan/flops.js';
 import type { Plan, PlanMode } from './plan/ir.js';
 import type { BackendChoice, BackendName, CompiledPlan, ContextPayload, ContextState } from './backends/backend.js';
@@ -29,10 +29,13 @@ import type { FaultKind, WorkerConfig } from './scheduler/protocol.js';
 
 export interface ScorerOptions {
   /**
-   * 'wasm' (default; falls back to js without WebAssembly SIMD), 'js', 'webgpu' (falls back to WASM; each
-   * request runs on the device from the calling thread) or 'auto' (docs/backends.md: fallback policy).
+   * 'auto' (default: WebGPU on a hardware adapter, else WASM, else js), 'wasm' (falls back to js without
+   * WebAssembly SIMD), 'js', or 'webgpu' (falls back to WASM; each request runs on the device from the
+   * calling thread). docs/backends.md has the fallback policy.
    */
   readonly backend?: BackendChoice;
+  /** An ordered preference list instead (e.g. ['webgpu', 'wasm']): the first that runs here, without fallback. */
+  readonly backends?: readonly BackendChoice[];
   /** WebGPU: candidate-stage FLOPs below which a request runs on the CPU (default: 0 for 'webgpu', the cost model's for 'auto'). */
   readonly minGpuFlops?: number;
   /** WebGPU: tile and weight-chunk sizes. */
@@ -854,7 +857,7 @@ const nextMacrotask: (fn: () => void) => void =
  */
 export async function createScorer(model: Model, options: ScorerOptions = {}): Promise<Scorer> {
   const mode = options.plan ?? 'rank-aware';
-  const loaded = await loadBackend(options.backend ?? 'wasm');
+  const loaded = await loadBackend(preferenceOf(options));
   const plan = getPlan(model, mode);
   const hardware = await hardwareThreads();
   const threads = options.threads ?? hardware;

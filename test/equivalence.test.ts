@@ -13,8 +13,8 @@ const TOLERANCE = 1e-10;
 describe('rank-aware plan equals vanilla plan (js reference)', () => {
   for (const c of equivalenceCases()) {
     it(c.name, () => {
-      const vanilla = score(c.model, c.request, { plan: 'vanilla' }).scores;
-      const rankAware = score(c.model, c.request, { plan: 'rank-aware' }).scores;
+      const vanilla = score(c.model, c.request, { plan: 'vanilla', backend: 'js' }).scores;
+      const rankAware = score(c.model, c.request, { plan: 'rank-aware', backend: 'js' }).scores;
       expect(rankAware).toHaveLength(c.request.candidates.length);
       for (let i = 0; i < vanilla.length; i++) {
         expect(Number.isFinite(vanilla[i]!)).toBe(true);
@@ -49,8 +49,8 @@ describe('context changes the scores', () => {
       const key = Object.keys(other.context).find((k) => typeof other.context[k] === 'number')!;
       other.context[key] = ((other.context[key] as number) + 1) % 50;
       for (const plan of ['vanilla', 'rank-aware'] as const) {
-        const a = score(c.model, c.request, { plan }).scores;
-        const b = score(c.model, other, { plan }).scores;
+        const a = score(c.model, c.request, { plan, backend: 'js' }).scores;
+        const b = score(c.model, other, { plan, backend: 'js' }).scores;
         expect(a.some((x, i) => Math.abs(x - b[i]!) > 1e-9), `${c.name} ${plan}`).toBe(true);
       }
     }

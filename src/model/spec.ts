@@ -225,9 +225,17 @@ function parseOptions(arch: Architecture, v: unknown): ModelSpec['options'] {
 }
 
 /** Parse and validate a model.json object. Throws RankawareError naming the offending key. */
+/** What a model.json of another kind is, for the error that refuses it. */
+function foreignFormat(m: Record<string, unknown>): string {
+  if ('modelTopology' in m || 'weightsManifest' in m) return `a TensorFlow.js model.json${typeof m.format === 'string' ? ` (format ${JSON.stringify(m.format)})` : ''}: convert the model with rankaware import (ONNX) first`;
+  if ('model_type' in m || 'architectures' in m) return 'a Hugging Face config.json';
+  if (m.format === undefined) return `no "format" key (keys: ${Object.keys(m).slice(0, 6).join(', ') || 'none'})`;
+  return show(m.format);
+}
+
 export function parseModelSpec(json: unknown): ModelSpec {
   const m = obj(json, 'model.json');
-  if (m.format !== MODEL_FORMAT) throw new RankawareError('model.json format', JSON.stringify(MODEL_FORMAT), show(m.format), 'format');
+  if (m.format !== MODEL_FORMAT) throw new RankawareError('model.json format', JSON.stringify(MODEL_FORMAT), foreignFormat(m), 'format');
   if (m.version !== MODEL_VERSION)
     throw new RankawareError('model.json version', `${MODEL_VERSION} (the versions this rankaware reads)`, show(m.version), 'format');
   noExtraKeys(m, ['format', 'version', 'name', 'architecture', 'fields', 'options', 'output', 'linearLayout'], 'model.json');

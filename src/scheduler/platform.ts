@@ -29,7 +29,7 @@ export const isNode = typeof process !== 'undefined' && !!process.versions?.node
 /** Logical cores of this machine or browser. */
 export async function hardwareThreads(): Promise<number> {
   if (isNode) {
-    const os = (await import(/* @vite-ignore */ NODE_OS)) as typeof import('node:os');
+    const os = process.getBuiltinModule(NODE_OS) as typeof import('node:os');
     return os.availableParallelism?.() ?? os.cpus().length;
   }
   return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
@@ -54,16 +54,30 @@ function nodeChannel(threads: typeof import('node:worker_threads'), worker: impo
   worker.postMessage({ port: port2 }, [port2]);
   let next = 0;
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  // An idle worker does not keep the process alive (as an onnxruntime session does not): the thread and
+  // its port hold the event loop only while a call is unanswered.
+  const holdLoop = (busy: boolean) => {
+    if (busy) {
+      worker.ref();
+      port1.ref();
+    } else {
+      worker.unref();
+      port1.unref();
+    }
+  };
   const settle = (reply: WorkerReply) => {
     const p = pending.get(reply.id);
     if (!p) return;
     pending.delete(reply.id);
+    if (pending.size === 0) holdLoop(false);
     if (reply.ok) p.resolve(reply.value);
     else p.reject(new Error(reply.message));
   };
   port1.on('message', settle);
+  holdLoop(false);
   const call = <T>(message: WorkerCall, transfer: ArrayBuffer[] = []) =>
     new Promise<T>((resolve, reject) => {
+      if (pending.size === 0) holdLoop(true);
       pending.set(message.id, { resolve: resolve as (v: unknown) => void, reject });
       port1.postMessage(message, transfer);
     });
@@ -85,16 +99,26 @@ function nodeChannel(threads: typeof import('node:worker_threads'), worker: impo
   };
 }
 
+/**
+ * The Node worker's file next to this one. Computed rather than written as `new URL('./worker.js',
+ * import.meta.url)`, which bundlers take for a browser worker or asset to emit (the browser branch below
+ * is the one they should see).
+ */
+function nodeWorkerUrl(): URL {
+  // From the TypeScript sources (tests), the worker is its .ts file, run through tsx.
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  return new URL(import.meta.url.replace(/platform\.[jt]s$/, `worker${ext}`));
+}
+
 export async function spawnWorker(): Promise<SpawnedWorker> {
-  // From the TypeScript sources (tests), the worker runs its .ts file through tsx.
-  const fromSources = import.meta.url.endsWith('.ts');
   if (isNode) {
-    const threads = (await import(/* @vite-ignore */ NODE_WORKER_THREADS)) as typeof import('node:worker_threads');
+    const threads = process.getBuiltinModule(NODE_WORKER_THREADS) as typeof import('node:worker_threads');
     const { Worker } = threads;
-    const worker = fromSources
+    const url = nodeWorkerUrl();
+    const worker = url.pathname.endsWith('.ts')
       ? // Register tsx's loader inside the thread first (execArgv --import does not reach worker threads on Node 20).
-        new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)}); })`, { eval: true })
-      : new Worker(new URL('./worker.js', import.meta.url));
+        new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true })
+      : new Worker(url);
     const channel = nodeChannel(threads, worker);
     const exited = new Promise<Error>((resolve) => {
       worker.once('error', (e) => resolve(e instanceof Error ? e : new Error(String(e))));

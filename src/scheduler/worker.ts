@@ -72,54 +72,61 @@ function contextColumnsNow(task: ColumnsTask): { values: Float32Array } {
   return { values: compiled.contextColumns(task.begun, task.lo, task.hi) };
 }
 
-const NODE_WORKER_THREADS = 'node:worker_threads';
-if (typeof process !== 'undefined' && process.versions?.node) {
-  const { parentPort, receiveMessageOnPort } = (await import(/* @vite-ignore */ NODE_WORKER_THREADS)) as typeof import('node:worker_threads');
-  // The scheduler's first message is the port of this worker's channel (platform.ts nodeChannel).
-  const port = await new Promise<import('node:worker_threads').MessagePort>((resolve) => parentPort!.once('message', (m: { port: import('node:worker_threads').MessagePort }) => resolve(m.port)));
-  const reply = (message: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
-  const fail = (id: number, e: unknown) => reply({ id, ok: false, message: e instanceof Error ? e.message : String(e) });
-  /** Handle one call; tiles and faults synchronously (they may come in while spinning), init through its promise. */
-  const handle = (message: WorkerCall) => {
-    if (message.call === 'init') {
-      spinMs = message.config.spinMs ?? 0;
-      api.init(message.config).then(() => reply({ id: message.id, ok: true, value: undefined }), (e: unknown) => fail(message.id, e));
-      return;
-    }
-    if (message.call === 'wake') return;
-    try {
-      if (message.call === 'injectFault') {
-        api.injectFault(message.kind);
-        return reply({ id: message.id, ok: true, value: undefined });
+/**
+ * Node: serve calls from the scheduler's channel. The scheduler's first message is the port of this
+ * worker's channel (platform.ts nodeChannel). No top-level await: bundlers build browser workers as
+ * classic scripts (Vite's default worker format), where it is a syntax error.
+ */
+function serveNode(threads: typeof import('node:worker_threads')): void {
+  const { parentPort, receiveMessageOnPort } = threads;
+  parentPort!.once('message', (first: { port: import('node:worker_threads').MessagePort }) => {
+    const port = first.port;
+    const reply = (message: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+    const fail = (id: number, e: unknown) => reply({ id, ok: false, message: e instanceof Error ? e.message : String(e) });
+    /** Handle one call; tiles and faults synchronously (they may come in while spinning), init through its promise. */
+    const handle = (message: WorkerCall) => {
+      if (message.call === 'init') {
+        spinMs = message.config.spinMs ?? 0;
+        api.init(message.config).then(() => reply({ id: message.id, ok: true, value: undefined }), (e: unknown) => fail(message.id, e));
+        return;
       }
-      if (message.call === 'contextColumns') {
-        const result = contextColumnsNow(message.task);
-        return reply({ id: message.id, ok: true, value: result }, [result.values.buffer as ArrayBuffer]);
+      if (message.call === 'wake') return;
+      try {
+        if (message.call === 'injectFault') {
+          api.injectFault(message.kind);
+          return reply({ id: message.id, ok: true, value: undefined });
+        }
+        if (message.call === 'contextColumns') {
+          const result = contextColumnsNow(message.task);
+          return reply({ id: message.id, ok: true, value: result }, [result.values.buffer as ArrayBuffer]);
+        }
+        const result = runTileNow(message.task);
+        reply({ id: message.id, ok: true, value: result }, [result.scores.buffer as ArrayBuffer]);
+      } catch (e) {
+        fail(message.id, e);
       }
-      const result = runTileNow(message.task);
-      reply({ id: message.id, ok: true, value: result }, [result.scores.buffer as ArrayBuffer]);
-    } catch (e) {
-      fail(message.id, e);
-    }
-  };
-  /**
-   * After a tile, poll the port for up to spinMs before going back to the event loop: the next tile
-   * (often already queued, or coming the moment the calling thread finishes a context stage) starts
-   * at once, instead of after the event loop's wake-up and dispatch (about 0.1 ms, a few % of a request).
-   */
-  const spin = () => {
-    let until = performance.now() + spinMs;
-    while (performance.now() < until) {
-      const got = receiveMessageOnPort(port);
-      if (!got) continue;
-      handle(got.message as WorkerCall);
-      until = performance.now() + spinMs;
-    }
-  };
-  port.on('message', (message: WorkerCall) => {
-    handle(message);
-    if (message.call !== 'init' && spinMs > 0) spin();
+    };
+    /**
+     * After a tile, poll the port for up to spinMs before going back to the event loop: the next tile
+     * (often already queued, or coming the moment the calling thread finishes a context stage) starts
+     * at once, instead of after the event loop's wake-up and dispatch (about 0.1 ms, a few % of a request).
+     */
+    const spin = () => {
+      let until = performance.now() + spinMs;
+      while (performance.now() < until) {
+        const got = receiveMessageOnPort(port);
+        if (!got) continue;
+        handle(got.message as WorkerCall);
+        until = performance.now() + spinMs;
+      }
+    };
+    port.on('message', (message: WorkerCall) => {
+      handle(message);
+      if (message.call !== 'init' && spinMs > 0) spin();
+    });
   });
-} else {
-  Comlink.expose(api);
 }
+
+const nodeProcess = typeof process !== 'undefined' && process.versions?.node ? process : undefined;
+if (nodeProcess) serveNode(nodeProcess.getBuiltinModule('node:worker_threads') as typeof import('node:worker_threads'));
+else Comlink.expose(api);

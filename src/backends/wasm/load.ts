@@ -7,7 +7,7 @@ import type { Plan } from '../../plan/ir.js';
 import { compileWithModule } from './index.js';
 import type { SharedWasm, WasmBackend, WasmOptions } from './index.js';
 import { LinearMemory } from './memory.js';
-import { kernelModule, MAX_SHARED_PAGES, sharedMemorySupported } from './module.js';
+import { kernelModule, kernelModuleSync, MAX_SHARED_PAGES, sharedMemorySupported } from './module.js';
 import type { WasmVariant } from './module.js';
 
 /**
@@ -15,7 +15,15 @@ import type { WasmVariant } from './module.js';
  * plan gets its own instance and memory, so plans never share scratch.
  */
 export async function createWasmBackend(options: WasmOptions = {}): Promise<WasmBackend> {
-  const { module, variant } = await kernelModule(options.variant);
+  return wasmBackendOn(await kernelModule(options.variant), options);
+}
+
+/** The same, synchronously (for score()). */
+export function createWasmBackendSync(options: WasmOptions = {}): WasmBackend {
+  return wasmBackendOn(kernelModuleSync(options.variant), options);
+}
+
+function wasmBackendOn({ module, variant }: { module: WebAssembly.Module; variant: WasmVariant }, options: WasmOptions): WasmBackend {
   return { name: 'wasm', variant, module, compile: (plan: Plan) => compileWithModule(plan, module, variant, options) };
 }
 

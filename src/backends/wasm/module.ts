@@ -33,17 +33,16 @@ const NODE_V8 = 'node:v8';
 
 /**
  * Whether the engine runs relaxed SIMD. Node 20 (V8 11.3) has it behind --experimental-wasm-relaxed-simd:
- * we turn the flag on before compiling when the engine lacks it by default (DESIGN.md section 5).
+ * we turn the flag on before compiling when the engine lacks it by default (docs/backends.md). Synchronous
+ * (process.getBuiltinModule), so that score() can load the kernels without an await.
  */
-export async function relaxedSimdSupported(): Promise<boolean> {
+export function relaxedSimdSupported(): boolean {
   if (relaxedCache !== undefined) return relaxedCache;
-  if (!WebAssembly.validate(RELAXED_PROBE) && typeof process !== 'undefined' && process.versions?.node) {
+  if (!WebAssembly.validate(RELAXED_PROBE) && typeof process !== 'undefined' && typeof process.getBuiltinModule === 'function') {
     try {
-      // A computed specifier keeps browser bundlers from trying to resolve a Node built-in.
-      const v8: typeof import('node:v8') = await import(/* @vite-ignore */ NODE_V8);
-      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+      (process.getBuiltinModule(NODE_V8) as typeof import('node:v8')).setFlagsFromString('--experimental-wasm-relaxed-simd');
     } catch {
-      // Not Node, or the flag is gone: the probe below decides.
+      // The flag is gone: the probe below decides.
     }
   }
   return (relaxedCache = WebAssembly.validate(RELAXED_PROBE));
@@ -74,18 +73,40 @@ const BYTES: Record<`${WasmVariant}${'' | '/shared'}`, string> = {
   'relaxed-simd/shared': relaxedSharedBase64,
   'simd/shared': simdSharedBase64,
 };
-const compiled = new Map<string, Promise<WebAssembly.Module>>();
+/** Compiled modules, and compiles under way, per variant and kind: each is compiled once per process. */
+const compiled = new Map<string, WebAssembly.Module>();
+const compiling = new Map<string, Promise<WebAssembly.Module>>();
 
 export interface KernelModuleOptions {
   /** The module that imports a shared memory (maximum MAX_SHARED_PAGES) instead of a memory of its own. */
   readonly shared?: boolean;
 }
 
+function variantKey(prefer: WasmVariant | undefined, options: KernelModuleOptions): { variant: WasmVariant; key: keyof typeof BYTES } {
+  const variant: WasmVariant = prefer ?? (relaxedSimdSupported() ? 'relaxed-simd' : 'simd');
+  return { variant, key: options.shared ? (`${variant}/shared` as const) : variant };
+}
+
 /** The compiled kernel module of the best variant this engine runs (compiled once per process per kind). */
 export async function kernelModule(prefer?: WasmVariant, options: KernelModuleOptions = {}): Promise<{ module: WebAssembly.Module; variant: WasmVariant }> {
-  const variant: WasmVariant = prefer ?? ((await relaxedSimdSupported()) ? 'relaxed-simd' : 'simd');
-  const key = options.shared ? (`${variant}/shared` as const) : variant;
-  let m = compiled.get(key);
-  if (!m) compiled.set(key, (m = WebAssembly.compile(decode(BYTES[key]))));
+  const { variant, key } = variantKey(prefer, options);
+  const done = compiled.get(key);
+  if (done) return { module: done, variant };
+  let m = compiling.get(key);
+  if (!m) {
+    compiling.set(key, (m = WebAssembly.compile(decode(BYTES[key]))));
+    m.then((module) => compiled.set(key, module), () => compiling.delete(key));
+  }
   return { module: await m, variant };
+}
+
+/**
+ * The same, compiled synchronously (score() is synchronous): the modules are small (under 40 KB), within
+ * what engines compile on a page's main thread.
+ */
+export function kernelModuleSync(prefer?: WasmVariant, options: KernelModuleOptions = {}): { module: WebAssembly.Module; variant: WasmVariant } {
+  const { variant, key } = variantKey(prefer, options);
+  let module = compiled.get(key);
+  if (!module) compiled.set(key, (module = new WebAssembly.Module(decode(BYTES[key]))));
+  return { module, variant };
 }

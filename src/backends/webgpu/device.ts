@@ -59,7 +59,10 @@ async function gpuEntry(): Promise<GPU | string> {
   try {
     mod = (await import(/* @vite-ignore */ NODE_WEBGPU)) as typeof mod;
   } catch (e) {
-    return `the optional package "webgpu" (Dawn for Node) could not be loaded (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`;
+    // An optional peer dependency: browser apps never download its ~130 MB of native binaries.
+    if ((e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes(`'${NODE_WEBGPU}'`))
+      return `WebGPU in Node needs the optional peer package "webgpu" (Dawn), which is not installed (npm install webgpu)`;
+    return `the optional peer package "webgpu" (Dawn for Node) could not be loaded (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`;
   }
   // GPUBufferUsage, GPUMapMode, ... as the WebGPU spec puts them on globalThis.
   for (const [key, value] of Object.entries(mod.globals)) if (!(key in globalThis)) (globalThis as Record<string, unknown>)[key] = value;

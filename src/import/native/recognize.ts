@@ -11,6 +11,7 @@
 import { RankawareError } from '../../errors.js';
 import { score } from '../../engine.js';
 import { modelFromFiles } from '../../model/model.js';
+import type { ModelJsonInput } from '../../model/model.js';
 import type { Model } from '../../model/model.js';
 import { mulberry32 } from '../../model/random.js';
 import type { RequestJson } from '../../model/request.js';
@@ -126,7 +127,7 @@ export function recognize(graph: OnnxGraph, rank: RankAnalysis, inputs: readonly
       const json = specOf(matched, graph, rank, output);
       let model: Model;
       try {
-        model = modelFromFiles(json, writeSafetensors(matched.weights));
+        model = modelFromFiles(json as ModelJsonInput, writeSafetensors(matched.weights));
       } catch (e) {
         if (e instanceof RankawareError) fail(`the extracted model does not load (${e.message})`);
         throw e;

@@ -1,0 +1,192 @@
+/**
+ * The package as a new user gets it: `npm pack`, the tarball installed into a fresh project outside the
+ * repository (from the same registry `npm ci` uses), then used there from plain Node, from `npx
+ * rankaware`, and from a page built with Vite's default config (no vite.config at all) and run in
+ * Chromium. Scores must agree across all of them. Needs `npm run build` first (npm test runs it).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { launchChromium, watchPage } from './browser/chromium.js';
+
+const run = promisify(execFile);
+const repo = join(import.meta.dirname, '..');
+const pkg = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')) as { name: string; version: string };
+const viteVersion = (JSON.parse(await readFile(join(repo, 'node_modules', 'vite', 'package.json'), 'utf8')) as { version: string }).version;
+
+/** The environment without npm's per-script variables, so the fresh project sees only its own config. */
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
+
+/** Run a command in `cwd` and return its stdout (a failure throws with its stderr). */
+async function sh(cwd: string, file: string, args: string[], timeout = 120_000): Promise<string> {
+  try {
+    const { stdout } = await run(file, args, { cwd, env: cleanEnv, timeout, maxBuffer: 64 << 20 });
+    return stdout;
+  } catch (e) {
+    const { stderr, stdout } = e as { stderr?: string; stdout?: string };
+    throw new Error(`${file} ${args.join(' ')} failed in ${cwd}:\n${stderr ?? ''}\n${stdout ?? ''}`, { cause: e });
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Scores of one request: equal when every pair is within float32 rounding of a [0, 1] score. */
+function expectSameScores(a: readonly number[], b: readonly number[]): void {
+  expect(a.length).toBe(b.length);
+  const worst = Math.max(...a.map((x, i) => Math.abs(x - b[i]!)));
+  expect(worst).toBeLessThan(1e-6);
+}
+
+// The page: one model from a URL, scored with score() and with a two-thread scorer, and the loader's
+// refusals of a missing directory and of an HTML page in place of model.json.
+const PAGE_HTML = `<!doctype html>
+<html><head><link rel="icon" href="data:,"></head><body><pre id="out">running</pre><script type="module" src="/src/main.js"></script></body></html>
+`;
+const PAGE_JS = `import { createScorer, loadModel, score } from 'rankaware';
+const errorOf = (p) => p.then(() => 'loaded', (e) => e.message);
+try {
+  let progress = 0;
+  const model = await loadModel('./model/', { onProgress: (p) => { if (p.file === 'weights.safetensors') progress = p.loaded; } });
+  const request = await (await fetch('./model/request.json')).json();
+  const sync = score(model, request);
+  const scorer = await createScorer(model, { threads: 2 });
+  const threaded = await scorer.score(request);
+  window.result = {
+    sync: sync.scores, syncBackend: sync.backend, threaded: threaded.scores, info: scorer.info, progress,
+    missing: await errorOf(loadModel('./no-such-model/model.json')),
+  };
+} catch (e) {
+  window.result = { error: String(e && e.stack || e) };
+}
+`;
+
+// Plain Node in the fresh project: both entry points, loadModel from a path, a scorer left undisposed.
+const NODE_JS = `import * as browserEntry from 'rankaware';
+import { createScorer, loadModel, score, scoreAsync } from 'rankaware/node';
+import { readFileSync } from 'node:fs';
+if (typeof browserEntry.score !== 'function' || typeof browserEntry.loadModel !== 'function') throw new Error('rankaware exports no score/loadModel');
+const model = await loadModel('public/model');
+const request = JSON.parse(readFileSync('public/model/request.json', 'utf8'));
+const sync = score(model, request);
+const scorer = await createScorer(model, { threads: 2 });
+const threaded = await scorer.score(request);
+// Without the optional peer package "webgpu", WebGPU falls back and says how to get it.
+const gpu = await scoreAsync(model, request, { backend: 'webgpu' });
+const onlyGpu = await scoreAsync(model, request, { backends: ['webgpu'] }).then(() => 'scored', (e) => e.message);
+// No scorer.dispose(): the process must still exit by itself.
+console.log(JSON.stringify({ sync: sync.scores, syncBackend: sync.backend, threaded: threaded.scores, info: scorer.info, gpu: { backend: gpu.backend, reason: gpu.reason }, onlyGpu }));
+`;
+
+describe('the packed package in a fresh project', () => {
+  let tmp: string;
+  let app: string;
+  let preview: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'rankaware-pack-'));
+    app = join(tmp, 'app');
+    await mkdir(join(app, 'src'), { recursive: true });
+    const packed = JSON.parse(await sh(repo, 'npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp])) as { filename: string }[];
+    const tarball = join(tmp, packed[0]!.filename);
+    const registry = (await sh(repo, 'npm', ['config', 'get', 'registry'])).trim();
+    await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'fresh-app', private: true, type: 'module' }, null, 2));
+    await sh(app, 'npm', ['install', tarball, `vite@${viteVersion}`, '--registry', registry, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel', 'error'], 240_000);
+  }, 300_000);
+
+  afterAll(async () => {
+    preview?.kill();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  let cliScores: number[] = [];
+  let nodeResult: { sync: number[]; syncBackend: string; threaded: number[]; info: { threads: number }; gpu: { backend: string; reason: string }; onlyGpu: string };
+
+  it('runs `npx rankaware init` and `score`', async () => {
+    await sh(app, 'npx', ['rankaware', 'init', '--arch', 'dlrm', '--context', '3', '--target', '2', '--dim', '12', '--candidates', '37', '--out', 'public/model']);
+    expect((await readdir(join(app, 'public', 'model'))).sort()).toEqual(['model.json', 'request.json', 'weights.safetensors']);
+    const scored = JSON.parse(await sh(app, 'npx', ['rankaware', 'score', '--model', 'public/model', '--request', 'public/model/request.json'])) as { scores: number[]; backend: string };
+    expect(scored.backend).toBe('wasm');
+    expect(scored.scores).toHaveLength(37);
+    cliScores = scored.scores;
+  }, 120_000);
+
+  it('runs `npx rankaware --version`', async () => {
+    expect((await sh(app, 'npx', ['rankaware', '--version'])).trim()).toBe(pkg.version);
+  });
+
+  it('imports rankaware and rankaware/node in plain Node, scores, and exits without dispose()', async () => {
+    await writeFile(join(app, 'node-check.mjs'), NODE_JS);
+    const started = Date.now();
+    nodeResult = JSON.parse(await sh(app, process.execPath, ['node-check.mjs'], 30_000));
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(nodeResult.syncBackend).toBe('wasm');
+    expect(nodeResult.info.threads).toBe(2);
+    expectSameScores(nodeResult.sync, cliScores);
+    expectSameScores(nodeResult.threaded, cliScores);
+    expect(nodeResult.gpu).toEqual({ backend: 'wasm', reason: 'WebGPU in Node needs the optional peer package "webgpu" (Dawn), which is not installed (npm install webgpu); using wasm (WASM with relaxed-SIMD FMA)' });
+    expect(nodeResult.onlyGpu).toBe('backends: expected one backend of ["webgpu"] that runs here, received not webgpu: WebGPU in Node needs the optional peer package "webgpu" (Dawn), which is not installed (npm install webgpu)');
+  }, 60_000);
+
+  it('builds with Vite’s default config and scores the same in Chromium', async () => {
+    await writeFile(join(app, 'index.html'), PAGE_HTML);
+    await writeFile(join(app, 'src', 'main.js'), PAGE_JS);
+    // No vite.config in the project: what `npm create vite` gives, worker format included.
+    const built = await sh(app, 'npx', ['vite', 'build', '--logLevel', 'warn']);
+    expect(built).not.toMatch(/warn|error/i);
+    let gzip = 0;
+    for (const f of await readdir(join(app, 'dist', 'assets'))) if (f.endsWith('.js')) gzip += gzipSync(await readFile(join(app, 'dist', 'assets', f)), { level: 9 }).length;
+    expect(gzip).toBeLessThan(100 * 1024);
+
+    const port = await freePort();
+    preview = spawn('npx', ['vite', 'preview', '--host', '127.0.0.1', '--port', String(port), '--strictPort'], { cwd: app, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const origin = `http://127.0.0.1:${port}`;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('vite preview did not start in 30 s')), 30_000);
+      preview!.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes(String(port))) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      preview!.once('exit', (code) => reject(new Error(`vite preview exited with ${code}`)));
+    });
+
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const problems = watchPage(page, origin);
+      await page.goto(`${origin}/`);
+      await page.waitForFunction(() => (window as { result?: unknown }).result !== undefined, undefined, { timeout: 60_000 });
+      const result = (await page.evaluate(() => (window as { result?: unknown }).result)) as {
+        error?: string; sync: number[]; syncBackend: string; threaded: number[]; info: { threads: number; workers: number }; progress: number; missing: string;
+      };
+      expect(result.error).toBeUndefined();
+      expect(result.syncBackend).toBe('wasm');
+      expect(result.info.threads).toBe(2);
+      expect(result.progress).toBe((await stat(join(app, 'public', 'model', 'weights.safetensors'))).size);
+      expectSameScores(result.sync, nodeResult.sync);
+      expectSameScores(result.threaded, nodeResult.sync);
+      // vite preview answers an unknown path with the app's page: the loader says so in one line.
+      expect(result.missing).toMatch(/model\.json: expected JSON \(application\/json\), received text\/html/);
+      expect(result.missing).not.toContain('\n');
+      expect(problems.filter((p) => !p.includes('no-such-model'))).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 180_000);
+});
