@@ -19,7 +19,8 @@ import { loadModel, saveModelDir } from '../src/node.js';
 import { score } from '../src/engine.js';
 
 const model = randomModel({ arch: 'dcnv2', context: 2, target: 3, dim: 6 });
-const { modelJson, weightsBytes } = modelToFiles(model);
+const { modelJson, weightsBytes: stored } = modelToFiles(model);
+const weightsBytes = new Uint8Array(stored) as Uint8Array<ArrayBuffer>;
 const request = randomRequest(model.spec, 9, 3);
 const expected = score(model, request, { backend: 'js' }).scores;
 
