@@ -7,12 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
+import webpack from 'webpack';
 import { launchChromium, watchPage } from './browser/chromium.js';
 
 const run = promisify(execFile);
@@ -75,6 +76,16 @@ try {
 }
 `;
 
+interface PageResult {
+  readonly error?: string;
+  readonly sync: number[];
+  readonly syncBackend: string;
+  readonly threaded: number[];
+  readonly info: { threads: number; workers: number };
+  readonly progress: number;
+  readonly missing: string;
+}
+
 // Plain Node in the fresh project: both entry points, loadModel from a path, a scorer left undisposed.
 const NODE_JS = `import * as browserEntry from 'rankaware';
 import { createScorer, loadModel, score, scoreAsync } from 'rankaware/node';
@@ -95,7 +106,7 @@ console.log(JSON.stringify({ sync: sync.scores, syncBackend: sync.backend, threa
 describe('the packed package in a fresh project', () => {
   let tmp: string;
   let app: string;
-  let preview: ChildProcess | undefined;
+  const previews: ChildProcess[] = [];
 
   beforeAll(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'rankaware-pack-'));
@@ -109,7 +120,7 @@ describe('the packed package in a fresh project', () => {
   }, 300_000);
 
   afterAll(async () => {
-    preview?.kill();
+    for (const p of previews) p.kill();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
@@ -146,47 +157,67 @@ describe('the packed package in a fresh project', () => {
     await writeFile(join(app, 'index.html'), PAGE_HTML);
     await writeFile(join(app, 'src', 'main.js'), PAGE_JS);
     // No vite.config in the project: what `npm create vite` gives, worker format included.
-    const built = await sh(app, 'npx', ['vite', 'build', '--logLevel', 'warn']);
-    expect(built).not.toMatch(/warn|error/i);
+    const built = await run('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: app, env: cleanEnv, timeout: 120_000 });
+    expect(built.stdout + built.stderr).toBe('');
     let gzip = 0;
     for (const f of await readdir(join(app, 'dist', 'assets'))) if (f.endsWith('.js')) gzip += gzipSync(await readFile(join(app, 'dist', 'assets', f)), { level: 9 }).length;
     expect(gzip).toBeLessThan(100 * 1024);
 
+    const result = await runPage('dist');
+    expect(result.error).toBeUndefined();
+    expect(result.syncBackend).toBe('wasm');
+    expect(result.info.threads).toBe(2);
+    expect(result.progress).toBe((await stat(join(app, 'public', 'model', 'weights.safetensors'))).size);
+    expectSameScores(result.sync, nodeResult.sync);
+    expectSameScores(result.threaded, nodeResult.sync);
+    // vite preview answers an unknown path with the app's page: the loader says so in one line.
+    expect(result.missing).toMatch(/model\.json: expected JSON \(application\/json\), received text\/html/);
+    expect(result.missing).not.toContain('\n');
+  }, 180_000);
+
+  it('builds with webpack 5 (no loaders, no worker config) and scores the same in Chromium', async () => {
+    const out = join(app, 'dist-webpack');
+    const stats = await new Promise<webpack.Stats>((resolve, reject) =>
+      webpack({ mode: 'production', context: app, entry: './src/main.js', output: { path: out, filename: 'main.js' }, performance: { hints: false } }, (e, s) => (e || !s ? reject(e ?? new Error('no stats')) : resolve(s))),
+    );
+    expect(stats.toJson({ all: false, errors: true, warnings: true })).toMatchObject({ errors: [], warnings: [] });
+    await cp(join(app, 'public', 'model'), join(out, 'model'), { recursive: true });
+    await writeFile(join(out, 'index.html'), PAGE_HTML.replace('type="module" src="/src/main.js"', 'src="/main.js"'));
+    const result = await runPage('dist-webpack');
+    expect(result.error).toBeUndefined();
+    expect(result.info.threads).toBe(2);
+    expectSameScores(result.sync, nodeResult.sync);
+    expectSameScores(result.threaded, nodeResult.sync);
+  }, 180_000);
+
+  /** Serve a built app with vite preview, open it in Chromium, and return what the page computed. */
+  async function runPage(outDir: string): Promise<PageResult> {
     const port = await freePort();
-    preview = spawn('npx', ['vite', 'preview', '--host', '127.0.0.1', '--port', String(port), '--strictPort'], { cwd: app, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const preview = spawn('npx', ['vite', 'preview', '--outDir', outDir, '--host', '127.0.0.1', '--port', String(port), '--strictPort'], { cwd: app, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    previews.push(preview);
     const origin = `http://127.0.0.1:${port}`;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('vite preview did not start in 30 s')), 30_000);
-      preview!.stdout!.on('data', (d: Buffer) => {
+      preview.stdout!.on('data', (d: Buffer) => {
         if (d.toString().includes(String(port))) {
           clearTimeout(timer);
           resolve();
         }
       });
-      preview!.once('exit', (code) => reject(new Error(`vite preview exited with ${code}`)));
+      preview.once('exit', (code) => reject(new Error(`vite preview exited with ${code}`)));
     });
-
     const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const problems = watchPage(page, origin);
       await page.goto(`${origin}/`);
       await page.waitForFunction(() => (window as { result?: unknown }).result !== undefined, undefined, { timeout: 60_000 });
-      const result = (await page.evaluate(() => (window as { result?: unknown }).result)) as {
-        error?: string; sync: number[]; syncBackend: string; threaded: number[]; info: { threads: number; workers: number }; progress: number; missing: string;
-      };
-      expect(result.error).toBeUndefined();
-      expect(result.syncBackend).toBe('wasm');
-      expect(result.info.threads).toBe(2);
-      expect(result.progress).toBe((await stat(join(app, 'public', 'model', 'weights.safetensors'))).size);
-      expectSameScores(result.sync, nodeResult.sync);
-      expectSameScores(result.threaded, nodeResult.sync);
-      // vite preview answers an unknown path with the app's page: the loader says so in one line.
-      expect(result.missing).toMatch(/model\.json: expected JSON \(application\/json\), received text\/html/);
-      expect(result.missing).not.toContain('\n');
+      const result = (await page.evaluate(() => (window as { result?: unknown }).result)) as PageResult;
       expect(problems.filter((p) => !p.includes('no-such-model'))).toEqual([]);
+      return result;
     } finally {
       await browser.close();
+      preview.kill();
     }
-  }, 180_000);
+  }
 });

@@ -48,7 +48,7 @@ export class DeviceLostError extends RankawareError {
 export type GpuAcquired = { readonly runtime: GpuRuntime } | { readonly reason: string };
 
 const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
-/** A variable, so that bundlers leave the Node-only import alone. */
+/** A variable and magic comments, so that bundlers (Vite, webpack) leave the Node-only import alone. */
 const NODE_WEBGPU = 'webgpu';
 
 async function gpuEntry(): Promise<GPU | string> {
@@ -57,7 +57,7 @@ async function gpuEntry(): Promise<GPU | string> {
   if (!isNode) return 'this browser has no WebGPU (navigator.gpu is missing)';
   let mod: { create(options: string[]): GPU; globals: object };
   try {
-    mod = (await import(/* @vite-ignore */ NODE_WEBGPU)) as typeof mod;
+    mod = (await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_WEBGPU)) as typeof mod;
   } catch (e) {
     // An optional peer dependency: browser apps never download its ~130 MB of native binaries.
     if ((e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes(`'${NODE_WEBGPU}'`))
