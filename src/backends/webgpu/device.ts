@@ -142,13 +142,19 @@ async function acquire(): Promise<GpuAcquired> {
 let current: Promise<GpuAcquired> | undefined;
 let acquired: Promise<GpuAcquired> | undefined;
 
+/**
+ * How long a failure to get a device is the answer: 'auto' asks on every scoreAsync, and asking again
+ * (importing Dawn, enumerating adapters) costs milliseconds and, in Dawn, a warning on stderr each time.
+ */
+const RETRY_AFTER_MS = 5000;
+
 /** The process's WebGPU device (made on first call), or why there is none. */
 export function acquireGpu(): Promise<GpuAcquired> {
   if (!current) {
-    current = acquired = acquire().catch((e: unknown) => ({ reason: `WebGPU failed to start (${e instanceof Error ? e.message : String(e)})` }));
-    // A failure is not cached: the next call tries again (an adapter may appear, a package be installed).
-    void current.then((r) => {
-      if ('reason' in r && current === acquired) current = undefined;
+    const attempt = (current = acquired = acquire().catch((e: unknown) => ({ reason: `WebGPU failed to start (${e instanceof Error ? e.message : String(e)})` })));
+    // A failure is kept for a while, then the next call tries again (an adapter may appear, a package be installed).
+    void attempt.then((r) => {
+      if ('reason' in r) setTimeout(() => current === attempt && (current = undefined), RETRY_AFTER_MS).unref?.();
     });
   }
   return current;
