@@ -10,7 +10,10 @@ import { swiftshaderEnv } from './webgpu-env.js';
 // WebGPU without a GPU: Dawn finds SwiftShader's Vulkan only through variables set before node starts,
 // so a command that may use WebGPU re-executes itself once with them (bin/webgpu-env.js says when).
 const args = process.argv.slice(2);
-const wantsGpu = args.some((a, i) => /^--backend=(webgpu|auto)$/.test(a) || (args[i - 1] === '--backend' && /^(webgpu|auto)$/.test(a)));
+const backendAt = args.findIndex((a) => a === '--backend' || a.startsWith('--backend='));
+const backend = backendAt < 0 ? undefined : args[backendAt].startsWith('--backend=') ? args[backendAt].slice('--backend='.length) : args[backendAt + 1];
+// score and bench default to --backend auto, which asks for a WebGPU adapter first.
+const wantsGpu = backend === undefined ? ['score', 'bench'].includes(args[0] ?? '') && !args.some((a) => a === '--help' || a === '-h') : /^(webgpu|auto)$/.test(backend);
 const gpuEnv = wantsGpu ? swiftshaderEnv() : undefined;
 if (gpuEnv) {
   const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], { stdio: 'inherit', env: { ...process.env, ...gpuEnv } });

@@ -2,7 +2,7 @@
  * The built command line (DESIGN.md section 4) as a user runs it: `node bin/rankaware.js ...` in a child
  * process. Commands print their results to stdout; bad input exits 1 with one `error:` line on stderr.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,8 +44,9 @@ interface ScoreOutput {
   readonly plan: string;
 }
 
+/** Scores on the float64 js oracle, where the two plans agree to 1e-9 (the float32 backends have their own tests). */
 async function scoreDir(dir: string, plan: 'vanilla' | 'rank-aware', request = join(dir, 'request.json')): Promise<ScoreOutput> {
-  const stdout = await ok('score', '--model', dir, '--request', request, '--plan', plan);
+  const stdout = await ok('score', '--model', dir, '--request', request, '--plan', plan, '--backend', 'js');
   return JSON.parse(stdout) as ScoreOutput;
 }
 
@@ -59,10 +60,14 @@ let tmp: string;
 let small: string;
 
 beforeAll(async () => {
-  const build = await new Promise<Run>((resolve) =>
-    execFile('npm', ['run', 'build'], { cwd: ROOT }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })),
-  );
-  if (build.code !== 0) throw new Error(`npm run build failed:\n${build.stdout}\n${build.stderr}`);
+  // `npm test` has just built (RANKAWARE_BUILT=1): building again here would rewrite dist/ while the
+  // package test packs it. Run alone (npx vitest run test/cli.test.ts), the test builds first.
+  if (process.env.RANKAWARE_BUILT !== '1') {
+    const build = await new Promise<Run>((resolve) =>
+      execFile('npm', ['run', 'build'], { cwd: ROOT }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })),
+    );
+    if (build.code !== 0) throw new Error(`npm run build failed:\n${build.stdout}\n${build.stderr}`);
+  }
   tmp = await mkdtemp(join(tmpdir(), 'rankaware-cli-'));
   small = join(tmp, 'small-dlrm');
   await ok('init', '--arch', 'dlrm', '--context', '3', '--target', '2', '--dim', '4', '--mlp', '8,4', '--candidates', '5', '--seed', '2', '--out', small);
@@ -163,13 +168,54 @@ describe('export-onnx', () => {
 
 describe('bench', () => {
   it('--json prints one JSON object per plan with the contract keys', async () => {
-    const stdout = await ok('bench', '--model', small, '--n', '8', '--plan', 'vanilla,rank-aware', '--json', '--seconds', '0.2');
+    const stdout = await ok('bench', '--model', small, '--n', '8', '--backend', 'js', '--plan', 'vanilla,rank-aware', '--json', '--seconds', '0.2');
     const rows = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(rows.map((r) => r.plan)).toEqual(['vanilla', 'rank-aware']);
     for (const r of rows) {
       expect(r).toMatchObject({ model: small, backend: 'js', n: 8, threads: 1 });
       expect(typeof r.ms_per_request === 'number' && r.ms_per_request > 0).toBe(true);
       expect(typeof r.candidates_per_s === 'number' && r.candidates_per_s > 0).toBe(true);
+    }
+  });
+});
+
+describe('--version, --help, defaults', () => {
+  it('--version prints the package version; help and every command\'s --help print usage and exit 0', async () => {
+    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v', 'version']) expect((await ok(flag)).trim()).toBe(pkg.version);
+    expect(await ok('--help')).toContain('rankaware init --arch A');
+    for (const command of ['init', 'score', 'inspect', 'import', 'export-onnx', 'bench', 'serve', 'load']) {
+      for (const flag of ['--help', '-h']) {
+        const help = await ok(command, flag);
+        expect(help.startsWith(`usage:\n  rankaware ${command} `), `${command} ${flag}: ${help}`).toBe(true);
+      }
+      expect(await ok('help', command)).toBe(await ok(command, '--help'));
+    }
+  });
+
+  it('score defaults to --backend auto: WASM here, saying why', async () => {
+    const out = JSON.parse(await ok('score', '--model', small, '--request', join(small, 'request.json'))) as { backend: string; reason: string };
+    expect(out.backend).toBe('wasm');
+    expect(out.reason).toMatch(/^auto: /);
+  });
+
+  it('serve prints the address it listens on (port 0: the port it got), and answers there', async () => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--model', small, '--port', '0', '--host', '127.0.0.1', '--threads', '1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        child.stdout!.on('data', (d: Buffer) => {
+          text += d.toString();
+          if (text.includes('\n')) resolve(text.split('\n')[0]!);
+        });
+        child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+      });
+      const url = /listening on (http:\/\/127\.0\.0\.1:(\d+)):/.exec(line);
+      expect(url, line).not.toBeNull();
+      expect(Number(url![2])).toBeGreaterThan(0);
+      expect((await fetch(`${url![1]}/healthz`)).status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
     }
   });
 });
@@ -216,7 +262,7 @@ describe('errors: exit 1, one "error:" line on stderr, no stack trace', () => {
     ['a missing --model option', () => ['score', '--request', request], /^error: --model: expected a value, received nothing \(missing option\)$/],
     ['a model directory that does not exist', () => ['score', '--model', join(tmp, 'no-such-dir'), '--request', request], /^error: .*no-such-dir[/\\]model\.json: expected a readable file, received no such file$/],
     ['a request file that is not JSON', () => ['score', '--model', small, '--request', files['not-json']!], /^error: .*not-json\.json: expected valid JSON, received a parse error \(.+\)$/],
-    ['an unknown command', () => ['frobnicate', '--model', small], /^error: unknown command "frobnicate"; expected one of init, score, inspect, import, export-onnx, bench, serve, load$/],
+    ['an unknown command', () => ['frobnicate', '--model', small], /^error: unknown command "frobnicate"; expected one of init, score, inspect, import, export-onnx, bench, serve, load \(or --help, --version\)$/],
     ['an unknown option', () => ['score', '--model', small, '--request', request, '--fast'], /^error: rankaware score: expected options among --model --request --backend --plan --threads, received Unknown option '--fast'.*$/],
     ['a bad --plan value', () => ['score', '--model', small, '--request', request, '--plan', 'fast'], /^error: --plan: expected "vanilla" or "rank-aware", received "fast"$/],
     ['a bad --plan value in bench', () => ['bench', '--model', small, '--n', '8', '--plan', 'vanilla,fast', '--json'], /^error: --plan: expected "vanilla" or "rank-aware", received "fast"$/],

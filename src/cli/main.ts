@@ -1,7 +1,9 @@
 /**
- * The `rankaware` command line (contract: DESIGN.md section 4). Bad input exits 1 with a one-line
- * error on stderr and no stack trace; RANKAWARE_DEBUG=1 prints the stack of unexpected errors.
+ * The `rankaware` command line (its contract: the usage below, and README's quick start). Bad input exits
+ * 1 with a one-line error on stderr and no stack trace; RANKAWARE_DEBUG=1 prints the stack of unexpected
+ * errors. `--version`, and `--help` on every command, print to stdout and exit 0.
  */
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,8 +27,9 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
 
   rankaware init --arch A --context K --target M --dim D [--mlp 512,256] [--candidates N] [--seed S] --out DIR
       A seeded random model (A: ${ARCHITECTURES.join(', ')}) and DIR/request.json with N candidates.
-  rankaware score --model DIR --request FILE.json [--backend js|wasm|webgpu|auto] [--plan vanilla|rank-aware] [--threads T]
+  rankaware score --model DIR --request FILE.json [--backend auto|wasm|webgpu|js] [--plan vanilla|rank-aware] [--threads T]
       Prints {"scores": [...], "backend": ..., "plan": ..., "reason": ...}: the backend that ran, and why.
+      --backend auto (the default): WebGPU on a hardware adapter, else WASM, else js.
   rankaware inspect --model DIR [--plan vanilla|rank-aware] [--n N] [--json]
       What runs once per request, what per candidate, and the FLOPs of each.
   rankaware import --onnx FILE.onnx --context NAMES|PREFIX --out DIR [--inspect] [--n N] [--json]
@@ -34,13 +37,14 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
       prefix) are the context, the others the candidates; score and inspect then take --model DIR.
   rankaware export-onnx --model DIR --out FILE.onnx
       The vanilla graph (inputs named after the fields), for onnxruntime.
-  rankaware bench --model DIR --n 256[,1024] [--backend js|wasm|webgpu|auto] [--plan vanilla,rank-aware] [--threads 1,2] [--concurrency C] [--peer ort-node,ort-web] [--json]
+  rankaware bench --model DIR --n 256[,1024] [--backend auto|wasm|webgpu|js] [--plan vanilla,rank-aware] [--threads 1,2] [--concurrency C] [--peer ort-node,ort-web] [--json]
       Warm latency (or, with --concurrency, throughput with C requests in flight) per plan, N and thread
       count, cold start, and onnxruntime on the exported vanilla graph, all in one run.
   rankaware bench --suite table3|fig2|peers|cold|all [--quick] [--json] [--out bench/results]
       The benchmark suites (docs/benchmarks.md): the paper's Table 3 and Fig. 2, the onnxruntime peers and
       cold starts; writes DIR/*.json, DIR/summary.md and SVG charts. --quick: under 2 minutes.
-${SERVE_USAGE}`;
+${SERVE_USAGE}
+  rankaware --version | rankaware COMMAND --help`;
 
 export class UsageError extends Error {}
 
@@ -81,7 +85,7 @@ export function parsePlan(v: unknown): PlanMode {
 }
 
 export function parseBackend(v: unknown): BackendChoice {
-  if (v === undefined) return 'js';
+  if (v === undefined) return 'auto';
   if (v !== 'js' && v !== 'wasm' && v !== 'webgpu' && v !== 'auto') throw new RankawareError('--backend', '"js", "wasm", "webgpu" or "auto"', show(v));
   return v;
 }
@@ -101,7 +105,14 @@ async function readJson(path: string): Promise<unknown> {
   }
 }
 
-const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boolean' }>; run: (v: Record<string, unknown>, out: (s: string) => void) => Promise<void> }> = {
+/** Say on stderr when a backend asked for by name could not run (the result's reason says why). */
+function noteFallback(requested: BackendChoice, ran: string, reason: string, err: (s: string) => void): void {
+  if (requested !== 'auto' && requested !== ran) err(`rankaware: --backend ${requested} is not available here, scoring on ${ran}: ${reason}`);
+}
+
+type Command = { options: Record<string, { type: 'string' | 'boolean' }>; run: (v: Record<string, unknown>, out: (s: string) => void, err: (s: string) => void) => Promise<void> };
+
+const COMMANDS: Record<string, Command> = {
   init: {
     options: { arch: { type: 'string' }, context: { type: 'string' }, target: { type: 'string' }, dim: { type: 'string' }, mlp: { type: 'string' }, candidates: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' } },
     async run(v, out) {
@@ -129,7 +140,7 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
   },
   score: {
     options: { model: { type: 'string' }, request: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' }, threads: { type: 'string' } },
-    async run(v, out) {
+    async run(v, out, err) {
       const plan = parsePlan(v.plan);
       const backendName = parseBackend(v.backend);
       const threads = int(v, 'threads', 1);
@@ -140,11 +151,13 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
       const request = await readJson(need(v, 'request'));
       if (threads === 1) {
         const result = await scoreAsync(model, request, { plan, backend: backendName });
+        noteFallback(backendName, result.backend, result.reason, err);
         return out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: result.reason, ...path }));
       }
       const scorer = await createScorer(model, { backend: backendName, plan, threads });
       try {
         const result = await scorer.score(request as ScoreRequest);
+        noteFallback(backendName, scorer.info.backend, scorer.info.backendReason, err);
         out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: result.reason, threads: scorer.info.threads, mode: scorer.info.mode, ...path }));
       } finally {
         scorer.dispose();
@@ -193,7 +206,7 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
   },
   bench: {
     options: { model: { type: 'string' }, n: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' }, threads: { type: 'string' }, concurrency: { type: 'string' }, peer: { type: 'string' }, json: { type: 'boolean' }, seconds: { type: 'string' }, suite: { type: 'string' }, quick: { type: 'boolean' }, out: { type: 'string' } },
-    async run(v, out) {
+    async run(v, out, err) {
       if (v.suite !== undefined) return (await import('../bench/command.js')).benchSuites(v, out);
       for (const key of ['quick', 'out']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, '--suite with it (it applies to the benchmark suites)', show(v[key]));
       const model = await loadModelDir(need(v, 'model'));
@@ -202,6 +215,7 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
       const requested = parseBackend(v.backend);
       const backend = await loadBackend(requested);
       const moduleMs = performance.now() - t0;
+      noteFallback(requested, backend.name, backend.reason, err);
       await runBench({
         model,
         moduleMs,
@@ -228,17 +242,40 @@ function oneLine(message: string): string {
   return message.replace(/\s*[\r\n]+\s*/g, ' ');
 }
 
+/** The installed package's version (package.json beside dist/ or src/). */
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** One command's part of the usage: its lines, from `  rankaware CMD` to the next command. */
+export function commandUsage(command: string): string {
+  const blocks = USAGE.split(/\n(?=  rankaware )/).slice(1);
+  return blocks.filter((b) => b.startsWith(`  rankaware ${command} `)).join('\n').replace(/\n+$/, '');
+}
+
+const HELP = new Set(['--help', '-h']);
+
 /** Run the CLI; returns the exit code. */
 export async function main(argv: readonly string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): Promise<number> {
   const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h' || command === 'help') {
-    out(USAGE);
+  if (!command || HELP.has(command) || command === 'help') {
+    const topic = command === 'help' ? rest[0] : undefined;
+    if (topic && COMMANDS[topic]) out(`usage:\n${commandUsage(topic)}`);
+    else out(USAGE);
     return command ? 0 : 1;
+  }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    out(version());
+    return 0;
   }
   const cmd = COMMANDS[command];
   if (!cmd) {
-    err(`error: unknown command ${JSON.stringify(command)}; expected one of ${Object.keys(COMMANDS).join(', ')}`);
+    err(`error: unknown command ${JSON.stringify(command)}; expected one of ${Object.keys(COMMANDS).join(', ')} (or --help, --version)`);
     return 1;
+  }
+  if (rest.some((a) => HELP.has(a))) {
+    out(`usage:\n${commandUsage(command)}`);
+    return 0;
   }
   try {
     let values: Record<string, unknown>;
@@ -247,7 +284,7 @@ export async function main(argv: readonly string[], out: (s: string) => void = c
     } catch (e) {
       throw new RankawareError(`rankaware ${command}`, `options among ${Object.keys(cmd.options).map((o) => '--' + o).join(' ')}`, (e as Error).message.split('\n')[0]!);
     }
-    await cmd.run(values, out);
+    await cmd.run(values, out, err);
     return 0;
   } catch (e) {
     if (e instanceof RankawareError) {

@@ -35,8 +35,13 @@ const WEIGHTS_FILE = 'weights.safetensors';
 export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<Model> {
   if (typeof source === 'string' || source instanceof URL) {
     const { modelJsonUrl, weightsUrl } = modelUrls(source);
-    // Both downloads at once: model.json is small, the weights are most of the time.
-    const [json, weights] = await Promise.all([fetchFile(modelJsonUrl, 'model.json', 'json', options), fetchFile(weightsUrl, WEIGHTS_FILE, 'binary', options)]);
+    // Both downloads at once (model.json is small, the weights are most of the time), but a failure of
+    // model.json is the one reported: with a wrong URL both fail, and the first file is the clearer answer.
+    const [jsonResult, weightsResult] = await Promise.allSettled([fetchFile(modelJsonUrl, 'model.json', 'json', options), fetchFile(weightsUrl, WEIGHTS_FILE, 'binary', options)]);
+    if (jsonResult.status === 'rejected') throw jsonResult.reason;
+    if (weightsResult.status === 'rejected') throw weightsResult.reason;
+    const json = jsonResult.value;
+    const weights = weightsResult.value;
     return modelFromFiles(json, weights, weightsUrl.href);
   }
   if (isModelFiles(source)) return modelFromFiles(source.modelJson, source.weights);

@@ -83,7 +83,7 @@ export const serveCommand = {
     });
     const info = running.scorer.info;
     const cache = running.cache.enabled ? `context cache ${(running.cache.capacityBytes / 1048576).toFixed(0)} MiB` : 'context cache off';
-    out(`rankaware serving ${served.model.spec.name} (version ${served.modelVersion.slice(0, 12)}) on ${running.url}: ${info.backend} backend, ${info.plan} plan, ${info.threads} thread(s) (${info.mode}), ${cache}`);
+    out(`rankaware serving ${served.model.spec.name} (version ${served.modelVersion.slice(0, 12)}), listening on ${running.listening}${running.listening === running.url ? '' : ` (${running.url})`}: ${info.backend} backend, ${info.plan} plan, ${info.threads} thread(s) (${info.mode}), ${cache}`);
     const signal = await new Promise<string>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));
       process.once('SIGINT', () => resolve('SIGINT'));

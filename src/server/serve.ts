@@ -45,7 +45,10 @@ export interface ServeOptions {
 }
 
 export interface RunningServer {
+  /** A URL to reach the server at (127.0.0.1 when it listens on every interface). */
   readonly url: string;
+  /** What it really listens on, as the socket reports it (http://0.0.0.0:8080, http://[::]:8080). */
+  readonly listening: string;
   readonly port: number;
   readonly server: Server;
   readonly scorer: Scorer;
@@ -126,7 +129,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const code = (e as NodeJS.ErrnoException).code;
     throw new RankawareError('--port', 'a port free to listen on', `${show(options.port ?? SERVE_DEFAULTS.port)} (${code ?? (e as Error).message})`);
   }
-  const port = (server.address() as AddressInfo).port;
+  const bound = server.address() as AddressInfo;
+  const port = bound.port;
+  const listening = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${port}`;
   const host = options.host ?? SERVE_DEFAULTS.host;
   const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
   let closing: Promise<void> | undefined;
@@ -143,5 +148,5 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       server.closeAllConnections();
       scorer.dispose();
     })());
-  return { url, port, server, scorer, cache, metrics, close };
+  return { url, listening, port, server, scorer, cache, metrics, close };
 }
