@@ -42,13 +42,13 @@ function plan(v: Values): PlanMode | undefined {
   return p;
 }
 
-function backend(v: Values): 'js' | 'wasm' | undefined {
+function backend(v: Values): 'auto' | 'js' | 'wasm' | undefined {
   const b = text(v, 'backend');
-  if (b !== undefined && b !== 'js' && b !== 'wasm') throw new RankawareError('--backend', '"js" or "wasm" (the server runs on CPU threads)', show(b));
+  if (b !== undefined && b !== 'auto' && b !== 'js' && b !== 'wasm') throw new RankawareError('--backend', '"auto", "wasm" or "js" (the server runs on CPU threads)', show(b));
   return b;
 }
 
-export const SERVE_USAGE = `  rankaware serve --model DIR [--port 8080] [--host 0.0.0.0] [--threads T] [--backend wasm|js] [--plan rank-aware|vanilla]
+export const SERVE_USAGE = `  rankaware serve --model DIR [--port 8080] [--host 0.0.0.0] [--threads T] [--backend auto|wasm|js] [--plan rank-aware|vanilla]
                   [--context-cache-mb 64] [--max-body-bytes 8388608] [--max-candidates 10000] [--max-in-flight 64]
                   [--max-queued 1024] [--drain-timeout 30s]
       HTTP scoring: POST /v1/score (request JSON), GET /healthz, GET /metrics (Prometheus). SIGTERM drains.

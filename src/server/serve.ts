@@ -27,7 +27,8 @@ export interface ServeOptions {
   readonly port?: number;
   /** Default '0.0.0.0' (every interface, as a container needs). */
   readonly host?: string;
-  readonly backend?: 'js' | 'wasm';
+  /** Default 'auto': WASM where it compiles, else js (the server scores on CPU threads). */
+  readonly backend?: 'auto' | 'js' | 'wasm';
   readonly plan?: PlanMode;
   /** Threads scoring tiles (default: the hardware's cores). */
   readonly threads?: number;
@@ -91,7 +92,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   checkNumber('drainTimeoutMs', options.drainTimeoutMs, 0);
   const cacheBytes = Math.floor((options.contextCacheMb ?? SERVE_DEFAULTS.contextCacheMb) * 1024 * 1024);
   const scorer = await createScorer(options.model, {
-    backend: options.backend ?? 'wasm',
+    // auto is the CPU preference list: the server's pool runs on CPU threads, never on a GPU queue.
+    ...(options.backend === undefined || options.backend === 'auto' ? { backends: ['wasm', 'js'] as const } : { backend: options.backend }),
     plan: options.plan ?? 'rank-aware',
     threads: options.threads,
     maxInFlight: options.maxInFlight,
