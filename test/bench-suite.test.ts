@@ -46,7 +46,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rankaware-bench-'));
   await writeFile(join(dir, 'README.md'), `# x\n\nbefore\n\n${README_START}\nold\n${README_END}\n\nafter\n`);
   const out: string[] = [];
-  results = await runSuites({ suites: ['table3', 'fig2', 'peers', 'cold'], config: TINY, outDir: dir, readme: join(dir, 'README.md'), progress: false, json: false, out: (s) => out.push(s) });
+  results = await runSuites({ suites: ['table3', 'fig2', 'peers', 'cold'], config: TINY, outDir: dir, readme: join(dir, 'README.md'), progress: 'off', json: false, out: (s) => out.push(s) });
   stdout = out.join('\n');
 }, 240_000);
 

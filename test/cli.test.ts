@@ -30,6 +30,17 @@ function cli(...args: string[]): Promise<Run> {
   });
 }
 
+/** Run bench, which must succeed with results on stdout and only progress lines on stderr. */
+async function benchOk(...args: string[]): Promise<string> {
+  const run = await cli('bench', ...args);
+  expect(run.code, `rankaware bench ${args.join(' ')}: ${run.stderr}`).toBe(0);
+  const lines = run.stderr.trim().split('\n');
+  for (const line of lines) expect(line).toMatch(/^bench: /);
+  expect(lines[0]).toMatch(/^bench: creating \d+ scorer\(s\)/);
+  expect(lines.some((l) => /^bench: N=\d+: timing \d+ configuration\(s\) side by side, about \d+ s$/.test(l))).toBe(true);
+  return run.stdout;
+}
+
 /** Run a command that must succeed, and return its stdout. */
 async function ok(...args: string[]): Promise<string> {
   const run = await cli(...args);
@@ -117,7 +128,7 @@ describe('--backend wasm', () => {
   });
 
   it('bench --backend wasm reports warm and cold times per plan', async () => {
-    const stdout = await ok('bench', '--model', small, '--n', '4,9', '--backend', 'wasm', '--json', '--seconds', '0.2');
+    const stdout = await benchOk('--model', small, '--n', '4,9', '--backend', 'wasm', '--json', '--seconds', '0.2');
     const rows = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, number | string>);
     expect(rows.map((r) => `${r.plan}@${r.n}`)).toEqual(['vanilla@4', 'rank-aware@4', 'vanilla@9', 'rank-aware@9']);
     for (const r of rows) {
@@ -168,7 +179,7 @@ describe('export-onnx', () => {
 
 describe('bench', () => {
   it('--json prints one JSON object per plan with the contract keys', async () => {
-    const stdout = await ok('bench', '--model', small, '--n', '8', '--backend', 'js', '--plan', 'vanilla,rank-aware', '--json', '--seconds', '0.2');
+    const stdout = await benchOk('--model', small, '--n', '8', '--backend', 'js', '--plan', 'vanilla,rank-aware', '--json', '--seconds', '0.2');
     const rows = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(rows.map((r) => r.plan)).toEqual(['vanilla', 'rank-aware']);
     for (const r of rows) {

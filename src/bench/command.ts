@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { RankawareError, show } from '../errors.js';
 import { SUITES, benchConfig } from './config.js';
 import type { SuiteName } from './config.js';
+import { progressModeFor } from './progress.js';
 import { runSuites } from './runner.js';
 
 export const DEFAULT_RESULTS_DIR = join('bench', 'results');
@@ -34,7 +35,7 @@ export async function benchSuites(v: Record<string, unknown>, out: (s: string) =
     config: benchConfig(v.quick === true),
     outDir,
     readme,
-    progress: process.stderr.isTTY === true && !json,
+    progress: progressModeFor(process.stderr, json),
     json,
     out,
     note: json ? undefined : (s) => process.stderr.write(s + '\n'),

@@ -1,6 +1,6 @@
 /**
- * The benchmark's progress bar (cli-progress) on stderr, so that stdout stays the results. Off when
- * stderr is not a terminal or with --json: a silent Progress then just counts.
+ * The benchmark's progress on stderr, so that stdout stays the results: a bar (cli-progress) on a
+ * terminal, plain lines otherwise (CI logs, a pipe, --json), so that a long suite is never silent.
  */
 import cliProgress from 'cli-progress';
 
@@ -12,8 +12,17 @@ export interface Progress {
 
 export const silentProgress: Progress = { tick() {}, stop() {} };
 
-export function createProgress(total: number, enabled: boolean): Progress {
-  if (!enabled) return silentProgress;
+/** How progress shows: a bar redrawn in place, one line per step (at most one a second), or nothing. */
+export type ProgressMode = 'bar' | 'lines' | 'off';
+
+/** A bar on a terminal, lines anywhere else. */
+export function progressModeFor(stream: { isTTY?: boolean }, json: boolean): ProgressMode {
+  return stream.isTTY === true && !json ? 'bar' : 'lines';
+}
+
+export function createProgress(total: number, mode: ProgressMode, write: (line: string) => void = (l) => process.stderr.write(l + '\n')): Progress {
+  if (mode === 'off') return silentProgress;
+  if (mode === 'lines') return lineProgress(total, write);
   const bar = new cliProgress.SingleBar(
     { format: 'bench [{bar}] {value}/{total} steps | {duration_formatted} | {step}', stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 20 },
     cliProgress.Presets.shades_classic,
@@ -29,6 +38,28 @@ export function createProgress(total: number, enabled: boolean): Progress {
     stop() {
       bar.update(total, { step: 'done' });
       bar.stop();
+    },
+  };
+}
+
+/** `bench 3/40 (12 s): label`: a line per step, throttled so that thousands of quick steps stay readable. */
+function lineProgress(total: number, write: (line: string) => void, minIntervalMs = 1000): Progress {
+  const t0 = performance.now();
+  let done = 0;
+  let lastWritten = -Infinity;
+  const line = (label: string) => `bench ${done}/${total} (${Math.round((performance.now() - t0) / 1000)} s): ${label}`;
+  return {
+    tick(label) {
+      const now = performance.now();
+      if (now - lastWritten >= minIntervalMs) {
+        write(line(label));
+        lastWritten = now;
+      }
+      done = Math.min(total, done + 1);
+    },
+    stop() {
+      done = total;
+      write(line('done'));
     },
   };
 }

@@ -10,7 +10,7 @@ import { SUITES } from './config.js';
 import { describeMachine } from './machine.js';
 import type { Machine } from './machine.js';
 import { createProgress } from './progress.js';
-import type { Progress } from './progress.js';
+import type { Progress, ProgressMode } from './progress.js';
 import { RESULTS_SCHEMA } from './results.js';
 import type { Results, SuiteResult } from './results.js';
 import { readmeBlock, replaceReadmeBlock, summaryMarkdown } from './markdown.js';
@@ -27,8 +27,8 @@ export interface RunOptions {
   readonly outDir: string;
   /** A README whose generated block (between the markers of ./markdown.ts) is rewritten; none: left alone. */
   readonly readme?: string;
-  /** Show the progress bar (stderr). */
-  readonly progress: boolean;
+  /** How progress shows on stderr: a bar on a terminal, lines elsewhere, or off. */
+  readonly progress: ProgressMode;
   /** Print each suite's result as one JSON line (else the summary markdown). */
   readonly json: boolean;
   readonly out: (s: string) => void;

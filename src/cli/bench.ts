@@ -31,6 +31,8 @@ export interface BenchOptions {
   readonly seconds: number;
   readonly json: boolean;
   readonly out: (s: string) => void;
+  /** Progress lines (stderr): what is being measured and for about how long, so that a long run is never silent. */
+  readonly progress?: (line: string) => void;
   /** Time the backend's module took to compile in this process (part of its cold start). */
   readonly moduleMs: number;
 }
@@ -88,6 +90,8 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
   // One scorer per plan and thread count, created once; its creation and first score are the cold start.
   // WebGPU runs each request from the calling thread: one "thread".
   const threadCounts = o.backend === 'webgpu' ? [1] : o.threads;
+  const progress = o.progress ?? (() => {});
+  progress(`bench: creating ${o.plans.length * threadCounts.length} scorer(s) (${o.plans.join(', ')}; threads ${threadCounts.join(', ')})`);
   const scorers = new Map<string, { scorer: Scorer; coldMs: number; gpuCold?: Pick<BenchRow, 'cold_pipelines_ms' | 'cold_upload_ms' | 'cold_first_request_ms'> }>();
   for (const mode of o.plans)
     for (const threads of threadCounts) {
@@ -120,12 +124,14 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
           fn: () => peer.run(request),
           row: (m) => ({ model: o.modelName, backend: peer.name, plan: 'vanilla', n, threads: peer.threads, concurrency: o.concurrency, ms_per_request: m.msPerRequest, ms_spread: m.spread, latency_ms_p50: m.p50, latency_ms_p99: m.p99, candidates_per_s: (n * 1000) / m.msPerRequest, gflops: vanillaFlops / m.msPerRequest / 1e6, runs: m.runs, cold_ms: peer.coldMs }),
         });
+      progress(`bench: N=${n}: timing ${configs.length} configuration(s) side by side, about ${Math.ceil(o.seconds * configs.length)} s`);
       if (o.concurrency <= 1) {
         const timing = { seconds: o.seconds, minRounds: 5, maxRounds: 10_000, warmupMs: Math.min(2000, o.seconds * configs.length * 250) };
         const times = await sideBySide(configs.map((c) => c.fn), timing);
         configs.forEach((c, i) => emit(c.row(fromTimes(times[i]!))));
       } else {
-        for (const c of configs) {
+        for (const [i, c] of configs.entries()) {
+          if (i > 0) progress(`bench: N=${n}: configuration ${i + 1} of ${configs.length}`);
           const { msPerRequest, latencies } = await closedLoop(c.fn, o.seconds, o.concurrency);
           emit(c.row(fromTimes(latencies, msPerRequest)));
         }

@@ -230,6 +230,7 @@ const COMMANDS: Record<string, Command> = {
         concurrency: int(v, 'concurrency', 1),
         json: v.json === true,
         out,
+        progress: err,
       });
     },
   },
