@@ -1,7 +1,7 @@
 /**
  * GEMM and outer-product throughput of the WASM kernels, one core, both variants (relaxed SIMD with
  * FMA, plain SIMD). Prints GFLOP/s, the median of repeated timed runs taken after a warm-up long
- * enough for V8's background tier-up to finish (DESIGN.md section 5).
+ * enough for V8's background tier-up to finish (1-2 s after a module first runs).
  *
  *   npx tsx bench/gemm.ts [--variant relaxed-simd|simd] [--case SUBSTRING] [--runs 15] [--warmup-ms 2500]
  */

@@ -274,7 +274,7 @@ describe('Table 3 FLOPs, exactly (the paper shapes, from our plans)', () => {
       fc: { baseline: base.fc, variant: fc, change: fc / base.fc - 1 },
       total: { baseline: base.pairs + base.fc, variant: pairs + fc, change: (pairs + fc) / (base.pairs + base.fc) - 1 },
     });
-    // DESIGN.md's figures for this model: 1.260 vs 0.243 GFLOP.
+    // The paper's Table 3 figures for this model: 1.260 vs 0.243 GFLOP.
     expect((base.pairs + base.fc) / 1e9).toBeCloseTo(1.26, 2);
     expect((pairs + fc) / 1e9).toBeCloseTo(0.243, 3);
   });

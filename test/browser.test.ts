@@ -20,7 +20,7 @@ import type { PageResults } from './browser/cases.js';
 
 const PAGE = '/test/browser/index.html';
 const TOLERANCE = 1e-5;
-/** DESIGN.md section 3: WebGPU scores within 1e-4 absolute of the float64 reference. */
+/** docs/backends.md: WebGPU scores within 1e-4 absolute of the float64 reference. */
 const GPU_TOLERANCE = 1e-4;
 
 type Variant = 'isolated' | 'not-isolated';
@@ -150,7 +150,7 @@ describe.each([
   }, 330_000);
 });
 
-describe('Chromium, WebGPU (navigator.gpu; SwiftShader with the flags of DESIGN.md section 5)', () => {
+describe('Chromium, WebGPU (navigator.gpu; SwiftShader with the flags of test/browser/chromium.ts)', () => {
   it(`the shared equivalence suite scores within ${GPU_TOLERANCE} of the page's js reference, on WebGPU`, async () => {
     const { results } = await page('isolated');
     expect(results.error).toBeUndefined();

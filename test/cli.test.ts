@@ -1,5 +1,5 @@
 /**
- * The built command line (DESIGN.md section 4) as a user runs it: `node bin/rankaware.js ...` in a child
+ * The built command line (the contracts of docs/model-format.md and README) as a user runs it: `node bin/rankaware.js ...` in a child
  * process. Commands print their results to stdout; bad input exits 1 with one `error:` line on stderr.
  */
 import { execFile, spawn } from 'node:child_process';

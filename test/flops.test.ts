@@ -1,5 +1,5 @@
 /**
- * FLOPs counted from the plans against the paper's closed forms (reference/002, section 3-4).
+ * FLOPs counted from the plans against the paper's closed forms (Tkach, "Context Features Are Cheap", sections 3-4).
  * Our unit is 2 FLOPs per multiply-accumulate; the paper writes its FM/FC counts per multiply-add
  * pair, so each closed form appears here times 2.
  */
@@ -36,7 +36,7 @@ describe('first FC layer (Eq. 11, 12)', () => {
     const m = randomModel({ arch: 'dlrm', context: K, target: M, dim: D, mlp: [U], vocab: 4 });
     expect(saved(m, N, 'fc')).toBe(2 * (N - 1) * (K * D + choose2(K)) * U);
   });
-  it('the DLRM of DESIGN.md (K=27 M=4 D=128 MLP 512,256, N=256): 1.260 vs 0.243 GFLOP', () => {
+  it('the DLRM of the paper's Table 3 (K=27 M=4 D=128 MLP 512,256, N=256): 1.260 vs 0.243 GFLOP', () => {
     const m = randomModel({ arch: 'dlrm', context: 27, target: 4, dim: 128, mlp: [512, 256], vocab: 2 });
     expect(total(m, 'vanilla', 256) / 1e9).toBeCloseTo(1.26, 2);
     expect(total(m, 'rank-aware', 256) / 1e9).toBeCloseTo(0.243, 3);

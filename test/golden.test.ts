@@ -1,5 +1,5 @@
 /**
- * Golden cases: seven PyTorch-built models (../shared/golden/cases, see its README.md), converted to our
+ * Golden cases: seven PyTorch-built models (the workspace's shared golden cases, next to the repository), converted to our
  * format by test/golden/convert.ts, written to disk, loaded by the real file loader, and scored with the
  * reference engine under both plans against PyTorch's float64 scores.
  */

@@ -11,7 +11,7 @@ import { relaxedSimdSupported } from '../src/backends/wasm/module.js';
 import { equivalenceCases } from './cases.js';
 import { goldenCases } from './golden/cases.js';
 
-/** float32 kernels against the float64 reference: DESIGN.md's 1e-5 on scores; logits relative. */
+/** float32 kernels against the float64 reference: docs/backends.md's 1e-5 on scores; logits relative. */
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
   expect(actual.length, what).toBe(expected.length);
   for (let i = 0; i < expected.length; i++) {

@@ -17,7 +17,7 @@ import type { GpuRuntime } from '../src/index.js';
 import { saveModelDir } from '../src/node.js';
 import { equivalenceCases } from './cases.js';
 
-/** DESIGN.md section 3: scores within 1e-4 absolute of the float64 reference on WebGPU (f32 throughout). */
+/** docs/backends.md: scores within 1e-4 absolute of the float64 reference on WebGPU (f32 throughout). */
 const TOLERANCE = 1e-4;
 
 let runtime: GpuRuntime;

@@ -1,5 +1,5 @@
 /**
- * The paper's Fig. 2 (reference/002, section 5.2) live in the browser: DLRM-style models (FM pairs, then
+ * The paper's Fig. 2 (section 5.2) live in the browser: DLRM-style models (FM pairs, then
  * FC layers) with K context and M target fields, each built vanilla and rank-aware and timed on WASM on
  * the page's thread; throughput normalized to the (K = 8, M = 4) vanilla model. Panel a varies K with
  * M = 4, panel b varies M with K = 8. Seeded random weights: the timing does not depend on their values.

@@ -62,7 +62,7 @@ export interface BenchConfig {
 /** Vocabulary of the benchmark models: lookups cost the same for any size; small keeps memory low. */
 const VOCAB = 100;
 
-/** The peer models: DESIGN.md's DLRM, and mid-sized DCNv2, AutoInt and rDCN with K=20, M=6, D=16. */
+/** The peer models: the DLRM of the paper's Table 3 (K=27, M=4, D=128), and mid-sized DCNv2, AutoInt and rDCN with K=20, M=6, D=16. */
 export const PEER_MODELS: readonly BenchModel[] = [
   { name: 'dlrm', init: { arch: 'dlrm', context: 27, target: 4, dim: 128, mlp: [512, 256], vocab: VOCAB } },
   { name: 'dcnv2', init: { arch: 'dcnv2', context: 20, target: 6, dim: 16, mlp: [256, 128], options: { layers: 3 }, vocab: VOCAB } },

@@ -1,5 +1,5 @@
 /**
- * Fig. 2 of the paper (reference/002, section 5.2): throughput of DLRM-style models (FM pairs, then FC
+ * Fig. 2 of the paper (Tkach, "Context Features Are Cheap", section 5.2): throughput of DLRM-style models (FM pairs, then FC
  * layers) as K grows at M = 4 and as M grows at K = 8, vanilla and rank-aware, normalized to the
  * (K = 8, M = 4) vanilla model. The paper measured TensorFlow Serving with 64 requests in flight on a
  * 16-vCPU pod; we measure our WASM backend on one thread with one request in flight, so throughput is

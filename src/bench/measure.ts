@@ -52,7 +52,7 @@ export interface Timing {
   readonly minRounds: number;
   /** Rounds measured at most. */
   readonly maxRounds: number;
-  /** Warm-up before timing, in milliseconds (V8 tiers wasm up on a background thread: DESIGN.md section 5). */
+  /** Warm-up before timing, in milliseconds (V8 tiers wasm up on a background thread for 1-2 s after its first run). */
   readonly warmupMs: number;
 }
 

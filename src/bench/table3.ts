@@ -1,5 +1,5 @@
 /**
- * Table 3 of the paper (reference/002, section 5.1): the FLOP change of each rank-aware variant per
+ * Table 3 of the paper (Tkach, "Context Features Are Cheap", section 5.1): the FLOP change of each rank-aware variant per
  * component (interaction, FC, total) against its family's vanilla baseline, counted from our plans and
  * set beside the paper's figures, plus the measured time per request of each variant we can run.
  *

@@ -3,7 +3,7 @@
  * status code. A bad request gets a 4xx with its one-line RankawareError and touches nothing shared;
  * a full queue gets 503 with Retry-After; a client that hangs up aborts its request's pending tiles.
  *
- *   POST /v1/score   request JSON (DESIGN.md section 4) -> {"scores": [...], "backend", "plan", "timing"}
+ *   POST /v1/score   request JSON (docs/model-format.md) -> {"scores": [...], "backend", "plan", "timing"}
  *   GET  /healthz    200 {"status": "ok", ...}; 503 {"status": "draining"} once shutdown began
  *   GET  /metrics    Prometheus text
  */

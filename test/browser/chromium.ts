@@ -9,7 +9,7 @@ export const CHROMIUM = '/usr/bin/chromium';
 
 /**
  * This machine's closed network refuses Chromium's background connections: turn them all off. The WebGPU
- * flags (DESIGN.md section 5) give pages a SwiftShader adapter on this GPU-less machine. Headless, without
+ * flags give pages a SwiftShader adapter on this GPU-less machine. Headless, without
  * the sandbox (tests run as root).
  */
 export const CHROMIUM_ARGS = [

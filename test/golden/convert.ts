@@ -1,5 +1,5 @@
 /**
- * Converters for the golden cases (../shared/golden/cases), written the way a user converts a
+ * Converters for the golden cases (the shared golden cases, see test/golden.test.ts), written the way a user converts a
  * PyTorch model by following docs/model-format.md alone: model.json written by hand from the model's
  * constructor arguments, and one new name for every tensor of the state_dict. The Python version of the
  * same recipes is the "Converting PyTorch models" section of docs/model-format.md.
