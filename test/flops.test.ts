@@ -36,7 +36,7 @@ describe('first FC layer (Eq. 11, 12)', () => {
     const m = randomModel({ arch: 'dlrm', context: K, target: M, dim: D, mlp: [U], vocab: 4 });
     expect(saved(m, N, 'fc')).toBe(2 * (N - 1) * (K * D + choose2(K)) * U);
   });
-  it('the DLRM of the paper's Table 3 (K=27 M=4 D=128 MLP 512,256, N=256): 1.260 vs 0.243 GFLOP', () => {
+  it('the DLRM of the paper’s Table 3 (K=27 M=4 D=128 MLP 512,256, N=256): 1.260 vs 0.243 GFLOP', () => {
     const m = randomModel({ arch: 'dlrm', context: 27, target: 4, dim: 128, mlp: [512, 256], vocab: 2 });
     expect(total(m, 'vanilla', 256) / 1e9).toBeCloseTo(1.26, 2);
     expect(total(m, 'rank-aware', 256) / 1e9).toBeCloseTo(0.243, 3);
