@@ -27,15 +27,16 @@ export type ErrorKind =
   | 'overloaded' // a full queue: the same call may succeed later (a server answers 503 with Retry-After)
   | 'unavailable'; // a scorer disposed or with no live worker: retry on another replica
 
-/** Render a received value compactly for an error message. */
-export function show(value: unknown): string {
+/** Render a received value compactly for an error message (nested arrays to 3 levels: never deeper, however deep the value). */
+export function show(value: unknown, depth = 0): string {
   if (value === undefined) return 'nothing';
   if (typeof value === 'number') {
     if (Number.isNaN(value)) return 'NaN';
     return String(value);
   }
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '...' : value);
-  if (Array.isArray(value)) return value.length > 6 ? `an array of ${value.length}` : `[${value.map(show).join(', ')}]`;
+  if (Array.isArray(value))
+    return value.length > 6 || depth >= 3 ? `an array of ${value.length}` : `[${value.map((v) => show(v, depth + 1)).join(', ')}]`;
   if (value === null) return 'null';
   if (typeof value === 'object') return 'an object';
   return String(value);

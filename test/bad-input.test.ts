@@ -278,6 +278,14 @@ describe('request shape', () => {
     expect(e.message).toMatch(new RegExp(`^request: expected an object \\{"context": \\{\\.\\.\\.\\}, "candidates": \\[\\.\\.\\.\\]\\}, received ${shown}$`));
   });
 
+  it('refuses values nested 100,000 deep with a bounded message, not a stack overflow', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(refusal(() => score(model, deep)).message).toMatch(/^request: expected an object .*, received \[\[\[an array of 1\]\]\]$/);
+    expect(refuseRequest((r) => void ((r.context as Record<string, unknown>).history = deep)).message).toMatch(/^request\.context\.history\[0\]: expected an integer id in \[0, 10\), received \[\[\[an array of 1\]\]\]$/);
+    expect(refuseRequest((r) => void ((r.candidates as unknown[])[1] = deep)).message).toMatch(/^request\.candidates\[1\]: expected an object of field values, received \[\[\[an array of 1\]\]\]$/);
+  });
+
   it('refuses an extra top-level key', () => {
     const e = refuseRequest((r) => void (r.user = 1));
     expect(e.message).toMatch(/^request\.user: expected only the keys "context" and "candidates", received an unknown key$/);

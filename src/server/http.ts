@@ -38,6 +38,7 @@ export interface Api {
 /** Why a request failed, as counted in rankaware_request_errors_total{kind}. */
 export type FailureKind =
   | 'bad_json'
+  | 'too_deep'
   | 'invalid_request'
   | 'too_many_candidates'
   | 'body_too_large'
@@ -174,7 +175,36 @@ interface ParsedRequest {
   readonly candidates: unknown;
 }
 
+/**
+ * How deep a request body may nest arrays and objects. A request nests 4 deep (the request, its candidates,
+ * a candidate, a list of ids); the bound leaves room and caps every later walk of the parsed value.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * The byte offset where JSON text first nests deeper than `max`, or -1: a scan of the brackets outside
+ * strings, in constant stack, before anything parses or walks the value (the text need not be valid JSON).
+ */
+export function nestingPastLimit(body: Uint8Array, max: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return i;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return -1;
+}
+
 function parseRequest(body: Buffer, maxCandidates: number): ParsedRequest {
+  const deep = nestingPastLimit(body, MAX_JSON_DEPTH);
+  if (deep >= 0)
+    throw new HttpFailure(400, 'too_deep', new RankawareError('request body', `JSON nested at most ${MAX_JSON_DEPTH} deep (a request nests 4)`, `arrays or objects nested deeper, at byte ${deep}`, 'format'));
   let json: unknown;
   try {
     json = JSON.parse(body.toString('utf8'));

@@ -12,7 +12,7 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 export class ServerMetrics {
   private readonly registry = new Registry();
   readonly requests = this.registry.add(new Counter('rankaware_http_requests_total', 'HTTP requests answered, by route and status code.'));
-  readonly errors = this.registry.add(new Counter('rankaware_request_errors_total', 'Requests that failed, by kind (bad_json, invalid_request, too_many_candidates, body_too_large, unsupported_media_type, not_found, method_not_allowed, overloaded, unavailable, non_finite_score, client_closed, internal, bad_http).'));
+  readonly errors = this.registry.add(new Counter('rankaware_request_errors_total', 'Requests that failed, by kind (bad_json, too_deep, invalid_request, too_many_candidates, body_too_large, unsupported_media_type, not_found, method_not_allowed, overloaded, unavailable, non_finite_score, client_closed, internal, bad_http).'));
   readonly latency = this.registry.add(new Histogram('rankaware_score_duration_seconds', 'Time from a score request arriving to its answer, for requests that scored.', LATENCY_BUCKETS));
   readonly candidates = this.registry.add(new Counter('rankaware_candidates_scored_total', 'Candidates scored (rate() gives candidates per second).'));
   private readonly candidateRate = new RateWindow(10);
