@@ -14,6 +14,7 @@ import type { PlanMode } from '../plan/ir.js';
 import { loadModelDir } from '../node.js';
 import { createScorer } from '../scorer.js';
 import type { Scorer } from '../scorer.js';
+import { guardConnections } from './connections.js';
 import { ContextCache, modelDigest } from './context-cache.js';
 import { createHandler } from './http.js';
 import type { ApiState } from './http.js';
@@ -42,6 +43,16 @@ export interface ServeOptions {
   readonly maxQueued?: number;
   /** How long shutdown waits for in-flight requests before closing their connections (default 30 s). */
   readonly drainTimeoutMs?: number;
+  /** The request head must arrive within this (default 10 s; answered 408, closed). */
+  readonly headersTimeoutMs?: number;
+  /** The whole request, head and body, must arrive within this (default 30 s; at least headersTimeoutMs). */
+  readonly requestTimeoutMs?: number;
+  /** The longest silence while a body is read (default 3 s; answered 408, closed). */
+  readonly bodyTimeoutMs?: number;
+  /** Idle keep-alive connections close after this (default 65 s, above load balancers' 60 s). */
+  readonly keepAliveTimeoutMs?: number;
+  /** Connections open at once (default 2048); a request on one beyond them gets 503 + Retry-After. */
+  readonly maxConnections?: number;
 }
 
 export interface RunningServer {
@@ -65,6 +76,13 @@ export const SERVE_DEFAULTS = {
   maxBodyBytes: 8 * 1024 * 1024,
   maxCandidates: 10_000,
   drainTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  bodyTimeoutMs: 3_000,
+  // Longer than common load balancers' idle timeout (60 s), so that they, not we, close idle connections
+  // (a connection we close as the balancer reuses it would fail that request).
+  keepAliveTimeoutMs: 65_000,
+  maxConnections: 2048,
 } as const;
 
 /** Load a model directory and its version (the digest of its two files). */
@@ -86,6 +104,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   checkNumber('maxBodyBytes', options.maxBodyBytes, 1);
   checkNumber('maxCandidates', options.maxCandidates, 1);
   checkNumber('drainTimeoutMs', options.drainTimeoutMs, 0);
+  for (const name of ['headersTimeoutMs', 'requestTimeoutMs', 'bodyTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections'] as const) checkNumber(name, options[name], 1);
+  const limits = {
+    headersTimeoutMs: options.headersTimeoutMs ?? SERVE_DEFAULTS.headersTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? Math.max(SERVE_DEFAULTS.requestTimeoutMs, options.headersTimeoutMs ?? 0),
+    bodyTimeoutMs: options.bodyTimeoutMs ?? SERVE_DEFAULTS.bodyTimeoutMs,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? SERVE_DEFAULTS.keepAliveTimeoutMs,
+    maxConnections: options.maxConnections ?? SERVE_DEFAULTS.maxConnections,
+  };
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs)
+    throw new RankawareError('options.headersTimeoutMs', `at most requestTimeoutMs (${limits.requestTimeoutMs} ms): the head is part of the request`, show(limits.headersTimeoutMs));
   const cacheBytes = Math.floor((options.contextCacheMb ?? SERVE_DEFAULTS.contextCacheMb) * 1024 * 1024);
   const scorer = await createScorer(options.model, {
     backend: options.backend ?? 'wasm',
@@ -100,19 +128,24 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const cache = new ContextCache(scorer, options.model, options.modelVersion, cacheBytes);
   const metrics = new ServerMetrics(scorer, cache);
   const state: ApiState = { draining: false };
+  const api = {
+    scorer,
+    cache,
+    metrics,
+    state,
+    limits: { maxBodyBytes: options.maxBodyBytes ?? SERVE_DEFAULTS.maxBodyBytes, maxCandidates: options.maxCandidates ?? SERVE_DEFAULTS.maxCandidates, bodyTimeoutMs: limits.bodyTimeoutMs, maxConnections: limits.maxConnections },
+  };
   const server = createServer(
-    createHandler({ scorer, cache, metrics, state, limits: { maxBodyBytes: options.maxBodyBytes ?? SERVE_DEFAULTS.maxBodyBytes, maxCandidates: options.maxCandidates ?? SERVE_DEFAULTS.maxCandidates } }),
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often node:http looks for requests past their timeouts (its default, 30 s, would let a 10 s limit run to 40 s).
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    createHandler(api),
   );
-  // Longer than common load balancers' idle timeout (60 s), so that they, not we, close idle connections
-  // (a connection we close as the balancer reuses it would fail that request).
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    // Unparseable HTTP (not a request we could route): count it and answer as node:http would.
-    metrics.errors.inc({ kind: 'bad_http' });
-    if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-  });
+  guardConnections(server, limits, metrics);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
