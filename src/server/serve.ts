@@ -4,6 +4,7 @@
  * balancer (docs/server.md).
  */
 import { createServer } from 'node:http';
+import { Server as NetServer } from 'node:net';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
@@ -64,7 +65,8 @@ export interface RunningServer {
   readonly metrics: ServerMetrics;
   /**
    * Graceful shutdown: fail health checks, stop accepting connections, let in-flight requests finish (up to
-   * drainTimeoutMs), close every connection, dispose the scorer. Idempotent.
+   * drainTimeoutMs; idle keep-alive connections stay open meanwhile, and any request on them is answered
+   * with Connection: close), close every connection, dispose the scorer. Idempotent.
    */
   close(): Promise<void>;
 }
@@ -84,6 +86,9 @@ export const SERVE_DEFAULTS = {
   keepAliveTimeoutMs: 65_000,
   maxConnections: 2048,
 } as const;
+
+/** How long a draining server leaves idle keep-alive connections open once no request is in flight: a request a client is sending on one then is answered (with Connection: close) rather than reset. */
+const DRAIN_IDLE_GRACE_MS = 250;
 
 /** Load a model directory and its version (the digest of its two files). */
 export async function loadServedModel(dir: string): Promise<{ model: Model; modelVersion: string }> {
@@ -163,17 +168,29 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const host = options.host ?? SERVE_DEFAULTS.host;
   const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
   let closing: Promise<void> | undefined;
+  const drainTimeoutMs = options.drainTimeoutMs ?? SERVE_DEFAULTS.drainTimeoutMs;
   const close = () =>
     (closing ??= (async () => {
       state.draining = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Idle keep-alive connections end now; busy ones after their response (sent with Connection: close).
-      server.closeIdleConnections();
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, options.drainTimeoutMs ?? SERVE_DEFAULTS.drainTimeoutMs)));
-      await Promise.race([closed, timeout]);
-      clearTimeout(timer);
+      const deadline = performance.now() + drainTimeoutMs;
+      const left = () => Math.max(0, deadline - performance.now());
+      // Stop listening only (http.Server's close would also destroy idle keep-alive connections at once, and
+      // reset a request a client is sending on one). Busy connections close after their answer, sent with
+      // Connection: close; so does an idle one that sends another request now.
+      const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+      // Unref'd: the open connections, not these waits, keep the process alive.
+      const timeout = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+      const quiet = async () => {
+        while (metrics.requestsOpen > 0 && left() > 0) await Promise.race([closed, timeout(Math.min(20, left()))]);
+        // No request in flight: the idle connections get a moment for a request already on its way, then close.
+        await Promise.race([closed, timeout(Math.min(DRAIN_IDLE_GRACE_MS, left()))]);
+        server.closeIdleConnections();
+      };
+      await Promise.race([closed, quiet()]);
+      await Promise.race([closed, timeout(left())]);
       server.closeAllConnections();
+      // Stops node:http's timeout checks too.
+      server.close();
       scorer.dispose();
     })());
   return { url, port, server, scorer, cache, metrics, close };
