@@ -249,3 +249,40 @@ describe('the connection cap', () => {
     }
   });
 });
+
+describe('a worker that dies under load', () => {
+  it('64 requests in flight, both workers killed mid-way: all 64 answered with the scores of a fault-free run', async () => {
+    const heavy = randomModel({ arch: 'dlrm', context: 8, target: 3, dim: 32, mlp: [256, 128], seed: 9 });
+    const f = modelToFiles(heavy);
+    const server = await startServer({ ...base, model: heavy, modelVersion: modelDigest(f.modelJson, f.weightsBytes), backend: 'wasm', threads: 3, contextCacheMb: 0 });
+    try {
+      const requests = Array.from({ length: 64 }, (_, i) => JSON.stringify(randomRequest(heavy.spec, 1000 + 10 * i, 300 + i)));
+      const all = () => Promise.all(requests.map((body) => call(server, '/v1/score', body)));
+      const t0 = performance.now();
+      const clean = await all();
+      const cleanMs = performance.now() - t0;
+      const before = server.scorer.stats;
+      let answered = 0;
+      const faulty = Promise.all(requests.map((body) => call(server, '/v1/score', body).then((r) => (answered++, r))));
+      await sleep(cleanMs / 3);
+      // Both workers at once (the calling thread, one of the three threads, goes on alone until their replacements start).
+      await Promise.all([server.scorer.injectFault(0, 'exit'), server.scorer.injectFault(1, 'exit')]);
+      const answeredAtKill = answered;
+      const replies = await faulty;
+      expect(answeredAtKill, `clean run ${cleanMs.toFixed(0)} ms`).toBeLessThan(48);
+      for (let i = 0; i < 200 && server.scorer.stats.workersReplaced < before.workersReplaced + 2; i++) await sleep(10);
+      replies.forEach((r, i) => {
+        expect(r.status, r.text.slice(0, 200)).toBe(200);
+        expect(JSON.parse(r.text).scores).toEqual(JSON.parse(clean[i]!.text).scores);
+      });
+      const reference = score(heavy, JSON.parse(requests[63]!), { backend: 'js' }).scores;
+      JSON.parse(replies[63]!.text).scores.forEach((x: number, i: number) => expect(Math.abs(x - reference[i]!)).toBeLessThanOrEqual(1e-5));
+      expect(server.scorer.stats.workersReplaced).toBe(before.workersReplaced + 2);
+      expect(server.scorer.stats.tilesRetried).toBeGreaterThan(before.tilesRetried);
+      expect(server.scorer.stats.duplicateResults).toBe(0);
+      expect(server.metrics.errors.get({ kind: 'internal' })).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+});
