@@ -506,6 +506,32 @@ describe('safetensors files', () => {
     const e = refusal(() => readSafetensors(safetensorsBytes('{"w": null}')));
     expect(e.message).toMatch(/^weights\.safetensors tensor "w": expected an object \{dtype, shape, data_offsets\}, received null$/);
   });
+
+  const f32 = (shape: number[], begin: number) => ({ dtype: 'F32', shape, data_offsets: [begin, begin + 4 * shape.reduce((a, b) => a * b, 1)] });
+  it('refuses tensors whose bytes overlap', () => {
+    const e = refusal(() => readSafetensors(safetensorsBytes(JSON.stringify({ a: f32([2], 0), b: f32([2], 4) }), new Uint8Array(12))));
+    expect(e.message).toBe('weights.safetensors tensor "b" data_offsets: expected to begin at byte 8, where tensor "a" ends (tensors are stored back to back), received [4, 12] (overlapping "a")');
+    expect(e.kind).toBe('format');
+  });
+
+  it('refuses bytes no tensor owns, between tensors or after the last', () => {
+    const gap = refusal(() => readSafetensors(safetensorsBytes(JSON.stringify({ a: f32([2], 0), b: f32([2], 12) }), new Uint8Array(20))));
+    expect(gap.message).toBe('weights.safetensors tensor "b" data_offsets: expected to begin at byte 8, where tensor "a" ends (tensors are stored back to back), received [12, 20] (4 bytes unaccounted for before it)');
+    const tail = refusal(() => readSafetensors(safetensorsBytes(JSON.stringify({ a: f32([2], 0) }), new Uint8Array(12))));
+    expect(tail.message).toBe('weights.safetensors data section: expected 8 bytes (the tensors\' total), received 12 bytes (trailing bytes no tensor owns)');
+  });
+
+  it('refuses two header entries of one name (JSON.parse would keep the last)', () => {
+    const text = `{"a": ${JSON.stringify(f32([2], 0))}, "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}, "a": ${JSON.stringify(f32([1], 8))}}`;
+    const e = refusal(() => readSafetensors(safetensorsBytes(text, new Uint8Array(12))));
+    expect(e.message).toBe('weights.safetensors tensor "a": expected a unique name in the header, received a second entry of that name');
+  });
+
+  it('reads names with escapes, and nested metadata, without mistaking them for duplicates', () => {
+    const text = `{"__metadata__": {"a": "x", "n": {"a": 1}}, "a\\"b": ${JSON.stringify(f32([1], 0))}, "a": ${JSON.stringify(f32([1], 4))}}`;
+    const t = readSafetensors(safetensorsBytes(text, new Uint8Array(8)));
+    expect([...t.keys()].sort()).toEqual(['a', 'a"b']);
+  });
 });
 
 describe('float16 weights', () => {
