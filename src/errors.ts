@@ -4,18 +4,32 @@
  */
 export class RankawareError extends Error {
   override readonly name = 'RankawareError';
+  /** Where the problem is: a field, a weight name, an option path, a file. */
+  readonly where: string;
+  /** What was expected there. */
+  readonly expected: string;
+  /** What was found instead (already rendered for humans). */
+  readonly received: string;
+
   constructor(
-    /** Where the problem is: a field, a weight name, an option path, a file. */
-    readonly where: string,
-    /** What was expected there. */
-    readonly expected: string,
-    /** What was found instead (already rendered for humans). */
-    readonly received: string,
+    where: string,
+    expected: string,
+    received: string,
     /** A category for metrics and tests. */
     readonly kind: ErrorKind = 'invalid',
   ) {
-    super(`${where}: expected ${expected}, received ${received}`);
+    // One line whatever the parts hold (a JSON parse error quotes the text around it, newlines included).
+    const [w, e, r] = [where, expected, received].map(oneLine) as [string, string, string];
+    super(`${w}: expected ${e}, received ${r}`);
+    this.where = w;
+    this.expected = e;
+    this.received = r;
   }
+}
+
+/** Text on one line: each run of line breaks (and the spaces around it) becomes one space. */
+export function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ');
 }
 
 export type ErrorKind =

@@ -405,6 +405,21 @@ describe('model.json', () => {
     expect(e.message).toMatch(/^model\.json: expected valid JSON, received a parse error \(.+\)$/);
     expect(e.kind).toBe('format');
   });
+
+  it('refuses a parse error on one line, however many lines the text around it spans', () => {
+    const e = refusal(() => modelFromFiles('{\n  "format": "rankaware-model",\n  "version": tru\n}\n', files.weightsBytes));
+    expect(e.message).not.toMatch(/[\r\n]/);
+    expect(e.received).not.toMatch(/[\r\n]/);
+  });
+
+  it('refuses absurd counts at once, before declaring a weight for each (a corrupt 1e9 layers)', () => {
+    const t0 = performance.now();
+    expect(refuseModelJson((m) => void ((m.options as Json).layers = 1e9)).message).toBe('model.json options.layers: expected an integer in [0, 256], received 1000000000');
+    expect(refuseModelJson((m) => void ((m.options as Json).mlp = Array.from({ length: 1e5 }, () => 1))).message).toBe('model.json options.mlp: expected at most 256 layer sizes, received 100000');
+    const many = Array.from({ length: 2000 }, (_, i) => ({ name: `f${i}`, side: 'context', vocab: 2, dim: 4 }));
+    expect(refuseModelJson((m) => void (m.fields = many)).message).toBe('model.json fields: expected at most 1024 fields, received 2000');
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
 });
 
 describe('weights', () => {

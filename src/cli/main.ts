@@ -5,7 +5,7 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { RankawareError, show } from '../errors.js';
+import { oneLine, RankawareError, show } from '../errors.js';
 import { loadModelDir, saveModelDir } from '../node.js';
 import { ARCHITECTURES } from '../model/spec.js';
 import type { Architecture } from '../model/spec.js';
@@ -224,10 +224,6 @@ const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boo
 };
 
 /** Messages that quote input (JSON.parse's quotes the text around the error) may hold newlines; stderr gets one line. */
-function oneLine(message: string): string {
-  return message.replace(/\s*[\r\n]+\s*/g, ' ');
-}
-
 /** Run the CLI; returns the exit code. */
 export async function main(argv: readonly string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): Promise<number> {
   const [command, ...rest] = argv;
