@@ -13,6 +13,7 @@ import { closeAfterResponse, isOverCap, trackRequest } from './connections.js';
 import { checkRequestShape } from '../model/request.js';
 import type { Scorer, ScorerResult } from '../scorer.js';
 import type { ContextCache } from './context-cache.js';
+import type { IdleGc } from './idle-gc.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
 import type { ServerMetrics } from './server-metrics.js';
 
@@ -38,6 +39,8 @@ export interface Api {
   readonly metrics: ServerMetrics;
   readonly limits: ApiLimits;
   readonly state: ApiState;
+  /** Collects the garbage of a burst once the server idles (serve.ts). */
+  readonly idleGc?: IdleGc;
 }
 
 /** Why a request failed, as counted in rankaware_request_errors_total{kind}. */
@@ -83,7 +86,11 @@ export function createHandler(api: Api): (req: IncomingMessage, res: ServerRespo
     const route = entry?.route ?? 'unknown';
     trackRequest(req, res);
     api.metrics.requestsOpen++;
-    res.once('close', () => api.metrics.requestsOpen--);
+    const idle = api.idleGc?.begin();
+    res.once('close', () => {
+      api.metrics.requestsOpen--;
+      idle?.();
+    });
     res.on('finish', () => api.metrics.requests.inc({ route, code: String(res.statusCode) }));
     if (isOverCap(req.socket)) {
       // A connection beyond the cap: refused at once (its body unread), then closed.

@@ -17,6 +17,7 @@ import { createScorer } from '../scorer.js';
 import type { Scorer } from '../scorer.js';
 import { guardConnections } from './connections.js';
 import { ContextCache, modelDigest } from './context-cache.js';
+import { IdleGc } from './idle-gc.js';
 import { createHandler } from './http.js';
 import type { ApiState } from './http.js';
 import { ServerMetrics } from './server-metrics.js';
@@ -54,6 +55,8 @@ export interface ServeOptions {
   readonly keepAliveTimeoutMs?: number;
   /** Connections open at once (default 2048); a request on one beyond them gets 503 + Retry-After. */
   readonly maxConnections?: number;
+  /** After a burst, one full garbage collection once no request has been open this long (default 2 s; 0: never). */
+  readonly idleGcMs?: number;
 }
 
 export interface RunningServer {
@@ -85,6 +88,7 @@ export const SERVE_DEFAULTS = {
   // (a connection we close as the balancer reuses it would fail that request).
   keepAliveTimeoutMs: 65_000,
   maxConnections: 2048,
+  idleGcMs: 2000,
 } as const;
 
 /** How long a draining server leaves idle keep-alive connections open once no request is in flight: a request a client is sending on one then is answered (with Connection: close) rather than reset. */
@@ -109,6 +113,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   checkNumber('maxBodyBytes', options.maxBodyBytes, 1);
   checkNumber('maxCandidates', options.maxCandidates, 1);
   checkNumber('drainTimeoutMs', options.drainTimeoutMs, 0);
+  checkNumber('idleGcMs', options.idleGcMs, 0);
   for (const name of ['headersTimeoutMs', 'requestTimeoutMs', 'bodyTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections'] as const) checkNumber(name, options[name], 1);
   const limits = {
     headersTimeoutMs: options.headersTimeoutMs ?? SERVE_DEFAULTS.headersTimeoutMs,
@@ -131,13 +136,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     maxContexts: cacheBytes > 0 ? Number.MAX_SAFE_INTEGER : undefined,
   });
   const cache = new ContextCache(scorer, options.model, options.modelVersion, cacheBytes);
-  const metrics = new ServerMetrics(scorer, cache);
+  const idleGc = new IdleGc(options.idleGcMs ?? SERVE_DEFAULTS.idleGcMs);
+  const metrics = new ServerMetrics(scorer, cache, idleGc);
   const state: ApiState = { draining: false };
   const api = {
     scorer,
     cache,
     metrics,
     state,
+    idleGc,
     limits: { maxBodyBytes: options.maxBodyBytes ?? SERVE_DEFAULTS.maxBodyBytes, maxCandidates: options.maxCandidates ?? SERVE_DEFAULTS.maxCandidates, bodyTimeoutMs: limits.bodyTimeoutMs, maxConnections: limits.maxConnections },
   };
   const server = createServer(
@@ -151,6 +158,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     createHandler(api),
   );
   guardConnections(server, limits, metrics);
+  server.on('connection', () => idleGc.connection());
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -191,6 +199,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       server.closeAllConnections();
       // Stops node:http's timeout checks too.
       server.close();
+      idleGc.dispose();
       scorer.dispose();
     })());
   return { url, port, server, scorer, cache, metrics, close };

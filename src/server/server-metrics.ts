@@ -4,6 +4,7 @@
  */
 import type { Scorer } from '../scorer.js';
 import type { ContextCache } from './context-cache.js';
+import type { IdleGc } from './idle-gc.js';
 import { Counter, Gauge, Histogram, RateWindow, Registry } from './metrics.js';
 
 /** Seconds; from a sub-millisecond cache hit on a tiny request to a queue many seconds deep. */
@@ -26,7 +27,7 @@ export class ServerMetrics {
   /** Score requests being read, queued or scored. */
   inFlight = 0;
 
-  constructor(scorer: Scorer, cache: ContextCache) {
+  constructor(scorer: Scorer, cache: ContextCache, idleGc?: IdleGc) {
     const r = this.registry;
     const info = scorer.info;
     r.add(new Gauge('rankaware_info', 'The model version and how it is served (value 1).', () => [{ labels: { model_version: cache.modelVersion, backend: info.backend, plan: info.plan, threads: String(info.threads), mode: info.mode }, value: 1 }]));
@@ -43,6 +44,7 @@ export class ServerMetrics {
     r.add(new Gauge('rankaware_context_cache_capacity_bytes', 'The cache bound (--context-cache-mb).', () => cache.capacityBytes));
     r.add(new Gauge('rankaware_scorer_tiles_retried_total', 'Candidate tiles retried after a worker failed.', () => scorer.stats.tilesRetried, 'counter'));
     r.add(new Gauge('rankaware_scorer_workers_replaced_total', 'Worker threads that died, threw or hung, and were replaced.', () => scorer.stats.workersReplaced, 'counter'));
+    if (idleGc) r.add(new Gauge('rankaware_idle_gc_total', 'Full garbage collections run once the server idled after a burst.', () => idleGc.collections, 'counter'));
     r.add(new Gauge('process_resident_memory_bytes', 'Resident set size in bytes.', () => process.memoryUsage.rss()));
     r.add(new Gauge('nodejs_heap_size_used_bytes', 'V8 heap used, in bytes.', () => process.memoryUsage().heapUsed));
   }
