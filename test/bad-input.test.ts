@@ -278,6 +278,14 @@ describe('request shape', () => {
     expect(e.message).toMatch(new RegExp(`^request: expected an object \\{"context": \\{\\.\\.\\.\\}, "candidates": \\[\\.\\.\\.\\]\\}, received ${shown}$`));
   });
 
+  it('refuses values nested 100,000 deep with a bounded message, not a stack overflow', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(refusal(() => score(model, deep)).message).toMatch(/^request: expected an object .*, received \[\[\[an array of 1\]\]\]$/);
+    expect(refuseRequest((r) => void ((r.context as Record<string, unknown>).history = deep)).message).toMatch(/^request\.context\.history\[0\]: expected an integer id in \[0, 10\), received \[\[\[an array of 1\]\]\]$/);
+    expect(refuseRequest((r) => void ((r.candidates as unknown[])[1] = deep)).message).toMatch(/^request\.candidates\[1\]: expected an object of field values, received \[\[\[an array of 1\]\]\]$/);
+  });
+
   it('refuses an extra top-level key', () => {
     const e = refuseRequest((r) => void (r.user = 1));
     expect(e.message).toMatch(/^request\.user: expected only the keys "context" and "candidates", received an unknown key$/);
@@ -397,6 +405,21 @@ describe('model.json', () => {
     expect(e.message).toMatch(/^model\.json: expected valid JSON, received a parse error \(.+\)$/);
     expect(e.kind).toBe('format');
   });
+
+  it('refuses a parse error on one line, however many lines the text around it spans', () => {
+    const e = refusal(() => modelFromFiles('{\n  "format": "rankaware-model",\n  "version": tru\n}\n', files.weightsBytes));
+    expect(e.message).not.toMatch(/[\r\n]/);
+    expect(e.received).not.toMatch(/[\r\n]/);
+  });
+
+  it('refuses absurd counts at once, before declaring a weight for each (a corrupt 1e9 layers)', () => {
+    const t0 = performance.now();
+    expect(refuseModelJson((m) => void ((m.options as Json).layers = 1e9)).message).toBe('model.json options.layers: expected an integer in [0, 256], received 1000000000');
+    expect(refuseModelJson((m) => void ((m.options as Json).mlp = Array.from({ length: 1e5 }, () => 1))).message).toBe('model.json options.mlp: expected at most 256 layer sizes, received 100000');
+    const many = Array.from({ length: 2000 }, (_, i) => ({ name: `f${i}`, side: 'context', vocab: 2, dim: 4 }));
+    expect(refuseModelJson((m) => void (m.fields = many)).message).toBe('model.json fields: expected at most 1024 fields, received 2000');
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
 });
 
 describe('weights', () => {
@@ -497,6 +520,32 @@ describe('safetensors files', () => {
   it('refuses a header entry that is not an object', () => {
     const e = refusal(() => readSafetensors(safetensorsBytes('{"w": null}')));
     expect(e.message).toMatch(/^weights\.safetensors tensor "w": expected an object \{dtype, shape, data_offsets\}, received null$/);
+  });
+
+  const f32 = (shape: number[], begin: number) => ({ dtype: 'F32', shape, data_offsets: [begin, begin + 4 * shape.reduce((a, b) => a * b, 1)] });
+  it('refuses tensors whose bytes overlap', () => {
+    const e = refusal(() => readSafetensors(safetensorsBytes(JSON.stringify({ a: f32([2], 0), b: f32([2], 4) }), new Uint8Array(12))));
+    expect(e.message).toBe('weights.safetensors tensor "b" data_offsets: expected to begin at byte 8, where tensor "a" ends (tensors are stored back to back), received [4, 12] (overlapping "a")');
+    expect(e.kind).toBe('format');
+  });
+
+  it('refuses bytes no tensor owns, between tensors or after the last', () => {
+    const gap = refusal(() => readSafetensors(safetensorsBytes(JSON.stringify({ a: f32([2], 0), b: f32([2], 12) }), new Uint8Array(20))));
+    expect(gap.message).toBe('weights.safetensors tensor "b" data_offsets: expected to begin at byte 8, where tensor "a" ends (tensors are stored back to back), received [12, 20] (4 bytes unaccounted for before it)');
+    const tail = refusal(() => readSafetensors(safetensorsBytes(JSON.stringify({ a: f32([2], 0) }), new Uint8Array(12))));
+    expect(tail.message).toBe('weights.safetensors data section: expected 8 bytes (the tensors\' total), received 12 bytes (trailing bytes no tensor owns)');
+  });
+
+  it('refuses two header entries of one name (JSON.parse would keep the last)', () => {
+    const text = `{"a": ${JSON.stringify(f32([2], 0))}, "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}, "a": ${JSON.stringify(f32([1], 8))}}`;
+    const e = refusal(() => readSafetensors(safetensorsBytes(text, new Uint8Array(12))));
+    expect(e.message).toBe('weights.safetensors tensor "a": expected a unique name in the header, received a second entry of that name');
+  });
+
+  it('reads names with escapes, and nested metadata, without mistaking them for duplicates', () => {
+    const text = `{"__metadata__": {"a": "x", "n": {"a": 1}}, "a\\"b": ${JSON.stringify(f32([1], 0))}, "a": ${JSON.stringify(f32([1], 4))}}`;
+    const t = readSafetensors(safetensorsBytes(text, new Uint8Array(8)));
+    expect([...t.keys()].sort()).toEqual(['a', 'a"b']);
   });
 });
 

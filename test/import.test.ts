@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
 import { exportOnnx } from '../src/onnx/export.js';
 import { GraphBuilder } from '../src/onnx/graph.js';
 import { score } from '../src/engine.js';
@@ -305,6 +307,33 @@ describe('refusals', () => {
     const { g, tEmb } = base();
     g.output('score', tEmb, 'float32', ['N', 4]);
     expect(refusal(() => importOnnx(g.encode('x', ''), { context: ['u', 'c'] })).message).toContain('one score per candidate');
+  });
+  /** build('Relu') decoded, edited by `edit` and encoded again, as a corrupt or hand-edited file would be. */
+  const edited = (edit: (m: onnx.ModelProto) => void) => {
+    const m = onnxProto.onnx.ModelProto.decode(build('Relu'));
+    edit(m);
+    return onnxProto.onnx.ModelProto.encode(m).finish();
+  };
+  const load = (bytes: Uint8Array) => refusal(() => importOnnx(bytes, { context: ['u', 'c'], file: 'm.onnx' }));
+  it('a corrupt graph names what is wrong: duplicate initializers, an undefined input, a value defined twice, an undefined output', () => {
+    const dup = load(edited((m) => m.graph!.initializer!.push(m.graph!.initializer![0]!)));
+    expect(dup.message).toMatch(/^m\.onnx initializer ".+": expected a unique initializer name, received a second initializer of that name$/);
+    const dangling = load(edited((m) => (m.graph!.node![m.graph!.node!.length - 1]!.input![0] = 'nowhere')));
+    expect(dangling.message).toMatch(/^m\.onnx node ".+" \(Identity\) input "nowhere": expected a value defined before the node .*, received an undefined name$/);
+    const twice = load(edited((m) => (m.graph!.node![1]!.output![0] = m.graph!.node![0]!.output![0]!)));
+    expect(twice.message).toMatch(/output ".+": expected a name defined once in the graph, received a name already defined$/);
+    const missingNode = load(edited((m) => m.graph!.node!.pop()));
+    expect(missingNode.message).toMatch(/^m\.onnx output "score": expected a value the graph computes, received an undefined name$/);
+    for (const e of [dup, dangling, twice, missingNode]) expect(e.kind).toBe('format');
+  });
+  it('an initializer with bad dims, too few bytes, or a NaN is refused before anything is allocated for it', () => {
+    const first = (m: onnx.ModelProto) => m.graph!.initializer!.find((t) => t.rawData && t.rawData.length > 0 && t.dataType === 1)!;
+    expect(load(edited((m) => (first(m).dims = [-1, 4]))).message).toMatch(/initializer ".+" dims: expected non-negative integers, received \[-1, 4\]$/);
+    expect(load(edited((m) => (first(m).dims = [1e9, 1e9]))).message).toMatch(/initializer ".+": expected 4000000000000000000 bytes of raw data for shape \[1000000000, 1000000000\], received \d+$/);
+    expect(load(edited((m) => (first(m).rawData = first(m).rawData!.subarray(4)))).message).toMatch(/raw data for shape/);
+    const nan = load(edited((m) => new DataView(first(m).rawData!.buffer, first(m).rawData!.byteOffset).setFloat32(0, NaN, true)));
+    expect(nan.message).toMatch(/^m\.onnx initializer ".+": expected finite values, received NaN$/);
+    expect(nan.kind).toBe('weights');
   });
   it('bad requests name the field', () => {
     const model = importOnnx(build('Relu'), { context: ['u', 'c'] });

@@ -2,10 +2,12 @@
  * Graceful shutdown of `rankaware serve` as a deployment sees it: the built CLI in a child process gets
  * SIGTERM while requests are in flight; it stops accepting connections, answers every in-flight request,
  * and exits 0. A drain that outlasts --drain-timeout closes the remaining connections and still exits.
+ * Under load (keep-alive clients in a closed loop, and requests on fresh connections), every request sent
+ * is answered or finds the port closed: none is reset without an answer.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomModel, randomRequest, score } from '../src/index.js';
 import { saveModelDir } from '../src/node.js';
+import { rawHttp } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'rankaware.js');
@@ -118,6 +121,90 @@ describe('rankaware serve shuts down gracefully on SIGTERM', () => {
       expect(await server.exited).toBe(0);
       expect(server.stdout()).toMatch(/SIGTERM: draining in-flight requests\nstopped\n$/);
     } finally {
+      server.child.kill('SIGKILL');
+    }
+  });
+
+  it('under load, every request sent is answered or refused at connect: no connection reset without an answer', async () => {
+    const server = await serve('--threads', '2', '--headers-timeout', '1s');
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    try {
+      const requests = Array.from({ length: 8 }, (_, i) => randomRequest(model.spec, 150 + 20 * i, 100 + i));
+      const expected = requests.map((r) => score(model, r, { backend: 'js', plan: 'vanilla' }).scores);
+      const outcomes = new Map<string, number>();
+      const count = (k: string) => outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
+      let answered = 0;
+      let wrong = 0;
+      /** One request: its status (scores checked), or the error code of its failure. */
+      const send = (i: number, via: Agent | false) =>
+        new Promise<string>((resolve) => {
+          const text = JSON.stringify(requests[i]);
+          const req = httpRequest({ host: '127.0.0.1', port: server.port, path: '/v1/score', method: 'POST', agent: via, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) } }, (res) => {
+            let data = '';
+            res.on('data', (d) => (data += d));
+            res.on('end', () => {
+              if (res.statusCode === 200) {
+                const scores: number[] = JSON.parse(data).scores;
+                if (scores.length !== expected[i]!.length || scores.some((s, j) => Math.abs(s - expected[i]![j]!) > 1e-9)) wrong++;
+              }
+              answered++;
+              resolve(String(res.statusCode));
+            });
+            res.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+          });
+          req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+          req.end(text);
+        });
+      // 16 keep-alive clients in a closed loop until the port is closed to them; and waves of 8 requests on fresh connections.
+      const loop = async (c: number) => {
+        for (let k = 0; ; k++) {
+          const outcome = await send((c + k) % requests.length, agent);
+          count(outcome);
+          if (outcome === 'ECONNREFUSED') return;
+        }
+      };
+      const waves = async () => {
+        for (;;) {
+          const wave = await Promise.all(requests.map((_, i) => send(i, false)));
+          wave.forEach(count);
+          if (wave.every((o) => o === 'ECONNREFUSED')) return;
+        }
+      };
+      const load = Promise.all([...Array.from({ length: 16 }, (_, c) => loop(c)), waves()]);
+      // An idle keep-alive connection that sends its request just after SIGTERM, and a slowloris head.
+      const late = rawHttp(server.port, async (socket) => {
+        const text = JSON.stringify(requests[0]);
+        const head = `POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n`;
+        const sigterm = new Promise((r) => server.child.once('sigterm-sent', r));
+        socket.write(head + text);
+        await new Promise((r) => socket.once('data', r));
+        await sigterm;
+        await sleep(100);
+        socket.write(head + text);
+      }, 20_000);
+      const loris = rawHttp(server.port, (socket) => void socket.write('POST /v1/score HTTP/1.1\r\nHost: x\r\n'), 20_000);
+      for (let i = 0; i < 500 && answered < 40; i++) await sleep(10);
+      const t0 = performance.now();
+      server.child.kill('SIGTERM');
+      server.child.emit('sigterm-sent');
+      await load;
+      expect(await server.exited).toBe(0);
+      // Well within --drain-timeout (30 s): node:http's timeouts go on during the drain and close the slowloris.
+      expect(performance.now() - t0).toBeLessThan(4000);
+      const [lateReply, lorisReply] = await Promise.all([late, loris]);
+      // Both of its requests answered, the second with Connection: close.
+      const second = lateReply.data.slice(lateReply.data.indexOf('HTTP/1.1', 1));
+      expect(lateReply.status, lateReply.data.slice(0, 100)).toBe(200);
+      expect(second, lateReply.ended).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(second).toMatch(/Connection: close/i);
+      expect(lorisReply.status).toBe(408);
+      const summary = JSON.stringify(Object.fromEntries(outcomes));
+      // Answered (200, or 503 were the queue full) or refused at connect; nothing else.
+      for (const key of outcomes.keys()) expect(['200', '503', 'ECONNREFUSED'], summary).toContain(key);
+      expect(outcomes.get('200') ?? 0, summary).toBeGreaterThan(40);
+      expect(wrong).toBe(0);
+    } finally {
+      agent.destroy();
       server.child.kill('SIGKILL');
     }
   });

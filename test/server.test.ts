@@ -142,6 +142,11 @@ describe('the scoring API', () => {
     const cases: { name: string; send: Parameters<typeof exchange>[1]; status: number; kind: string; error: RegExp }[] = [
       { name: 'malformed JSON', send: { body: '{"context": {' }, status: 400, kind: 'bad_json', error: /^request body: expected valid JSON, received a parse error/ },
       { name: 'an empty body', send: { body: '' }, status: 400, kind: 'bad_json', error: /^request body: expected valid JSON, received an empty body$/ },
+      // Nested 5,000 deep (within --max-body-bytes): refused before parsing, not a 500 from a recursion's stack.
+      { name: 'arrays nested deeply at the top level', send: { body: '['.repeat(5000) + ']'.repeat(5000) }, status: 400, kind: 'too_deep', error: /^request body: expected JSON nested at most 32 deep \(a request nests 4\), received arrays or objects nested deeper, at byte 32$/ },
+      { name: 'arrays nested deeply in a context value', send: { body: `{"context": {"c0": ${'['.repeat(5000) + ']'.repeat(5000)}}, "candidates": [{}]}` }, status: 400, kind: 'too_deep', error: /^request body: expected JSON nested at most 32 deep/ },
+      { name: 'arrays nested deeply as a candidate', send: { body: `{"context": {}, "candidates": [${'['.repeat(5000) + ']'.repeat(5000)}]}` }, status: 400, kind: 'too_deep', error: /^request body: expected JSON nested at most 32 deep/ },
+      { name: 'nesting just within the bound, in a string-free shape', send: { body: '['.repeat(32) + ']'.repeat(32) }, status: 400, kind: 'invalid_request', error: /^request: expected an object \{"context"/ },
       { name: 'JSON that is not an object', send: body([1, 2]), status: 400, kind: 'invalid_request', error: /^request: expected an object \{"context"/ },
       { name: 'an unknown top-level key', send: body({ ...good, user: 1 }), status: 400, kind: 'invalid_request', error: /^request\.user: expected only the keys "context" and "candidates"/ },
       { name: 'no context', send: body({ candidates: good.candidates }), status: 400, kind: 'invalid_request', error: /^request\.context: expected an object of context field values, received nothing/ },

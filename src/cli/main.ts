@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { RankawareError, show } from '../errors.js';
+import { oneLine, RankawareError, show } from '../errors.js';
 import { loadModelDir, saveModelDir } from '../node.js';
 import { ARCHITECTURES } from '../model/spec.js';
 import type { Architecture } from '../model/spec.js';
@@ -237,11 +237,6 @@ const COMMANDS: Record<string, Command> = {
   serve: serveCommand,
   load: loadCommand,
 };
-
-/** Messages that quote input (JSON.parse's quotes the text around the error) may hold newlines; stderr gets one line. */
-function oneLine(message: string): string {
-  return message.replace(/\s*[\r\n]+\s*/g, ' ');
-}
 
 /** The installed package's version (package.json beside dist/ or src/). */
 export function version(): string {

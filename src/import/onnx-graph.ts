@@ -68,15 +68,18 @@ function num(v: unknown): number {
 function tensorValue(t: onnx.ITensorProto, where: string): Value {
   if (t.dataLocation === 1) throw new RankawareError(where, 'weights stored inside the .onnx file', 'external data (save the model without external data)', 'format');
   const shape = (t.dims ?? []).map(num);
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new RankawareError(`${where} dims`, 'non-negative integers', `[${shape.join(', ')}]`, 'format');
   const count = size(shape);
   const type = t.dataType ?? 0;
   const dtype = dtypeOf(type, where);
-  const data = new Float64Array(count);
   const raw = t.rawData;
+  // The values' count is checked against what the file holds before anything is allocated for it.
+  let data: Float64Array;
   if (raw && raw.length > 0) {
     const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const width = { [FLOAT]: 4, [DOUBLE]: 8, [INT64]: 8, [UINT64]: 8, [INT32]: 4, [UINT32]: 4, [INT8]: 1, [UINT8]: 1, [BOOL]: 1 }[type]!;
     if (raw.length !== count * width) throw new RankawareError(where, `${count * width} bytes of raw data for shape [${shape.join(', ')}]`, `${raw.length}`, 'format');
+    data = new Float64Array(count);
     for (let i = 0; i < count; i++) {
       const at = i * width;
       data[i] =
@@ -93,6 +96,7 @@ function tensorValue(t: onnx.ITensorProto, where: string): Value {
     const list: ArrayLike<unknown> =
       type === FLOAT ? (t.floatData ?? []) : type === DOUBLE ? (t.doubleData ?? []) : type === INT64 ? (t.int64Data ?? []) : type === UINT64 || type === UINT32 ? (t.uint64Data ?? []) : (t.int32Data ?? []);
     if (list.length !== count) throw new RankawareError(where, `${count} values for shape [${shape.join(', ')}]`, `${list.length}`, 'format');
+    data = new Float64Array(count);
     for (let i = 0; i < count; i++) data[i] = num(list[i]);
   }
   if (dtype === 'float') for (const x of data) if (!Number.isFinite(x)) throw new RankawareError(where, 'finite values', show(x), 'weights');
@@ -137,28 +141,49 @@ export function readOnnx(bytes: Uint8Array, file = 'model.onnx'): OnnxGraph {
   if (!g || (g.node ?? []).length === 0) throw new RankawareError(file, 'an ONNX model with a graph of nodes', 'no graph', 'format');
   const opset = num(model.opsetImport?.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0);
   const constants = new Map<string, Value>();
-  for (const t of g.initializer ?? []) constants.set(t.name!, tensorValue(t, `${file} initializer "${t.name}"`));
+  for (const t of g.initializer ?? []) {
+    const where = `${file} initializer "${t.name ?? ''}"`;
+    if (!t.name) throw new RankawareError(where, 'a named initializer', 'no name', 'format');
+    if (constants.has(t.name)) throw new RankawareError(where, 'a unique initializer name', 'a second initializer of that name', 'format');
+    constants.set(t.name, tensorValue(t, where));
+  }
   const inputs: GraphInput[] = [];
   for (const i of g.input ?? []) {
     if (constants.has(i.name!)) continue; // IR < 4 lists initializers as inputs too
-    const where = `${file} input "${i.name}"`;
+    const where = `${file} input "${i.name ?? ''}"`;
+    if (!i.name) throw new RankawareError(where, 'a named input', 'no name', 'format');
+    if (inputs.some((x) => x.name === i.name)) throw new RankawareError(where, 'a unique input name', 'a second input of that name', 'format');
     const tt = i.type?.tensorType;
     if (!tt) throw new RankawareError(where, 'a tensor input', 'a non-tensor type', 'format');
     const dims = (tt.shape?.dim ?? []).map((d): Dim => (d.dimParam ? d.dimParam : d.dimValue != null ? num(d.dimValue) : '?'));
     inputs.push({ name: i.name!, dtype: dtypeOf(tt.elemType ?? 0, where), float32: tt.elemType === FLOAT, dims });
   }
   const nodes: GraphNode[] = [];
+  // Every value is defined once, before its first use (ONNX graphs are topologically sorted): a corrupt
+  // file is refused here, naming the node, rather than wherever a later pass trips on it.
+  const defined = new Set<string>([...constants.keys(), ...inputs.map((i) => i.name)]);
   (g.node ?? []).forEach((n, index) => {
     const name = n.name || `${n.opType}#${index}`;
     const where = `${file} node "${name}" (${n.opType})`;
     const attrs = new Map<string, Attribute>();
     for (const a of n.attribute ?? []) attrs.set(a.name!, attribute(a, where));
+    for (const input of n.input ?? [])
+      if (input !== '' && !defined.has(input)) throw new RankawareError(`${where} input "${input}"`, 'a value defined before the node (a graph input, an initializer or an earlier output)', 'an undefined name', 'format');
+    const outputs = [...(n.output ?? [])];
+    if (outputs.length === 0) throw new RankawareError(where, 'a node with an output', 'none', 'format');
+    for (const output of outputs) {
+      if (output === '') continue; // an omitted optional output
+      if (defined.has(output)) throw new RankawareError(`${where} output "${output}"`, 'a name defined once in the graph', 'a name already defined', 'format');
+      defined.add(output);
+    }
     if (n.opType === 'Constant' && !n.domain) {
-      constants.set(n.output![0]!, constantValue(attrs, where));
+      constants.set(outputs[0]!, constantValue(attrs, where));
       return;
     }
-    nodes.push({ name, op: n.opType ?? '', domain: n.domain ?? '', inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attrs });
+    nodes.push({ name, op: n.opType ?? '', domain: n.domain ?? '', inputs: [...(n.input ?? [])], outputs, attrs });
   });
+  for (const o of g.output ?? [])
+    if (!o.name || !defined.has(o.name)) throw new RankawareError(`${file} output "${o.name ?? ''}"`, 'a value the graph computes', 'an undefined name', 'format');
   return {
     name: g.name ?? '',
     opset,

@@ -18,6 +18,31 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * The top-level keys of a JSON object's text, duplicates kept (JSON.parse keeps only the last of each):
+ * a scan in constant stack, for text that already parsed as an object.
+ */
+function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) keys.push(JSON.parse(text.slice(i, j + 1)) as string);
+      expectKey = false;
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      expectKey = depth === 1;
+    } else if (c === '}' || c === ']') depth--;
+    else if (c === ',') expectKey = depth === 1;
+  }
+  return keys;
+}
+
 export function readSafetensors(bytes: Uint8Array, file = 'weights.safetensors'): Map<string, Tensor> {
   if (bytes.byteLength < 8) throw new RankawareError(file, 'at least the 8-byte header length', `${bytes.byteLength} bytes (truncated file)`, 'format');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -25,16 +50,25 @@ export function readSafetensors(bytes: Uint8Array, file = 'weights.safetensors')
   if (8 + headerLength > bytes.byteLength)
     throw new RankawareError(file, `a ${headerLength}-byte JSON header after the length`, `${bytes.byteLength - 8} bytes (truncated file)`, 'format');
   let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength));
+    parsed = JSON.parse(text);
   } catch {
     throw new RankawareError(file, 'a JSON header', 'bytes that do not parse as JSON (corrupt file)', 'format');
   }
   if (!isObject(parsed)) throw new RankawareError(`${file} header`, 'a JSON object {name: {dtype, shape, data_offsets}}', show(parsed), 'format');
   const header = parsed;
+  const seen = new Set<string>();
+  for (const name of topLevelKeys(text)) {
+    if (seen.has(name)) throw new RankawareError(`${file} tensor "${name}"`, 'a unique name in the header', 'a second entry of that name', 'format');
+    seen.add(name);
+  }
   const dataStart = 8 + headerLength;
   const dataLength = bytes.byteLength - dataStart;
   const out = new Map<string, Tensor>();
+  /** Each tensor's byte range, to check that they tile the data section. */
+  const ranges: { name: string; begin: number; end: number }[] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const where = `${file} tensor "${name}"`;
@@ -57,14 +91,37 @@ export function readSafetensors(bytes: Uint8Array, file = 'weights.safetensors')
       throw new RankawareError(`${where} data_offsets`, `${count * width} bytes for shape [${shape.join(', ')}] ${e.dtype}`, `${end - begin}`, 'format');
     if (end > dataLength)
       throw new RankawareError(where, `bytes up to offset ${end}`, `a data section of ${dataLength} bytes (truncated file)`, 'format');
-    const data = new Float32Array(count);
-    const at = dataStart + begin;
-    if (e.dtype === 'F32') {
-      for (let i = 0; i < count; i++) data[i] = view.getFloat32(at + 4 * i, true);
-    } else {
-      for (let i = 0; i < count; i++) data[i] = getFloat16(view, at + 2 * i, true);
+    ranges.push({ name, begin, end });
+  }
+  // As the format requires (and its reference reader checks): the tensors lie back to back and fill the
+  // data section, so no two share bytes and none is missing (what a duplicate or corrupt entry leaves).
+  ranges.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  for (const r of ranges) {
+    if (r.begin !== at) {
+      const prev = ranges[ranges.indexOf(r) - 1];
+      throw new RankawareError(
+        `${file} tensor "${r.name}" data_offsets`,
+        `to begin at byte ${at}${prev ? `, where tensor "${prev.name}" ends` : ''} (tensors are stored back to back)`,
+        r.begin < at ? `[${r.begin}, ${r.end}] (overlapping "${prev!.name}")` : `[${r.begin}, ${r.end}] (${r.begin - at} bytes unaccounted for before it)`,
+        'format',
+      );
     }
-    out.set(name, { shape: shape as number[], data });
+    at = r.end;
+  }
+  if (at !== dataLength)
+    throw new RankawareError(`${file} data section`, `${at} bytes (the tensors' total)`, `${dataLength} bytes (${dataLength > at ? 'trailing bytes no tensor owns' : 'truncated file'})`, 'format');
+  for (const { name, begin } of ranges) {
+    const e = header[name] as { dtype: string; shape: number[] };
+    const count = e.shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(count);
+    const from = dataStart + begin;
+    if (e.dtype === 'F32') {
+      for (let i = 0; i < count; i++) data[i] = view.getFloat32(from + 4 * i, true);
+    } else {
+      for (let i = 0; i < count; i++) data[i] = getFloat16(view, from + 2 * i, true);
+    }
+    out.set(name, { shape: e.shape, data });
   }
   return out;
 }

@@ -114,11 +114,18 @@ function obj(v: unknown, where: string): Json {
   if (!isObject(v)) throw new RankawareError(where, 'an object', show(v));
   return v;
 }
-function positiveInt(v: unknown, where: string, min = 1): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min)
-    throw new RankawareError(where, `an integer >= ${min}`, show(v));
+function positiveInt(v: unknown, where: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw new RankawareError(where, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`, show(v));
   return v;
 }
+
+/**
+ * Bounds on what model.json may declare, far above any ranking model: the loader builds a list of the
+ * declared weights (and DLRM its field pairs) before it reads one, so a corrupt count must not make it
+ * build a billion of them.
+ */
+export const SPEC_LIMITS = { fields: 1024, layers: 256, heads: 1024 } as const;
 function oneOf<T extends string>(v: unknown, allowed: readonly T[], where: string, fallback?: T): T {
   if (v === undefined && fallback !== undefined) return fallback;
   if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v))
@@ -133,6 +140,7 @@ function bool(v: unknown, where: string, fallback: boolean): boolean {
 function sizes(v: unknown, where: string, fallback?: readonly number[]): number[] {
   if (v === undefined && fallback !== undefined) return [...fallback];
   if (!Array.isArray(v)) throw new RankawareError(where, 'an array of layer sizes', show(v));
+  if (v.length > SPEC_LIMITS.layers) throw new RankawareError(where, `at most ${SPEC_LIMITS.layers} layer sizes`, `${v.length}`);
   return v.map((x, i) => positiveInt(x, `${where}[${i}]`));
 }
 function noExtraKeys(o: Json, allowed: readonly string[], where: string): void {
@@ -170,8 +178,8 @@ function parseField(v: unknown, i: number): Field {
 
 function parseAttention(o: Json, at: string): AttentionOptions {
   return {
-    layers: positiveInt(o.layers, `${at}.layers`),
-    heads: positiveInt(o.heads, `${at}.heads`),
+    layers: positiveInt(o.layers, `${at}.layers`, 1, SPEC_LIMITS.layers),
+    heads: positiveInt(o.heads, `${at}.heads`, 1, SPEC_LIMITS.heads),
     headDim: positiveInt(o.headDim, `${at}.headDim`),
     scaling: bool(o.scaling, `${at}.scaling`, false),
     residual: bool(o.residual, `${at}.residual`, true),
@@ -205,7 +213,7 @@ function parseOptions(arch: Architecture, v: unknown): ModelSpec['options'] {
       if (structure === 'parallel' && deep.length === 0)
         throw new RankawareError(`${at}.deep`, 'the hidden sizes of the deep MLP for structure "parallel"', '[]');
       return {
-        layers: positiveInt(o.layers, `${at}.layers`, 0),
+        layers: positiveInt(o.layers, `${at}.layers`, 0, SPEC_LIMITS.layers),
         rank: o.rank === undefined ? 0 : positiveInt(o.rank, `${at}.rank`, 0),
         structure,
         deep,
@@ -214,7 +222,7 @@ function parseOptions(arch: Architecture, v: unknown): ModelSpec['options'] {
     }
     case 'rdcn':
       noExtraKeys(o, ['layers', 'mlp'], at);
-      return { layers: positiveInt(o.layers, `${at}.layers`, 0), mlp: sizes(o.mlp, `${at}.mlp`, []) } satisfies RdcnOptions;
+      return { layers: positiveInt(o.layers, `${at}.layers`, 0, SPEC_LIMITS.layers), mlp: sizes(o.mlp, `${at}.mlp`, []) } satisfies RdcnOptions;
     case 'autoint':
       noExtraKeys(o, [...ATTENTION_KEYS, 'dnn'], at);
       return { ...parseAttention(o, at), dnn: sizes(o.dnn, `${at}.dnn`, []) } satisfies AutoIntOptions;
@@ -242,6 +250,7 @@ export function parseModelSpec(json: unknown): ModelSpec {
   const architecture = oneOf(m.architecture, ARCHITECTURES, 'model.json architecture');
   if (!Array.isArray(m.fields) || m.fields.length === 0)
     throw new RankawareError('model.json fields', 'a non-empty array of fields', show(m.fields));
+  if (m.fields.length > SPEC_LIMITS.fields) throw new RankawareError('model.json fields', `at most ${SPEC_LIMITS.fields} fields`, `${m.fields.length}`);
   const fields = m.fields.map(parseField);
   const seen = new Set<string>();
   for (const f of fields) {

@@ -50,7 +50,8 @@ function backend(v: Values): 'auto' | 'js' | 'wasm' | undefined {
 
 export const SERVE_USAGE = `  rankaware serve --model DIR [--port 8080] [--host 0.0.0.0] [--threads T] [--backend auto|wasm|js] [--plan rank-aware|vanilla]
                   [--context-cache-mb 64] [--max-body-bytes 8388608] [--max-candidates 10000] [--max-in-flight 64]
-                  [--max-queued 1024] [--drain-timeout 30s]
+                  [--max-queued 1024] [--drain-timeout 30s] [--headers-timeout 10s] [--request-timeout 30s]
+                  [--body-timeout 3s] [--keep-alive-timeout 65s] [--max-connections 2048]
       HTTP scoring: POST /v1/score (request JSON), GET /healthz, GET /metrics (Prometheus). SIGTERM drains.
   rankaware load --url http://HOST:PORT [--concurrency 64] [--duration 30s] [--warmup 2s]
                  (--request FILE.json | --model DIR [--candidates 256] [--users 1]) [--json]
@@ -62,10 +63,22 @@ export const serveCommand = {
   options: {
     model: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' },
     'context-cache-mb': { type: 'string' }, 'max-body-bytes': { type: 'string' }, 'max-candidates': { type: 'string' }, 'max-in-flight': { type: 'string' },
-    'max-queued': { type: 'string' }, 'drain-timeout': { type: 'string' },
+    'max-queued': { type: 'string' }, 'drain-timeout': { type: 'string' }, 'headers-timeout': { type: 'string' }, 'request-timeout': { type: 'string' },
+    'body-timeout': { type: 'string' }, 'keep-alive-timeout': { type: 'string' }, 'max-connections': { type: 'string' },
   } satisfies OptionSpec as OptionSpec,
   async run(v: Values, out: Out): Promise<void> {
     const drain = text(v, 'drain-timeout');
+    const duration = (key: string) => {
+      const d = text(v, key);
+      return d === undefined ? undefined : Math.max(1, Math.round(parseDuration(d, `--${key}`)));
+    };
+    const timeouts = {
+      headersTimeoutMs: duration('headers-timeout'),
+      requestTimeoutMs: duration('request-timeout'),
+      bodyTimeoutMs: duration('body-timeout'),
+      keepAliveTimeoutMs: duration('keep-alive-timeout'),
+      maxConnections: numeric(v, 'max-connections', 1),
+    };
     const served = await loadServedModel(required(v, 'model'));
     const running = await startServer({
       ...served,
@@ -80,6 +93,7 @@ export const serveCommand = {
       maxInFlight: numeric(v, 'max-in-flight', 1),
       maxQueued: numeric(v, 'max-queued', 0),
       drainTimeoutMs: drain === undefined ? undefined : parseDuration(drain, '--drain-timeout'),
+      ...timeouts,
     });
     const info = running.scorer.info;
     const cache = running.cache.enabled ? `context cache ${(running.cache.capacityBytes / 1048576).toFixed(0)} MiB` : 'context cache off';

@@ -9,9 +9,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RankawareError, show } from '../errors.js';
+import { closeAfterResponse, isOverCap, trackRequest } from './connections.js';
 import { checkRequestShape } from '../model/request.js';
 import type { Scorer, ScorerResult } from '../scorer.js';
 import type { ContextCache } from './context-cache.js';
+import type { IdleGc } from './idle-gc.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
 import type { ServerMetrics } from './server-metrics.js';
 
@@ -20,6 +22,10 @@ export interface ApiLimits {
   readonly maxBodyBytes: number;
   /** Requests with more candidates get 400. */
   readonly maxCandidates: number;
+  /** A request body silent this long gets 408 (default 3 s). */
+  readonly bodyTimeoutMs?: number;
+  /** The connection cap, as the 503 beyond it says it. */
+  readonly maxConnections?: number;
 }
 
 export interface ApiState {
@@ -33,14 +39,18 @@ export interface Api {
   readonly metrics: ServerMetrics;
   readonly limits: ApiLimits;
   readonly state: ApiState;
+  /** Collects the garbage of a burst once the server idles (serve.ts). */
+  readonly idleGc?: IdleGc;
 }
 
 /** Why a request failed, as counted in rankaware_request_errors_total{kind}. */
 export type FailureKind =
   | 'bad_json'
+  | 'too_deep'
   | 'invalid_request'
   | 'too_many_candidates'
   | 'body_too_large'
+  | 'body_timeout'
   | 'unsupported_media_type'
   | 'not_found'
   | 'method_not_allowed'
@@ -49,7 +59,8 @@ export type FailureKind =
   | 'non_finite_score'
   | 'client_closed'
   | 'internal'
-  | 'bad_http'; // unparseable HTTP, counted by the server's clientError handler
+  | 'bad_http' // unparseable HTTP, counted by the server's clientError handler (connections.ts)
+  | 'headers_too_large'; // a request head over node:http's 16 KiB, answered 431 there
 
 /** A failure with its status and kind; `error` is what the client reads. */
 class HttpFailure {
@@ -73,7 +84,21 @@ export function createHandler(api: Api): (req: IncomingMessage, res: ServerRespo
     const path = (req.url ?? '/').split('?')[0]!;
     const entry = Object.hasOwn(ROUTES, path) ? ROUTES[path]! : undefined;
     const route = entry?.route ?? 'unknown';
+    trackRequest(req, res);
+    api.metrics.requestsOpen++;
+    const idle = api.idleGc?.begin();
+    res.once('close', () => {
+      api.metrics.requestsOpen--;
+      idle?.();
+    });
     res.on('finish', () => api.metrics.requests.inc({ route, code: String(res.statusCode) }));
+    if (isOverCap(req.socket)) {
+      // A connection beyond the cap: refused at once (its body unread), then closed.
+      api.metrics.connectionsRefused.inc({ how: '503' });
+      res.setHeader('Connection', 'close');
+      const cap = api.limits.maxConnections;
+      return fail(api, req, res, new HttpFailure(503, 'overloaded', new RankawareError('server connections', `at most ${cap ?? 'the cap of'} open connections (--max-connections)`, 'one more (overloaded: retry later)', 'overloaded'), { 'Retry-After': '1' }));
+    }
     if (!entry) return fail(api, req, res, new HttpFailure(404, 'not_found', new RankawareError('path', `one of ${Object.keys(ROUTES).join(', ')}`, show(path))));
     // HEAD is GET without a body (node:http drops the body itself).
     const method = req.method === 'HEAD' && entry.method === 'GET' ? 'GET' : req.method;
@@ -103,10 +128,11 @@ async function scoreRoute(api: Api, req: IncomingMessage, res: ServerResponse): 
   res.on('close', () => {
     if (!res.writableFinished) controller.abort();
   });
+  watchHalfClose(req, res);
   api.metrics.inFlight++;
   try {
     checkContentType(req);
-    const request = parseRequest(await readBody(req, api.limits.maxBodyBytes), api.limits.maxCandidates);
+    const request = parseRequest(await readBody(api, req), api.limits.maxCandidates);
     const contextKey = api.cache.keyFor(request.context);
     const result = await api.scorer.score(request, { signal: controller.signal, contextKey });
     const totalMs = performance.now() - started;
@@ -123,6 +149,36 @@ async function scoreRoute(api: Api, req: IncomingMessage, res: ServerResponse): 
   }
 }
 
+/** How often a request whose client sent FIN is probed with a 102 (watchHalfClose). */
+const PROBE_MS = 250;
+
+/**
+ * The client ended its side (FIN) before the answer. It may have half-closed and wait for the answer
+ * (connections.ts keeps the socket open for it), or be gone, which TCP tells only by a reset when we
+ * write. So until the answer, a `102 Processing` goes every PROBE_MS: an interim answer a waiting HTTP/1.1
+ * client skips, and whose second write fails on a gone one, closing the socket and so aborting the
+ * request's tiles. HTTP/1.0 has no interim answers: its FIN counts as a hang-up.
+ */
+function watchHalfClose(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  let timer: NodeJS.Timeout | undefined;
+  const onEnd = () => {
+    if (res.headersSent || res.destroyed) return;
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0) return void socket.destroy();
+    const probe = () => {
+      if (!res.headersSent && !res.destroyed && socket.writable) res.writeProcessing();
+    };
+    probe();
+    timer = setInterval(probe, PROBE_MS);
+    timer.unref();
+  };
+  socket.once('end', onEnd);
+  res.once('close', () => {
+    clearInterval(timer);
+    socket.off('end', onEnd);
+  });
+}
+
 function timingOf(result: ScorerResult, totalMs: number, cacheOn: boolean) {
   const t = result.timing;
   return { totalMs, contextMs: t.contextMs, queuedMs: t.queuedMs, candidatesMs: t.candidatesMs, tiles: t.tiles, contextCache: cacheOn ? (t.contextCache ?? 'miss') : 'off' };
@@ -135,36 +191,53 @@ function checkContentType(req: IncomingMessage): void {
     throw new HttpFailure(415, 'unsupported_media_type', new RankawareError('Content-Type', '"application/json"', show(type)));
 }
 
-/** The body, refused with 413 as soon as it is known to exceed the limit (declared length first, then bytes read). */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * The body, refused with 413 as soon as it is known to exceed the limit (declared length first, then bytes
+ * read), and with 408 when it falls silent for bodyTimeoutMs (a client that stalls, or declares a chunk it
+ * never sends).
+ */
+function readBody(api: Api, req: IncomingMessage): Promise<Buffer> {
+  const limit = api.limits.maxBodyBytes;
   const tooLarge = (received: string) => new HttpFailure(413, 'body_too_large', new RankawareError('request body', `at most ${limit} bytes (--max-body-bytes)`, received));
   const declared = Number(req.headers['content-length']);
-  if (req.headers['content-length'] !== undefined && declared > limit) {
-    req.resume(); // discard the rest, so that the connection ends cleanly rather than by a reset
-    return Promise.reject(tooLarge(`${declared} bytes (Content-Length)`));
-  }
+  if (req.headers['content-length'] !== undefined && declared > limit) return Promise.reject(tooLarge(`${declared} bytes (Content-Length)`));
+  const silence = api.limits.bodyTimeoutMs ?? 3000;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
-    let over = false;
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      chunks.length = 0;
+      fn();
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        api.metrics.timeouts.inc({ timeout: 'body' });
+        settle(() => reject(new HttpFailure(408, 'body_timeout', new RankawareError('request body', `its next bytes within ${silence} ms (--body-timeout)`, `none for ${silence} ms after ${length} bytes`))));
+      }, silence);
+    };
+    arm();
     req.on('data', (chunk: Buffer) => {
-      if (over) return;
+      if (settled) return;
       length += chunk.length;
-      if (length > limit) {
-        over = true;
-        chunks.length = 0;
-        reject(tooLarge(`more than ${limit} bytes`));
-        return;
-      }
+      if (length > limit) return settle(() => reject(tooLarge(`more than ${limit} bytes`)));
       chunks.push(chunk);
+      arm();
     });
     req.on('end', () => {
-      if (!over) resolve(Buffer.concat(chunks, length));
+      if (settled) return;
+      const body = Buffer.concat(chunks, length);
+      settle(() => resolve(body));
     });
-    req.on('error', reject);
+    req.on('error', (e) => settle(() => reject(e)));
     // A client gone mid-body: no 'end' will come (a promise left pending would hold the request forever).
     req.on('close', () => {
-      if (!req.complete) reject(new Error('the client closed the connection before the body ended'));
+      if (!req.complete) settle(() => reject(new Error('the client closed the connection before the body ended')));
     });
   });
 }
@@ -174,7 +247,36 @@ interface ParsedRequest {
   readonly candidates: unknown;
 }
 
+/**
+ * How deep a request body may nest arrays and objects. A request nests 4 deep (the request, its candidates,
+ * a candidate, a list of ids); the bound leaves room and caps every later walk of the parsed value.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * The byte offset where JSON text first nests deeper than `max`, or -1: a scan of the brackets outside
+ * strings, in constant stack, before anything parses or walks the value (the text need not be valid JSON).
+ */
+export function nestingPastLimit(body: Uint8Array, max: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return i;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return -1;
+}
+
 function parseRequest(body: Buffer, maxCandidates: number): ParsedRequest {
+  const deep = nestingPastLimit(body, MAX_JSON_DEPTH);
+  if (deep >= 0)
+    throw new HttpFailure(400, 'too_deep', new RankawareError('request body', `JSON nested at most ${MAX_JSON_DEPTH} deep (a request nests 4)`, `arrays or objects nested deeper, at byte ${deep}`, 'format'));
   let json: unknown;
   try {
     json = JSON.parse(body.toString('utf8'));
@@ -208,12 +310,14 @@ function classify(e: unknown): HttpFailure {
 
 function fail(api: Api, req: IncomingMessage, res: ServerResponse, failure: HttpFailure): void {
   api.metrics.errors.inc({ kind: failure.kind });
+  if (res.headersSent || res.destroyed) return;
   if (!req.complete) {
-    // Unread body (413, or a route that takes none): discard it and close after this response.
+    // Unread body (413, 408, or a route that takes none): discard it, and close after this response,
+    // lingering so that the client can read it however much it is still sending.
     req.resume();
     res.setHeader('Connection', 'close');
+    closeAfterResponse(req.socket);
   }
-  if (res.headersSent || res.destroyed) return;
   const { where, expected, received } = failure.error;
   sendJson(api, res, failure.status, { error: failure.error.message, kind: failure.kind, where, expected, received }, failure.headers);
 }

@@ -4,6 +4,7 @@
  * balancer (docs/server.md).
  */
 import { createServer } from 'node:http';
+import { Server as NetServer } from 'node:net';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
@@ -14,7 +15,9 @@ import type { PlanMode } from '../plan/ir.js';
 import { loadModelDir } from '../node.js';
 import { createScorer } from '../scorer.js';
 import type { Scorer } from '../scorer.js';
+import { guardConnections } from './connections.js';
 import { ContextCache, modelDigest } from './context-cache.js';
+import { IdleGc } from './idle-gc.js';
 import { createHandler } from './http.js';
 import type { ApiState } from './http.js';
 import { ServerMetrics } from './server-metrics.js';
@@ -43,6 +46,18 @@ export interface ServeOptions {
   readonly maxQueued?: number;
   /** How long shutdown waits for in-flight requests before closing their connections (default 30 s). */
   readonly drainTimeoutMs?: number;
+  /** The request head must arrive within this (default 10 s; answered 408, closed). */
+  readonly headersTimeoutMs?: number;
+  /** The whole request, head and body, must arrive within this (default 30 s; at least headersTimeoutMs). */
+  readonly requestTimeoutMs?: number;
+  /** The longest silence while a body is read (default 3 s; answered 408, closed). */
+  readonly bodyTimeoutMs?: number;
+  /** Idle keep-alive connections close after this (default 65 s, above load balancers' 60 s). */
+  readonly keepAliveTimeoutMs?: number;
+  /** Connections open at once (default 2048); a request on one beyond them gets 503 + Retry-After. */
+  readonly maxConnections?: number;
+  /** After a burst, one full garbage collection once no request has been open this long (default 2 s; 0: never). */
+  readonly idleGcMs?: number;
 }
 
 export interface RunningServer {
@@ -57,7 +72,8 @@ export interface RunningServer {
   readonly metrics: ServerMetrics;
   /**
    * Graceful shutdown: fail health checks, stop accepting connections, let in-flight requests finish (up to
-   * drainTimeoutMs), close every connection, dispose the scorer. Idempotent.
+   * drainTimeoutMs; idle keep-alive connections stay open meanwhile, and any request on them is answered
+   * with Connection: close), close every connection, dispose the scorer. Idempotent.
    */
   close(): Promise<void>;
 }
@@ -69,7 +85,18 @@ export const SERVE_DEFAULTS = {
   maxBodyBytes: 8 * 1024 * 1024,
   maxCandidates: 10_000,
   drainTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  bodyTimeoutMs: 3_000,
+  // Longer than common load balancers' idle timeout (60 s), so that they, not we, close idle connections
+  // (a connection we close as the balancer reuses it would fail that request).
+  keepAliveTimeoutMs: 65_000,
+  maxConnections: 2048,
+  idleGcMs: 2000,
 } as const;
+
+/** How long a draining server leaves idle keep-alive connections open once no request is in flight: a request a client is sending on one then is answered (with Connection: close) rather than reset. */
+const DRAIN_IDLE_GRACE_MS = 250;
 
 /** Load a model directory and its version (the digest of its two files). */
 export async function loadServedModel(dir: string): Promise<{ model: Model; modelVersion: string }> {
@@ -90,6 +117,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   checkNumber('maxBodyBytes', options.maxBodyBytes, 1);
   checkNumber('maxCandidates', options.maxCandidates, 1);
   checkNumber('drainTimeoutMs', options.drainTimeoutMs, 0);
+  checkNumber('idleGcMs', options.idleGcMs, 0);
+  for (const name of ['headersTimeoutMs', 'requestTimeoutMs', 'bodyTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections'] as const) checkNumber(name, options[name], 1);
+  const limits = {
+    headersTimeoutMs: options.headersTimeoutMs ?? SERVE_DEFAULTS.headersTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? Math.max(SERVE_DEFAULTS.requestTimeoutMs, options.headersTimeoutMs ?? 0),
+    bodyTimeoutMs: options.bodyTimeoutMs ?? SERVE_DEFAULTS.bodyTimeoutMs,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? SERVE_DEFAULTS.keepAliveTimeoutMs,
+    maxConnections: options.maxConnections ?? SERVE_DEFAULTS.maxConnections,
+  };
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs)
+    throw new RankawareError('options.headersTimeoutMs', `at most requestTimeoutMs (${limits.requestTimeoutMs} ms): the head is part of the request`, show(limits.headersTimeoutMs));
   const cacheBytes = Math.floor((options.contextCacheMb ?? SERVE_DEFAULTS.contextCacheMb) * 1024 * 1024);
   const scorer = await createScorer(options.model, {
     // auto is the CPU preference list: the server's pool runs on CPU threads, never on a GPU queue.
@@ -103,21 +141,29 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     maxContexts: cacheBytes > 0 ? Number.MAX_SAFE_INTEGER : undefined,
   });
   const cache = new ContextCache(scorer, options.model, options.modelVersion, cacheBytes);
-  const metrics = new ServerMetrics(scorer, cache);
+  const idleGc = new IdleGc(options.idleGcMs ?? SERVE_DEFAULTS.idleGcMs);
+  const metrics = new ServerMetrics(scorer, cache, idleGc);
   const state: ApiState = { draining: false };
+  const api = {
+    scorer,
+    cache,
+    metrics,
+    state,
+    idleGc,
+    limits: { maxBodyBytes: options.maxBodyBytes ?? SERVE_DEFAULTS.maxBodyBytes, maxCandidates: options.maxCandidates ?? SERVE_DEFAULTS.maxCandidates, bodyTimeoutMs: limits.bodyTimeoutMs, maxConnections: limits.maxConnections },
+  };
   const server = createServer(
-    createHandler({ scorer, cache, metrics, state, limits: { maxBodyBytes: options.maxBodyBytes ?? SERVE_DEFAULTS.maxBodyBytes, maxCandidates: options.maxCandidates ?? SERVE_DEFAULTS.maxCandidates } }),
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often node:http looks for requests past their timeouts (its default, 30 s, would let a 10 s limit run to 40 s).
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    createHandler(api),
   );
-  // Longer than common load balancers' idle timeout (60 s), so that they, not we, close idle connections
-  // (a connection we close as the balancer reuses it would fail that request).
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    // Unparseable HTTP (not a request we could route): count it and answer as node:http would.
-    metrics.errors.inc({ kind: 'bad_http' });
-    if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-  });
+  guardConnections(server, limits, metrics);
+  server.on('connection', () => idleGc.connection());
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -137,17 +183,30 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const host = options.host ?? SERVE_DEFAULTS.host;
   const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
   let closing: Promise<void> | undefined;
+  const drainTimeoutMs = options.drainTimeoutMs ?? SERVE_DEFAULTS.drainTimeoutMs;
   const close = () =>
     (closing ??= (async () => {
       state.draining = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Idle keep-alive connections end now; busy ones after their response (sent with Connection: close).
-      server.closeIdleConnections();
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, options.drainTimeoutMs ?? SERVE_DEFAULTS.drainTimeoutMs)));
-      await Promise.race([closed, timeout]);
-      clearTimeout(timer);
+      const deadline = performance.now() + drainTimeoutMs;
+      const left = () => Math.max(0, deadline - performance.now());
+      // Stop listening only (http.Server's close would also destroy idle keep-alive connections at once, and
+      // reset a request a client is sending on one). Busy connections close after their answer, sent with
+      // Connection: close; so does an idle one that sends another request now.
+      const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+      // Unref'd: the open connections, not these waits, keep the process alive.
+      const timeout = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+      const quiet = async () => {
+        while (metrics.requestsOpen > 0 && left() > 0) await Promise.race([closed, timeout(Math.min(20, left()))]);
+        // No request in flight: the idle connections get a moment for a request already on its way, then close.
+        await Promise.race([closed, timeout(Math.min(DRAIN_IDLE_GRACE_MS, left()))]);
+        server.closeIdleConnections();
+      };
+      await Promise.race([closed, quiet()]);
+      await Promise.race([closed, timeout(left())]);
       server.closeAllConnections();
+      // Stops node:http's timeout checks too.
+      server.close();
+      idleGc.dispose();
       scorer.dispose();
     })());
   return { url, listening, port, server, scorer, cache, metrics, close };

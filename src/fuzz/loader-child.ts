@@ -1,0 +1,104 @@
+/**
+ * The loader child of the attack suite (forked by loader-pool.ts): loads each corrupt model directory or
+ * ONNX file it is sent and scores a request on each backend, and answers how each went. A crash or a hang
+ * here costs this process only; the parent counts it and starts another.
+ */
+import { RankawareError } from '../errors.js';
+import { scoreAsync } from '../engine.js';
+import { importOnnx } from '../import/model.js';
+import type { ImportedInput } from '../import/request.js';
+import type { Model } from '../model/model.js';
+import { randomRequest } from '../model/random.js';
+import { loadModelDir } from '../node.js';
+import { Rng } from './rng.js';
+
+export type LoaderJob =
+  | { readonly id: number; readonly kind: 'model'; readonly dir: string }
+  | { readonly id: number; readonly kind: 'onnx'; readonly bytes: Uint8Array; readonly context: readonly string[] | string };
+
+/** One outcome of a job: where (a backend, or the ONNX interpreter) and what happened. */
+export interface LoaderResult {
+  readonly on: string;
+  readonly outcome: string;
+  readonly message?: string;
+}
+
+export interface LoaderReply {
+  readonly id: number;
+  readonly results: readonly LoaderResult[];
+}
+
+/** A refusal is clean when it is a RankawareError on one line; anything else thrown is a crash. */
+function refusal(on: string, e: unknown): LoaderResult {
+  if (e instanceof RankawareError) {
+    const oneLine = !/[\r\n]/.test(e.message) && e.message.length < 2000;
+    return { on, outcome: oneLine ? `clean error: ${e.kind}` : 'bad message', message: e.message.slice(0, 300) };
+  }
+  const error = e instanceof Error ? e : new Error(String(e));
+  return { on, outcome: `crash: ${error.name}`, message: `${error.message} ${error.stack?.split('\n')[1]?.trim() ?? ''}` };
+}
+
+function scored(on: string, scores: readonly number[]): LoaderResult {
+  return scores.every(Number.isFinite) ? { on, outcome: 'scored finite' } : { on, outcome: 'NaN', message: `scores ${scores.slice(0, 4).join(', ')}` };
+}
+
+/** The native model scored on js and wasm (single-threaded, as `rankaware score` does). */
+async function scoreNative(model: Model, prefix: string): Promise<LoaderResult[]> {
+  const request = randomRequest(model.spec, 5, 11);
+  const out: LoaderResult[] = [];
+  for (const backend of ['js', 'wasm'] as const) {
+    const on = `${prefix}${backend}`;
+    try {
+      out.push(scored(on, (await scoreAsync(model, request, { backend })).scores));
+    } catch (e) {
+      out.push(refusal(on, e));
+    }
+  }
+  return out;
+}
+
+/** A request for an imported graph, from its inputs: ids within their tables, lists of the declared length. */
+export function importedRequest(inputs: readonly ImportedInput[], n: number, rng: Rng): { context: Record<string, unknown>; candidates: Record<string, unknown>[] } {
+  const lengths = new Map(inputs.map((i) => [i.name, i.inner.reduce((a, d) => a * (d === -1 ? 2 : d), 1)]));
+  const element = (i: ImportedInput) => (i.dtype === 'float' ? rng.float() * 2 - 1 : i.rows !== undefined ? rng.int(Math.max(1, i.rows)) : rng.int(2));
+  const value = (i: ImportedInput) => (i.inner.length === 0 ? element(i) : Array.from({ length: lengths.get(i.name)! }, () => element(i)));
+  const context = Object.fromEntries(inputs.filter((i) => i.side === 'context').map((i) => [i.name, value(i)]));
+  const candidates = Array.from({ length: n }, () => Object.fromEntries(inputs.filter((i) => i.side === 'candidate').map((i) => [i.name, value(i)])));
+  return { context, candidates };
+}
+
+async function runJob(job: LoaderJob): Promise<LoaderResult[]> {
+  if (job.kind === 'model') {
+    let model: Model;
+    try {
+      model = await loadModelDir(job.dir);
+    } catch (e) {
+      return ['js', 'wasm'].map((on) => refusal(on, e));
+    }
+    return scoreNative(model, '');
+  }
+  let imported: ReturnType<typeof importOnnx>;
+  try {
+    imported = importOnnx(job.bytes, { context: job.context, file: 'fuzz.onnx' });
+  } catch (e) {
+    return [refusal('import', e)];
+  }
+  const out: LoaderResult[] = [{ on: 'import', outcome: imported.recognition.native ? 'imported: recognized (native path)' : 'imported: interpreter path' }];
+  const request = importedRequest(imported.inputs, 4, new Rng(job.id));
+  for (const plan of ['rank-aware', 'vanilla'] as const) {
+    try {
+      out.push(scored(`interpreter ${plan}`, imported.score(request, plan).scores));
+    } catch (e) {
+      out.push(refusal(`interpreter ${plan}`, e));
+    }
+  }
+  if (imported.recognition.native) out.push(...(await scoreNative(imported.recognition.model, 'native ')));
+  return out;
+}
+
+process.on('message', (job: LoaderJob) => {
+  void runJob(job).then(
+    (results) => process.send!({ id: job.id, results } satisfies LoaderReply),
+    (e: unknown) => process.send!({ id: job.id, results: [refusal('child', e)] } satisfies LoaderReply),
+  );
+});
