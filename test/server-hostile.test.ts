@@ -218,6 +218,18 @@ describe('refusals while the client is still sending', () => {
     expect(metric(text, 'rankaware_request_errors_total{kind="bad_http"}')).toBe(3);
     await expectScores(server);
   });
+
+  it('600 small headers (under the 16 KiB head bound) get 431 too_many_headers; an HTTP/0.9 line gets 400 bad_http', async () => {
+    const many = Array.from({ length: 600 }, (_, i) => `X-H${i}: ${'a'.repeat(20)}\r\n`).join('');
+    const r = await rawHttp(server.port, (s) => void s.write(HEAD + many + 'Content-Length: 2\r\n\r\n{}'));
+    expect(r.status).toBe(431);
+    expect(r.data).toContain('"kind":"too_many_headers"');
+    expect(r.data).toContain('request headers: expected at most 100 headers, received 603');
+    const old = await rawHttp(server.port, (s) => void s.write('GET /healthz\r\n\r\n'));
+    expect(old.status).toBe(400);
+    expect(old.data).toContain('request line: expected HTTP/1.0 or HTTP/1.1, received HTTP/0.9');
+    await expectScores(server);
+  });
 });
 
 describe('the connection cap', () => {

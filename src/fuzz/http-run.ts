@@ -213,7 +213,7 @@ export async function runHttpAttacks(o: HttpRunOptions): Promise<MemoryReport> {
     for (let k = 0; k < 5; k++) await pooled(Array.from({ length: valid.count }, (_, i) => i), 4, (i) => valid.send(port, 'http valid requests', false, i));
     const start = (await metric(port, 'process_resident_memory_bytes')) ?? 0;
     peak = Math.max(peak, start);
-    log(`  serve on :${port} (${full ? "the README's DLRM" : 'a small DLRM'}, ${SERVE_FLAGS.join(' ')}), RSS after warm-up ${(start / 1048576).toFixed(1)} MiB`);
+    log(`  serve on :${port} (${full ? "the README's DLRM" : 'a small DLRM'}, ${SERVE_FLAGS.join(' ')}), RSS after warm-up ${(start / 1048576).toFixed(1)} MiB (V8 heap ${(((await metric(port, 'nodejs_heap_size_total_bytes')) ?? NaN) / 1048576).toFixed(1)} MiB committed, external ${(((await metric(port, 'nodejs_external_memory_bytes')) ?? NaN) / 1048576).toFixed(1)} MiB)`);
 
     // The attacks, 16 connections at a time; the slow ones first so that they overlap the rest.
     const context: AttackContext = { good: valid.body, ...LIMITS };
@@ -225,12 +225,13 @@ export async function runHttpAttacks(o: HttpRunOptions): Promise<MemoryReport> {
       tally.add(`http ${a.category}`, outcome, example);
       if (++done % 10 === 0) await valid.send(port, 'http valid requests');
     });
-    log(`  ${list.length} attacks in ${new Set(list.map((a) => a.category)).size} categories`);
+    const rssNow = async () => `RSS ${(((await metric(port, 'process_resident_memory_bytes')) ?? NaN) / 1048576).toFixed(1)} MiB`;
+    log(`  ${list.length} attacks in ${new Set(list.map((a) => a.category)).size} categories (${await rssNow()})`);
 
     // Floods.
     const n = full ? 1500 : 200;
     await pooled(Array.from({ length: n }, (_, i) => i), n, (i) => call(port, 'POST', '/v1/score', valid.bodyOf(i)).then((r) => valid.check(i % valid.count, r, 'http flood: concurrent valid requests', true)));
-    log(`  flood of ${n} concurrent requests`);
+    log(`  flood of ${n} concurrent requests (${await rssNow()})`);
 
     const loris = full ? 1500 : 100;
     const headLimit = Math.ceil(LIMITS.headersTimeoutMs * 1.25) + 1500;
@@ -242,7 +243,7 @@ export async function runHttpAttacks(o: HttpRunOptions): Promise<MemoryReport> {
     await sleep(300);
     await pooled(Array.from({ length: 20 }, (_, i) => i), 4, (i) => valid.send(port, 'http flood: valid requests during slowloris', false, i % valid.count));
     await slow;
-    log(`  ${loris} slowloris connections`);
+    log(`  ${loris} slowloris connections (${await rssNow()})`);
 
     const churn = full ? 2000 : 200;
     await pooled(Array.from({ length: churn }, (_, i) => i), 100, async (i) => {
@@ -250,6 +251,7 @@ export async function runHttpAttacks(o: HttpRunOptions): Promise<MemoryReport> {
       tally.add('http flood: connect and close', r.ended === 'open' ? 'hang' : 'closed', `${r.ended}`);
     });
 
+    log(`  ${churn} connections opened and closed (${await rssNow()})`);
     const pipelined = full ? 1000 : 100;
     const p = await exchange(port, (s) => void s.write(Buffer.concat(Array.from({ length: pipelined }, () => request('GET', '/healthz')))), 30_000, pipelined);
     tally.add('http flood: pipelined GET /healthz', p.responses.length === pipelined && p.responses.every((x) => x.status === 200) ? `all ${pipelined} answered` : p.ended === 'open' ? 'hang' : 'lost', `${p.responses.length} answers, ${p.ended}`);
@@ -261,6 +263,7 @@ export async function runHttpAttacks(o: HttpRunOptions): Promise<MemoryReport> {
       tally.add('http flood: parallel 10 MB bodies', r.responses[0]?.status === 413 ? '413 before the close' : r.responses.length ? `unexpected: ${r.responses[0]!.status}` : r.ended === 'open' ? 'hang' : r.ended === 'ECONNRESET' || r.ended === 'EPIPE' ? 'reset' : 'lost', r.ended);
     });
 
+    log(`  ${bigs} parallel 10 MB bodies (${await rssNow()})`);
     // Valid traffic after it all.
     for (let i = 0; i < valid.count; i++) await valid.send(port, 'http valid requests', false, i);
 
@@ -276,6 +279,12 @@ export async function runHttpAttacks(o: HttpRunOptions): Promise<MemoryReport> {
       await sleep(1000);
     }
     const end = samples.length ? Math.min(...samples) : NaN;
+    const heap = (await metric(port, 'nodejs_heap_size_used_bytes')) ?? NaN;
+    const cached = (await metric(port, 'rankaware_context_cache_bytes')) ?? NaN;
+    const gcs = (await metric(port, 'rankaware_idle_gc_total')) ?? NaN;
+    const heapTotal = (await metric(port, 'nodejs_heap_size_total_bytes')) ?? NaN;
+    const external = (await metric(port, 'nodejs_external_memory_bytes')) ?? NaN;
+    tally.note(`server at the end: V8 heap used ${(heap / 1048576).toFixed(1)} MiB of ${(heapTotal / 1048576).toFixed(1)} committed, external ${(external / 1048576).toFixed(1)} MiB, context cache ${(cached / 1048576).toFixed(1)} MiB, idle collections ${gcs}`);
     const mib = (b: number) => Math.round((b / 1048576) * 10) / 10;
     const memory = { startMiB: mib(start), peakMiB: mib(Math.max(peak, end)), endMiB: mib(end) };
     const back = end - start <= RSS_SLACK_MIB * 1048576;

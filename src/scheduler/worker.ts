@@ -6,6 +6,7 @@ import * as Comlink from 'comlink';
 import type { CompiledPlan, ContextState } from '../backends/backend.js';
 import { jsBackend } from '../backends/js/index.js';
 import { compileOnShared, compileWithModule, WasmCompiledPlan } from '../backends/wasm/index.js';
+import { idleCollector } from './collect-garbage.js';
 import { MISSING_CONTEXT, WORKER_CONTEXT_CACHE } from './protocol.js';
 import type { ColumnsTask, TileResult, TileTask, WorkerApi, WorkerCall, WorkerConfig, WorkerReply } from './protocol.js';
 
@@ -83,8 +84,11 @@ function serveNode(threads: typeof import('node:worker_threads')): void {
     const port = first.port;
     const reply = (message: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
     const fail = (id: number, e: unknown) => reply({ id, ok: false, message: e instanceof Error ? e.message : String(e) });
+    // A worker's heap is its own: after a burst of tiles it collects once it has idled for 2 s.
+    const idle = idleCollector(2000, 64);
     /** Handle one call; tiles and faults synchronously (they may come in while spinning), init through its promise. */
     const handle = (message: WorkerCall) => {
+      idle.touch();
       if (message.call === 'init') {
         spinMs = message.config.spinMs ?? 0;
         api.init(message.config).then(() => reply({ id: message.id, ok: true, value: undefined }), (e: unknown) => fail(message.id, e));

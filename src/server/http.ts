@@ -45,6 +45,7 @@ export interface Api {
 
 /** Why a request failed, as counted in rankaware_request_errors_total{kind}. */
 export type FailureKind =
+  | 'too_many_headers'
   | 'bad_json'
   | 'too_deep'
   | 'invalid_request'
@@ -78,6 +79,9 @@ const ROUTES: Readonly<Record<string, { method: string; route: string }>> = {
   '/metrics': { method: 'GET', route: 'metrics' },
 };
 
+/** Headers a request may carry (browsers and proxies send a few dozen at most). */
+export const MAX_HEADERS = 100;
+
 /** The request listener for node:http's createServer. */
 export function createHandler(api: Api): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -98,6 +102,16 @@ export function createHandler(api: Api): (req: IncomingMessage, res: ServerRespo
       res.setHeader('Connection', 'close');
       const cap = api.limits.maxConnections;
       return fail(api, req, res, new HttpFailure(503, 'overloaded', new RankawareError('server connections', `at most ${cap ?? 'the cap of'} open connections (--max-connections)`, 'one more (overloaded: retry later)', 'overloaded'), { 'Retry-After': '1' }));
+    }
+    // node:http answers an HTTP/0.9 request line (no version) as if it were 1.x: refuse what no client sends.
+    if (req.httpVersionMajor !== 1) {
+      res.setHeader('Connection', 'close');
+      return fail(api, req, res, new HttpFailure(400, 'bad_http', new RankawareError('request line', 'HTTP/1.0 or HTTP/1.1', `HTTP/${req.httpVersion}`, 'format')));
+    }
+    // node:http bounds the head's bytes, not its header count: hundreds of tiny headers pass that bound.
+    if (req.rawHeaders.length > 2 * MAX_HEADERS) {
+      res.setHeader('Connection', 'close');
+      return fail(api, req, res, new HttpFailure(431, 'too_many_headers', new RankawareError('request headers', `at most ${MAX_HEADERS} headers`, `${req.rawHeaders.length / 2}`, 'format')));
     }
     if (!entry) return fail(api, req, res, new HttpFailure(404, 'not_found', new RankawareError('path', `one of ${Object.keys(ROUTES).join(', ')}`, show(path))));
     // HEAD is GET without a body (node:http drops the body itself).

@@ -5,37 +5,36 @@
  * stayed 90 MiB above its start for minutes after a 1,500-request flood. One collection, when no request
  * has been open for `idleMs`, frees it (a few ms for this heap, and never while a request runs).
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { collectGarbage } from '../scheduler/collect-garbage.js';
 
 /** Requests and connections since the last collection that make one worth it when the server idles. */
-const BURST = 64;
-
-let collect: (() => void) | undefined;
-
-/** V8's gc(), exposed to a fresh context only (the process's own global gains nothing). */
-function gcFunction(): () => void {
-  if (!collect) {
-    setFlagsFromString('--expose-gc');
-    collect = runInNewContext('gc') as () => void;
-  }
-  return collect;
-}
+const BURST = 16;
+/** Or RSS grown this much since the last collection (a few large bodies are few requests but many MiB). */
+const GROWTH_BYTES = 16 * 1024 * 1024;
 
 export class IdleGc {
   private activity = 0;
   private open = 0;
   private timer: NodeJS.Timeout | undefined;
+  private baseline = process.memoryUsage.rss();
   /** Collections run (tests and the metrics read it). */
   collections = 0;
 
   /** @param idleMs how long no request may be open before a collection; 0 turns it off */
   constructor(private readonly idleMs: number) {}
 
-  /** A connection opened (slowloris and floods count as much as requests). */
-  connection(): void {
+  /**
+   * A connection opened (slowloris and floods count as much as requests). Its close counts too: a
+   * connection refused while its client still sends lingers for seconds after its answer, holding its
+   * buffers, so the collection that matters may be the one after the last such close.
+   */
+  connection(socket?: { once(event: 'close', listener: () => void): unknown }): void {
     this.activity++;
     if (this.open === 0) this.arm();
+    socket?.once('close', () => {
+      this.activity++;
+      if (this.open === 0) this.arm();
+    });
   }
 
   /** A request began; `done` when its answer is sent or its connection gone. */
@@ -52,13 +51,15 @@ export class IdleGc {
   }
 
   private arm(): void {
-    if (this.idleMs <= 0 || this.activity < BURST) return;
+    if (this.idleMs <= 0 || this.activity === 0) return;
+    if (this.activity < BURST && process.memoryUsage.rss() - this.baseline < GROWTH_BYTES) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       if (this.open > 0) return;
       this.activity = 0;
       this.collections++;
-      gcFunction()();
+      collectGarbage();
+      this.baseline = process.memoryUsage.rss();
     }, this.idleMs);
     this.timer.unref();
   }

@@ -163,7 +163,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     createHandler(api),
   );
   guardConnections(server, limits, metrics);
-  server.on('connection', () => idleGc.connection());
+  server.on('connection', (socket) => idleGc.connection(socket));
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -13,7 +13,7 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 export class ServerMetrics {
   private readonly registry = new Registry();
   readonly requests = this.registry.add(new Counter('rankaware_http_requests_total', 'HTTP requests answered, by route and status code.'));
-  readonly errors = this.registry.add(new Counter('rankaware_request_errors_total', 'Requests that failed, by kind (bad_json, too_deep, invalid_request, too_many_candidates, body_too_large, body_timeout, unsupported_media_type, not_found, method_not_allowed, overloaded, unavailable, non_finite_score, client_closed, internal, bad_http, headers_too_large).'));
+  readonly errors = this.registry.add(new Counter('rankaware_request_errors_total', 'Requests that failed, by kind (bad_json, too_deep, invalid_request, too_many_candidates, body_too_large, body_timeout, unsupported_media_type, not_found, method_not_allowed, overloaded, unavailable, non_finite_score, client_closed, internal, bad_http, headers_too_large, too_many_headers).'));
   readonly latency = this.registry.add(new Histogram('rankaware_score_duration_seconds', 'Time from a score request arriving to its answer, for requests that scored.', LATENCY_BUCKETS));
   readonly candidates = this.registry.add(new Counter('rankaware_candidates_scored_total', 'Candidates scored (rate() gives candidates per second).'));
   readonly connectionsOpened = this.registry.add(new Counter('rankaware_connections_total', 'TCP connections accepted.'));
@@ -47,6 +47,8 @@ export class ServerMetrics {
     if (idleGc) r.add(new Gauge('rankaware_idle_gc_total', 'Full garbage collections run once the server idled after a burst.', () => idleGc.collections, 'counter'));
     r.add(new Gauge('process_resident_memory_bytes', 'Resident set size in bytes.', () => process.memoryUsage.rss()));
     r.add(new Gauge('nodejs_heap_size_used_bytes', 'V8 heap used, in bytes.', () => process.memoryUsage().heapUsed));
+    r.add(new Gauge('nodejs_heap_size_total_bytes', 'V8 heap committed, in bytes.', () => process.memoryUsage().heapTotal));
+    r.add(new Gauge('nodejs_external_memory_bytes', 'Memory of C++ objects bound to JS (Buffers, WebAssembly memories), in bytes.', () => process.memoryUsage().external));
   }
 
   observeScored(candidates: number, seconds: number): void {

@@ -1,0 +1,48 @@
+/**
+ * A full, memory-reducing garbage collection on demand, for Node (the server's idle collection and the
+ * workers'). After a burst, what it left is garbage, but an idle process allocates nothing that would make
+ * V8 collect it, so RSS stays where the burst left it. V8's gc() is reached without --expose-gc on the
+ * command line: the flag is set at run time and gc() taken from a fresh context, so the process's own
+ * global gains nothing.
+ */
+type Gc = (options?: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
+
+let gc: Gc | undefined;
+
+export function collectGarbage(): void {
+  if (!gc) {
+    const v8 = process.getBuiltinModule('node:v8') as typeof import('node:v8');
+    const vm = process.getBuiltinModule('node:vm') as typeof import('node:vm');
+    v8.setFlagsFromString('--expose-gc');
+    gc = vm.runInNewContext('gc') as Gc;
+  }
+  // Two full collections: the first runs the weak callbacks of dead Buffers and sockets, which is what
+  // lets the second free their memory (one alone freed 3 of 67 MiB after the attack suite). Then V8's
+  // memory-reducing flavor compacts and gives emptied pages back to the system.
+  gc();
+  gc();
+  gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+}
+
+/**
+ * Collect once the caller has been idle `idleMs` after at least `burst` events: `touch()` on each event.
+ * The timer never keeps a process alive.
+ */
+export function idleCollector(idleMs: number, burst: number): { touch(): void; dispose(): void } {
+  let events = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return {
+    touch() {
+      if (++events < burst) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        events = 0;
+        collectGarbage();
+      }, idleMs);
+      (timer as { unref?: () => void }).unref?.();
+    },
+    dispose() {
+      clearTimeout(timer);
+    },
+  };
+}
