@@ -18,7 +18,7 @@ import { score } from '../src/engine.js';
 import { importOnnx } from '../src/import/model.js';
 import type { ImportedModel } from '../src/import/model.js';
 import { importReport } from '../src/import/report.js';
-import type { RewriteKind } from '../src/import/rewrites.js';
+import type { RewriteKind } from '../src/import/rewrite-parts.js';
 import { equivalenceCases } from './cases.js';
 import { goldenDir } from './golden/cases.js';
 import { refusal, runCli } from './helpers.js';

@@ -10,8 +10,8 @@
  * Both are exact up to float64 rounding (sums in another order).
  */
 import type { GraphNode } from './onnx-graph.js';
-import type { Part, Rewrite, RowMap } from './rewrites.js';
-import { gatherParts } from './rewrites.js';
+import type { Part, Rewrite, RowMap } from './rewrite-parts.js';
+import { gatherParts } from './rewrite-parts.js';
 import type { Value } from './tensor.js';
 import { value } from './tensor.js';
 import type { AttentionCore } from './native/attention.js';

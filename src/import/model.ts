@@ -15,7 +15,7 @@ import type { RankAnalysis } from './rank.js';
 import { analyzeRanks, inputRoles } from './rank.js';
 import type { ImportedInput } from './request.js';
 import { describeInputs, encodeCandidateInputs, encodeContextInputs, encodeImportRequest } from './request.js';
-import type { Rewrite } from './rewrites.js';
+import type { Rewrite } from './rewrite-parts.js';
 import { findRewrites } from './rewrites.js';
 import type { GraphNode } from './onnx-graph.js';
 import { recognize } from './native/recognize.js';

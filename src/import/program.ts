@@ -11,7 +11,7 @@ import { runNode } from './evaluate.js';
 import { BROADCASTING_OPS } from './ops.js';
 import type { RankAnalysis } from './rank.js';
 import { candidateAxes, dimAt } from './rank.js';
-import type { Rewrite } from './rewrites.js';
+import type { Rewrite } from './rewrite-parts.js';
 import type { Value } from './tensor.js';
 import { expandTo } from './tensor.js';
 

@@ -17,33 +17,10 @@ import { candidateAxes } from './rank.js';
 import type { Value } from './tensor.js';
 import { size, value } from './tensor.js';
 import { attentionLse, fmSplit } from './block-rewrites.js';
+import { gatherParts } from './rewrite-parts.js';
+import type { Part, Rewrite, RowMap } from './rewrite-parts.js';
 import { attentionCore } from './native/attention.js';
 import { GraphView, NoMatch } from './native/view.js';
-
-/** A run of columns of a traced input, read from one graph value (flattened after its first axis). */
-export interface Part {
-  readonly name: string;
-  readonly width: number;
-  /** once: read from the context stage (a const part counts as once). */
-  readonly once: boolean;
-}
-
-export type RewriteKind = 'split-linear' | 'pair-products' | 'row-projection' | 'fm-split' | 'attention-lse';
-
-export interface Rewrite {
-  readonly kind: RewriteKind;
-  readonly node: GraphNode;
-  readonly parts: readonly Part[];
-  /** The once-stage value this rewrite stores (`<output>#once`). */
-  readonly onceName: string;
-  readonly flopsOnce: number;
-  readonly flopsPerCandidate: number;
-  readonly what: string;
-  /** Context stage: read once parts (stored with 1 row) and write onceName. */
-  once(read: (name: string) => Value): Value;
-  /** Candidate stage: rows of every part, the stored once value, and N; returns the node's output. */
-  cand(read: (name: string) => Value, stored: Value, n: number): Value;
-}
 
 const isOnce = (c: ValueClass | undefined) => c === 'once' || c === 'const';
 
@@ -127,20 +104,6 @@ function columns(parts: readonly Part[], once: boolean): number[] {
   return cols;
 }
 
-/** Row-major [rows, width] view of the parts of one side, concatenated: [rows, sum of widths]. */
-export function gatherParts(parts: readonly Part[], read: (name: string) => Value, rows: number): Float64Array {
-  const width = parts.reduce((a, p) => a + p.width, 0);
-  const out = new Float64Array(rows * width);
-  let col = 0;
-  for (const p of parts) {
-    const v = read(p.name);
-    const stride = v.shape[0] === 1 ? 0 : p.width; // a once part is one row shared by all
-    for (let r = 0; r < rows; r++) out.set(v.data.subarray(r * stride, r * stride + p.width), r * width + col);
-    col += p.width;
-  }
-  return out;
-}
-
 /** y[r] = x[r] W for x [rows, k], W [k, o] (only the given rows of a full weight). */
 function gemv(x: Float64Array, rows: number, k: number, w: Float64Array, o: number, out: Float64Array): void {
   for (let r = 0; r < rows; r++)
@@ -190,13 +153,6 @@ function splitLinear(node: GraphNode, parts: readonly Part[], weightKO: Float64A
       return out;
     },
   };
-}
-
-export interface RowMap {
-  readonly f: number;
-  readonly d: number;
-  readonly onceRows: number[];
-  readonly candRows: number[];
 }
 
 export function rowMap(parts: readonly Part[], d: number): RowMap | undefined {
