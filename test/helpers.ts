@@ -1,7 +1,7 @@
 /**
  * Small helpers shared by the tests: refusals, copies, the CLI run in-process, raw HTTP connections.
  */
-import { connect } from 'node:net';
+import { collect } from '../src/fuzz/raw-http.js';
 import type { Socket } from 'node:net';
 import { RankawareError } from '../src/errors.js';
 import { main } from '../src/cli/main.js';
@@ -43,26 +43,9 @@ export interface RawReply {
  * One connection driven byte by byte: `drive` writes what it likes (it may wait between writes); the reply
  * collects everything the server sends until it closes the connection, or `waitMs` passes.
  */
-export function rawHttp(port: number, drive: (socket: Socket) => void | Promise<void>, waitMs = 5000): Promise<RawReply> {
-  return new Promise<RawReply>((resolve) => {
-    const t0 = performance.now();
-    const socket = connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    let done = false;
-    const finish = (ended: string) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      const data = Buffer.concat(chunks).toString('latin1');
-      const m = /^HTTP\/1\.1 (\d{3}) /.exec(data);
-      resolve({ data, ended, ms: performance.now() - t0, ...(m && { status: Number(m[1]) }) });
-    };
-    const timer = setTimeout(() => finish('open'), waitMs);
-    socket.on('data', (d: Buffer) => chunks.push(d));
-    socket.on('end', () => finish('end'));
-    socket.on('close', () => finish('close'));
-    socket.on('error', (e: NodeJS.ErrnoException) => finish(e.code ?? e.message));
-    socket.on('connect', () => void Promise.resolve(drive(socket)).catch(() => {}));
-  });
+export async function rawHttp(port: number, drive: (socket: Socket) => void | Promise<void>, waitMs = 5000): Promise<RawReply> {
+  const { data: bytes, ended, ms } = await collect(port, drive, waitMs);
+  const data = bytes.toString('latin1');
+  const m = /^HTTP\/1\.1 (\d{3}) /.exec(data);
+  return { data, ended, ms, ...(m && { status: Number(m[1]) }) };
 }

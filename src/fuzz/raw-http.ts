@@ -57,12 +57,20 @@ export function parseResponses(data: Buffer, bodiless = false): { responses: Raw
   return { responses, interim, trailing: data.length - at };
 }
 
+/** What one raw connection received, and how it ended. */
+export interface RawBytes {
+  readonly data: Buffer;
+  /** As in RawExchange. */
+  readonly ended: string;
+  readonly ms: number;
+}
+
 /**
  * Open a connection to 127.0.0.1:port, let `drive` write (it may wait between writes, and should stop
- * when the socket is destroyed), and collect the answer until `answers` responses came, the server
- * closes, or `waitMs` passes.
+ * when the socket is destroyed), and collect every byte the server sends until `enough` says so
+ * ('answered'), the server closes, or `waitMs` passes ('open').
  */
-export function exchange(port: number, drive: (socket: Socket) => void | Promise<void>, waitMs: number, answers = Infinity, bodiless = false): Promise<RawExchange> {
+export function collect(port: number, drive: (socket: Socket) => void | Promise<void>, waitMs: number, enough?: (data: Buffer) => boolean): Promise<RawBytes> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const socket = connect(port, '127.0.0.1');
@@ -73,19 +81,26 @@ export function exchange(port: number, drive: (socket: Socket) => void | Promise
       done = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ ...parseResponses(Buffer.concat(chunks), bodiless), ended, ms: performance.now() - t0 });
+      resolve({ data: Buffer.concat(chunks), ended, ms: performance.now() - t0 });
     };
     const timer = setTimeout(() => finish('open'), waitMs);
     socket.on('data', (d: Buffer) => {
       chunks.push(d);
-      // Enough answers: no need to wait for the keep-alive timeout.
-      if (answers !== Infinity && parseResponses(Buffer.concat(chunks), bodiless).responses.length >= answers) finish('answered');
+      if (enough?.(Buffer.concat(chunks))) finish('answered');
     });
     socket.on('end', () => finish('end'));
     socket.on('close', () => finish('close'));
     socket.on('error', (e: NodeJS.ErrnoException) => finish(e.code ?? e.message));
     socket.on('connect', () => void Promise.resolve(drive(socket)).catch(() => {}));
   });
+}
+
+/** `collect`, parsed into responses; stops waiting once `answers` final responses came. */
+export async function exchange(port: number, drive: (socket: Socket) => void | Promise<void>, waitMs: number, answers = Infinity, bodiless = false): Promise<RawExchange> {
+  // Enough answers: no need to wait for the keep-alive timeout.
+  const enough = answers === Infinity ? undefined : (data: Buffer) => parseResponses(data, bodiless).responses.length >= answers;
+  const { data, ended, ms } = await collect(port, drive, waitMs, enough);
+  return { ...parseResponses(data, bodiless), ended, ms };
 }
 
 /** A request as bytes: request line, headers (Host and Content-Length added unless given) and body. */
