@@ -26,23 +26,32 @@ export function collectGarbage(): void {
 
 /**
  * Collect once the caller has been idle `idleMs` after at least `burst` events: `touch()` on each event.
- * The timer never keeps a process alive.
+ * `touch` is on the hot path (every worker call), so it only counts and stamps the time; one timer,
+ * re-aimed at the last event when it fires early, decides. It never keeps a process alive.
  */
 export function idleCollector(idleMs: number, burst: number): { touch(): void; dispose(): void } {
   let events = 0;
+  let last = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  const check = () => {
+    const quiet = performance.now() - last;
+    if (quiet < idleMs) return schedule(idleMs - quiet);
+    timer = undefined;
+    events = 0;
+    collectGarbage();
+  };
+  const schedule = (ms: number) => {
+    timer = setTimeout(check, ms);
+    (timer as { unref?: () => void }).unref?.();
+  };
   return {
     touch() {
-      if (++events < burst) return;
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        events = 0;
-        collectGarbage();
-      }, idleMs);
-      (timer as { unref?: () => void }).unref?.();
+      last = performance.now();
+      if (++events >= burst && timer === undefined) schedule(idleMs);
     },
     dispose() {
       clearTimeout(timer);
+      timer = undefined;
     },
   };
 }

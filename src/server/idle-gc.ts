@@ -2,8 +2,8 @@
  * A full garbage collection once the server falls idle after a burst. What a burst leaves (parsed
  * bodies, request buffers, the objects of a thousand queued requests) is garbage, but it stays
  * allocated until V8's next collection, and an idle server allocates nothing that would trigger one: RSS
- * stayed 90 MiB above its start for minutes after a 1,500-request flood. One collection, when no request
- * has been open for `idleMs`, frees it (a few ms for this heap, and never while a request runs).
+ * stayed 90 MiB above its start for minutes after a 1,500-request flood. A collection (collectGarbage:
+ * a few ms for this heap), when no request has been open for `idleMs`, frees it; never while one runs.
  */
 import { collectGarbage } from '../scheduler/collect-garbage.js';
 
