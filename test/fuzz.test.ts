@@ -78,4 +78,22 @@ describe('the idle collection', () => {
       gc.dispose();
     }
   });
+
+  it('collects a second time once the server has stayed idle (what lets V8 shrink its young heap), not while a request is open', async () => {
+    const idle = new IdleGc(20, 100);
+    const busy = new IdleGc(20, 100);
+    try {
+      for (let i = 0; i < 20; i++) idle.begin()();
+      for (let i = 0; i < 20; i++) busy.begin()();
+      await new Promise((r) => setTimeout(r, 60));
+      expect([idle.collections, busy.collections]).toEqual([1, 1]);
+      const open = busy.begin();
+      await new Promise((r) => setTimeout(r, 150));
+      expect([idle.collections, busy.collections]).toEqual([2, 1]);
+      open();
+    } finally {
+      idle.dispose();
+      busy.dispose();
+    }
+  });
 });

@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelToFiles, randomModel, randomRequest, score } from '../src/index.js';
 import { modelDigest } from '../src/server/context-cache.js';
+import { NestingScan } from '../src/server/http.js';
 import { startServer } from '../src/server/serve.js';
 import type { RunningServer, ServeOptions } from '../src/server/serve.js';
 import { rawHttp } from './helpers.js';
@@ -229,6 +230,66 @@ describe('refusals while the client is still sending', () => {
     expect(old.status).toBe(400);
     expect(old.data).toContain('request line: expected HTTP/1.0 or HTTP/1.1, received HTTP/0.9');
     await expectScores(server);
+  });
+});
+
+describe('a body is decoded and scanned as it arrives', () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer(base);
+  });
+  afterAll(() => server?.close());
+
+  /** `body` written a few bytes at a time, each piece its own write after a pause. */
+  const dripped = (body: Buffer, piece: number) =>
+    rawHttp(server.port, async (s) => {
+      s.setNoDelay(true);
+      s.write(`${HEAD}Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+      for (let at = 0; at < body.length; at += piece) {
+        s.write(body.subarray(at, at + piece));
+        await sleep(1);
+      }
+    });
+
+  it('a valid request in 3-byte pieces scores exactly; a multi-byte character split between pieces arrives whole', async () => {
+    const reply = await dripped(Buffer.from(goodBody), 97);
+    expect(reply.status, reply.data).toBe(200);
+    const scores = JSON.parse(reply.data.slice(reply.data.indexOf('\r\n\r\n') + 4)).scores as number[];
+    scores.forEach((x, i) => expect(Math.abs(x - expected[i]!)).toBeLessThanOrEqual(1e-9));
+    // The refusal quotes the value it read: é, ✓ and 😀 are 2, 3 and 4 bytes, cut apart by 1-byte pieces.
+    const odd = Buffer.from(JSON.stringify({ ...good, context: { ...good.context, c0: 'é✓😀' } }));
+    const refused = await dripped(odd, 1);
+    expect(refused.status).toBe(400);
+    expect(Buffer.from(refused.data, 'latin1').toString('utf8')).toContain('é✓😀');
+  });
+
+  it('brackets inside strings (escaped quotes too) do not count as nesting; a byte-order mark is refused as bad_json', async () => {
+    const text = JSON.stringify({ ...good, context: { ...good.context, c0: '\\"' + '['.repeat(100) } });
+    const reply = await dripped(Buffer.from(text), 1);
+    expect(reply.status).toBe(400);
+    expect(reply.data).toMatch(/"kind":"invalid_request"/);
+    const bom = await dripped(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(goodBody)]), 64);
+    expect(bom.status).toBe(400);
+    expect(bom.data).toMatch(/"kind":"bad_json"/);
+  });
+
+  it('NestingScan finds the first bracket past the bound at its byte offset, whatever the chunk boundaries', () => {
+    const text = Buffer.from('{"a": "\\\\\\"[[[[[", "b": [[[[[1]]]]], "c": [[[[[[[[2]]]]]]]]}');
+    const whole = new NestingScan(6);
+    whole.push(text);
+    expect(whole.pastAt).toBe(text.indexOf('[[[[[[[[2') + 5);
+    for (let cut = 0; cut <= text.length; cut++) {
+      const split = new NestingScan(6);
+      split.push(text.subarray(0, cut));
+      split.push(text.subarray(cut));
+      expect(split.pastAt, `cut at ${cut}`).toBe(whole.pastAt);
+    }
+    const byByte = new NestingScan(6);
+    for (const b of text) byByte.push(Uint8Array.of(b));
+    expect(byByte.pastAt).toBe(whole.pastAt);
+    const shallow = new NestingScan(9); // the object and 8 brackets
+    shallow.push(text);
+    expect(shallow.pastAt).toBe(-1);
   });
 });
 

@@ -9,6 +9,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ServerMetrics } from './server-metrics.js';
+import { discard } from './read-bytes.js';
 
 export interface ConnectionLimits {
   /** The request head (request line and headers) must arrive within this (node:http's headersTimeout). */
@@ -66,7 +67,7 @@ export function lingeringClose(socket: Socket, ms = LINGER_MS): void {
   socket.once('end', () => socket.destroy());
   socket.end();
   // A socket that node:http no longer reads (after a parse error) must still be drained.
-  socket.resume();
+  discard(socket);
 }
 
 /**
