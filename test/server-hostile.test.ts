@@ -251,7 +251,7 @@ describe('a body is decoded and scanned as it arrives', () => {
       }
     });
 
-  it('a valid request in 3-byte pieces scores exactly; a multi-byte character split between pieces arrives whole', async () => {
+  it('a valid request in 97-byte pieces scores exactly; a multi-byte character split between pieces arrives whole', async () => {
     const reply = await dripped(Buffer.from(goodBody), 97);
     expect(reply.status, reply.data).toBe(200);
     const scores = JSON.parse(reply.data.slice(reply.data.indexOf('\r\n\r\n') + 4)).scores as number[];
