@@ -5,7 +5,7 @@
 import { RankawareError, show } from './errors.js';
 import type { Model } from './model/model.js';
 import { encodeRequest } from './model/request.js';
-import { planModel } from './arch/index.js';
+import { planModel } from './zoo/registry.js';
 import type { Plan, PlanMode } from './plan/ir.js';
 import type { Backend, BackendChoice, BackendName, CompiledPlan } from './backends/backend.js';
 import { jsBackend } from './backends/js/index.js';

@@ -5,6 +5,9 @@
  */
 import { interleavedFields, randomModel, randomRequest } from '../src/index.js';
 import type { Architecture, Field, Model, RequestJson } from '../src/index.js';
+import { ARCHITECTURES } from '../src/index.js';
+import type { CaseShape } from '../src/zoo/arch.js';
+import { ZOO } from '../src/zoo/registry.js';
 
 export interface Case {
   readonly name: string;
@@ -12,19 +15,8 @@ export interface Case {
   readonly request: RequestJson;
 }
 
-interface Shape {
+interface Shape extends CaseShape {
   readonly arch: Architecture;
-  readonly K: number;
-  readonly M: number;
-  readonly D: number;
-  readonly N: number;
-  readonly options?: Record<string, unknown>;
-  /** Add pooled context fields (sum and mean). */
-  readonly pooled?: boolean;
-  /** Add a dense field on this side. */
-  readonly dense?: 'context' | 'target';
-  readonly oov?: boolean;
-  readonly mlp?: number[];
 }
 
 function fieldsFor(s: Shape): Field[] {
@@ -53,34 +45,16 @@ function makeCase(s: Shape, seed: number): Case {
   return { name: tags.filter(Boolean).join(' '), model, request };
 }
 
+// Every architecture on the odd shapes, then the shapes of its own options (src/zoo/<arch>/index.ts).
 const SHAPES: Shape[] = [];
-const ARCHS: Architecture[] = ['dlrm', 'deepfm', 'dcnv2', 'rdcn', 'autoint', 'rank-attention'];
-for (const arch of ARCHS) {
+for (const arch of ARCHITECTURES) {
   SHAPES.push({ arch, K: 4, M: 3, D: 6, N: 7 });
   SHAPES.push({ arch, K: 1, M: 1, D: 5, N: 1 });
   SHAPES.push({ arch, K: 1, M: 4, D: 3, N: 9 });
   SHAPES.push({ arch, K: 6, M: 1, D: 7, N: 3 });
   SHAPES.push({ arch, K: 3, M: 2, D: 4, N: 5, pooled: true, oov: true });
 }
-for (const side of ['context', 'target'] as const) {
-  SHAPES.push({ arch: 'dlrm', K: 3, M: 2, D: 4, N: 6, dense: side });
-  SHAPES.push({ arch: 'dlrm', K: 3, M: 2, D: 4, N: 6, dense: side, options: { topInput: 'dense+pairs', pairOrder: 'torchrec' } });
-  SHAPES.push({ arch: 'dcnv2', K: 3, M: 2, D: 5, N: 6, dense: side });
-  SHAPES.push({ arch: 'rdcn', K: 3, M: 2, D: 5, N: 6, dense: side });
-  SHAPES.push({ arch: 'deepfm', K: 3, M: 2, D: 4, N: 6, dense: side });
-  SHAPES.push({ arch: 'autoint', K: 3, M: 2, D: 4, N: 6, dense: side });
-}
-SHAPES.push({ arch: 'dlrm', K: 5, M: 3, D: 4, N: 8, options: { pairOrder: 'torchrec' } });
-SHAPES.push({ arch: 'dlrm', K: 5, M: 3, D: 4, N: 8, options: { topInput: 'dense+pairs' } });
-SHAPES.push({ arch: 'dcnv2', K: 4, M: 3, D: 3, N: 5, options: { rank: 3 } });
-SHAPES.push({ arch: 'dcnv2', K: 4, M: 3, D: 3, N: 5, options: { structure: 'parallel', deep: [6] } });
-SHAPES.push({ arch: 'dcnv2', K: 4, M: 3, D: 3, N: 5, options: { structure: 'parallel', deep: [6, 4], rank: 2, layers: 3 } });
-SHAPES.push({ arch: 'dcnv2', K: 4, M: 3, D: 3, N: 5, options: { layers: 0 } });
-SHAPES.push({ arch: 'rdcn', K: 4, M: 3, D: 3, N: 5, options: { layers: 3 } });
-SHAPES.push({ arch: 'autoint', K: 4, M: 3, D: 5, N: 5, options: { residual: false, scaling: false } });
-SHAPES.push({ arch: 'autoint', K: 4, M: 3, D: 5, N: 5, options: { layers: 1, heads: 3, headDim: 2 }, mlp: [] });
-SHAPES.push({ arch: 'rank-attention', K: 4, M: 3, D: 5, N: 5, options: { layers: 3, heads: 1, headDim: 3, residual: false } });
-SHAPES.push({ arch: 'deepfm', K: 4, M: 3, D: 5, N: 5, mlp: [] });
+for (const arch of ARCHITECTURES) for (const shape of ZOO[arch].cases) SHAPES.push({ arch, ...shape });
 
 export function equivalenceCases(): Case[] {
   return SHAPES.map((s, i) => makeCase(s, 1000 + i));

@@ -14,6 +14,7 @@ import type { Model } from '../src/model/model.js';
 import type { InitOptions } from '../src/model/random.js';
 import { randomModel, randomRequest } from '../src/model/random.js';
 import type { Field, ModelSpec, SparseField } from '../src/model/spec.js';
+import { ARCHITECTURES } from '../src/model/spec.js';
 import type { RequestJson } from '../src/model/request.js';
 import { exportOnnx } from '../src/onnx/export.js';
 import { onnxFeeds } from '../src/onnx/feeds.js';
@@ -88,7 +89,7 @@ describe('exportOnnx vs reference, every architecture', () => {
 });
 
 describe('odd shapes', () => {
-  const archs = ['dlrm', 'deepfm', 'dcnv2', 'rdcn', 'autoint', 'rank-attention'] as const;
+  const archs = ARCHITECTURES;
   it.each(archs)('%s with K=1, M=1, D=3', async (arch) => {
     await checkModel({ arch, context: 1, target: 1, dim: 3, mlp: [8], seed: 5 });
   });
@@ -114,7 +115,7 @@ describe('pooled, dense and OOV fields', () => {
       { t0: 49, tags: [0, 49], t1: 7 },
     ],
   };
-  it.each(['dlrm', 'deepfm', 'dcnv2', 'rdcn', 'autoint', 'rank-attention'] as const)('%s with pooled sum/mean and OOV buckets', async (arch) => {
+  it.each(ARCHITECTURES)('%s with pooled sum/mean and OOV buckets', async (arch) => {
     const model = randomModel({ arch, context: 0, target: 0, dim: 4, mlp: [8], fields: pooledFields, seed: 9 });
     await check(model, pooledRequest);
     await check(model, { ...pooledRequest, context: { clicks: [], u: -1, views: [] } });

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { oneLine, RankawareError, show } from '../errors.js';
 import { loadModelDir, saveModelDir } from '../node.js';
 import { ARCHITECTURES } from '../model/spec.js';
+import { ZOO } from '../zoo/registry.js';
 import type { Architecture } from '../model/spec.js';
 import { randomModel, randomRequest } from '../model/random.js';
 import { getPlan, loadBackend, scoreAsync } from '../engine.js';
@@ -122,7 +123,7 @@ const COMMANDS: Record<string, Command> = {
       const seed = int(v, 'seed', 1, 0);
       const model = randomModel({
         arch: arch as Architecture,
-        context: int(v, 'context', undefined, arch === 'rdcn' || arch === 'rank-attention' ? 1 : 0, 4096),
+        context: int(v, 'context', undefined, ZOO[arch as Architecture].minContext, 4096),
         target: int(v, 'target', undefined, 1, 4096),
         dim: int(v, 'dim', undefined, 1, 65536),
         mlp: v.mlp === undefined ? undefined : parseList(need(v, 'mlp'), 'mlp'),

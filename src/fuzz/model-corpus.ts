@@ -11,6 +11,7 @@ import { modelToFiles } from '../model/model.js';
 import type { Model } from '../model/model.js';
 import { randomModel } from '../model/random.js';
 import type { Field } from '../model/spec.js';
+import { ARCHITECTURES } from '../model/spec.js';
 import { exportOnnx } from '../onnx/export.js';
 import { Rng } from './rng.js';
 
@@ -34,7 +35,7 @@ export function baseModels(): { name: string; model: Model }[] {
     { name: 'price', type: 'dense', side: 'target', dim: 2 },
   ];
   return [
-    ...(['dlrm', 'deepfm', 'dcnv2', 'rdcn', 'autoint', 'rank-attention'] as const).map((arch, i) => ({
+    ...ARCHITECTURES.map((arch, i) => ({
       name: arch,
       model: randomModel({ arch, context: 3, target: 2, dim: 4, mlp: [8], vocab: 20, seed: 40 + i }),
     })),

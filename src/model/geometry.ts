@@ -4,7 +4,7 @@
  * exporter so that all three agree on one vanilla layout.
  */
 import type { DenseField, Field, ModelSpec, Side, SparseField, SpecOf } from './spec.js';
-import { denseFields, sparseFields } from './spec.js';
+import { denseFields, sparseFields } from './fields.js';
 
 /** The embedding dim shared by all sparse fields (architectures that interact field vectors). */
 export function embeddingDim(spec: ModelSpec): number {

@@ -6,6 +6,7 @@ import type { Tensor } from './safetensors.js';
 import type { Architecture, Field, ModelSpec } from './spec.js';
 import { MODEL_FORMAT, MODEL_VERSION, parseModelSpec } from './spec.js';
 import { declareWeights } from './weights.js';
+import { ZOO } from '../zoo/registry.js';
 import type { Model } from './model.js';
 import type { RequestJson } from './request.js';
 
@@ -59,24 +60,6 @@ export function interleavedFields(context: number, target: number, dim: number, 
   return fields;
 }
 
-function defaultOptions(arch: Architecture, mlp: readonly number[], dim: number): Record<string, unknown> {
-  switch (arch) {
-    case 'dlrm':
-      // Table 3's DLRM-style model: top MLP on cat(flatten(E), pairs).
-      return { bottomMlp: [], topMlp: mlp, pairOrder: 'dlrm', topInput: 'embeddings+pairs' };
-    case 'deepfm':
-      return { dnn: mlp };
-    case 'dcnv2':
-      return { layers: 2, rank: 0, structure: 'stacked', deep: [], mlp };
-    case 'rdcn':
-      return { layers: 2, mlp };
-    case 'autoint':
-      return { layers: 2, heads: 2, headDim: Math.max(1, Math.ceil(dim / 2)), scaling: true, residual: true, projectionLayout: 'in_out', dnn: mlp };
-    case 'rank-attention':
-      return { layers: 2, heads: 2, headDim: Math.max(1, Math.ceil(dim / 2)), scaling: true, residual: true, projectionLayout: 'in_out', mlp };
-  }
-}
-
 /** A seeded random model. Weights ~ N(0, 1/fan_in) for linear maps, N(0, 1/dim) for tables. */
 export function randomModel(o: InitOptions): Model {
   const vocab = o.vocab ?? 1000;
@@ -87,7 +70,7 @@ export function randomModel(o: InitOptions): Model {
     name: `${o.arch}-K${o.context}-M${o.target}-D${o.dim}`,
     architecture: o.arch,
     fields: o.fields ?? interleavedFields(o.context, o.target, o.dim, vocab),
-    options: { ...defaultOptions(o.arch, mlp, o.dim), ...o.options },
+    options: { ...ZOO[o.arch].defaultOptions(mlp, o.dim), ...o.options },
     output: o.output ?? 'sigmoid',
   });
   return { spec, weights: randomWeights(spec, o.seed ?? 1) };

@@ -12,29 +12,29 @@
  * Ids of an `oov: "bucket"` field outside [0, vocab) read row `vocab` inside the graph; other fields must
  * hold valid ids. The output `score` is float32 [N, 1] (the logit when the model's output is "none").
  * Linear weights and attention projections become [in, out] initializers named `<weight>:T`, so that each
- * linear map is one MatMul; tables and biases keep their weight names.
+ * linear map is one MatMul; tables and biases keep their weight names. Each architecture's layers are its
+ * exporter in src/zoo/<arch>/export.ts, built from the public helpers of OnnxExporter.
  */
 import type { Model } from '../model/model.js';
 import type { Tensor } from '../model/safetensors.js';
 import type { Field, ModelSpec, SparseField, SpecOf } from '../model/spec.js';
-import { denseFields, sparseFields } from '../model/spec.js';
-import { dlrmGeometry, embeddingDim } from '../model/geometry.js';
+import { ZOO_ONNX } from '../zoo/onnx.js';
 import { GraphBuilder } from './graph.js';
 
 /** The encoded ONNX ModelProto of the model's vanilla forward (opset 17). */
 export function exportOnnx(model: Model): Uint8Array {
-  return new Exporter(model).build();
+  return new OnnxExporter(model).build();
 }
 
-class Exporter {
-  private readonly g = new GraphBuilder();
+export class OnnxExporter {
+  readonly g = new GraphBuilder();
   private readonly spec: ModelSpec;
   /** [N, 1]: the Expand shape that broadcasts a [1, x] context value to N rows. */
   private readonly rows: string;
   /** Per sparse field: its ids as the tables read them (OOV ids already mapped to the bucket row). */
   private readonly ids = new Map<string, string>();
   /** Per field: its vector on N rows, [N, dim] (the pooled embedding, or the dense values). */
-  private readonly values = new Map<string, string>();
+  readonly values = new Map<string, string>();
   /** Weight initializers written so far, by initializer name. */
   private readonly initializers = new Map<string, string>();
 
@@ -65,21 +65,7 @@ class Exporter {
   }
 
   private logit(): string {
-    const spec = this.spec;
-    switch (spec.architecture) {
-      case 'dlrm':
-        return this.dlrm(spec);
-      case 'deepfm':
-        return this.deepfm(spec);
-      case 'dcnv2':
-        return this.dcnv2(spec);
-      case 'rdcn':
-        return this.rdcn(spec);
-      case 'autoint':
-        return this.autoint(spec);
-      case 'rank-attention':
-        return this.rankAttention(spec);
-    }
+    return ZOO_ONNX[this.spec.architecture].exportLogit(this, this.spec as never);
   }
 
   // ----- inputs -------------------------------------------------------------------------------
@@ -100,7 +86,7 @@ class Exporter {
   }
 
   /** Rows of `table` read by the field's ids, pooled like an nn.EmbeddingBag: [rows, width]. */
-  private lookup(table: string, f: SparseField): string {
+  lookup(table: string, f: SparseField): string {
     const rows = this.g.op('Gather', [this.plain(table), this.ids.get(f.name)!], { axis: 0 });
     if (f.pooling === 'none') return rows;
     const sum = this.g.op('ReduceSum', [rows, this.g.int64s([1])], { keepdims: 0 });
@@ -111,11 +97,11 @@ class Exporter {
   }
 
   /** A field value on N rows: context values ([1, x]) are broadcast right away. */
-  private perRow(f: Field, value: string): string {
+  perRow(f: Field, value: string): string {
     return f.side === 'context' ? this.g.op('Expand', [value, this.rows]) : value;
   }
 
-  private valuesOf(fields: readonly Field[]): string[] {
+  valuesOf(fields: readonly Field[]): string[] {
     return fields.map((f) => this.values.get(f.name)!);
   }
 
@@ -128,7 +114,7 @@ class Exporter {
   }
 
   /** A weight as stored in canonical layout (tables, biases, [in, out] first-order weights). */
-  private plain(name: string): string {
+  plain(name: string): string {
     return this.initializer(name, () => {
       const t = this.tensor(name);
       return this.g.floats(name, t.data, t.shape);
@@ -136,7 +122,7 @@ class Exporter {
   }
 
   /** A canonical [out, in] linear weight as an [in, out] initializer, so that x W^T is MatMul(x, W^T). */
-  private transposed(name: string): string {
+  transposed(name: string): string {
     return this.initializer(`${name}:T`, () => {
       const t = this.tensor(name);
       const [rows, cols] = t.shape as [number, number];
@@ -154,18 +140,18 @@ class Exporter {
   }
 
   /** x W^T for the canonical [out, in] weight `name`; x is [..., in]. */
-  private project(x: string, name: string): string {
+  project(x: string, name: string): string {
     return this.g.op('MatMul', [x, this.transposed(name)]);
   }
 
   /** x W^T (+ b) with W = `<prefix>.weight`, b = `<prefix>.bias`. */
-  private linear(x: string, prefix: string, bias = true): string {
+  linear(x: string, prefix: string, bias = true): string {
     const y = this.project(x, `${prefix}.weight`);
     return bias ? this.g.op('Add', [y, this.plain(`${prefix}.bias`)]) : y;
   }
 
   /** Layers `<prefix>.0 .. <prefix>.(count-1)`, ReLU after each (after the last one only when reluLast). */
-  private mlp(x: string, prefix: string, count: number, reluLast: boolean): string {
+  mlp(x: string, prefix: string, count: number, reluLast: boolean): string {
     for (let i = 0; i < count; i++) {
       x = this.linear(x, `${prefix}.${i}`);
       if (i < count - 1 || reluLast) x = this.g.op('Relu', [x]);
@@ -174,153 +160,32 @@ class Exporter {
   }
 
   /** MLP with hidden sizes then a 1-unit output layer (no ReLU): the logit. */
-  private mlpWithOutput(x: string, prefix: string, hidden: readonly number[]): string {
+  mlpWithOutput(x: string, prefix: string, hidden: readonly number[]): string {
     return this.mlp(x, prefix, hidden.length + 1, false);
   }
 
-  private concat(parts: readonly string[], axis = 1): string {
+  concat(parts: readonly string[], axis = 1): string {
     return parts.length === 1 ? parts[0]! : this.g.op('Concat', [...parts], { axis });
   }
 
-  private reshape(x: string, shape: readonly number[]): string {
+  reshape(x: string, shape: readonly number[]): string {
     return this.g.op('Reshape', [x, this.g.int64s(shape)]);
   }
 
   /** [N, D] vectors -> [N, count, D]. */
-  private stack(vectors: readonly string[], dim: number): string {
+  stack(vectors: readonly string[], dim: number): string {
     return this.reshape(this.concat(vectors), [-1, vectors.length, dim]);
   }
 
-  private sum(terms: readonly string[]): string {
+  sum(terms: readonly string[]): string {
     return terms.reduce((acc, t) => this.g.op('Add', [acc, t]));
-  }
-
-  // ----- architectures ------------------------------------------------------------------------
-
-  private dlrm(spec: SpecOf<'dlrm'>): string {
-    const geo = dlrmGeometry(spec);
-    const vectors: string[] = [];
-    let bottom: string | undefined;
-    if (geo.dense.length > 0) {
-      bottom = this.mlp(this.concat(this.valuesOf(geo.dense)), 'bottom_mlp', spec.options.bottomMlp.length, true);
-      vectors.push(bottom);
-    }
-    vectors.push(...this.valuesOf(sparseFields(spec)));
-    const flat = this.concat(vectors);
-    const top: string[] = [];
-    if (spec.options.topInput === 'embeddings+pairs') top.push(flat);
-    else if (bottom) top.push(bottom);
-    if (geo.pairs.length > 0) {
-      // All dot products at once ([N, F, D] x [N, D, F]), then the model's pairs from the flattened [N, F*F].
-      const f = vectors.length;
-      const stacked = this.reshape(flat, [-1, f, geo.dim]);
-      const gram = this.g.op('MatMul', [stacked, this.g.op('Transpose', [stacked], { perm: [0, 2, 1] })]);
-      const index = this.g.int64s(geo.pairs.map(([i, j]) => i * f + j));
-      top.push(this.g.op('Gather', [this.reshape(gram, [-1, f * f]), index], { axis: 1 }));
-    }
-    return this.mlpWithOutput(this.concat(top), 'top_mlp', spec.options.topMlp);
-  }
-
-  private deepfm(spec: SpecOf<'deepfm'>): string {
-    const sparse = sparseFields(spec);
-    const dense = denseFields(spec);
-    const firstOrder = [
-      ...sparse.map((f) => this.perRow(f, this.lookup(`first_order.${f.name}`, f))),
-      ...dense.map((f) => this.g.op('MatMul', [this.values.get(f.name)!, this.plain(`first_order.${f.name}`)])),
-    ];
-    // FM = 0.5 * sum_d((sum_f E_f)^2 - sum_f E_f^2), over the sparse fields.
-    const e = this.stack(this.valuesOf(sparse), embeddingDim(spec));
-    const fieldAxis = this.g.int64s([1]);
-    const sumE = this.g.op('ReduceSum', [e, fieldAxis], { keepdims: 0 });
-    const sumSq = this.g.op('ReduceSum', [this.g.op('Mul', [e, e]), fieldAxis], { keepdims: 0 });
-    const cross = this.g.op('ReduceSum', [this.g.op('Sub', [this.g.op('Mul', [sumE, sumE]), sumSq]), fieldAxis], { keepdims: 1 });
-    const terms = [...firstOrder, this.g.op('Mul', [cross, this.g.scalar(0.5)])];
-    if (spec.options.dnn.length > 0) {
-      const h = this.mlp(this.concat(this.valuesOf([...sparse, ...dense])), 'dnn', spec.options.dnn.length, true);
-      terms.push(this.linear(h, 'output', false));
-    }
-    terms.push(this.plain('output.bias'));
-    return this.sum(terms);
-  }
-
-  private dcnv2(spec: SpecOf<'dcnv2'>): string {
-    const { layers, rank, structure, deep, mlp } = spec.options;
-    const x0 = this.concat(this.valuesOf(spec.fields));
-    let x = x0;
-    for (let l = 0; l < layers; l++) {
-      const wx =
-        rank === 0
-          ? this.project(x, `cross.${l}.weight`)
-          : this.project(this.project(x, `cross.${l}.down`), `cross.${l}.up`);
-      const gate = this.g.op('Add', [wx, this.plain(`cross.${l}.bias`)]);
-      x = this.g.op('Add', [this.g.op('Mul', [x0, gate]), x]);
-    }
-    const top = structure === 'parallel' && deep.length > 0 ? this.concat([x, this.mlp(x0, 'deep', deep.length, true)]) : x;
-    return this.mlpWithOutput(top, 'mlp', mlp);
-  }
-
-  private rdcn(spec: SpecOf<'rdcn'>): string {
-    const c0 = this.concat(this.valuesOf(spec.fields.filter((f) => f.side === 'context')));
-    const t0 = this.concat(this.valuesOf(spec.fields.filter((f) => f.side === 'target')));
-    let c = c0;
-    let t = t0;
-    for (let l = 0; l < spec.options.layers; l++) {
-      // Both streams read c_l (Eq. 19-20).
-      const cNext = this.g.op('Add', [this.g.op('Mul', [c0, this.linear(c, `ctx_cross.${l}`)]), c]);
-      const gate = this.g.op('Add', [this.linear(c, `ct_cross.${l}`, false), this.linear(t, `tgt_cross.${l}`)]);
-      t = this.g.op('Add', [this.g.op('Mul', [t0, gate]), t]);
-      c = cNext;
-    }
-    return this.mlpWithOutput(this.concat([c, t]), 'mlp', spec.options.mlp);
-  }
-
-  private autoint(spec: SpecOf<'autoint'>): string {
-    const o = spec.options;
-    const sparse = sparseFields(spec);
-    const width = o.heads * o.headDim;
-    let x = this.stack(this.valuesOf(sparse), embeddingDim(spec));
-    for (let l = 0; l < o.layers; l++) {
-      const p = `attention.${l}`;
-      const q = this.project(x, `${p}.query`);
-      const k = this.project(x, `${p}.key`);
-      const v = this.project(x, `${p}.value`);
-      x = this.attentionOutput(this.attend(spec, q, k, v, sparse.length, sparse.length), x, `${p}.residual`, spec);
-    }
-    const parts = [this.reshape(x, [-1, sparse.length * width])];
-    if (o.dnn.length > 0) parts.push(this.mlp(this.concat(this.valuesOf([...sparse, ...denseFields(spec)])), 'dnn', o.dnn.length, true));
-    return this.g.op('Add', [this.linear(this.concat(parts), 'output', false), this.plain('output.bias')]);
-  }
-
-  private rankAttention(spec: SpecOf<'rank-attention'>): string {
-    const o = spec.options;
-    const ctx = spec.fields.filter((f) => f.side === 'context');
-    const tgt = spec.fields.filter((f) => f.side === 'target');
-    const width = o.heads * o.headDim;
-    let c = this.stack(this.valuesOf(ctx), embeddingDim(spec));
-    let t = this.stack(this.valuesOf(tgt), embeddingDim(spec));
-    for (let l = 0; l < o.layers; l++) {
-      const pc = `ctx_attention.${l}`;
-      const pt = `tgt_attention.${l}`;
-      const kc = this.project(c, `${pc}.key`);
-      const vc = this.project(c, `${pc}.value`);
-      const cAtt = this.attend(spec, this.project(c, `${pc}.query`), kc, vc, ctx.length, ctx.length);
-      // Target queries attend over [context keys; target keys] (the context stream's own projections).
-      const k = this.concat([kc, this.project(t, `${pt}.key`)]);
-      const v = this.concat([vc, this.project(t, `${pt}.value`)]);
-      const tAtt = this.attend(spec, this.project(t, `${pt}.query`), k, v, tgt.length, ctx.length + tgt.length);
-      const cNext = this.attentionOutput(cAtt, c, `${pc}.residual`, spec);
-      t = this.attentionOutput(tAtt, t, `${pt}.residual`, spec);
-      c = cNext;
-    }
-    const flat = this.concat([this.reshape(c, [-1, ctx.length * width]), this.reshape(t, [-1, tgt.length * width])]);
-    return this.mlpWithOutput(flat, 'mlp', o.mlp);
   }
 
   /**
    * Multi-head attention of q [N, fq, H*dh] over k, v [N, fk, H*dh]; head h owns columns h*dh .. (h+1)*dh-1.
    * Returns cat_h(softmax(q_h k_h^T [/ sqrt(dh)]) v_h): [N, fq, H*dh].
    */
-  private attend(spec: SpecOf<'autoint' | 'rank-attention'>, q: string, k: string, v: string, fq: number, fk: number): string {
+  attend(spec: SpecOf<'autoint' | 'rank-attention'>, q: string, k: string, v: string, fq: number, fk: number): string {
     const { heads, headDim, scaling } = spec.options;
     const split = (x: string, f: number, perm: number[]) => this.g.op('Transpose', [this.reshape(x, [-1, f, heads, headDim])], { perm });
     let scores = this.g.op('MatMul', [split(q, fq, [0, 2, 1, 3]), split(k, fk, [0, 2, 3, 1])]);
@@ -330,7 +195,7 @@ class Exporter {
   }
 
   /** relu(attention + x W_res^T), the residual only when the model has one. */
-  private attentionOutput(att: string, x: string, residual: string, spec: SpecOf<'autoint' | 'rank-attention'>): string {
+  attentionOutput(att: string, x: string, residual: string, spec: SpecOf<'autoint' | 'rank-attention'>): string {
     return this.g.op('Relu', [spec.options.residual ? this.g.op('Add', [att, this.project(x, residual)]) : att]);
   }
 }

@@ -2,7 +2,7 @@
  * The backend-neutral plan: typed buffers and a small set of kernels, split into a context stage
  * (runs once per request, every buffer has 1 row) and a candidate stage (runs on any tile of the N
  * candidates; candidate buffers have one row per candidate and read the context buffers as a
- * broadcast row). Backends implement the kernels; architectures only emit plans (src/arch/*).
+ * broadcast row). Backends implement the kernels; architectures only emit plans (src/zoo/<arch>/plan.ts).
  *
  * Rank is a type: a buffer is 'ctx' ([1, width], computed once) or 'cand' ([rows, width]). Every
  * candidate-stage kernel is row-independent, so any split of N into tiles gives the same scores.

@@ -1,7 +1,7 @@
 /**
  * Recognize an imported graph as one of the six architectures and extract the native model (model.json
  * spec and canonical weights), so that it runs on the plan IR: the js and wasm kernels, the worker pool,
- * bench. The structure is matched node by node (./archs.ts); the extracted model must then load (every
+ * bench. The structure is matched node by node (src/zoo/<arch>/match.ts, tried in the order of src/zoo/onnx.ts); the extracted model must then load (every
  * weight named and shaped as the architecture declares) and give the graph's logits on seeded probe
  * requests to 1e-6 relative. Anything short of that leaves the graph on the interpreter, with the reason.
  *
@@ -23,11 +23,11 @@ import type { OnnxGraph } from '../onnx-graph.js';
 import type { RankAnalysis } from '../rank.js';
 import type { ImportedInput } from '../request.js';
 import { encodeImportRequest } from '../request.js';
-import type { Component, Matched, Tracker } from './archs.js';
-import { MATCHERS } from './archs.js';
+import type { Component, Matched, Tracker } from './match-parts.js';
+import { ZOO_ONNX } from '../../zoo/onnx.js';
 import { GraphView, NoMatch, fail } from './view.js';
 
-export type { Component } from './archs.js';
+export type { Component } from './match-parts.js';
 
 /** Probe logits must agree to this, relative to max(1, |logit|): float32 constants such as sqrt(headDim) differ from the native math by float32 rounding. */
 export const PROBE_TOLERANCE = 1e-6;
@@ -112,7 +112,8 @@ function probeError(graph: OnnxGraph, inputs: readonly ImportedInput[], logit: s
 
 export function recognize(graph: OnnxGraph, rank: RankAnalysis, inputs: readonly ImportedInput[]): Recognition {
   const reasons: string[] = [];
-  for (const [architecture, matcher] of MATCHERS) {
+  for (const architecture of Object.keys(ZOO_ONNX) as Architecture[]) {
+    const matcher = ZOO_ONNX[architecture].match;
     const v = new GraphView(graph, rank);
     const components: Component[] = [];
     const track: Tracker = (what, kernel, match) => {

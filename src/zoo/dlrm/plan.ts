@@ -6,10 +6,10 @@
  * (Eq. 11-12) run once; per candidate, the target-anchored pairs are one asymmetric matmul (targets x
  * ctx vectors, Eq. 6) plus the target-target pairs, and the first layer adds the once-per-request row.
  */
-import { dlrmGeometry, withOutput } from '../model/geometry.js';
-import type { SpecOf } from '../model/spec.js';
-import type { Slice } from '../plan/ir.js';
-import type { PlanBuilder, SplitVector } from '../plan/builder.js';
+import { dlrmGeometry, withOutput } from '../../model/geometry.js';
+import type { SpecOf } from '../../model/spec.js';
+import type { Slice } from '../../plan/ir.js';
+import type { PlanBuilder, SplitVector } from '../../plan/builder.js';
 
 export function planDlrm(b: PlanBuilder, spec: SpecOf<'dlrm'>): Slice {
   const g = dlrmGeometry(spec);

@@ -6,11 +6,11 @@
  * V_0[:, ctx] x_0^c) and the deep MLP's first-layer ctx columns run once; layers >= 1 read the
  * rank-mixed x_l and run per candidate.
  */
-import { dcnInput, withOutput } from '../model/geometry.js';
-import type { SpecOf } from '../model/spec.js';
-import type { Slice } from '../plan/ir.js';
-import { range, whole } from '../plan/builder.js';
-import type { PlanBuilder, SplitVector } from '../plan/builder.js';
+import { dcnInput, withOutput } from '../../model/geometry.js';
+import type { SpecOf } from '../../model/spec.js';
+import type { Slice } from '../../plan/ir.js';
+import { range, whole } from '../../plan/builder.js';
+import type { PlanBuilder, SplitVector } from '../../plan/builder.js';
 
 export function planDcnv2(b: PlanBuilder, spec: SpecOf<'dcnv2'>): Slice {
   const input = dcnInput(spec);

@@ -5,10 +5,10 @@
  * DNN's first-layer ctx columns run once; per candidate, FM = fm_c + fm_t + <sum_c, sum_t> costs O(MD)
  * instead of O((K+M)D) (the bilinear case, paper Eq. 2).
  */
-import { dnnInput, embeddingDim } from '../model/geometry.js';
-import type { SpecOf } from '../model/spec.js';
-import type { Slice } from '../plan/ir.js';
-import type { PlanBuilder } from '../plan/builder.js';
+import { dnnInput, embeddingDim } from '../../model/geometry.js';
+import type { SpecOf } from '../../model/spec.js';
+import type { Slice } from '../../plan/ir.js';
+import type { PlanBuilder } from '../../plan/builder.js';
 
 export function planDeepFm(b: PlanBuilder, spec: SpecOf<'deepfm'>): Slice {
   const D = embeddingDim(spec);

@@ -5,10 +5,10 @@
  * Rank-aware: the whole context stream and every Wct_l c_l run once; per candidate only the target
  * stream and the MLP's target columns. Vanilla broadcasts c_0 and runs the context stream N times.
  */
-import { rdcnStreams, withOutput } from '../model/geometry.js';
-import type { SpecOf } from '../model/spec.js';
-import type { Slice } from '../plan/ir.js';
-import type { PlanBuilder } from '../plan/builder.js';
+import { rdcnStreams, withOutput } from '../../model/geometry.js';
+import type { SpecOf } from '../../model/spec.js';
+import type { Slice } from '../../plan/ir.js';
+import type { PlanBuilder } from '../../plan/builder.js';
 
 export function planRdcn(b: PlanBuilder, spec: SpecOf<'rdcn'>): Slice {
   const streams = rdcnStreams(spec);

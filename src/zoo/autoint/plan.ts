@@ -7,13 +7,13 @@
  * merge the target keys into that block by log-sum-exp and target query rows attend over [K_c; K_t].
  * Layers >= 1 see rank-mixed vectors and run per candidate.
  */
-import { dnnInput, embeddingDim } from '../model/geometry.js';
-import { sparseFields } from '../model/spec.js';
-import type { SpecOf } from '../model/spec.js';
-import type { Slice } from '../plan/ir.js';
-import { range } from '../plan/builder.js';
-import type { PlanBuilder } from '../plan/builder.js';
-import { attentionScale, identitySlots, projections } from './attention.js';
+import { dnnInput, embeddingDim } from '../../model/geometry.js';
+import { sparseFields } from '../../model/fields.js';
+import type { SpecOf } from '../../model/spec.js';
+import type { Slice } from '../../plan/ir.js';
+import { range } from '../../plan/builder.js';
+import type { PlanBuilder } from '../../plan/builder.js';
+import { attentionScale, identitySlots, projections } from '../attention.js';
 
 export function planAutoInt(b: PlanBuilder, spec: SpecOf<'autoint'>): Slice {
   const o = spec.options;

@@ -6,12 +6,12 @@
  * Rank-aware: the whole context stream and every ctx K/V projection run once; per candidate only the
  * target stream. Vanilla broadcasts c_0 and runs the context stream N times.
  */
-import { embeddingDim, withOutput } from '../model/geometry.js';
-import { sparseFields } from '../model/spec.js';
-import type { SpecOf } from '../model/spec.js';
-import type { Slice } from '../plan/ir.js';
-import type { PlanBuilder } from '../plan/builder.js';
-import { attentionScale, identitySlots, projections } from './attention.js';
+import { embeddingDim, withOutput } from '../../model/geometry.js';
+import { sparseFields } from '../../model/fields.js';
+import type { SpecOf } from '../../model/spec.js';
+import type { Slice } from '../../plan/ir.js';
+import type { PlanBuilder } from '../../plan/builder.js';
+import { attentionScale, identitySlots, projections } from '../attention.js';
 
 export function planRankAttention(b: PlanBuilder, spec: SpecOf<'rank-attention'>): Slice {
   const o = spec.options;
