@@ -9,16 +9,16 @@ import { RankawareError } from './errors.js';
 import { modelFromFiles, modelToFiles } from './model/model.js';
 import type { Model } from './model/model.js';
 import { loadModel as loadModelFrom } from './model/load.js';
-import { isImportedDir } from './import/dir.js';
+import { isImportedDir } from './onnx/dir.js';
 import type { LoadModelOptions, ModelSource } from './model/load.js';
 
 export * from './index.js';
 // ONNX import (Node entry only: the protobuf decoder stays out of the browser bundle).
-export { importOnnx, ImportedModel } from './import/model.js';
-export type { ImportOptions, ImportedScores } from './import/model.js';
-export { importReport, formatReport } from './import/report.js';
-export type { ImportReport, NodeReport } from './import/report.js';
-export { importToDir, loadImportedDir, isImportedDir } from './import/dir.js';
+export { importOnnx, ImportedModel } from './onnx/model.js';
+export type { ImportOptions, ImportedScores } from './onnx/model.js';
+export { importReport, formatReport } from './onnx/report.js';
+export type { ImportReport, NodeReport } from './onnx/report.js';
+export { importToDir, loadImportedDir, isImportedDir } from './onnx/dir.js';
 
 async function readOrExplain(path: string): Promise<Buffer> {
   try {

@@ -16,8 +16,8 @@ import { randomModel, randomRequest } from '../src/model/random.js';
 import type { Field, ModelSpec, SparseField } from '../src/model/spec.js';
 import { ARCHITECTURES } from '../src/model/spec.js';
 import type { RequestJson } from '../src/model/request.js';
-import { exportOnnx } from '../src/onnx/export.js';
-import { onnxFeeds } from '../src/onnx/feeds.js';
+import { exportOnnx } from '../src/onnx/writer/export.js';
+import { onnxFeeds } from '../src/onnx/writer/feeds.js';
 import { score } from '../src/engine.js';
 import { converters } from './golden/convert.js';
 

@@ -40,7 +40,7 @@ export async function probeCold(p: ColdProbe): Promise<ColdTimes> {
     return times(t0, t1, t2, t3, scores.length);
   }
   const { parseModelSpec } = await import('../model/spec.js');
-  const { onnxFeeds } = await import('../onnx/feeds.js');
+  const { onnxFeeds } = await import('../onnx/writer/feeds.js');
   const feeds = onnxFeeds(parseModelSpec(JSON.parse(await readFile(join(p.dir, 'model.json'), 'utf8'))), request);
   const t0 = performance.now();
   const ort = (p.backend === 'ort-node' ? await import('onnxruntime-node') : await import('onnxruntime-web')) as typeof import('onnxruntime-node');

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { saveModelDir } from '../node.js';
 import { randomModel, randomRequest } from '../model/random.js';
-import { exportOnnx } from '../onnx/export.js';
+import { exportOnnx } from '../onnx/writer/export.js';
 import type { ColdBackend, ColdConfig } from './config.js';
 import type { ColdTimes } from './cold-probe.js';
 import { runInChild } from './fork.js';

@@ -51,8 +51,8 @@ let ortWebThreads: number | undefined;
  * server scales out); ort-web one, as its wasm runs one call at a time.
  */
 export async function loadPeer(name: PeerName, model: Model, firstRequest: RequestJson, o: PeerOptions = {}): Promise<Peer> {
-  const { exportOnnx } = await import('../onnx/export.js');
-  const { onnxFeeds } = await import('../onnx/feeds.js');
+  const { exportOnnx } = await import('../onnx/writer/export.js');
+  const { onnxFeeds } = await import('../onnx/writer/feeds.js');
   const bytes = exportOnnx(model);
   const ort = await importOrt(name);
   const threads = o.threads ?? 1;

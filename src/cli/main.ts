@@ -21,7 +21,7 @@ import type { BackendChoice } from '../backends/backend.js';
 import { runBench } from './bench.js';
 import { createScorer } from '../scorer.js';
 import type { ScoreRequest } from '../scorer.js';
-import { importCommand, importedPath, inspectImportedDir, nativeNote, scoreImportedDir } from '../import/cli.js';
+import { importCommand, importedPath, inspectImportedDir, nativeNote, scoreImportedDir } from '../onnx/cli.js';
 import { loadCommand, serveCommand, SERVE_USAGE } from '../server/commands.js';
 
 const USAGE = `rankaware: exact rank-aware inference for recommender ranking models
@@ -196,7 +196,7 @@ const COMMANDS: Record<string, Command> = {
   'export-onnx': {
     options: { model: { type: 'string' }, out: { type: 'string' } },
     async run(v, out) {
-      const { exportOnnx } = await import('../onnx/export.js');
+      const { exportOnnx } = await import('../onnx/writer/export.js');
       const model = await loadModelDir(need(v, 'model'));
       const file = need(v, 'out');
       await mkdir(dirname(file), { recursive: true });

@@ -5,8 +5,8 @@
  */
 import { RankawareError } from '../errors.js';
 import { scoreAsync } from '../engine.js';
-import { importOnnx } from '../import/model.js';
-import type { ImportedInput } from '../import/request.js';
+import { importOnnx } from '../onnx/model.js';
+import type { ImportedInput } from '../onnx/request.js';
 import type { Model } from '../model/model.js';
 import { randomRequest } from '../model/random.js';
 import { loadModelDir } from '../node.js';

@@ -12,7 +12,7 @@ import type { Model } from '../model/model.js';
 import { randomModel } from '../model/random.js';
 import type { Field } from '../model/spec.js';
 import { ARCHITECTURES } from '../model/spec.js';
-import { exportOnnx } from '../onnx/export.js';
+import { exportOnnx } from '../onnx/writer/export.js';
 import { Rng } from './rng.js';
 
 export interface CorruptModel {

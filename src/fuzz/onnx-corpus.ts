@@ -9,8 +9,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto'; // CommonJS: Node's ESM loader exposes only its default export
 import type { onnx } from 'onnx-proto';
-import { SUPPORTED_OPS } from '../import/ops.js';
-import { exportOnnx } from '../onnx/export.js';
+import { SUPPORTED_OPS } from '../onnx/interpreter/ops.js';
+import { exportOnnx } from '../onnx/writer/export.js';
 import { baseModels } from './model-corpus.js';
 import { Rng } from './rng.js';
 

@@ -4,9 +4,9 @@
  * forgotten. Apart from registry.ts so that the browser bundle carries no ONNX code. The matchers are
  * tried in this order.
  */
-import type { Matcher } from '../import/native/match-parts.js';
+import type { Matcher } from '../onnx/patterns/match-parts.js';
 import type { Architecture, SpecOf } from '../model/spec.js';
-import type { OnnxExporter } from '../onnx/export.js';
+import type { OnnxExporter } from '../onnx/writer/export.js';
 import { exportAutoInt } from './autoint/export.js';
 import { autointMatcher } from './autoint/match.js';
 import { exportDcnv2 } from './dcnv2/export.js';

@@ -1,11 +1,11 @@
-/** The autoint matcher: reads a graph's autoint structure back into the native model (see src/import/native/match-parts.ts). */
+/** The autoint matcher: reads a graph's autoint structure back into the native model (see src/onnx/patterns/match-parts.ts). */
 import type { Tensor } from '../../model/safetensors.js';
-import type { FieldRead, Linear } from '../../import/native/view.js';
-import { fail } from '../../import/native/view.js';
-import type { AttentionBlock } from '../../import/native/attention.js';
-import { attentionBlock } from '../../import/native/attention.js';
-import type { Matcher } from '../../import/native/match-parts.js';
-import { tensor, addLinear, addMlp, addTables, sameParts, attentionOptions, addBlock, stackedFields } from '../../import/native/match-parts.js';
+import type { FieldRead, Linear } from '../../onnx/patterns/view.js';
+import { fail } from '../../onnx/patterns/view.js';
+import type { AttentionBlock } from '../../onnx/patterns/attention.js';
+import { attentionBlock } from '../../onnx/patterns/attention.js';
+import type { Matcher } from '../../onnx/patterns/match-parts.js';
+import { tensor, addLinear, addMlp, addTables, sameParts, attentionOptions, addBlock, stackedFields } from '../../onnx/patterns/match-parts.js';
 
 export const autointMatcher: Matcher = (v, logit, track) => {
   const output = v.linear(logit, 'AutoInt output layer');

@@ -1,9 +1,9 @@
-/** The dcnv2 matcher: reads a graph's dcnv2 structure back into the native model (see src/import/native/match-parts.ts). */
+/** The dcnv2 matcher: reads a graph's dcnv2 structure back into the native model (see src/onnx/patterns/match-parts.ts). */
 import type { Tensor } from '../../model/safetensors.js';
-import type { Linear, GraphView } from '../../import/native/view.js';
-import { fail } from '../../import/native/view.js';
-import type { Matcher } from '../../import/native/match-parts.js';
-import { tensor, addMlp, addTables, headMlp, sameParts } from '../../import/native/match-parts.js';
+import type { Linear, GraphView } from '../../onnx/patterns/view.js';
+import { fail } from '../../onnx/patterns/view.js';
+import type { Matcher } from '../../onnx/patterns/match-parts.js';
+import { tensor, addMlp, addTables, headMlp, sameParts } from '../../onnx/patterns/match-parts.js';
 
 interface CrossLayer {
   readonly weight?: Float32Array;

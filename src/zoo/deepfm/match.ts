@@ -1,9 +1,9 @@
-/** The deepfm matcher: reads a graph's deepfm structure back into the native model (see src/import/native/match-parts.ts). */
+/** The deepfm matcher: reads a graph's deepfm structure back into the native model (see src/onnx/patterns/match-parts.ts). */
 import type { Tensor } from '../../model/safetensors.js';
-import type { FieldRead, Linear, GraphView } from '../../import/native/view.js';
-import { fail } from '../../import/native/view.js';
-import type { Matcher } from '../../import/native/match-parts.js';
-import { tensor, addMlp, addTables } from '../../import/native/match-parts.js';
+import type { FieldRead, Linear, GraphView } from '../../onnx/patterns/view.js';
+import { fail } from '../../onnx/patterns/view.js';
+import type { Matcher } from '../../onnx/patterns/match-parts.js';
+import { tensor, addMlp, addTables } from '../../onnx/patterns/match-parts.js';
 
 /** The terms of a sum written as a tree of Add nodes (left fold or any other grouping). */
 function addTerms(v: GraphView, name: string): string[] {

@@ -1,10 +1,10 @@
-/** The dlrm matcher: reads a graph's dlrm structure back into the native model (see src/import/native/match-parts.ts). */
+/** The dlrm matcher: reads a graph's dlrm structure back into the native model (see src/onnx/patterns/match-parts.ts). */
 import type { Tensor } from '../../model/safetensors.js';
 import { pairOrder } from '../../model/geometry.js';
-import type { FieldRead, Linear } from '../../import/native/view.js';
-import { fail } from '../../import/native/view.js';
-import type { Matcher } from '../../import/native/match-parts.js';
-import { addMlp, addTables, headMlp, sameParts } from '../../import/native/match-parts.js';
+import type { FieldRead, Linear } from '../../onnx/patterns/view.js';
+import { fail } from '../../onnx/patterns/view.js';
+import type { Matcher } from '../../onnx/patterns/match-parts.js';
+import { addMlp, addTables, headMlp, sameParts } from '../../onnx/patterns/match-parts.js';
 
 export const dlrmMatcher: Matcher = (v, logit, track) => {
   const top = track('top MLP', 'linear (first layer split by rank) + dense', () => headMlp(v, logit, 'top MLP'));

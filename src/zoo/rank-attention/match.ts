@@ -1,10 +1,10 @@
-/** The rank-attention matcher: reads a graph's rank-attention structure back into the native model (see src/import/native/match-parts.ts). */
+/** The rank-attention matcher: reads a graph's rank-attention structure back into the native model (see src/onnx/patterns/match-parts.ts). */
 import type { Tensor } from '../../model/safetensors.js';
-import { fail } from '../../import/native/view.js';
-import type { AttentionBlock, Projection } from '../../import/native/attention.js';
-import { attentionBlock } from '../../import/native/attention.js';
-import type { Matcher } from '../../import/native/match-parts.js';
-import { addMlp, addTables, headMlp, attentionOptions, addBlock, stackedFields } from '../../import/native/match-parts.js';
+import { fail } from '../../onnx/patterns/view.js';
+import type { AttentionBlock, Projection } from '../../onnx/patterns/attention.js';
+import { attentionBlock } from '../../onnx/patterns/attention.js';
+import type { Matcher } from '../../onnx/patterns/match-parts.js';
+import { addMlp, addTables, headMlp, attentionOptions, addBlock, stackedFields } from '../../onnx/patterns/match-parts.js';
 
 export const rankAttentionMatcher: Matcher = (v, logit, track) => {
   const head = track('MLP', 'linear (first layer split by rank) + dense', () => headMlp(v, logit, 'MLP'));

@@ -1,9 +1,9 @@
-/** The rdcn matcher: reads a graph's rdcn structure back into the native model (see src/import/native/match-parts.ts). */
+/** The rdcn matcher: reads a graph's rdcn structure back into the native model (see src/onnx/patterns/match-parts.ts). */
 import type { Tensor } from '../../model/safetensors.js';
-import type { Linear } from '../../import/native/view.js';
-import { fail } from '../../import/native/view.js';
-import type { Matcher } from '../../import/native/match-parts.js';
-import { addLinear, addMlp, addTables, headMlp } from '../../import/native/match-parts.js';
+import type { Linear } from '../../onnx/patterns/view.js';
+import { fail } from '../../onnx/patterns/view.js';
+import type { Matcher } from '../../onnx/patterns/match-parts.js';
+import { addLinear, addMlp, addTables, headMlp } from '../../onnx/patterns/match-parts.js';
 
 export const rdcnMatcher: Matcher = (v, logit, track) => {
   const head = track('MLP', 'linear (first layer split by rank) + dense', () => headMlp(v, logit, 'MLP'));

@@ -9,12 +9,12 @@
  *   candidate keys by log-sum-exp, and the candidate query rows attend over every key (paper section 3.3).
  * Both are exact up to float64 rounding (sums in another order).
  */
-import type { GraphNode } from './onnx-graph.js';
+import type { GraphNode } from '../reader/onnx-graph.js';
 import type { Part, Rewrite, RowMap } from './rewrite-parts.js';
 import { gatherParts } from './rewrite-parts.js';
 import type { Value } from './tensor.js';
 import { value } from './tensor.js';
-import type { AttentionCore } from './native/attention.js';
+import type { AttentionCore } from '../patterns/attention.js';
 
 /** The FM difference node `sub` = square(ReduceSum(E, 1)) - ReduceSum(E * E, 1), output [N, (1,) D]. */
 export function fmSplit(node: GraphNode, parts: readonly Part[], rows: RowMap, outShape: (n: number) => number[]): Rewrite {

@@ -6,20 +6,20 @@
 import { RankawareError, show } from '../errors.js';
 import { checkScores } from '../engine.js';
 import type { PlanMode } from '../plan/ir.js';
-import { evaluateGraph } from './evaluate.js';
-import type { OnnxGraph } from './onnx-graph.js';
-import { readOnnx } from './onnx-graph.js';
-import { StagedProgram } from './program.js';
-import type { ContextValues } from './program.js';
-import type { RankAnalysis } from './rank.js';
-import { analyzeRanks, inputRoles } from './rank.js';
+import { evaluateGraph } from './interpreter/evaluate.js';
+import type { OnnxGraph } from './reader/onnx-graph.js';
+import { readOnnx } from './reader/onnx-graph.js';
+import { StagedProgram } from './interpreter/program.js';
+import type { ContextValues } from './interpreter/program.js';
+import type { RankAnalysis } from './interpreter/rank.js';
+import { analyzeRanks, inputRoles } from './interpreter/rank.js';
 import type { ImportedInput } from './request.js';
 import { describeInputs, encodeCandidateInputs, encodeContextInputs, encodeImportRequest } from './request.js';
-import type { Rewrite } from './rewrite-parts.js';
-import { findRewrites } from './rewrites.js';
-import type { GraphNode } from './onnx-graph.js';
-import { recognize } from './native/recognize.js';
-import type { Recognition } from './native/recognize.js';
+import type { Rewrite } from './interpreter/rewrite-parts.js';
+import { findRewrites } from './interpreter/rewrites.js';
+import type { GraphNode } from './reader/onnx-graph.js';
+import { recognize } from './patterns/recognize.js';
+import type { Recognition } from './patterns/recognize.js';
 
 export interface ImportOptions {
   /** Context input names, or one prefix that selects them (e.g. "ctx_"). Every other input is a candidate input. */

@@ -2,8 +2,8 @@
  * Plain evaluation of a graph (every node, in order, on whatever inputs it is fed): the vanilla forward of
  * an imported model, and the probe runs that measure how each value's shape and FLOPs grow with N.
  */
-import { RankawareError } from '../errors.js';
-import type { GraphNode, OnnxGraph } from './onnx-graph.js';
+import { RankawareError } from '../../errors.js';
+import type { GraphNode, OnnxGraph } from '../reader/onnx-graph.js';
 import { KERNELS, nodeFlops, nodeWhere } from './ops.js';
 import type { Value } from './tensor.js';
 

@@ -4,7 +4,7 @@
  * that the linear rewrites (rewrites.ts) and the block rewrites (block-rewrites.ts) both build on it
  * without importing each other.
  */
-import type { GraphNode } from './onnx-graph.js';
+import type { GraphNode } from '../reader/onnx-graph.js';
 import type { Value } from './tensor.js';
 
 /** A run of columns of a traced input, read from one graph value (flattened after its first axis). */

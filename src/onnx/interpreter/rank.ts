@@ -9,8 +9,8 @@
  * How shapes grow with N (and with variable list lengths L) is measured, not inferred per op: the graph
  * runs on dummy inputs at (N, L) = (2, 1), (3, 1) and (2, 2), and each dim is fitted as a + b*N.
  */
-import { RankawareError, show } from '../errors.js';
-import type { Dim, GraphInput, OnnxGraph } from './onnx-graph.js';
+import { RankawareError, show } from '../../errors.js';
+import type { Dim, GraphInput, OnnxGraph } from '../reader/onnx-graph.js';
 import { evaluateGraph } from './evaluate.js';
 import { SUPPORTED_OPS, KERNELS, nodeWhere } from './ops.js';
 import type { Value } from './tensor.js';

@@ -5,8 +5,8 @@
  * the per-candidate halves of the rewrites). Nodes nothing needs (a concatenation only a split layer
  * read, a transpose the pair products replaced) are not run at all.
  */
-import { RankawareError } from '../errors.js';
-import type { GraphNode, OnnxGraph } from './onnx-graph.js';
+import { RankawareError } from '../../errors.js';
+import type { GraphNode, OnnxGraph } from '../reader/onnx-graph.js';
 import { runNode } from './evaluate.js';
 import { BROADCASTING_OPS } from './ops.js';
 import type { RankAnalysis } from './rank.js';

@@ -4,7 +4,7 @@
  * vanilla graph (broadcast first, as exported) and in the rank-aware program, and the FLOPs saved.
  */
 import type { ImportedModel } from './model.js';
-import type { RewriteKind } from './rewrite-parts.js';
+import type { RewriteKind } from './interpreter/rewrite-parts.js';
 
 export type NodeRank = 'import' | 'shape' | 'once' | 'per-candidate' | 'not run';
 

@@ -13,7 +13,7 @@ export { importedPath } from './dir.js';
 import type { ImportRecord } from './dir.js';
 
 /** Why an imported graph runs where it runs (reported as `reason`, like a backend fallback). */
-const INTERPRETER_REASON = 'this imported ONNX graph runs on the float64 graph interpreter of src/import (js), whichever backend was asked for, because it was not recognized as one of the six architectures';
+const INTERPRETER_REASON = 'this imported ONNX graph runs on the float64 graph interpreter of src/onnx/interpreter (js), whichever backend was asked for, because it was not recognized as one of the six architectures';
 
 /** The `import` note a score of a recognized imported directory carries. */
 export function nativeNote(path: ImportRecord['path'] & { native: true }): string {

@@ -11,7 +11,7 @@
  * Parts are found by tracing the input back through Concat (feature axis), Unsqueeze, Reshape and Flatten
  * that keep the candidate axis first, so that flatten(input) = concat(flatten(part) for part in parts).
  */
-import type { GraphNode, OnnxGraph } from './onnx-graph.js';
+import type { GraphNode, OnnxGraph } from '../reader/onnx-graph.js';
 import type { RankAnalysis, ValueClass } from './rank.js';
 import { candidateAxes } from './rank.js';
 import type { Value } from './tensor.js';
@@ -19,8 +19,8 @@ import { size, value } from './tensor.js';
 import { attentionLse, fmSplit } from './block-rewrites.js';
 import { gatherParts } from './rewrite-parts.js';
 import type { Part, Rewrite, RowMap } from './rewrite-parts.js';
-import { attentionCore } from './native/attention.js';
-import { GraphView, NoMatch } from './native/view.js';
+import { attentionCore } from '../patterns/attention.js';
+import { GraphView, NoMatch } from '../patterns/view.js';
 
 const isOnce = (c: ValueClass | undefined) => c === 'once' || c === 'const';
 

@@ -3,10 +3,10 @@
  * Plain typed arrays (no onnxruntime import), so that Node, browsers and the benchmark wrap them in their
  * own runtime's tensor type. Ids pass through unmapped: the graph itself sends OOV-bucket ids to the bucket row.
  */
-import { RankawareError } from '../errors.js';
-import type { FieldValue } from '../model/request.js';
-import { encodeRequest } from '../model/request.js';
-import type { Field, ModelSpec } from '../model/spec.js';
+import { RankawareError } from '../../errors.js';
+import type { FieldValue } from '../../model/request.js';
+import { encodeRequest } from '../../model/request.js';
+import type { Field, ModelSpec } from '../../model/spec.js';
 
 export type OnnxFeed =
   | { readonly type: 'int64'; readonly data: BigInt64Array; readonly dims: readonly number[] }

@@ -9,7 +9,7 @@
  * Keys and values may be a Concat on the field axis of several projections (rank-attention's target
  * stream attends over [context keys; target keys]).
  */
-import type { GraphNode } from '../onnx-graph.js';
+import type { GraphNode } from '../reader/onnx-graph.js';
 import type { GraphView } from './view.js';
 import { fail } from './view.js';
 

@@ -1,13 +1,13 @@
 /**
  * Reading an ONNX file into a small typed graph: inputs with their declared dims, initializers and
  * Constant nodes as Values, and nodes with decoded attributes. Decoding reuses onnx-proto's generated
- * ModelProto (the same schema src/onnx/graph.ts writes with).
+ * ModelProto (the same schema src/onnx/writer/graph.ts writes with).
  */
 import onnxProto from 'onnx-proto'; // CommonJS: Node's ESM loader exposes only its default export
 import type { onnx } from 'onnx-proto';
-import { RankawareError, show } from '../errors.js';
-import type { DType, Value } from './tensor.js';
-import { size } from './tensor.js';
+import { RankawareError, show } from '../../errors.js';
+import type { DType, Value } from '../interpreter/tensor.js';
+import { size } from '../interpreter/tensor.js';
 
 const { ModelProto } = onnxProto.onnx;
 

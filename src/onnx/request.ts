@@ -6,8 +6,8 @@
  * that indexes an embedding table directly are checked against the table's rows.
  */
 import { RankawareError, show } from '../errors.js';
-import type { InputRole } from './rank.js';
-import type { Value } from './tensor.js';
+import type { InputRole } from './interpreter/rank.js';
+import type { Value } from './interpreter/tensor.js';
 
 export interface ImportedInput {
   readonly name: string;

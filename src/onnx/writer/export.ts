@@ -15,10 +15,10 @@
  * linear map is one MatMul; tables and biases keep their weight names. Each architecture's layers are its
  * exporter in src/zoo/<arch>/export.ts, built from the public helpers of OnnxExporter.
  */
-import type { Model } from '../model/model.js';
-import type { Tensor } from '../model/safetensors.js';
-import type { Field, ModelSpec, SparseField, SpecOf } from '../model/spec.js';
-import { ZOO_ONNX } from '../zoo/onnx.js';
+import type { Model } from '../../model/model.js';
+import type { Tensor } from '../../model/safetensors.js';
+import type { Field, ModelSpec, SparseField, SpecOf } from '../../model/spec.js';
+import { ZOO_ONNX } from '../../zoo/onnx.js';
 import { GraphBuilder } from './graph.js';
 
 /** The encoded ONNX ModelProto of the model's vanilla forward (opset 17). */

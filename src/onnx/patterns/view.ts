@@ -5,9 +5,9 @@
  * and its pooling). Each matcher either returns what it matched or throws NoMatch saying what it found
  * instead; the nodes a match consumed are recorded so that the recognizer can report them.
  */
-import type { GraphNode, OnnxGraph } from '../onnx-graph.js';
-import type { RankAnalysis, ShapeTemplate } from '../rank.js';
-import type { Value } from '../tensor.js';
+import type { GraphNode, OnnxGraph } from '../reader/onnx-graph.js';
+import type { RankAnalysis, ShapeTemplate } from '../interpreter/rank.js';
+import type { Value } from '../interpreter/tensor.js';
 
 /** A structure the recognizer expected and did not find (the reason the graph falls back to the interpreter). */
 export class NoMatch extends Error {}

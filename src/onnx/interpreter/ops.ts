@@ -3,8 +3,8 @@
  * attributes, plus its FLOP count. Semantics follow the ONNX operator specification (opset 13-18 forms:
  * axes as an input or an attribute). Anything else is refused at import, naming the node and the op.
  */
-import { RankawareError, show } from '../errors.js';
-import type { GraphNode } from './onnx-graph.js';
+import { RankawareError, show } from '../../errors.js';
+import type { GraphNode } from '../reader/onnx-graph.js';
 import type { DType, Value } from './tensor.js';
 import { broadcastIndex, broadcastShapes, expandTo, size, strides, value } from './tensor.js';
 
