@@ -5,6 +5,8 @@
 export { RankawareError } from './errors.js';
 export type { ErrorKind } from './errors.js';
 export * from './model/spec.js';
+export { ARCHITECTURES, parseModelSpec } from './model/parse-spec.js';
+export { denseFields, sparseFields, tableRows } from './model/fields.js';
 export { modelFromFiles, modelToFiles } from './model/model.js';
 export type { Model, ModelJsonInput, WeightsInput } from './model/model.js';
 export { loadModel, modelUrls } from './model/load.js';

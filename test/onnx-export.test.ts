@@ -14,7 +14,7 @@ import type { Model } from '../src/model/model.js';
 import type { InitOptions } from '../src/model/random.js';
 import { randomModel, randomRequest } from '../src/model/random.js';
 import type { Field, ModelSpec, SparseField } from '../src/model/spec.js';
-import { ARCHITECTURES } from '../src/model/spec.js';
+import { ARCHITECTURES } from '../src/model/parse-spec.js';
 import type { RequestJson } from '../src/model/request.js';
 import { exportOnnx } from '../src/onnx/writer/export.js';
 import { onnxFeeds } from '../src/onnx/writer/feeds.js';

@@ -6,7 +6,8 @@
 import { score } from '../../src/engine.js';
 import { encodeRequest } from '../../src/model/request.js';
 import { mulberry32 } from '../../src/model/random.js';
-import { MODEL_FORMAT, MODEL_VERSION, parseModelSpec } from '../../src/model/spec.js';
+import { MODEL_FORMAT, MODEL_VERSION } from '../../src/model/spec.js';
+import { parseModelSpec } from '../../src/model/parse-spec.js';
 import type { SpecOf } from '../../src/model/spec.js';
 import type { Model } from '../../src/model/model.js';
 import { AGE_BANDS, DECADES, DEVICES, GENRES, RATING_BUCKETS, TIMES_OF_DAY, requestFor } from '../src/vocab.js';

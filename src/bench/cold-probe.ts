@@ -39,7 +39,7 @@ export async function probeCold(p: ColdProbe): Promise<ColdTimes> {
     const t3 = performance.now();
     return times(t0, t1, t2, t3, scores.length);
   }
-  const { parseModelSpec } = await import('../model/spec.js');
+  const { parseModelSpec } = await import('../model/parse-spec.js');
   const { onnxFeeds } = await import('../onnx/writer/feeds.js');
   const feeds = onnxFeeds(parseModelSpec(JSON.parse(await readFile(join(p.dir, 'model.json'), 'utf8'))), request);
   const t0 = performance.now();

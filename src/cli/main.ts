@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { oneLine, RankawareError, show } from '../errors.js';
 import { loadModelDir, saveModelDir } from '../node.js';
-import { ARCHITECTURES } from '../model/spec.js';
+import { ARCHITECTURES } from '../model/parse-spec.js';
 import { ZOO } from '../zoo/registry.js';
 import type { Architecture } from '../model/spec.js';
 import { randomModel, randomRequest } from '../model/random.js';

@@ -11,7 +11,7 @@ import { modelToFiles } from '../model/model.js';
 import type { Model } from '../model/model.js';
 import { randomModel } from '../model/random.js';
 import type { Field } from '../model/spec.js';
-import { ARCHITECTURES } from '../model/spec.js';
+import { ARCHITECTURES } from '../model/parse-spec.js';
 import { exportOnnx } from '../onnx/writer/export.js';
 import { Rng } from './rng.js';
 

@@ -6,15 +6,11 @@ import { RankawareError, show } from '../errors.js';
 import { isReadable, readAll } from './fetch.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 import type { Tensor } from './safetensors.js';
-import { parseModelSpec } from './spec.js';
-import type { ModelSpec } from './spec.js';
+import { parseModelSpec } from './parse-spec.js';
+import type { Model } from './spec.js';
 import { declareWeights, isStoredTransposed, loadWeights, storedShape, transpose } from './weights.js';
-import type { Weights } from './weights.js';
 
-export interface Model {
-  readonly spec: ModelSpec;
-  readonly weights: Weights;
-}
+export type { Model } from './spec.js';
 
 /** model.json as text, as its bytes, or already parsed. */
 export type ModelJsonInput = string | ArrayBuffer | ArrayBufferView | { readonly [key: string]: unknown };

@@ -4,7 +4,8 @@
  */
 import type { Tensor } from './safetensors.js';
 import type { Architecture, Field, ModelSpec } from './spec.js';
-import { MODEL_FORMAT, MODEL_VERSION, parseModelSpec } from './spec.js';
+import { MODEL_FORMAT, MODEL_VERSION } from './spec.js';
+import { parseModelSpec } from './parse-spec.js';
 import { declareWeights } from './weights.js';
 import { ZOO } from '../zoo/registry.js';
 import type { Model } from './model.js';

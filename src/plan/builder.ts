@@ -3,7 +3,7 @@
  * derived weights, and implements the building blocks shared by all architectures: embedding a set of
  * fields, the rank-split linear layer (paper Eq. 1 / 9-10, "RankSplitDense") and MLPs.
  */
-import type { Model } from '../model/model.js';
+import type { Model } from '../model/spec.js';
 import type { Tensor } from '../model/safetensors.js';
 import type { Field } from '../model/spec.js';
 import type { Activation, BufferDecl, Component, Op, Plan, PlanMode, PlannedOp, Rank, Slice } from './ir.js';

@@ -6,18 +6,10 @@ import { bool, oneOf, positiveInt, SPEC_LIMITS } from '../model/parse.js';
 import type { Json } from '../model/parse.js';
 import type { Slice } from '../plan/ir.js';
 import type { PlanBuilder } from '../plan/builder.js';
+import type { AttentionOptions } from './attention-options.js';
 
-export interface AttentionOptions {
-  readonly layers: number;
-  readonly heads: number;
-  readonly headDim: number;
-  /** Divide scores by sqrt(headDim). */
-  readonly scaling: boolean;
-  /** Add the residual projection x W_res before the ReLU. */
-  readonly residual: boolean;
-  /** Layout of the Q/K/V/residual matrices: 'in_out' (DeepCTR, x @ W) or 'out_in' (nn.Linear). */
-  readonly projectionLayout: 'in_out' | 'out_in';
-}
+export type { AttentionOptions } from './attention-options.js';
+
 
 export const ATTENTION_KEYS = ['layers', 'heads', 'headDim', 'scaling', 'residual', 'projectionLayout'];
 

@@ -6,7 +6,7 @@
  */
 import type { Matcher } from '../onnx/patterns/match-parts.js';
 import type { Architecture, SpecOf } from '../model/spec.js';
-import type { OnnxExporter } from '../onnx/writer/export.js';
+import type { OnnxExporter } from '../onnx/writer/exporter.js';
 import { exportAutoInt } from './autoint/export.js';
 import { autointMatcher } from './autoint/match.js';
 import { exportDcnv2 } from './dcnv2/export.js';

@@ -3,7 +3,7 @@
  * in, a backend-neutral plan out). Typed by Architecture: an architecture without an entry, or an entry
  * missing a part, does not compile.
  */
-import type { Model } from '../model/model.js';
+import type { Model } from '../model/spec.js';
 import type { Architecture, ModelSpec } from '../model/spec.js';
 import type { Plan, PlanMode } from '../plan/ir.js';
 import { PlanBuilder } from '../plan/builder.js';

@@ -1,8 +1,8 @@
-/** The vanilla ONNX graph's logit for autoint (src/onnx/writer/export.ts builds the rest: inputs, lookups, score). */
+/** The vanilla ONNX graph's logit for autoint (src/onnx/writer/exporter.ts builds the rest: inputs, lookups, score). */
 import { denseFields, sparseFields } from '../../model/fields.js';
 import { embeddingDim } from '../../model/geometry.js';
 import type { SpecOf } from '../../model/spec.js';
-import type { OnnxExporter } from '../../onnx/writer/export.js';
+import type { OnnxExporter } from '../../onnx/writer/exporter.js';
 
 export function exportAutoInt(ex: OnnxExporter, spec: SpecOf<'autoint'>): string {
   const o = spec.options;

@@ -7,15 +7,10 @@ import { denseFields, sparseFields } from '../../model/fields.js';
 import { attentionWidth, dnnInput } from '../../model/geometry.js';
 import { noExtraKeys, sizes } from '../../model/parse.js';
 import type { ArchDef } from '../arch.js';
+export type { AutoIntOptions } from './options.js';
 import { ATTENTION_KEYS, attentionDefaults, parseAttention } from '../attention.js';
-import type { AttentionOptions } from '../attention.js';
 import { attention, linear, mlp } from '../weight-decls.js';
 import { planAutoInt } from './plan.js';
-
-export interface AutoIntOptions extends AttentionOptions {
-  /** Hidden sizes of the optional parallel DNN on flatten(embeddings) (+ dense fields). */
-  readonly dnn: readonly number[];
-}
 
 export const autoint: ArchDef<'autoint'> = {
   architecture: 'autoint',

@@ -1,6 +1,6 @@
-/** The vanilla ONNX graph's logit for dcnv2 (src/onnx/writer/export.ts builds the rest: inputs, lookups, score). */
+/** The vanilla ONNX graph's logit for dcnv2 (src/onnx/writer/exporter.ts builds the rest: inputs, lookups, score). */
 import type { SpecOf } from '../../model/spec.js';
-import type { OnnxExporter } from '../../onnx/writer/export.js';
+import type { OnnxExporter } from '../../onnx/writer/exporter.js';
 
 export function exportDcnv2(ex: OnnxExporter, spec: SpecOf<'dcnv2'>): string {
   const { layers, rank, structure, deep, mlp } = spec.options;

@@ -7,20 +7,9 @@ import { dcnInput, withOutput } from '../../model/geometry.js';
 import { noExtraKeys, oneOf, positiveInt, sizes, SPEC_LIMITS } from '../../model/parse.js';
 import { show } from '../../errors.js';
 import type { ArchDef } from '../arch.js';
+export type { Dcnv2Options } from './options.js';
 import { mlp } from '../weight-decls.js';
 import { planDcnv2 } from './plan.js';
-
-export interface Dcnv2Options {
-  readonly layers: number;
-  /** 0: full W_l [d, d]; r > 0: low rank W_l = U_l V_l (U [d, r], V [r, d]). */
-  readonly rank: number;
-  /** 'stacked': MLP on x_L. 'parallel': a deep MLP on x_0 beside the cross stack, MLP on cat(x_L, deep). */
-  readonly structure: 'stacked' | 'parallel';
-  /** Hidden sizes of the parallel deep MLP (parallel only). */
-  readonly deep: readonly number[];
-  /** Hidden sizes of the top MLP; a 1-unit output layer follows. */
-  readonly mlp: readonly number[];
-}
 
 export const dcnv2: ArchDef<'dcnv2'> = {
   architecture: 'dcnv2',

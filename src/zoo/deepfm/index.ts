@@ -6,13 +6,9 @@ import { denseFields, sparseFields, tableRows } from '../../model/fields.js';
 import { dnnInput } from '../../model/geometry.js';
 import { noExtraKeys, sizes } from '../../model/parse.js';
 import type { ArchDef } from '../arch.js';
+export type { DeepFmOptions } from './options.js';
 import { linear, mlp } from '../weight-decls.js';
 import { planDeepFm } from './plan.js';
-
-export interface DeepFmOptions {
-  /** Hidden sizes of the DNN on flatten(embeddings) (+ dense fields); `output.weight` maps its last layer to 1. */
-  readonly dnn: readonly number[];
-}
 
 export const deepfm: ArchDef<'deepfm'> = {
   architecture: 'deepfm',

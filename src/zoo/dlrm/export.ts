@@ -1,8 +1,8 @@
-/** The vanilla ONNX graph's logit for dlrm (src/onnx/writer/export.ts builds the rest: inputs, lookups, score). */
+/** The vanilla ONNX graph's logit for dlrm (src/onnx/writer/exporter.ts builds the rest: inputs, lookups, score). */
 import { sparseFields } from '../../model/fields.js';
 import { dlrmGeometry } from '../../model/geometry.js';
 import type { SpecOf } from '../../model/spec.js';
-import type { OnnxExporter } from '../../onnx/writer/export.js';
+import type { OnnxExporter } from '../../onnx/writer/exporter.js';
 
 export function exportDlrm(ex: OnnxExporter, spec: SpecOf<'dlrm'>): string {
   const geo = dlrmGeometry(spec);

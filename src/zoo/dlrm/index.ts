@@ -7,19 +7,9 @@ import { denseFields, sparseFields } from '../../model/fields.js';
 import { dlrmGeometry, withOutput } from '../../model/geometry.js';
 import { noExtraKeys, oneOf, sizes } from '../../model/parse.js';
 import type { ArchDef } from '../arch.js';
+export type { DlrmOptions } from './options.js';
 import { mlp } from '../weight-decls.js';
 import { planDlrm } from './plan.js';
-
-export interface DlrmOptions {
-  /** Hidden sizes of the bottom MLP over the dense fields; the last equals the embedding dim. */
-  readonly bottomMlp: readonly number[];
-  /** Hidden sizes of the top MLP; a 1-unit output layer follows. */
-  readonly topMlp: readonly number[];
-  /** 'dlrm': pairs (1,0),(2,0),(2,1),...; 'torchrec': (0,1),(0,2),...,(1,2),... */
-  readonly pairOrder: 'dlrm' | 'torchrec';
-  /** 'dense+pairs': top input is cat(bottom output, pairs); 'embeddings+pairs': cat(flatten(all vectors), pairs). */
-  readonly topInput: 'dense+pairs' | 'embeddings+pairs';
-}
 
 export const dlrm: ArchDef<'dlrm'> = {
   architecture: 'dlrm',

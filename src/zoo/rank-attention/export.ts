@@ -1,7 +1,7 @@
-/** The vanilla ONNX graph's logit for rank-attention (src/onnx/writer/export.ts builds the rest: inputs, lookups, score). */
+/** The vanilla ONNX graph's logit for rank-attention (src/onnx/writer/exporter.ts builds the rest: inputs, lookups, score). */
 import { embeddingDim } from '../../model/geometry.js';
 import type { SpecOf } from '../../model/spec.js';
-import type { OnnxExporter } from '../../onnx/writer/export.js';
+import type { OnnxExporter } from '../../onnx/writer/exporter.js';
 
 export function exportRankAttention(ex: OnnxExporter, spec: SpecOf<'rank-attention'>): string {
   const o = spec.options;

@@ -7,14 +7,10 @@ import { denseFields, sparseFields } from '../../model/fields.js';
 import { attentionWidth, withOutput } from '../../model/geometry.js';
 import { noExtraKeys, sizes } from '../../model/parse.js';
 import type { ArchDef } from '../arch.js';
+export type { RankAttentionOptions } from './options.js';
 import { ATTENTION_KEYS, attentionDefaults, parseAttention } from '../attention.js';
-import type { AttentionOptions } from '../attention.js';
 import { attention, mlp } from '../weight-decls.js';
 import { planRankAttention } from './plan.js';
-
-export interface RankAttentionOptions extends AttentionOptions {
-  readonly mlp: readonly number[];
-}
 
 export const rankAttention: ArchDef<'rank-attention'> = {
   architecture: 'rank-attention',

@@ -1,6 +1,6 @@
-/** The vanilla ONNX graph's logit for rdcn (src/onnx/writer/export.ts builds the rest: inputs, lookups, score). */
+/** The vanilla ONNX graph's logit for rdcn (src/onnx/writer/exporter.ts builds the rest: inputs, lookups, score). */
 import type { SpecOf } from '../../model/spec.js';
-import type { OnnxExporter } from '../../onnx/writer/export.js';
+import type { OnnxExporter } from '../../onnx/writer/exporter.js';
 
 export function exportRdcn(ex: OnnxExporter, spec: SpecOf<'rdcn'>): string {
   const c0 = ex.concat(ex.valuesOf(spec.fields.filter((f) => f.side === 'context')));

@@ -7,13 +7,9 @@ import { sparseFields } from '../../model/fields.js';
 import { rdcnStreams, withOutput } from '../../model/geometry.js';
 import { noExtraKeys, positiveInt, sizes, SPEC_LIMITS } from '../../model/parse.js';
 import type { ArchDef } from '../arch.js';
+export type { RdcnOptions } from './options.js';
 import { linear, mlp } from '../weight-decls.js';
 import { planRdcn } from './plan.js';
-
-export interface RdcnOptions {
-  readonly layers: number;
-  readonly mlp: readonly number[];
-}
 
 export const rdcn: ArchDef<'rdcn'> = {
   architecture: 'rdcn',
