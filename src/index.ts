@@ -17,8 +17,9 @@ export { encodeRequest, encodeContext, encodeCandidates } from './model/request.
 export type { RequestJson, EncodedRequest, Inputs } from './model/request.js';
 export { randomModel, randomRequest, interleavedFields } from './model/random.js';
 export type { InitOptions } from './model/random.js';
-export { score, scoreAsync, getPlan, compilePlan, loadBackend, routePlan } from './engine.js';
-export type { LoadedBackend, BackendPreference } from './engine.js';
+export { score, scoreAsync, getPlan, compilePlan, routePlan } from './engine.js';
+export { loadBackend } from './backends/select.js';
+export type { LoadedBackend, BackendPreference } from './backends/select.js';
 export type { ScoreOptions, ScoreAsyncOptions, ScoreResult } from './engine.js';
 export { acquireGpu, DeviceLostError, REQUIRED_LIMITS } from './backends/webgpu/device.js';
 export type { GpuRuntime, GpuAcquired } from './backends/webgpu/device.js';
