@@ -17,11 +17,12 @@ import { checkScores, getPlan, routePlan } from './engine.js';
 import { loadBackend, preferenceOf } from './backends/select.js';
 import { countFlops } from './plan/flops.js';
 import type { Plan, PlanMode } from './plan/ir.js';
+import { canSplitContext } from './backends/backend.js';
 import type { BackendChoice, BackendName, CompiledPlan, ContextPayload, ContextState } from './backends/backend.js';
 import type { GpuPlanOptions, GpuPlanStats } from './backends/webgpu/plan.js';
 import type { GpuRoute, RoutedContext } from './backends/webgpu/route.js';
 import { jsBackend } from './backends/js/index.js';
-import { compileOnShared, planSkeleton, WasmCompiledPlan } from './backends/wasm/index.js';
+import { compileOnShared, planSkeleton } from './backends/wasm/index.js';
 import { createSharedWasm, createWasmBackend } from './backends/wasm/load.js';
 import { canShareMemory, hardwareThreads, isNode, spawnWorker } from './scheduler/platform.js';
 import type { SpawnedWorker } from './scheduler/platform.js';
@@ -283,7 +284,7 @@ export class Scorer {
   }
 
   get stats(): ScorerStats {
-    return { ...this.counters, memoryBytes: this.main instanceof WasmCompiledPlan ? this.main.allocatedBytes : 0 };
+    return { ...this.counters, memoryBytes: this.main.allocatedBytes ?? 0 };
   }
 
   /**
@@ -474,7 +475,7 @@ export class Scorer {
    */
   private async splitContext(inputs: Inputs): Promise<ContextState | undefined> {
     const main = this.main;
-    if (!(main instanceof WasmCompiledPlan) || main.contextSplitWidth === 0) return undefined;
+    if (!canSplitContext(main)) return undefined;
     // Only workers still polling: waking a sleeping thread (0.1-0.3 ms in a VM) costs more than its share saves.
     const t = now();
     const idle = this.runners.filter((r) => r.columns && !r.dead && r.inflight === 0 && r.pollingUntil > t);
@@ -762,8 +763,9 @@ export class Scorer {
   private configFor(slot: number): WorkerConfig {
     const config = this.workerConfig!;
     const bytes = this.options.arenaBytes;
-    if (!config.shared || !bytes || !(this.main instanceof WasmCompiledPlan)) return config;
-    const arena = (this.arenas[slot] ??= { start: this.main.reserve(bytes), bytes });
+    const main = this.main;
+    if (!config.shared || !bytes || !main.reserve) return config;
+    const arena = (this.arenas[slot] ??= { start: main.reserve(bytes), bytes });
     return { ...config, shared: { ...config.shared, arena } };
   }
 
