@@ -32,5 +32,5 @@ export type { Plan, PlanMode, Op, Slice, BufferDecl, Rank, Component } from './p
 export { countFlops, flopsFor, opFlops } from './plan/flops.js';
 export type { FlopCount } from './plan/flops.js';
 export type { Backend, BackendName, BackendChoice, CompiledPlan, AsyncCompiledPlan, ContextState } from './backends/backend.js';
-export { createScorer, Scorer, ContextHandle } from './scorer.js';
-export type { ScorerOptions, ScorerInfo, ScorerMode, ScorerResult, ScoreTiming, ScorerStats, ScoreRequest, ScoreCallOptions, ContextUsage } from './scorer.js';
+export { createScorer, Scorer, ContextHandle } from './scheduler/scorer.js';
+export type { ScorerOptions, ScorerInfo, ScorerMode, ScorerResult, ScoreTiming, ScorerStats, ScoreRequest, ScoreCallOptions, ContextUsage } from './scheduler/scorer.js';

@@ -16,7 +16,7 @@ import { score } from '../src/engine.js';
 import { loadBackend } from '../src/backends/select.js';
 import { importOnnx } from '../src/import/model.js';
 import { runCli } from './helpers.js';
-import { createScorer } from '../src/scorer.js';
+import { createScorer } from '../src/scheduler/scorer.js';
 import { loadModelDir } from '../src/node.js';
 import { onnxFeeds } from '../src/onnx/feeds.js';
 import type { Model } from '../src/index.js';

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RankawareError, show } from '../errors.js';
 import { closeAfterResponse, isOverCap, trackRequest } from './connections.js';
 import { checkRequestShape } from '../model/request.js';
-import type { Scorer, ScorerResult } from '../scorer.js';
+import type { Scorer, ScorerResult } from '../scheduler/scorer.js';
 import type { ContextCache } from './context-cache.js';
 import type { IdleGc } from './idle-gc.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';

@@ -9,25 +9,25 @@
  * in a shared WebAssembly.Memory read by every worker), 'copied-weights' (each worker holds its own copy:
  * the js backend, or a browser page without cross-origin isolation).
  */
-import { RankawareError, show } from './errors.js';
-import type { Model } from './model/model.js';
-import { checkRequestShape, encodeCandidates, encodeContext, sliceInputs } from './model/request.js';
-import type { Inputs } from './model/request.js';
-import { checkScores, getPlan, routePlan } from './engine.js';
-import { loadBackend, preferenceOf } from './backends/select.js';
-import { countFlops } from './plan/flops.js';
-import type { Plan, PlanMode } from './plan/ir.js';
-import { canSplitContext } from './backends/backend.js';
-import type { BackendChoice, BackendName, CompiledPlan, ContextPayload, ContextState } from './backends/backend.js';
-import type { GpuPlanOptions, GpuPlanStats } from './backends/webgpu/plan.js';
-import type { GpuRoute, RoutedContext } from './backends/webgpu/route.js';
-import { jsBackend } from './backends/js/index.js';
-import { compileOnShared, planSkeleton } from './backends/wasm/index.js';
-import { createSharedWasm, createWasmBackend } from './backends/wasm/load.js';
-import { canShareMemory, hardwareThreads, isNode, spawnWorker } from './scheduler/platform.js';
-import type { SpawnedWorker } from './scheduler/platform.js';
-import { MISSING_CONTEXT, WORKER_CONTEXT_CACHE } from './scheduler/protocol.js';
-import type { FaultKind, WorkerConfig } from './scheduler/protocol.js';
+import { RankawareError, show } from '../errors.js';
+import type { Model } from '../model/model.js';
+import { checkRequestShape, encodeCandidates, encodeContext, sliceInputs } from '../model/request.js';
+import type { Inputs } from '../model/request.js';
+import { checkScores, getPlan, routePlan } from '../engine.js';
+import { loadBackend, preferenceOf } from '../backends/select.js';
+import { countFlops } from '../plan/flops.js';
+import type { Plan, PlanMode } from '../plan/ir.js';
+import { canSplitContext } from '../backends/backend.js';
+import type { BackendChoice, BackendName, CompiledPlan, ContextPayload, ContextState } from '../backends/backend.js';
+import type { GpuPlanOptions, GpuPlanStats } from '../backends/webgpu/plan.js';
+import type { GpuRoute, RoutedContext } from '../backends/webgpu/route.js';
+import { jsBackend } from '../backends/js/index.js';
+import { compileOnShared, planSkeleton } from '../backends/wasm/index.js';
+import { createSharedWasm, createWasmBackend } from '../backends/wasm/load.js';
+import { canShareMemory, hardwareThreads, isNode, spawnWorker } from './platform.js';
+import type { SpawnedWorker } from './platform.js';
+import { MISSING_CONTEXT, WORKER_CONTEXT_CACHE } from './protocol.js';
+import type { FaultKind, WorkerConfig } from './protocol.js';
 
 export interface ScorerOptions {
   /**
