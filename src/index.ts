@@ -32,5 +32,7 @@ export type { Plan, PlanMode, Op, Slice, BufferDecl, Rank, Component } from './p
 export { countFlops, flopsFor, opFlops } from './plan/flops.js';
 export type { FlopCount } from './plan/flops.js';
 export type { Backend, BackendName, BackendChoice, CompiledPlan, AsyncCompiledPlan, ContextState } from './backends/backend.js';
-export { createScorer, Scorer, ContextHandle } from './scheduler/scorer.js';
-export type { ScorerOptions, ScorerInfo, ScorerMode, ScorerResult, ScoreTiming, ScorerStats, ScoreRequest, ScoreCallOptions, ContextUsage } from './scheduler/scorer.js';
+export { createScorer, Scorer } from './scheduler/scorer.js';
+export { ContextHandle } from './scheduler/contexts.js';
+export type { ScorerOptions, ScorerInfo, ScorerMode, ScorerResult, ScoreTiming, ScorerStats, ScoreRequest, ScoreCallOptions } from './scheduler/types.js';
+export type { ContextUsage } from './scheduler/contexts.js';

@@ -20,7 +20,7 @@ import { listOps } from '../plan/describe.js';
 import type { BackendChoice } from '../backends/backend.js';
 import { runBench } from './bench.js';
 import { createScorer } from '../scheduler/scorer.js';
-import type { ScoreRequest } from '../scheduler/scorer.js';
+import type { ScoreRequest } from '../scheduler/types.js';
 import { importCommand, importedPath, inspectImportedDir, nativeNote, scoreImportedDir } from '../import/cli.js';
 import { loadCommand, serveCommand, SERVE_USAGE } from '../server/commands.js';
 
