@@ -15,7 +15,7 @@
  */
 import { RankawareError, show } from '../errors.js';
 import type { Model } from '../model/model.js';
-import { checkRequestShape, encodeCandidates, encodeContext } from '../model/request.js';
+import { checkRequestShape, contextSpecOf, encodeCandidates, encodeContext } from '../model/request.js';
 import type { Inputs } from '../model/request.js';
 import { checkScores, getPlan, routePlan } from '../engine.js';
 import { loadBackend, preferenceOf } from '../backends/select.js';
@@ -99,6 +99,8 @@ export class Scorer {
     const signal = options.signal;
     signal?.throwIfAborted();
     const spec = this.model.spec;
+    if (options.encodedContext !== undefined && contextSpecOf(options.encodedContext) !== spec)
+      throw new RankawareError('options.encodedContext', "encodeContext(model.spec, request.context) with this scorer's model", 'inputs that encodeContext did not make for this model');
     const candidates = encodeCandidates(spec, request.candidates);
     let contextId: number;
     let context: ContextEntry | undefined;
@@ -114,7 +116,7 @@ export class Scorer {
       contextCache = 'hit';
     } else {
       contextId = newContextId();
-      encodedContext = encodeContext(spec, request.context);
+      encodedContext = options.encodedContext ?? encodeContext(spec, request.context);
       if (options.contextKey !== undefined) {
         contextCache = 'miss';
         this.contexts.miss();

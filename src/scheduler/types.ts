@@ -1,6 +1,7 @@
 /** The scorer's public types: its options and info, a score call's request and options, its results and stats. */
 import type { BackendChoice, BackendName } from '../backends/backend.js';
 import type { GpuPlanOptions, GpuPlanStats } from '../backends/webgpu/plan.js';
+import type { Inputs } from '../model/request.js';
 import type { PlanMode } from '../plan/ir.js';
 
 export interface ScorerOptions {
@@ -113,4 +114,11 @@ export interface ScoreCallOptions {
    * Entries share the context handles' LRU (maxContexts, maxContextBytes).
    */
   readonly contextKey?: string;
+  /**
+   * `request.context` already encoded, by `encodeContext(model.spec, request.context)` with this scorer's
+   * model (e.g. by whoever derived `contextKey` from it): the context stage runs on it instead of encoding
+   * `request.context` again. Refused when encodeContext did not make it for this model's spec; unused for
+   * a ContextHandle or a cached `contextKey`.
+   */
+  readonly encodedContext?: Inputs;
 }

@@ -70,12 +70,14 @@ export class ContextCache {
   }
 
   /**
-   * The key for a request's context, or undefined with the cache off. Throws the request's own
-   * RankawareError for a context that does not encode (the scorer would refuse it alike).
+   * The key for a request's context and the encoding it was derived from, for the scorer to run the
+   * context stage on (so that a miss encodes the context once); undefined with the cache off. Throws the
+   * request's own RankawareError for a context that does not encode (the scorer would refuse it alike).
    */
-  keyFor(context: unknown): string | undefined {
+  lookup(context: unknown): { readonly contextKey: string; readonly encodedContext: Inputs } | undefined {
     if (!this.enabled) return undefined;
-    return contextKey(this.modelVersion, encodeContext(this.model.spec, context));
+    const encodedContext = encodeContext(this.model.spec, context);
+    return { contextKey: contextKey(this.modelVersion, encodedContext), encodedContext };
   }
 
   get stats(): ContextCacheStats {

@@ -149,11 +149,12 @@ async function scoreRoute(api: Api, req: IncomingMessage, res: ServerResponse): 
   try {
     checkContentType(req);
     const request = parseRequest(await readBody(api, req), api.limits.maxCandidates);
-    const contextKey = api.cache.keyFor(request.context);
-    const result = await api.scorer.score(request, { signal: controller.signal, contextKey });
+    // One encoding of the context: the cache key is derived from it, and a miss's context stage runs on it.
+    const cached = api.cache.lookup(request.context);
+    const result = await api.scorer.score(request, { signal: controller.signal, contextKey: cached?.contextKey, encodedContext: cached?.encodedContext });
     const totalMs = performance.now() - started;
     api.metrics.observeScored(result.scores.length, totalMs / 1000);
-    sendJson(api, res, 200, { scores: result.scores, backend: result.backend, plan: result.plan, timing: timingOf(result, totalMs, contextKey !== undefined) });
+    sendJson(api, res, 200, { scores: result.scores, backend: result.backend, plan: result.plan, timing: timingOf(result, totalMs, cached !== undefined) });
   } catch (e) {
     if (controller.signal.aborted || res.destroyed) {
       api.metrics.errors.inc({ kind: 'client_closed' });
