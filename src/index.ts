@@ -19,8 +19,9 @@ export { encodeRequest, encodeContext, encodeCandidates } from './model/request.
 export type { RequestJson, EncodedRequest, Inputs } from './model/request.js';
 export { randomModel, randomRequest, interleavedFields } from './model/random.js';
 export type { InitOptions } from './model/random.js';
-export { score, scoreAsync, getPlan, compilePlan, loadBackend, routePlan } from './engine.js';
-export type { LoadedBackend, BackendPreference } from './engine.js';
+export { score, scoreAsync, getPlan, compilePlan, routePlan } from './engine.js';
+export { loadBackend } from './backends/select.js';
+export type { LoadedBackend, BackendPreference } from './backends/select.js';
 export type { ScoreOptions, ScoreAsyncOptions, ScoreResult } from './engine.js';
 export { acquireGpu, DeviceLostError, REQUIRED_LIMITS } from './backends/webgpu/device.js';
 export type { GpuRuntime, GpuAcquired } from './backends/webgpu/device.js';
@@ -33,5 +34,7 @@ export type { Plan, PlanMode, Op, Slice, BufferDecl, Rank, Component } from './p
 export { countFlops, flopsFor, opFlops } from './plan/flops.js';
 export type { FlopCount } from './plan/flops.js';
 export type { Backend, BackendName, BackendChoice, CompiledPlan, AsyncCompiledPlan, ContextState } from './backends/backend.js';
-export { createScorer, Scorer, ContextHandle } from './scorer.js';
-export type { ScorerOptions, ScorerInfo, ScorerMode, ScorerResult, ScoreTiming, ScorerStats, ScoreRequest, ScoreCallOptions, ContextUsage } from './scorer.js';
+export { createScorer, Scorer } from './scheduler/scorer.js';
+export { ContextHandle } from './scheduler/contexts.js';
+export type { ScorerOptions, ScorerInfo, ScorerMode, ScorerResult, ScoreTiming, ScorerStats, ScoreRequest, ScoreCallOptions } from './scheduler/types.js';
+export type { ContextUsage } from './scheduler/contexts.js';

@@ -108,8 +108,8 @@ describe('engines without SIMD', () => {
     vi.resetModules();
     const validate = vi.spyOn(WebAssembly, 'validate').mockReturnValue(false);
     try {
-      const engine = await import('../src/engine.js');
-      const loaded = await engine.loadBackend('wasm');
+      const select = await import('../src/backends/select.js');
+      const loaded = await select.loadBackend('wasm');
       expect(loaded.name).toBe('js');
       expect(loaded.reason).toMatch(/no WebAssembly SIMD/);
     } finally {

@@ -6,8 +6,8 @@
  * 1 / latency. Every point is timed side by side with the baseline in one run, and its normalized
  * throughput is the median of per-round ratios (baseline ms / point ms).
  */
-import { createScorer } from '../scorer.js';
-import type { Scorer } from '../scorer.js';
+import { createScorer } from '../scheduler/scorer.js';
+import type { Scorer } from '../scheduler/scorer.js';
 import { getPlan } from '../engine.js';
 import { randomModel, randomRequest } from '../model/random.js';
 import type { Model } from '../model/model.js';

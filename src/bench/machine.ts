@@ -3,7 +3,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import { loadBackend } from '../engine.js';
+import { loadBackend } from '../backends/select.js';
 import { peerVersion } from './peer.js';
 
 export interface Machine {

@@ -5,8 +5,8 @@
  * the four runtimes of each (model, N) are timed side by side in rounds, and each comparison is the
  * median of per-round ratios.
  */
-import { createScorer } from '../scorer.js';
-import type { Scorer } from '../scorer.js';
+import { createScorer } from '../scheduler/scorer.js';
+import type { Scorer } from '../scheduler/scorer.js';
 import { getPlan } from '../engine.js';
 import { randomModel, randomRequest } from '../model/random.js';
 import { countFlops, flopsFor } from '../plan/flops.js';

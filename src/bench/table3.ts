@@ -8,7 +8,7 @@
  * family's vanilla model. In the DCN family the baseline is DCNv2 for every row, rDCN included: rDCN is a
  * different model with fewer weights (no W_ct block), so its change includes that.
  */
-import { createScorer } from '../scorer.js';
+import { createScorer } from '../scheduler/scorer.js';
 import { getPlan } from '../engine.js';
 import { randomModel, randomRequest } from '../model/random.js';
 import type { Model } from '../model/model.js';

@@ -5,8 +5,8 @@
 import type { Model } from '../model/model.js';
 import { randomRequest } from '../model/random.js';
 import { getPlan } from '../engine.js';
-import { createScorer } from '../scorer.js';
-import type { Scorer } from '../scorer.js';
+import { createScorer } from '../scheduler/scorer.js';
+import type { Scorer } from '../scheduler/scorer.js';
 import { countFlops, flopsFor } from '../plan/flops.js';
 import type { PlanMode } from '../plan/ir.js';
 import type { BackendChoice } from '../backends/backend.js';

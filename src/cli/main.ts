@@ -13,14 +13,15 @@ import { ARCHITECTURES } from '../model/parse-spec.js';
 import { ZOO } from '../zoo/registry.js';
 import type { Architecture } from '../model/spec.js';
 import { randomModel, randomRequest } from '../model/random.js';
-import { getPlan, loadBackend, scoreAsync } from '../engine.js';
+import { getPlan, scoreAsync } from '../engine.js';
+import { loadBackend } from '../backends/select.js';
 import type { PlanMode } from '../plan/ir.js';
 import { countFlops, flopsFor } from '../plan/flops.js';
 import { listOps } from '../plan/describe.js';
 import type { BackendChoice } from '../backends/backend.js';
 import { runBench } from './bench.js';
-import { createScorer } from '../scorer.js';
-import type { ScoreRequest } from '../scorer.js';
+import { createScorer } from '../scheduler/scorer.js';
+import type { ScoreRequest } from '../scheduler/types.js';
 import { importCommand, importedPath, inspectImportedDir, nativeNote, scoreImportedDir } from '../onnx/cli.js';
 import { loadCommand, serveCommand, SERVE_USAGE } from '../server/commands.js';
 

@@ -135,7 +135,17 @@ export function encodeContext(spec: ModelSpec, context: unknown): Inputs {
   if (context === undefined) throw new RankawareError('request.context', 'an object of context field values', 'nothing (missing)', 'missing');
   const enc = new SideEncoder(spec, 'context', 1);
   enc.add(context, 'request.context', spec);
-  return enc.finish();
+  const encoded = enc.finish();
+  encodedContexts.set(encoded, spec);
+  return encoded;
+}
+
+/** Each context encodeContext returned, with the spec it was encoded for. */
+const encodedContexts = new WeakMap<Inputs, ModelSpec>();
+
+/** The spec an encodeContext result was encoded for; undefined for inputs that encodeContext did not return. */
+export function contextSpecOf(inputs: Inputs): ModelSpec | undefined {
+  return encodedContexts.get(inputs);
 }
 
 /** Encode a list of candidates (N rows). */

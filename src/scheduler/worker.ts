@@ -5,7 +5,7 @@
 import * as Comlink from 'comlink';
 import type { CompiledPlan, ContextState } from '../backends/backend.js';
 import { jsBackend } from '../backends/js/index.js';
-import { compileOnShared, compileWithModule, WasmCompiledPlan } from '../backends/wasm/index.js';
+import { compileOnShared, compileWithModule } from '../backends/wasm/index.js';
 import { idleCollector } from './collect-garbage.js';
 import { MISSING_CONTEXT, WORKER_CONTEXT_CACHE } from './protocol.js';
 import type { ColumnsTask, TileResult, TileTask, WorkerApi, WorkerCall, WorkerConfig, WorkerReply } from './protocol.js';
@@ -69,7 +69,7 @@ function runTileNow(task: TileTask): TileResult {
 
 function contextColumnsNow(task: ColumnsTask): { values: Float32Array } {
   injectedFault();
-  if (!(compiled instanceof WasmCompiledPlan)) throw new Error('rankaware worker: a context split needs the wasm backend');
+  if (!compiled?.contextColumns) throw new Error('rankaware worker: a context split needs the wasm backend');
   return { values: compiled.contextColumns(task.begun, task.lo, task.hi) };
 }
 

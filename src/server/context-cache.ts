@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import type { Model } from '../model/model.js';
 import { encodeContext } from '../model/request.js';
 import type { Inputs } from '../model/request.js';
-import type { ContextUsage, Scorer } from '../scorer.js';
+import type { ContextUsage } from '../scheduler/contexts.js';
+import type { Scorer } from '../scheduler/scorer.js';
 
 /** The model's version: a SHA-256 of model.json and weights.safetensors as stored (any change is a new version). */
 export function modelDigest(modelJson: Uint8Array | string, weights: Uint8Array): string {
@@ -69,12 +70,14 @@ export class ContextCache {
   }
 
   /**
-   * The key for a request's context, or undefined with the cache off. Throws the request's own
-   * RankawareError for a context that does not encode (the scorer would refuse it alike).
+   * The key for a request's context and the encoding it was derived from, for the scorer to run the
+   * context stage on (so that a miss encodes the context once); undefined with the cache off. Throws the
+   * request's own RankawareError for a context that does not encode (the scorer would refuse it alike).
    */
-  keyFor(context: unknown): string | undefined {
+  lookup(context: unknown): { readonly contextKey: string; readonly encodedContext: Inputs } | undefined {
     if (!this.enabled) return undefined;
-    return contextKey(this.modelVersion, encodeContext(this.model.spec, context));
+    const encodedContext = encodeContext(this.model.spec, context);
+    return { contextKey: contextKey(this.modelVersion, encodedContext), encodedContext };
   }
 
   get stats(): ContextCacheStats {

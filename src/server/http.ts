@@ -11,7 +11,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RankawareError, show } from '../errors.js';
 import { closeAfterResponse, isOverCap, trackRequest } from './connections.js';
 import { checkRequestShape } from '../model/request.js';
-import type { Scorer, ScorerResult } from '../scorer.js';
+import type { Scorer } from '../scheduler/scorer.js';
+import type { ScorerResult } from '../scheduler/types.js';
 import type { ContextCache } from './context-cache.js';
 import type { IdleGc } from './idle-gc.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
@@ -148,11 +149,12 @@ async function scoreRoute(api: Api, req: IncomingMessage, res: ServerResponse): 
   try {
     checkContentType(req);
     const request = parseRequest(await readBody(api, req), api.limits.maxCandidates);
-    const contextKey = api.cache.keyFor(request.context);
-    const result = await api.scorer.score(request, { signal: controller.signal, contextKey });
+    // One encoding of the context: the cache key is derived from it, and a miss's context stage runs on it.
+    const cached = api.cache.lookup(request.context);
+    const result = await api.scorer.score(request, { signal: controller.signal, contextKey: cached?.contextKey, encodedContext: cached?.encodedContext });
     const totalMs = performance.now() - started;
     api.metrics.observeScored(result.scores.length, totalMs / 1000);
-    sendJson(api, res, 200, { scores: result.scores, backend: result.backend, plan: result.plan, timing: timingOf(result, totalMs, contextKey !== undefined) });
+    sendJson(api, res, 200, { scores: result.scores, backend: result.backend, plan: result.plan, timing: timingOf(result, totalMs, cached !== undefined) });
   } catch (e) {
     if (controller.signal.aborted || res.destroyed) {
       api.metrics.errors.inc({ kind: 'client_closed' });
