@@ -3,6 +3,7 @@
  * candidates, check the scores. Plans and compiled plans are cached per model (backend selection is
  * backends/select.ts).
  */
+import type { ScoreResult } from './scheduler/types.js';
 import { RankawareError } from './errors.js';
 import type { Model } from './model/model.js';
 import { encodeRequest } from './model/request.js';
@@ -28,15 +29,7 @@ export interface ScoreOptions {
   readonly backends?: readonly BackendChoice[];
 }
 
-export interface ScoreResult {
-  /** One score per candidate, in request order. */
-  readonly scores: number[];
-  /** The backend that computed these scores. */
-  readonly backend: BackendName;
-  readonly plan: PlanMode;
-  /** Why that backend (after a fallback: why not the one asked for). */
-  readonly reason: string;
-}
+export type { ScoreResult } from './scheduler/types.js';
 
 export interface ScoreAsyncOptions {
   readonly plan?: PlanMode;

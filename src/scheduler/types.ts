@@ -77,13 +77,23 @@ export interface ScoreTiming {
   readonly contextCache?: 'hit' | 'miss';
 }
 
-export interface ScorerResult {
+/**
+ * The result shape of the native scoring entries (score, scoreAsync, Scorer.score): the scores and
+ * which backend and plan made them. (An imported graph on the interpreter returns ImportedScores, the
+ * scores and the plan: it has no backend to name.)
+ */
+export interface ScoreResult {
+  /** One score per candidate, in request order. */
   readonly scores: number[];
   /** The backend that computed these scores (with WebGPU, WASM when the policy sent the request there). */
   readonly backend: BackendName;
-  /** Why that backend. */
-  readonly reason: string;
   readonly plan: PlanMode;
+  /** Why that backend (after a fallback: why not the one asked for). */
+  readonly reason: string;
+}
+
+/** A Scorer's result: the ScoreResult, plus the threads it ran on and where the time went. */
+export interface ScorerResult extends ScoreResult {
   readonly threads: number;
   readonly timing: ScoreTiming;
 }
