@@ -38,10 +38,10 @@ function layout<const F extends string>(struct: string, fields: readonly F[], pa
 }
 
 /** The params array of a layout: the named fields in order, the padding, then the tail values. */
-export function gpuParams<F extends string>(l: GpuLayout<F>, values: Readonly<Record<F, number>>, tail: readonly number[] = []): number[] {
+export function gpuParams<F extends string>(l: GpuLayout<F>, values: Readonly<Record<F, number>>, tail: ArrayLike<number> = []): number[] {
   const out = l.fields.map((f) => values[f]);
   for (let i = 0; i < l.pad; i++) out.push(0);
-  for (const v of tail) out.push(v);
+  for (let i = 0; i < tail.length; i++) out.push(tail[i]!);
   return out;
 }
 
