@@ -7,6 +7,7 @@ import type { Model } from '../model/spec.js';
 import type { Tensor } from '../model/safetensors.js';
 import type { Field } from '../model/spec.js';
 import type { Activation, BufferDecl, Component, Op, Plan, PlanMode, PlannedOp, Rank, Slice } from './ir.js';
+import { opDef } from './ops.js';
 
 /**
  * A logical vector whose columns live partly in a ctx slice (computed once) and partly in a cand slice:
@@ -51,7 +52,7 @@ export class PlanBuilder {
 
   /** Append an op to the stage its output rank belongs to. */
   emit(op: Op): void {
-    const out = 'out' in op ? op.out : op.outSum;
+    const out = opDef(op).outputs(op)[0]!;
     (this.rankOf(out) === 'ctx' ? this.contextOps : this.candidateOps).push({ op, component: this.component });
   }
 

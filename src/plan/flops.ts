@@ -4,33 +4,11 @@
  * like the paper's counts (Eq. 7-15), so that the closed forms can be checked exactly.
  */
 import type { Component, Op, Plan, PlannedOp } from './ir.js';
+import { opDef } from './ops.js';
 
 /** FLOPs of one op for one row of its output (a ctx op runs on one row, a cand op on each candidate). */
 export function opFlops(op: Op, plan: Plan): number {
-  switch (op.kind) {
-    case 'linear': {
-      const [units, ins] = plan.weights.get(op.weight)!.shape as [number, number];
-      return 2 * op.groups * units * ins;
-    }
-    case 'pairs':
-      return 2 * (op.pairs.length / 2) * op.dim;
-    case 'outer':
-      return 2 * (op.a.width / op.dim) * (op.b.width / op.dim) * op.dim;
-    case 'fmContext':
-      return 2 * (op.count + 1) * op.dim;
-    case 'fm':
-      return 2 * (op.count + 1) * op.dim + (op.context ? 2 * op.dim : 0);
-    case 'attentionContext':
-      return 4 * op.heads * op.headDim * op.queries.count * op.keys.count;
-    case 'attention': {
-      const keys = op.keys.reduce((a, s) => a + s.count, 0);
-      let pairs = 0;
-      op.queries.forEach((q, i) => (pairs += q.count * (op.block && i === 0 ? keys - op.keys[0]!.count : keys)));
-      return 4 * op.heads * op.headDim * pairs;
-    }
-    default:
-      return 0;
-  }
+  return opDef(op).flops(op, plan);
 }
 
 export interface FlopCount {

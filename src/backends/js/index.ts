@@ -2,7 +2,8 @@
  * The JS reference backend: interprets a plan with the float64 kernels of kernels.ts.
  */
 import type { Inputs } from '../../model/request.js';
-import type { Op, Plan } from '../../plan/ir.js';
+import type { Op, OpKind, Plan } from '../../plan/ir.js';
+import { byKind } from '../../plan/ops.js';
 import { RankawareError } from '../../errors.js';
 import type { Backend, CompiledPlan, ContextPayload, ContextState } from '../backend.js';
 import * as k from './kernels.js';
@@ -12,21 +13,26 @@ interface JsContext extends ContextState {
   readonly stores: readonly (Store | undefined)[];
 }
 
+type Kernel<O extends Op> = (env: Env, op: O) => void;
+
+/** One kernel per op kind: a kind without one does not compile. */
+const KERNELS: { readonly [K in OpKind]: Kernel<Extract<Op, { kind: K }>> } = {
+  gather: k.gather,
+  dense: k.dense,
+  copy: k.copy,
+  linear: k.linear,
+  pairs: k.pairs,
+  outer: k.outer,
+  cross: k.cross,
+  fm: k.fm,
+  fmContext: k.fmContext,
+  sum: k.sum,
+  attention: k.attention,
+  attentionContext: k.attentionContext,
+};
+
 function run(env: Env, op: Op): void {
-  switch (op.kind) {
-    case 'gather': return k.gather(env, op);
-    case 'dense': return k.dense(env, op);
-    case 'copy': return k.copy(env, op);
-    case 'linear': return k.linear(env, op);
-    case 'pairs': return k.pairs(env, op);
-    case 'outer': return k.outer(env, op);
-    case 'cross': return k.cross(env, op);
-    case 'fm': return k.fm(env, op);
-    case 'fmContext': return k.fmContext(env, op);
-    case 'sum': return k.sum(env, op);
-    case 'attention': return k.attention(env, op);
-    case 'attentionContext': return k.attentionContext(env, op);
-  }
+  byKind<Kernel<Op>>(KERNELS, op)(env, op);
 }
 
 class JsCompiledPlan implements CompiledPlan {

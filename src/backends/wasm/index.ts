@@ -12,31 +12,16 @@
 import { RankawareError } from '../../errors.js';
 import type { Inputs } from '../../model/request.js';
 import type { Tensor } from '../../model/safetensors.js';
-import type { LinearOp, Op, Plan, Slice } from '../../plan/ir.js';
+import type { Op, Plan, Slice } from '../../plan/ir.js';
+import { byKind, opDef } from '../../plan/ops.js';
 import type { Backend, CompiledPlan, ContextPayload, ContextState } from '../backend.js';
 import { LinearMemory } from './memory.js';
 import type { LinearMemoryOptions } from './memory.js';
 import type { WasmVariant } from './module.js';
+import { call, linearKernel, STEPS } from './steps.js';
+import type { DenseSlot, InputSlot, Kernels, Step, StepEnv } from './steps.js';
 
-/** The kernel ABI (wasm/assembly/kernels.ts). Pointers are byte offsets, sizes count f32 elements. */
-export interface Kernels {
-  packedLength(inDim: number, outDim: number): number;
-  packWeight(src: number, inDim: number, outDim: number, dst: number): void;
-  gemm(x: number, xStride: number, rows: number, w: number, inDim: number, outDim: number, bias: number, add: number, addStride: number, out: number, outStride: number, act: number): void;
-  gather(table: number, dim: number, offsets: number, ids: number, rows: number, out: number, outStride: number, mean: number): void;
-  copyRows(src: number, srcStride: number, out: number, outStride: number, rows: number, width: number): void;
-  pairs(a: number, aStride: number, b: number, bStride: number, dim: number, pairList: number, count: number, rows: number, out: number, outStride: number): void;
-  outer(a: number, aStride: number, na: number, b: number, bStride: number, nb: number, dim: number, rows: number, out: number, outStride: number): void;
-  cross(x0: number, x0Stride: number, z: number, zStride: number, x: number, xStride: number, out: number, outStride: number, rows: number, width: number): void;
-  fmContext(src: number, count: number, dim: number, outSum: number, outFm: number): void;
-  fm(src: number, srcStride: number, count: number, dim: number, ctxSum: number, ctxFm: number, rows: number, out: number, outStride: number): void;
-  sumColumns(src: number, srcStride: number, width: number, rows: number, acc: number, accStride: number): void;
-  activate(ptr: number, stride: number, rows: number, width: number, act: number): void;
-  attentionContext(q: number, k: number, v: number, count: number, heads: number, headDim: number, scale: number, out: number): void;
-  attention(desc: number, rows: number): void;
-}
-
-const ACT = { none: 0, relu: 1, sigmoid: 2 } as const;
+export type { Kernels } from './steps.js';
 
 export interface WasmOptions {
   /** Candidates per tile (default: sized so a tile's buffers stay around 1 MB, the L2 share of a core). */
@@ -78,15 +63,11 @@ export interface WeightImageRef {
   readonly end: number;
 }
 
-/** The weights each use reads: raw (tables, biases) and packed (linear weights). */
+/** The weights the plan's ops read: raw (tables, biases) and packed for the GEMM (linear weights). */
 function weightUses(plan: Plan): { raw: Set<string>; packed: Set<string> } {
   const raw = new Set<string>();
   const packed = new Set<string>();
-  for (const { op } of [...plan.contextOps, ...plan.candidateOps]) {
-    if (op.kind === 'gather') raw.add(op.table);
-    if (op.kind === 'linear') packed.add(op.weight);
-    if ((op.kind === 'linear' || op.kind === 'sum') && op.bias) raw.add(op.bias);
-  }
+  for (const { op } of [...plan.contextOps, ...plan.candidateOps]) for (const w of opDef(op).weights(op)) (w.use === 'gemm' ? packed : raw).add(w.name);
   return { raw, packed };
 }
 
@@ -127,7 +108,7 @@ class WeightImage {
         return [name, at];
       });
     const raw = layout(uses.raw, (name) => tensor(name).data.length);
-    const packed = layout(uses.packed, (name) => k.packedLength(dims(name)[1], dims(name)[0]));
+    const packed = layout(uses.packed, (name) => call(k, 'packedLength', { inDim: dims(name)[1], outDim: dims(name)[0] }));
     const scratch = Math.max(0, ...[...uses.packed].map((name) => align4(tensor(name).data.length)));
     const start = mem.alloc(floats + scratch);
     const scratchAt = start + floats * 4;
@@ -137,7 +118,7 @@ class WeightImage {
     for (const [name, at] of packedAt) {
       const [outDim, inDim] = dims(name);
       mem.writeF32(scratchAt, tensor(name).data);
-      k.packWeight(scratchAt, inDim, outDim, at);
+      call(k, 'packWeight', { src: scratchAt, inDim, outDim, dst: at });
     }
     return new WeightImage(rawAt, packedAt, start, scratchAt + scratch * 4);
   }
@@ -165,20 +146,10 @@ class WeightImage {
   }
 }
 
-/** Where each input field's data goes for the current rows (grown on demand). */
-interface InputSlot {
-  offsets: number;
-  ids: number;
-  idCapacity: number;
-  rowCapacity: number;
-}
-
 interface WasmContext extends ContextState {
   readonly generation: number;
   readonly snapshot: Float32Array;
 }
-
-type Step = (rows: number) => void;
 
 export class WasmCompiledPlan implements CompiledPlan {
   private readonly k: Kernels;
@@ -187,7 +158,8 @@ export class WasmCompiledPlan implements CompiledPlan {
   private readonly ptr: number[] = [];
   private readonly stride: number[] = [];
   private readonly sparseSlots = new Map<number, InputSlot>();
-  private readonly denseSlots = new Map<number, { at: number; capacity: number }>();
+  private readonly denseSlots = new Map<number, DenseSlot>();
+  private readonly env: StepEnv;
   private readonly contextSteps: Step[];
   private readonly candidateSteps: Step[];
   private readonly ctxStart: number;
@@ -238,6 +210,18 @@ export class WasmCompiledPlan implements CompiledPlan {
       this.ptr[b.id] = this.mem.alloc(b.width * this.tileRows + 4);
       this.stride[b.id] = b.width;
     }
+    this.env = {
+      k: this.k,
+      mem: this.mem,
+      plan,
+      at: (s) => this.at(s),
+      strideOf: (s) => this.strideOf(s),
+      ints: (values) => this.ints(values),
+      rawAt: (name) => this.weights.rawAt(name),
+      packedAt: (name) => this.weights.packedAt(name),
+      sparseSlot: (field) => getOrSet(this.sparseSlots, field, () => ({ offsets: 0, ids: 0, idCapacity: 0, rowCapacity: 0 })),
+      denseSlot: (field) => getOrSet(this.denseSlots, field, () => ({ at: 0, capacity: 0 })),
+    };
     this.contextSteps = plan.contextOps.map(({ op }) => this.compileOp(op));
     this.candidateSteps = plan.candidateOps.map(({ op }) => this.compileOp(op));
     this.scratchBytes = this.mem.used - scratchStart;
@@ -247,7 +231,7 @@ export class WasmCompiledPlan implements CompiledPlan {
       this.contextSplitWidth = outDim;
       this.contextSplitBytes = outDim * inDim * 4;
       this.contextSplitOut = this.at(last.out);
-      const gemm = this.linearKernel(last);
+      const gemm = linearKernel(this.env, last);
       this.contextColumns_ = (lo, hi) => gemm(1, lo, hi, 0);
     }
   }
@@ -266,115 +250,7 @@ export class WasmCompiledPlan implements CompiledPlan {
   }
 
   private compileOp(op: Op): Step {
-    const k = this.k;
-    switch (op.kind) {
-      case 'gather': {
-        const table = this.weights.rawAt(op.table);
-        const slot: InputSlot = { offsets: 0, ids: 0, idCapacity: 0, rowCapacity: 0 };
-        this.sparseSlots.set(op.field, this.sparseSlots.get(op.field) ?? slot);
-        const s = this.sparseSlots.get(op.field)!;
-        const out = this.at(op.out);
-        const stride = this.strideOf(op.out);
-        return (rows) => k.gather(table, op.out.width, s.offsets, s.ids, rows, out, stride, op.pooling === 'mean' ? 1 : 0);
-      }
-      case 'dense': {
-        const slot = this.denseSlots.get(op.field) ?? { at: 0, capacity: 0 };
-        this.denseSlots.set(op.field, slot);
-        const out = this.at(op.out);
-        const stride = this.strideOf(op.out);
-        return (rows) => k.copyRows(slot.at, op.out.width, out, stride, rows, op.out.width);
-      }
-      case 'copy': {
-        const [src, ss, out, os] = [this.at(op.src), this.strideOf(op.src), this.at(op.out), this.strideOf(op.out)];
-        return (rows) => k.copyRows(src, ss, out, os, rows, op.out.width);
-      }
-      case 'linear':
-        return this.compileLinear(op);
-      case 'pairs': {
-        const list = this.ints(op.pairs);
-        const [a, as, b, bs, out, os] = [this.at(op.a), this.strideOf(op.a), this.at(op.b), this.strideOf(op.b), this.at(op.out), this.strideOf(op.out)];
-        const count = op.pairs.length / 2;
-        return (rows) => k.pairs(a, as, b, bs, op.dim, list, count, rows, out, os);
-      }
-      case 'outer': {
-        const [a, as, b, bs, out, os] = [this.at(op.a), this.strideOf(op.a), this.at(op.b), this.strideOf(op.b), this.at(op.out), this.strideOf(op.out)];
-        return (rows) => k.outer(a, as, op.a.width / op.dim, b, bs, op.b.width / op.dim, op.dim, rows, out, os);
-      }
-      case 'cross': {
-        const [x0, x0s, z, zs, x, xs, out, os] = [this.at(op.x0), this.strideOf(op.x0), this.at(op.z), this.strideOf(op.z), this.at(op.x), this.strideOf(op.x), this.at(op.out), this.strideOf(op.out)];
-        return (rows) => k.cross(x0, x0s, z, zs, x, xs, out, os, rows, op.out.width);
-      }
-      case 'fmContext': {
-        const [src, sum, fm] = [this.at(op.src), this.at(op.outSum), this.at(op.outFm)];
-        return () => k.fmContext(src, op.count, op.dim, sum, fm);
-      }
-      case 'fm': {
-        const [src, ss, out, os] = [this.at(op.src), this.strideOf(op.src), this.at(op.out), this.strideOf(op.out)];
-        const sum = op.context ? this.at(op.context.sum) : 0;
-        const fm = op.context ? this.at(op.context.fm) : 0;
-        return (rows) => k.fm(src, ss, op.count, op.dim, sum, fm, rows, out, os);
-      }
-      case 'sum': {
-        const [out, os] = [this.at(op.out), this.strideOf(op.out)];
-        // From the placed image, not plan.weights: a worker's plan carries weight shapes only (planSkeleton).
-        const bias = op.bias ? this.mem.f32[this.weights.rawAt(op.bias) >>> 2]! : 0;
-        const terms = op.terms.map((t) => [this.at(t), this.strideOf(t), t.width] as const);
-        return (rows) => {
-          const f32 = this.mem.f32;
-          for (let r = 0; r < rows; r++) f32[(out >>> 2) + r * os] = bias;
-          for (const [src, ss, width] of terms) k.sumColumns(src, ss, width, rows, out, os);
-          if (op.act !== 'none') k.activate(out, os, rows, 1, ACT[op.act]);
-        };
-      }
-      case 'attentionContext': {
-        const [q, kk, v, out] = [this.at(op.queries.slice), this.at(op.keys.slice), this.at(op.values.slice), this.at(op.out)];
-        return () => k.attentionContext(q, kk, v, op.queries.count, op.heads, op.headDim, op.scale, out);
-      }
-      case 'attention': {
-        const scaleBits = new Int32Array(new Float32Array([op.scale]).buffer)[0]!;
-        const desc = [op.heads, op.headDim, scaleBits, ACT[op.act], this.at(op.out), this.strideOf(op.out), op.block ? this.at(op.block) : 0, op.block ? this.strideOf(op.block) : 0, this.ints(op.outSlots), op.queries.length];
-        op.queries.forEach((q, i) => {
-          const res = op.residual?.[i];
-          desc.push(this.at(q.slice), this.strideOf(q.slice), q.count, res ? this.at(res) : 0, res ? this.strideOf(res) : 0);
-        });
-        desc.push(op.keys.length);
-        op.keys.forEach((key, i) => {
-          const v = op.values[i]!;
-          desc.push(this.at(key.slice), this.strideOf(key.slice), this.at(v.slice), this.strideOf(v.slice), key.count);
-        });
-        const at = this.ints(desc);
-        return (rows) => k.attention(at, rows);
-      }
-    }
-  }
-
-  private compileLinear(op: LinearOp): Step {
-    const [outDim] = this.plan.weights.get(op.weight)!.shape as [number, number];
-    const gemm = this.linearKernel(op);
-    if (op.groups === 1) return (rows) => gemm(rows, 0, outDim, 0);
-    // Groups share the weight: group g reads and writes the next inDim / outDim columns of each row.
-    return (rows) => {
-      for (let g = 0; g < op.groups; g++) gemm(rows, 0, outDim, g);
-    };
-  }
-
-  /**
-   * The GEMM of a linear op over output columns [lo, hi) of group g. The packed weight is in panels of 16
-   * output columns, so lo must be a multiple of 16; hi is a multiple of 16 or the layer's width.
-   */
-  private linearKernel(op: LinearOp): (rows: number, lo: number, hi: number, g: number) => void {
-    const [outDim, inDim] = this.plan.weights.get(op.weight)!.shape as [number, number];
-    const w = this.weights.packedAt(op.weight);
-    const bias = op.bias ? this.weights.rawAt(op.bias) : 0;
-    const [x, xs, out, os] = [this.at(op.x), this.strideOf(op.x), this.at(op.out), this.strideOf(op.out)];
-    const add = op.add ? this.at(op.add) : 0;
-    const addStride = op.add ? this.strideOf(op.add) : 0;
-    const act = ACT[op.act];
-    const k = this.k;
-    return (rows, lo, hi, g) => {
-      const col = (g * outDim + lo) * 4;
-      k.gemm(x + g * inDim * 4, xs, rows, w + lo * inDim * 4, inDim, hi - lo, bias ? bias + lo * 4 : 0, add ? add + col : 0, addStride, out + col, os, act);
-    };
+    return byKind<(e: StepEnv, op: Op) => Step>(STEPS, op)(this.env, op);
   }
 
   /** Copy rows [start, end) of the inputs into the scratch slots (growing them when too small). */
@@ -514,6 +390,12 @@ export class WasmCompiledPlan implements CompiledPlan {
   weightImage(): WeightImageRef {
     return this.weights.ref();
   }
+}
+
+function getOrSet<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) map.set(key, (v = make()));
+  return v;
 }
 
 /** A payload as an error message shows it. */

@@ -11,13 +11,15 @@
 import { RankawareError } from '../../errors.js';
 import type { Inputs } from '../../model/request.js';
 import type { Tensor } from '../../model/safetensors.js';
-import type { Activation, Op, Plan, Slice } from '../../plan/ir.js';
+import type { Op, Plan, Slice } from '../../plan/ir.js';
+import { byKind } from '../../plan/ops.js';
 import type { AsyncCompiledPlan, ContextPayload, ContextState } from '../backend.js';
 import { DeviceLostError } from './device.js';
 import type { GpuRuntime } from './device.js';
 import { pipelineCache } from './pipelines.js';
-import type { KernelKey } from './pipelines.js';
 import { keyOf } from './pipelines.js';
+import { copySpec, SPECS } from './specs.js';
+import type { DispatchSpec, SpecEnv } from './specs.js';
 
 export interface GpuPlanOptions {
   /** Candidates per tile (default: as many as keep the arena near 64 MiB, within the binding limit). */
@@ -29,20 +31,7 @@ export interface GpuPlanOptions {
   readonly weightChunkBytes?: number;
 }
 
-const ACT: Record<Activation, number> = { none: 0, relu: 1, sigmoid: 2 };
-const LANES = 64;
-const MAX_GROUPS = 65535;
 const ARENA_TARGET_BYTES = 64 * 1024 * 1024;
-
-const f32Bits = (x: number): number => new Uint32Array(new Float32Array([x]).buffer)[0]!;
-
-/** A 2-D grid of 64-lane workgroups covering `count` lanes (x capped by maxComputeWorkgroupsPerDimension). */
-function lanes(count: number): [number, number, number] {
-  const groups = Math.ceil(count / LANES);
-  if (groups === 0) return [0, 0, 0];
-  const x = Math.min(groups, MAX_GROUPS);
-  return [x, Math.ceil(groups / x), 1];
-}
 
 interface Chunk {
   readonly buffer: GPUBuffer;
@@ -62,14 +51,6 @@ interface Dispatch {
   readonly paramsBytes: number;
   readonly grid: (rows: number) => [number, number, number];
   bindGroup: GPUBindGroup | undefined;
-}
-
-interface DispatchSpec {
-  readonly kernel: KernelKey;
-  readonly params: readonly number[];
-  readonly a?: GPUBuffer;
-  readonly b?: GPUBuffer;
-  readonly grid: (rows: number) => [number, number, number];
 }
 
 interface GpuContext extends ContextState {
@@ -109,6 +90,7 @@ export class GpuCompiledPlan implements AsyncCompiledPlan {
   private readonly candRuntime: GPUBuffer;
   private inputs: GPUBuffer;
   private params: GPUBuffer | undefined;
+  private readonly specEnv: SpecEnv;
   private readonly slots = new Map<number, number>();
   private readonly chunks = new Map<string, Chunk[]>();
   private readonly biases = new Map<string, GPUBuffer>();
@@ -163,6 +145,17 @@ export class GpuCompiledPlan implements AsyncCompiledPlan {
     this.device.queue.writeBuffer(this.ctxRuntime, 0, Uint32Array.of(1, 0, 0, 0));
     this.candRuntime = this.buffer('candidate tile sizes', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     this.inputs = this.buffer('inputs', 4096, STORAGE | GPUBufferUsage.COPY_DST);
+    this.specEnv = {
+      plan,
+      at: (s) => this.at(s),
+      strideOf: (s) => this.strideOf(s),
+      weightShape: (name) => this.tensor(name).shape,
+      weightValue: (name) => this.tensor(name).data[0]!,
+      linearChunks: (name) => this.linearChunks(name),
+      tableChunks: (name, dim) => this.tableChunks(name, dim),
+      bias: (name) => this.bias(name),
+      slot: (field) => this.slot(field),
+    };
   }
 
   /** Upload the weights, create every pipeline (in parallel) and bind everything. */
@@ -172,7 +165,7 @@ export class GpuCompiledPlan implements AsyncCompiledPlan {
     runtime.device.pushErrorScope('out-of-memory');
     runtime.device.pushErrorScope('validation');
     const ctxSpecs = plan.contextOps.flatMap(({ op }) => c.specs(op));
-    const candSpecs = [...plan.candidateOps.flatMap(({ op }) => c.specs(op)), c.copySpec(plan.output, c.scoresAt, 1)];
+    const candSpecs = [...plan.candidateOps.flatMap(({ op }) => c.specs(op)), copySpec(c.specEnv, plan.output, c.scoresAt, 1)];
     c.timing.uploadMs = performance.now() - t0;
     const t1 = performance.now();
     const cache = pipelineCache(runtime);
@@ -278,84 +271,12 @@ export class GpuCompiledPlan implements AsyncCompiledPlan {
   private strideOf(s: Slice): number {
     return this.stride[s.buf]!;
   }
-  private ref(s: Slice): [number, number] {
-    return [this.at(s), this.strideOf(s)];
-  }
 
-  private copySpec(src: Slice, out: number, outStride: number): DispatchSpec {
-    return { kernel: { entry: 'copy' }, params: [...this.ref(src), out, outStride, src.width, 0, 0, 0], grid: (rows) => lanes(rows * src.width) };
-  }
-
-  /** The launches of one op: usually one; a weight split into chunks launches once per chunk. */
+  /** The launches of one op, from the table keyed by op kind (specs.ts). */
   private specs(op: Op): DispatchSpec[] {
-    switch (op.kind) {
-      case 'gather': {
-        const dim = op.out.width;
-        const chunks = this.tableChunks(op.table, dim);
-        const slot = this.slot(op.field);
-        return chunks.map((c, i) => {
-          const flags = (i === 0 ? 1 : 0) | (i === chunks.length - 1 ? 2 : 0) | (op.pooling === 'mean' ? 4 : 0);
-          return { kernel: { entry: 'gather' }, params: [...this.ref(op.out), dim, slot, c.start, c.count, flags, 0], a: c.buffer, grid: (rows) => lanes(rows * dim) };
-        });
-      }
-      case 'dense':
-        return [{ kernel: { entry: 'dense' }, params: [...this.ref(op.out), op.out.width, this.slot(op.field)], grid: (rows) => lanes(rows * op.out.width) }];
-      case 'copy':
-        return [this.copySpec(op.src, ...this.ref(op.out))];
-      case 'linear': {
-        const [units, ins] = this.tensor(op.weight).shape as [number, number];
-        const bias = op.bias ? this.bias(op.bias) : undefined;
-        const add = op.add ? this.ref(op.add) : [0, 0];
-        const constants = { ACT: ACT[op.act], HAS_BIAS: bias ? 1 : 0, HAS_ADD: op.add ? 1 : 0 };
-        // A ctx output is one row: the GEMV (a GEMM tile would compute 64 rows to keep one).
-        const gemv = this.plan.buffers[op.out.buf]!.rank === 'ctx';
-        return this.linearChunks(op.weight).map((c) => ({
-          kernel: { entry: gemv ? 'gemv' : 'gemm', constants },
-          params: [...this.ref(op.x), ins, ...this.ref(op.out), ...add, c.count, c.start, ins, units, 0],
-          a: c.buffer,
-          b: bias,
-          grid: (rows): [number, number, number] => (gemv ? [lanes(rows * Math.ceil(c.count / 4))[0], 1, op.groups] : [Math.ceil(c.count / 64), Math.ceil(rows / 64), op.groups]),
-        }));
-      }
-      case 'pairs': {
-        const count = op.pairs.length / 2;
-        return [{ kernel: { entry: 'pairs' }, params: [...this.ref(op.a), ...this.ref(op.b), op.dim, count, ...this.ref(op.out), ...op.pairs], grid: (rows) => lanes(rows * count) }];
-      }
-      case 'outer': {
-        const na = op.a.width / op.dim;
-        const nb = op.b.width / op.dim;
-        return [{ kernel: { entry: 'outer' }, params: [...this.ref(op.a), na, ...this.ref(op.b), nb, op.dim, ...this.ref(op.out), 0, 0, 0], grid: (rows) => lanes(rows * na * nb) }];
-      }
-      case 'cross':
-        return [{ kernel: { entry: 'cross' }, params: [...this.ref(op.x0), ...this.ref(op.z), ...this.ref(op.x), ...this.ref(op.out), op.out.width, 0, 0, 0], grid: (rows) => lanes(rows * op.out.width) }];
-      case 'fmContext':
-        return [{ kernel: { entry: 'fmContext' }, params: [...this.ref(op.src), op.count, op.dim, 0, 0, this.at(op.outSum), this.at(op.outFm), 0, 0, 0, 0], grid: () => [1, 1, 1] }];
-      case 'fm': {
-        const ctx = op.context ? [this.at(op.context.sum), this.at(op.context.fm), 1] : [0, 0, 0];
-        return [{ kernel: { entry: 'fm' }, params: [...this.ref(op.src), op.count, op.dim, ...this.ref(op.out), ...ctx, 0, 0, 0], grid: (rows) => lanes(rows) }];
-      }
-      case 'sum': {
-        const bias = op.bias ? this.tensor(op.bias).data[0]! : 0;
-        return [{ kernel: { entry: 'sum', constants: { ACT: ACT[op.act] } }, params: [...this.ref(op.out), f32Bits(bias), op.terms.length, ...op.terms.flatMap((t) => [...this.ref(t), t.width])], grid: (rows) => lanes(rows) }];
-      }
-      case 'attentionContext': {
-        const lanesCount = op.heads * op.queries.count;
-        const params = [op.heads, op.headDim, f32Bits(op.scale), op.queries.count, this.at(op.queries.slice), this.at(op.keys.slice), this.at(op.values.slice), op.keys.count, this.at(op.out), 0, 0, 0];
-        return [{ kernel: { entry: 'attentionContext' }, params, grid: () => lanes(lanesCount) }];
-      }
-      case 'attention': {
-        const queries = op.queries.reduce((n, q) => n + q.count, 0);
-        const segments = op.queries.flatMap((q, i) => {
-          const res = op.residual?.[i];
-          return [...this.ref(q.slice), q.count, ...(res ? this.ref(res) : [0, 0]), res ? 1 : 0];
-        });
-        const keys = op.keys.flatMap((k, i) => [...this.ref(k.slice), ...this.ref(op.values[i]!.slice), k.count]);
-        const block = op.block ? this.ref(op.block) : [0, 0];
-        const header = [op.heads, op.headDim, f32Bits(op.scale), queries, ...this.ref(op.out), ...block, op.block ? 1 : 0, op.queries.length, op.keys.length, segments.length + keys.length];
-        return [{ kernel: { entry: 'attention', constants: { ACT: ACT[op.act] } }, params: [...header, ...segments, ...keys, ...op.outSlots], grid: (rows) => lanes(rows * queries * op.heads) }];
-      }
-    }
+    return byKind<(e: SpecEnv, op: Op) => DispatchSpec[]>(SPECS, op)(this.specEnv, op);
   }
+
 
   private paramsBytes = 0;
   private readonly paramsData: (readonly number[])[] = [];
