@@ -2,10 +2,9 @@
  * DCNv2 (TorchRec CrossNet / LowRankCrossNet): x_{l+1} = x_0 * (W_l x_l + b_l) + x_l, stacked or
  * parallel with a deep MLP, then an MLP to the logit.
  */
-import { RankawareError } from '../../errors.js';
+import { RankawareError, show } from '../../errors.js';
 import { dcnInput, withOutput } from '../../model/geometry.js';
 import { noExtraKeys, oneOf, positiveInt, sizes, SPEC_LIMITS } from '../../model/parse.js';
-import { show } from '../../errors.js';
 import type { ArchDef } from '../arch.js';
 export type { Dcnv2Options } from './options.js';
 import { mlp } from '../weight-decls.js';

@@ -7,6 +7,7 @@ import { denseFields, sparseFields } from '../../model/fields.js';
 import { attentionWidth, withOutput } from '../../model/geometry.js';
 import { noExtraKeys, sizes } from '../../model/parse.js';
 import type { ArchDef } from '../arch.js';
+import { requireBothStreams } from '../streams.js';
 export type { RankAttentionOptions } from './options.js';
 import { ATTENTION_KEYS, attentionDefaults, parseAttention } from '../attention.js';
 import { attention, mlp } from '../weight-decls.js';
@@ -20,10 +21,7 @@ export const rankAttention: ArchDef<'rank-attention'> = {
   },
   equalDims: true,
   checkFields(spec) {
-    if (!spec.fields.some((f) => f.side === 'context' && f.type === 'sparse'))
-      throw new RankawareError('model.json fields', `at least one sparse context field (${spec.architecture} has a context stream)`, 'none');
-    if (!sparseFields(spec).some((f) => f.side === 'target'))
-      throw new RankawareError('model.json fields', `at least one sparse target field (${spec.architecture} has a target stream)`, 'none');
+    requireBothStreams(spec);
     for (const f of denseFields(spec)) throw new RankawareError(`model.json field "${f.name}"`, 'sparse fields only (rank-attention attends over embeddings)', 'a dense field');
   },
   declareWeights(spec, decls) {

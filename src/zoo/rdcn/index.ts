@@ -2,11 +2,10 @@
  * rDCN (the paper's rank-aware DCN, section 3.5): a context cross stream c_l and a target stream T_l
  * that reads c_l, then an MLP on cat(c_L, T_L).
  */
-import { RankawareError } from '../../errors.js';
-import { sparseFields } from '../../model/fields.js';
 import { rdcnStreams, withOutput } from '../../model/geometry.js';
 import { noExtraKeys, positiveInt, sizes, SPEC_LIMITS } from '../../model/parse.js';
 import type { ArchDef } from '../arch.js';
+import { requireBothStreams } from '../streams.js';
 export type { RdcnOptions } from './options.js';
 import { linear, mlp } from '../weight-decls.js';
 import { planRdcn } from './plan.js';
@@ -19,10 +18,7 @@ export const rdcn: ArchDef<'rdcn'> = {
   },
   equalDims: false,
   checkFields(spec) {
-    if (!spec.fields.some((f) => f.side === 'context' && f.type === 'sparse'))
-      throw new RankawareError('model.json fields', `at least one sparse context field (${spec.architecture} has a context stream)`, 'none');
-    if (!sparseFields(spec).some((f) => f.side === 'target'))
-      throw new RankawareError('model.json fields', `at least one sparse target field (${spec.architecture} has a target stream)`, 'none');
+    requireBothStreams(spec);
   },
   declareWeights(spec, decls) {
     const { context, target } = rdcnStreams(spec);
