@@ -4,6 +4,7 @@
  * A Rows view addresses a buffer so that a ctx buffer reads as the same row for every candidate.
  */
 import type { Inputs } from '../../model/request.js';
+import { OnlineSoftmax } from './online-softmax.js';
 import type { Tensor } from '../../model/safetensors.js';
 import type { Activation, AttentionContextOp, AttentionOp, CopyOp, CrossOp, FmContextOp, FmOp, GatherOp, LinearOp, OuterOp, PairsOp, Slice, SumOp, DenseOp } from '../../plan/ir.js';
 
@@ -251,9 +252,7 @@ export function attention(env: Env, op: AttentionOp): void {
           if (fromBlock) {
             const bd = data(env, op.block!);
             const base = at(env, op.block!, r) + (h * blockCount + i) * (2 + headDim);
-            state.max = bd[base]!;
-            state.sum = bd[base + 1]!;
-            for (let d = 0; d < headDim; d++) state.acc[d] = bd[base + 2 + d]!;
+            state.from(bd[base]!, bd[base + 1]!, bd, base + 2);
           }
           op.keys.forEach((ks, ksegment) => {
             if (fromBlock && ksegment === 0) return;
@@ -271,27 +270,9 @@ export function attention(env: Env, op: AttentionOp): void {
           const res = op.residual?.[segment];
           const rd = res ? data(env, res) : undefined;
           const ri = res ? at(env, res, r) + i * w + h * headDim : 0;
-          for (let d = 0; d < headDim; d++) out[slot + h * headDim + d] = activate(state.acc[d]! / state.sum + (rd ? rd[ri + d]! : 0), op.act);
+          for (let d = 0; d < headDim; d++) out[slot + h * headDim + d] = activate(state.value(d) + (rd ? rd[ri + d]! : 0), op.act);
         }
       }
     });
-  }
-}
-
-/** Softmax-weighted sum accumulated one key at a time (the log-sum-exp merge of FlashAttention). */
-class OnlineSoftmax {
-  max = -Infinity;
-  sum = 0;
-  readonly acc: Float64Array;
-  constructor(dim: number) {
-    this.acc = new Float64Array(dim);
-  }
-  add(score: number, values: Float64Array, at: number): void {
-    const max = Math.max(this.max, score);
-    const keep = Math.exp(this.max - max);
-    const weight = Math.exp(score - max);
-    this.sum = this.sum * keep + weight;
-    for (let d = 0; d < this.acc.length; d++) this.acc[d] = this.acc[d]! * keep + weight * values[at + d]!;
-    this.max = max;
   }
 }

@@ -14,6 +14,7 @@ import type { Part, Rewrite, RowMap } from './rewrite-parts.js';
 import { gatherParts } from './rewrite-parts.js';
 import type { Value } from './tensor.js';
 import { value } from './tensor.js';
+import { OnlineSoftmax } from '../../backends/js/online-softmax.js';
 import type { AttentionCore } from '../patterns/attention.js';
 
 /** The FM difference node `sub` = square(ReduceSum(E, 1)) - ReduceSum(E * E, 1), output [N, (1,) D]. */
@@ -108,17 +109,11 @@ export function attentionLse(node: GraphNode, parts: readonly Part[], rows: RowM
       out.data.set(v, vAt);
       for (let hh = 0; hh < h; hh++)
         for (let i = 0; i < kc; i++) {
-          const sc = Array.from({ length: kc }, (_, j) => dot(q, i * w + hh * dh, k, j * w + hh * dh));
-          const m = Math.max(...sc);
-          let l = 0;
-          const acc = accAt + (hh * kc + i) * dh;
-          sc.forEach((x, j) => {
-            const e = Math.exp(x - m);
-            l += e;
-            for (let c = 0; c < dh; c++) out.data[acc + c]! += e * v[j * w + hh * dh + c]!;
-          });
-          out.data[mAt + hh * kc + i] = m;
-          out.data[lAt + hh * kc + i] = l;
+          const state = new OnlineSoftmax(dh);
+          for (let j = 0; j < kc; j++) state.add(dot(q, i * w + hh * dh, k, j * w + hh * dh), v, j * w + hh * dh);
+          out.data[mAt + hh * kc + i] = state.max;
+          out.data[lAt + hh * kc + i] = state.sum;
+          out.data.set(state.acc, accAt + (hh * kc + i) * dh);
         }
       return out;
     },
@@ -133,38 +128,20 @@ export function attentionLse(node: GraphNode, parts: readonly Part[], rows: RowM
       for (let r = 0; r < n; r++)
         for (let hh = 0; hh < h; hh++) {
           const tq = (t: number) => (r * kt + t) * w + hh * dh;
-          // Context queries: merge the candidate keys into the stored block.
+          // Context queries: the stored block resumed, the candidate keys merged in.
           for (let i = 0; i < kc; i++) {
-            const sc = Array.from({ length: kt }, (_, t) => dot(st, qAt + i * w + hh * dh, kT, tq(t)));
-            const m0 = st[mAt + hh * kc + i]!;
-            const m = Math.max(m0, ...sc);
-            const keep = Math.exp(m0 - m);
-            let l = st[lAt + hh * kc + i]! * keep;
+            const state = new OnlineSoftmax(dh).from(st[mAt + hh * kc + i]!, st[lAt + hh * kc + i]!, st, accAt + (hh * kc + i) * dh);
+            for (let t = 0; t < kt; t++) state.add(dot(st, qAt + i * w + hh * dh, kT, tq(t)), vT, tq(t));
             const o = at(r, hh, onceRows[i]!);
-            for (let c = 0; c < dh; c++) out.data[o + c] = st[accAt + (hh * kc + i) * dh + c]! * keep;
-            sc.forEach((y, t) => {
-              const e = Math.exp(y - m);
-              l += e;
-              for (let c = 0; c < dh; c++) out.data[o + c]! += e * vT[tq(t) + c]!;
-            });
-            for (let c = 0; c < dh; c++) out.data[o + c]! /= l;
+            for (let c = 0; c < dh; c++) out.data[o + c] = state.value(c);
           }
-          // Candidate queries: softmax over every key, context keys from the stored block.
+          // Candidate queries: every key, the context keys from the stored block.
           for (let t = 0; t < kt; t++) {
-            const sc = [
-              ...Array.from({ length: kc }, (_, j) => dot(qt, tq(t), st, kAt + j * w + hh * dh)),
-              ...Array.from({ length: kt }, (_, u) => dot(qt, tq(t), kT, tq(u))),
-            ];
-            const m = Math.max(...sc);
-            const e = sc.map((y) => Math.exp(y - m));
-            const l = e.reduce((a, b) => a + b, 0);
+            const state = new OnlineSoftmax(dh);
+            for (let j = 0; j < kc; j++) state.add(dot(qt, tq(t), st, kAt + j * w + hh * dh), st, vAt + j * w + hh * dh);
+            for (let u = 0; u < kt; u++) state.add(dot(qt, tq(t), kT, tq(u)), vT, tq(u));
             const o = at(r, hh, candRows[t]!);
-            for (let c = 0; c < dh; c++) {
-              let acc = 0;
-              for (let j = 0; j < kc; j++) acc += e[j]! * st[vAt + j * w + hh * dh + c]!;
-              for (let u = 0; u < kt; u++) acc += e[kc + u]! * vT[tq(u) + c]!;
-              out.data[o + c] = acc / l;
-            }
+            for (let c = 0; c < dh; c++) out.data[o + c] = state.value(c);
           }
         }
       return out;
