@@ -5,6 +5,7 @@
  */
 import { RankawareError, show } from '../errors.js';
 import { checkScores } from '../engine.js';
+import type { ScoreResult } from '../scheduler/types.js';
 import type { PlanMode } from '../plan/ir.js';
 import { evaluateGraph } from './interpreter/evaluate.js';
 import type { OnnxGraph } from './reader/onnx-graph.js';
@@ -28,10 +29,13 @@ export interface ImportOptions {
   readonly file?: string;
 }
 
-export interface ImportedScores {
-  readonly scores: number[];
-  readonly plan: PlanMode;
-}
+/**
+ * An imported graph's scores: the ScoreResult of every scoring entry. The interpreter computes them, in
+ * float64, so the backend is js.
+ */
+export type ImportedScores = ScoreResult;
+
+const INTERPRETER = 'the float64 graph interpreter of src/onnx/interpreter (an imported graph runs there)';
 
 export class ImportedModel {
   readonly inputs: readonly ImportedInput[];
@@ -71,10 +75,10 @@ export class ImportedModel {
     if (plan === 'vanilla') {
       const feeds = new Map([...encoded.context, ...encoded.candidates]);
       const out = evaluateGraph(this.graph, feeds).values.get(this.graph.outputs[0]!)!;
-      return { scores: this.scoresOf(out.data, encoded.n), plan };
+      return { scores: this.scoresOf(out.data, encoded.n), backend: 'js', plan, reason: INTERPRETER };
     }
     const context = this.program.runContext(encoded.context);
-    return { scores: this.scoresOf(this.program.runCandidates(context, encoded.candidates, encoded.n).data, encoded.n), plan };
+    return { scores: this.scoresOf(this.program.runCandidates(context, encoded.candidates, encoded.n).data, encoded.n), backend: 'js', plan, reason: INTERPRETER };
   }
 
   private scoresOf(data: Float64Array, n: number): number[] {

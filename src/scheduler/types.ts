@@ -78,9 +78,8 @@ export interface ScoreTiming {
 }
 
 /**
- * The result shape of the native scoring entries (score, scoreAsync, Scorer.score): the scores and
- * which backend and plan made them. (An imported graph on the interpreter returns ImportedScores, the
- * scores and the plan: it has no backend to name.)
+ * The one result shape of every scoring entry (score, scoreAsync, Scorer.score, ImportedModel.score): the
+ * scores and which backend and plan made them, and why that backend.
  */
 export interface ScoreResult {
   /** One score per candidate, in request order. */
