@@ -70,6 +70,11 @@ export class ContextStore {
     return id;
   }
 
+  /** Whether a context is kept under `key` now (counts nothing). */
+  keyedNow(key: string): boolean {
+    return this.keyed.has(key);
+  }
+
   /** Count a keyed lookup that found nothing (its context is computed, then kept). */
   miss(): void {
     this.counters.misses++;

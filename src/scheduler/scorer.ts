@@ -184,6 +184,11 @@ export class Scorer {
     this.contexts.release(id);
   }
 
+  /** Whether a context is cached under this contextKey now (a peek: no hit or miss is counted). */
+  hasContextKey(key: string): boolean {
+    return this.contexts.keyedNow(key);
+  }
+
   /** Context handles (and keyed contexts) alive, their bytes, and the keyed lookups' hits and misses. */
   get contextUsage(): ContextUsage {
     return this.contexts.usage;
