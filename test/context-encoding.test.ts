@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createScorer, encodeContext, modelToFiles, randomModel, randomRequest, score } from '../src/index.js';
 import type { Model } from '../src/index.js';
-import { modelDigest } from '../src/server/context-cache.js';
+import { ContextCache, modelDigest } from '../src/server/context-cache.js';
 import { startServer } from '../src/server/serve.js';
 import type { RunningServer } from '../src/server/serve.js';
 
@@ -89,6 +89,27 @@ describe("the scorer's encodedContext option", () => {
       const forged = { rows: 1, sparse: new Map(), dense: new Map() };
       for (const wrong of [encodeContext(other.spec, request.context), forged])
         await expect(scorer.score(request, { encodedContext: wrong })).rejects.toThrow(/^options\.encodedContext: expected encodeContext\(model\.spec, request\.context\) with this scorer's model, received inputs that encodeContext did not make for this model$/);
+    } finally {
+      scorer.dispose();
+    }
+  });
+});
+
+describe("the context cache's lookup", () => {
+  it('gives the encoding on a miss only: a hit holds none while it waits, and Scorer.hasContextKey counts nothing', async () => {
+    const scorer = await createScorer(model, { backend: 'wasm', threads: 1, maxContextBytes: 1 << 20 });
+    try {
+      const cache = new ContextCache(scorer, model, served(model).modelVersion, 1 << 20);
+      const request = randomRequest(model.spec, 4, 24);
+      const miss = cache.lookup(request.context)!;
+      expect(miss.encodedContext).toBeDefined();
+      expect(scorer.hasContextKey(miss.contextKey)).toBe(false);
+      await scorer.score(request, { contextKey: miss.contextKey, encodedContext: miss.encodedContext });
+      const usage = scorer.contextUsage;
+      const hit = cache.lookup(request.context)!;
+      expect(hit).toEqual({ contextKey: miss.contextKey });
+      expect(scorer.hasContextKey(hit.contextKey)).toBe(true);
+      expect(scorer.contextUsage).toEqual(usage);
     } finally {
       scorer.dispose();
     }
