@@ -193,7 +193,9 @@ describe('the packed package in a fresh project', () => {
   /** Serve a built app with vite preview, open it in Chromium, and return what the page computed. */
   async function runPage(outDir: string): Promise<PageResult> {
     const port = await freePort();
-    const preview = spawn('npx', ['vite', 'preview', '--outDir', outDir, '--host', '127.0.0.1', '--port', String(port), '--strictPort'], { cwd: app, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Vite's own bin under node, not npx: killing npx left its node child serving after the suite.
+    const vite = join(app, 'node_modules', 'vite', 'bin', 'vite.js');
+    const preview = spawn(process.execPath, [vite, 'preview', '--outDir', outDir, '--host', '127.0.0.1', '--port', String(port), '--strictPort'], { cwd: app, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     previews.push(preview);
     const origin = `http://127.0.0.1:${port}`;
     await new Promise<void>((resolve, reject) => {
