@@ -172,6 +172,22 @@ describe('hand-built graphs, one per pattern, against onnxruntime-node', () => {
     expect(gemm.flopsRankAware).toBe(2 * 7 * 5 + 5 + 100 * (2 * 4 * 5 + 5));
   });
 
+  it('LayerNormalization (opset 17) on the context alone (once) and on mixed rows (per candidate); a Scale that does not broadcast is refused naming the node', async () => {
+    const { g, rows, tEmb, u } = base();
+    const ctxNorm = g.op('LayerNormalization', [u, g.floats('ln_c_scale', floats(3, 7), [3]), g.floats('ln_c_bias', floats(3, 8), [3])], { axis: -1, epsilon: 1e-3 });
+    const x = g.op('Concat', [g.op('Expand', [u, rows]), tEmb], { axis: 1 });
+    const mixed = g.op('LayerNormalization', [x, g.floats('ln_scale', floats(7, 9), [7]), g.floats('ln_bias', floats(7, 10), [7])], { axis: -1 });
+    const h = g.op('Concat', [mixed, g.op('Expand', [ctxNorm, rows])], { axis: 1 });
+    const y = g.op('Sigmoid', [g.op('MatMul', [h, g.floats('w', floats(10, 11), [10, 1])])]);
+    g.output('score', y, 'float32', ['N', 1]);
+    await checkGraph(g.encode('layernorm', ''), ['split-linear']);
+
+    const bad = base();
+    const wrong = bad.g.op('LayerNormalization', [bad.tEmb, bad.g.floats('ln_scale', floats(3, 12), [3])], { axis: -1 });
+    bad.g.output('score', bad.g.op('ReduceSum', [wrong, bad.g.int64s([1])], { keepdims: 1 }), 'float32', ['N', 1]);
+    expect(() => importOnnx(bad.g.encode('bad-layernorm', ''), { context: ['u', 'c'] })).toThrow(/^node "[^"]*" \(LayerNormalization\): expected Scale broadcastable to the normalized shape \[4\], received shape \[3\]$/);
+  });
+
   it('Tile as the broadcast, MatMul + Add as the layer, Tanh and ReduceMean: split-linear', async () => {
     const { g, rows, cEmb, tEmb } = base();
     const x = g.op('Concat', [tEmb, g.op('Tile', [cEmb, rows])], { axis: 1 });

@@ -270,6 +270,43 @@ const softmax: Kernel = (inputs, node) => {
   return [out];
 };
 
+/**
+ * LayerNormalization (opset 17, what torch writes for nn.LayerNorm): each row of the axes from `axis` on
+ * is normalized to mean 0 and variance 1 (population variance, plus epsilon), then scaled and shifted.
+ * Scale and B broadcast over the normalized axes (a trailing-dims shape, [d] for the usual last axis).
+ * The optional Mean and InvStdDev outputs are given too.
+ */
+const layerNormalization: Kernel = (inputs, node) => {
+  const x = need(node, inputs, 0);
+  const scale = need(node, inputs, 1);
+  const bias = inputs[2];
+  const axis = axisOf(node, attr(node, 'axis', -1), x.shape.length);
+  const epsilon = attr(node, 'epsilon', 1e-5);
+  const inner = size(x.shape.slice(axis));
+  const outer = size(x.shape.slice(0, axis));
+  for (const [what, t] of [['Scale', scale], ['B', bias]] as const)
+    if (t && (t.data.length === 0 || inner % t.data.length !== 0))
+      fail(node, `${what} broadcastable to the normalized shape [${x.shape.slice(axis).join(', ')}]`, `shape [${t.shape.join(', ')}]`);
+  const out = value('float', x.shape);
+  const stats = x.shape.map((d, i) => (i < axis ? d : 1));
+  const mean = value('float', stats);
+  const invStd = value('float', stats);
+  for (let o = 0; o < outer; o++) {
+    const base = o * inner;
+    let sum = 0;
+    for (let i = 0; i < inner; i++) sum += x.data[base + i]!;
+    const m = sum / inner;
+    let sq = 0;
+    for (let i = 0; i < inner; i++) sq += (x.data[base + i]! - m) ** 2;
+    const inv = 1 / Math.sqrt(sq / inner + epsilon);
+    for (let i = 0; i < inner; i++)
+      out.data[base + i] = (x.data[base + i]! - m) * inv * scale.data[i % scale.data.length]! + (bias ? bias.data[i % bias.data.length]! : 0);
+    mean.data[o] = m;
+    invStd.data[o] = inv;
+  }
+  return [out, mean, invStd];
+};
+
 const slice: Kernel = (inputs, node) => {
   const x = need(node, inputs, 0);
   const starts = inputs[1] ? [...inputs[1].data] : (node.attrs.get('starts') as number[]);
@@ -458,6 +495,7 @@ export const KERNELS: Readonly<Record<string, Kernel>> = {
   Sigmoid: unary(sigmoid),
   Tanh: unary(Math.tanh),
   Softmax: softmax,
+  LayerNormalization: layerNormalization,
   MatMul: (inputs, node) => [matmul(need(node, inputs, 0), need(node, inputs, 1), node)],
   Gemm: gemm,
   ReduceSum: reduce('sum', true),
@@ -474,7 +512,8 @@ export const BROADCASTING_OPS: ReadonlySet<string> = new Set([
 /**
  * FLOPs of one node from its input and output shapes: 2 per multiply-add of MatMul/Gemm, 1 per output
  * element of arithmetic and activations, 1 per input element of a reduction, 4 per element of Softmax
- * (max, exp, sum, divide); data movement (Gather, Concat, Reshape, Expand...) counts 0.
+ * (max, exp, sum, divide), 8 per element of LayerNormalization (mean, centring, square, sum, scale by the
+ * inverse deviation, by Scale, plus B); data movement (Gather, Concat, Reshape, Expand...) counts 0.
  */
 export function nodeFlops(node: GraphNode, inputs: readonly (Value | undefined)[], outputs: readonly Value[]): number {
   const out = outputs[0] ? size(outputs[0].shape) : 0;
@@ -494,6 +533,8 @@ export function nodeFlops(node: GraphNode, inputs: readonly (Value | undefined)[
       return out;
     case 'Softmax':
       return 4 * out;
+    case 'LayerNormalization':
+      return 8 * out;
     case 'ReduceSum': case 'ReduceMean':
       return size(inputs[0]!.shape);
     default:

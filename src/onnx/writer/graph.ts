@@ -88,11 +88,15 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Append a node with one output and return that output's name. Attributes are ints or int lists. */
+  /**
+   * Append a node with one output and return that output's name. Attributes are ints, floats (a number
+   * that is not an integer, e.g. LayerNormalization's epsilon) or int lists.
+   */
   op(opType: string, inputs: readonly string[], attrs: Readonly<Record<string, number | readonly number[]>> = {}): string {
     const out = this.define(`${opType}:${this.counter++}`);
+    const { INT, FLOAT, INTS } = AttributeProto.AttributeType;
     const attribute = Object.entries(attrs).map(([name, v]): onnx.IAttributeProto =>
-      typeof v === 'number' ? { name, type: AttributeProto.AttributeType.INT, i: v } : { name, type: AttributeProto.AttributeType.INTS, ints: [...v] },
+      typeof v !== 'number' ? { name, type: INTS, ints: [...v] } : Number.isInteger(v) ? { name, type: INT, i: v } : { name, type: FLOAT, f: v },
     );
     this.nodes.push({ opType, input: [...inputs], output: [out], name: out, attribute });
     return out;
