@@ -188,6 +188,21 @@ describe('hand-built graphs, one per pattern, against onnxruntime-node', () => {
     expect(() => importOnnx(bad.g.encode('bad-layernorm', ''), { context: ['u', 'c'] })).toThrow(/^node "[^"]*" \(LayerNormalization\): expected Scale broadcastable to the normalized shape \[4\], received shape \[3\]$/);
   });
 
+  it('BatchNormalization (inference), Softplus, Clip, LogSoftmax, ReduceMax/Min/Prod/L2 on context and mixed rows', async () => {
+    const { g, rows, cEmb, tEmb, u } = base();
+    const pos = (n: number, seed: number) => Float32Array.from(floats(n, seed), (v) => Math.fround(0.5 + Math.abs(v)));
+    const bn = g.op('BatchNormalization', [tEmb, g.floats('bn_scale', floats(4, 13), [4]), g.floats('bn_b', floats(4, 14), [4]), g.floats('bn_mean', floats(4, 15), [4]), g.floats('bn_var', pos(4, 16), [4])], { epsilon: 1e-3 });
+    const x = g.op('Concat', [g.op('Expand', [u, rows]), bn, g.op('Expand', [cEmb, rows])], { axis: 1 });
+    const clipped = g.op('Clip', [g.op('Softplus', [x]), g.floats('lo', Float32Array.of(0.1), []), g.floats('hi', Float32Array.of(1.5), [])]);
+    const logp = g.op('LogSoftmax', [x], { axis: -1 });
+    // Opset 17: these reductions take their axes as an attribute (an input from opset 18).
+    const reductions = ['ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL2'].map((op) => g.op(op, [x], { axes: [1], keepdims: 1 }));
+    const ctxMax = g.op('Expand', [g.op('ReduceMax', [u], { axes: [1], keepdims: 1 }), rows]);
+    const h = g.op('Concat', [clipped, logp, ...reductions, ctxMax], { axis: 1 });
+    g.output('score', g.op('MatMul', [h, g.floats('w', floats(27, 17), [27, 1])]), 'float32', ['N', 1]);
+    await checkGraph(g.encode('more-ops', ''), ['split-linear']);
+  });
+
   it('Tile as the broadcast, MatMul + Add as the layer, Tanh and ReduceMean: split-linear', async () => {
     const { g, rows, cEmb, tEmb } = base();
     const x = g.op('Concat', [tEmb, g.op('Tile', [cEmb, rows])], { axis: 1 });

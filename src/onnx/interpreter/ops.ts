@@ -3,47 +3,16 @@
  * attributes, plus its FLOP count. Semantics follow the ONNX operator specification (opset 13-18 forms:
  * axes as an input or an attribute). Anything else is refused at import, naming the node and the op.
  */
-import { RankawareError, show } from '../../errors.js';
+import { show } from '../../errors.js';
 import type { GraphNode } from '../reader/onnx-graph.js';
+import { attr, axesOf, axisOf, fail, need } from './kernel-parts.js';
+import type { Kernel } from './kernel-parts.js';
+import { batchNormalization, layerNormalization } from './normalization.js';
 import type { DType, Value } from './tensor.js';
 import { broadcastIndex, broadcastShapes, expandTo, size, strides, value } from './tensor.js';
 
-export type Kernel = (inputs: readonly (Value | undefined)[], node: GraphNode) => Value[];
-
-/** Where a node is, for error messages. */
-export function nodeWhere(node: GraphNode): string {
-  return `node "${node.name}" (${node.op})`;
-}
-
-function fail(node: GraphNode, expected: string, received: string): never {
-  throw new RankawareError(nodeWhere(node), expected, received, 'invalid');
-}
-
-/** A numeric attribute (every attribute these kernels read by this helper is an int or a float). */
-function attr(node: GraphNode, name: string, fallback: number): number {
-  const v = node.attrs.get(name);
-  return typeof v === 'number' ? v : fallback;
-}
-
-function need(node: GraphNode, inputs: readonly (Value | undefined)[], i: number): Value {
-  const v = inputs[i];
-  if (!v) fail(node, `input ${i}`, 'nothing');
-  return v;
-}
-
-function axisOf(node: GraphNode, axis: number, rank: number): number {
-  const a = axis < 0 ? axis + rank : axis;
-  if (a < 0 || a >= rank) fail(node, `an axis in [${-rank}, ${rank})`, show(axis));
-  return a;
-}
-
-/** Axes from input `i` (opset >= 13 style) or the `axes` attribute. */
-function axesOf(node: GraphNode, inputs: readonly (Value | undefined)[], i: number): number[] | undefined {
-  const v = inputs[i];
-  if (v) return [...v.data];
-  const a = node.attrs.get('axes') as number[] | undefined;
-  return a ? [...a] : undefined;
-}
+export type { Kernel } from './kernel-parts.js';
+export { nodeWhere } from './kernel-parts.js';
 
 // ----- elementwise -------------------------------------------------------------------------------
 
@@ -228,7 +197,18 @@ const gather: Kernel = (inputs, node) => {
   return [{ dtype: x.dtype, shape, data: flat.data }];
 };
 
-function reduce(kind: 'sum' | 'mean', axesInput: boolean): Kernel {
+/** How a reduction starts and folds one more element in (l2 takes the square root at the end). */
+const FOLDS = {
+  sum: { start: 0, fold: (acc: number, x: number) => acc + x },
+  mean: { start: 0, fold: (acc: number, x: number) => acc + x },
+  max: { start: -Infinity, fold: (acc: number, x: number) => (x > acc || Number.isNaN(x) ? x : acc) },
+  min: { start: Infinity, fold: (acc: number, x: number) => (x < acc || Number.isNaN(x) ? x : acc) },
+  prod: { start: 1, fold: (acc: number, x: number) => acc * x },
+  l2: { start: 0, fold: (acc: number, x: number) => acc + x * x },
+} as const;
+
+function reduce(kind: keyof typeof FOLDS, axesInput: boolean): Kernel {
+  const { start, fold } = FOLDS[kind];
   return (inputs, node) => {
     const x = need(node, inputs, 0);
     const keep = attr(node, 'keepdims', 1) !== 0;
@@ -240,16 +220,28 @@ function reduce(kind: 'sum' | 'mean', axesInput: boolean): Kernel {
     const set = new Set(axes.map((a) => axisOf(node, a, x.shape.length)));
     const kept = x.shape.map((d, i) => (set.has(i) ? 1 : d));
     const out = value(x.dtype === 'int' ? 'int' : 'float', kept);
+    out.data.fill(start);
     const idx = broadcastIndex(kept, x.shape);
-    for (let k = 0; k < x.data.length; k++) out.data[idx[k]!]! += x.data[k]!;
+    for (let k = 0; k < x.data.length; k++) out.data[idx[k]!] = fold(out.data[idx[k]!]!, x.data[k]!);
     if (kind === 'mean') {
       const count = x.data.length / Math.max(out.data.length, 1);
       for (let k = 0; k < out.data.length; k++) out.data[k]! /= count;
     }
+    if (kind === 'l2') for (let k = 0; k < out.data.length; k++) out.data[k] = Math.sqrt(out.data[k]!);
     const shape = keep ? kept : x.shape.filter((_, i) => !set.has(i));
     return [{ dtype: out.dtype, shape, data: out.data }];
   };
 }
+
+/** Clip(x, min, max): the bounds as optional inputs (opset 11+) or attributes (opset 6). */
+const clip: Kernel = (inputs, node) => {
+  const x = need(node, inputs, 0);
+  const lo = inputs[1] ? inputs[1].data[0]! : attr(node, 'min', -Infinity);
+  const hi = inputs[2] ? inputs[2].data[0]! : attr(node, 'max', Infinity);
+  const out = value(x.dtype, x.shape);
+  for (let k = 0; k < out.data.length; k++) out.data[k] = Math.min(Math.max(x.data[k]!, lo), hi);
+  return [out];
+};
 
 const softmax: Kernel = (inputs, node) => {
   const x = need(node, inputs, 0);
@@ -268,43 +260,6 @@ const softmax: Kernel = (inputs, node) => {
       for (let d = 0; d < dim; d++) out.data[base + d * inner]! /= sum;
     }
   return [out];
-};
-
-/**
- * LayerNormalization (opset 17, what torch writes for nn.LayerNorm): each row of the axes from `axis` on
- * is normalized to mean 0 and variance 1 (population variance, plus epsilon), then scaled and shifted.
- * Scale and B broadcast over the normalized axes (a trailing-dims shape, [d] for the usual last axis).
- * The optional Mean and InvStdDev outputs are given too.
- */
-const layerNormalization: Kernel = (inputs, node) => {
-  const x = need(node, inputs, 0);
-  const scale = need(node, inputs, 1);
-  const bias = inputs[2];
-  const axis = axisOf(node, attr(node, 'axis', -1), x.shape.length);
-  const epsilon = attr(node, 'epsilon', 1e-5);
-  const inner = size(x.shape.slice(axis));
-  const outer = size(x.shape.slice(0, axis));
-  for (const [what, t] of [['Scale', scale], ['B', bias]] as const)
-    if (t && (t.data.length === 0 || inner % t.data.length !== 0))
-      fail(node, `${what} broadcastable to the normalized shape [${x.shape.slice(axis).join(', ')}]`, `shape [${t.shape.join(', ')}]`);
-  const out = value('float', x.shape);
-  const stats = x.shape.map((d, i) => (i < axis ? d : 1));
-  const mean = value('float', stats);
-  const invStd = value('float', stats);
-  for (let o = 0; o < outer; o++) {
-    const base = o * inner;
-    let sum = 0;
-    for (let i = 0; i < inner; i++) sum += x.data[base + i]!;
-    const m = sum / inner;
-    let sq = 0;
-    for (let i = 0; i < inner; i++) sq += (x.data[base + i]! - m) ** 2;
-    const inv = 1 / Math.sqrt(sq / inner + epsilon);
-    for (let i = 0; i < inner; i++)
-      out.data[base + i] = (x.data[base + i]! - m) * inv * scale.data[i % scale.data.length]! + (bias ? bias.data[i % bias.data.length]! : 0);
-    mean.data[o] = m;
-    invStd.data[o] = inv;
-  }
-  return [out, mean, invStd];
 };
 
 const slice: Kernel = (inputs, node) => {
@@ -496,10 +451,18 @@ export const KERNELS: Readonly<Record<string, Kernel>> = {
   Tanh: unary(Math.tanh),
   Softmax: softmax,
   LayerNormalization: layerNormalization,
+  BatchNormalization: batchNormalization,
+  LogSoftmax: (inputs, node) => [unary(Math.log)([softmax(inputs, node)[0]!], node)[0]!],
+  Softplus: unary((x) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)))),
+  Clip: clip,
   MatMul: (inputs, node) => [matmul(need(node, inputs, 0), need(node, inputs, 1), node)],
   Gemm: gemm,
   ReduceSum: reduce('sum', true),
   ReduceMean: reduce('mean', false),
+  ReduceMax: reduce('max', false),
+  ReduceMin: reduce('min', false),
+  ReduceProd: reduce('prod', false),
+  ReduceL2: reduce('l2', false),
 };
 
 export const SUPPORTED_OPS: readonly string[] = Object.keys(KERNELS).sort();
@@ -512,7 +475,7 @@ export const BROADCASTING_OPS: ReadonlySet<string> = new Set([
 /**
  * FLOPs of one node from its input and output shapes: 2 per multiply-add of MatMul/Gemm, 1 per output
  * element of arithmetic and activations, 1 per input element of a reduction, 4 per element of Softmax
- * (max, exp, sum, divide), 8 per element of LayerNormalization (mean, centring, square, sum, scale by the
+ * (max, exp, sum, divide; LogSoftmax 5), 4 per element of BatchNormalization, 8 of LayerNormalization (mean, centring, square, sum, scale by the
  * inverse deviation, by Scale, plus B); data movement (Gather, Concat, Reshape, Expand...) counts 0.
  */
 export function nodeFlops(node: GraphNode, inputs: readonly (Value | undefined)[], outputs: readonly Value[]): number {
@@ -530,12 +493,17 @@ export function nodeFlops(node: GraphNode, inputs: readonly (Value | undefined)[
     }
     case 'Add': case 'Sub': case 'Mul': case 'Div': case 'Pow': case 'Max': case 'Min': case 'Sum':
     case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Exp': case 'Log': case 'Sqrt': case 'Neg': case 'Abs': case 'Reciprocal':
+    case 'Softplus': case 'Clip':
       return out;
     case 'Softmax':
       return 4 * out;
+    case 'LogSoftmax':
+      return 5 * out;
+    case 'BatchNormalization':
+      return 4 * out;
     case 'LayerNormalization':
       return 8 * out;
-    case 'ReduceSum': case 'ReduceMean':
+    case 'ReduceSum': case 'ReduceMean': case 'ReduceMax': case 'ReduceMin': case 'ReduceProd': case 'ReduceL2':
       return size(inputs[0]!.shape);
     default:
       return 0;
