@@ -14,6 +14,7 @@ import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import { exportOnnx } from '../src/onnx/writer/export.js';
 import { GraphBuilder } from '../src/onnx/writer/graph.js';
+import { erf } from '../src/onnx/interpreter/ops.js';
 import { score } from '../src/engine.js';
 import { importOnnx } from '../src/onnx/model.js';
 import type { ImportedModel } from '../src/onnx/model.js';
@@ -203,6 +204,16 @@ describe('hand-built graphs, one per pattern, against onnxruntime-node', () => {
     await checkGraph(g.encode('more-ops', ''), ['split-linear']);
   });
 
+  it("GELU as torch exports it at opset 17 (x * 0.5 * (1 + Erf(x / sqrt 2))); Erf to float64 precision", async () => {
+    const cases: [number, number][] = [[0, 0], [0.5, 0.5204998778130465], [1, 0.8427007929497149], [-1.5, -0.9661051464753108], [2, 0.9953222650189527], [3, 0.9999779095030014], [5, 0.9999999999984626], [7, 1], [-40, -1]];
+    for (const [x, want] of cases) expect(Math.abs(erf(x) - want), `erf(${x})`).toBeLessThanOrEqual(1e-15);
+    const { g, rows, tEmb, u } = base();
+    const x = g.op('Gemm', [g.op('Concat', [g.op('Expand', [u, rows]), tEmb], { axis: 1 }), g.floats('w1', floats(42, 18), [6, 7]), g.floats('b1', floats(6, 19), [6])], { transB: 1 });
+    const gelu = g.op('Mul', [g.op('Mul', [x, g.scalar(0.5)]), g.op('Add', [g.scalar(1), g.op('Erf', [g.op('Div', [x, g.scalar(Math.SQRT2)])])])]);
+    g.output('score', g.op('MatMul', [gelu, g.floats('w2', floats(6, 20), [6, 1])]), 'float32', ['N', 1]);
+    await checkGraph(g.encode('gelu', ''), ['split-linear']);
+  });
+
   it('Tile as the broadcast, MatMul + Add as the layer, Tanh and ReduceMean: split-linear', async () => {
     const { g, rows, cEmb, tEmb } = base();
     const x = g.op('Concat', [tEmb, g.op('Tile', [cEmb, rows])], { axis: 1 });
@@ -315,9 +326,9 @@ function build(op: string): Uint8Array {
 describe('refusals', () => {
 
   it('an unsupported op names the node and the op', () => {
-    const e = refusal(() => importOnnx(build('Erf'), { context: ['u', 'c'] }));
-    expect(e.message).toMatch(/node "Erf:\d+" \(Erf\)/);
-    expect(e.message).toContain('unsupported op "Erf"');
+    const e = refusal(() => importOnnx(build('Einsum'), { context: ['u', 'c'] }));
+    expect(e.message).toMatch(/node "Einsum:\d+" \(Einsum\)/);
+    expect(e.message).toContain('unsupported op "Einsum"');
     expect(e.kind).toBe('unknown');
   });
   it('an unknown --context name, and a prefix that matches nothing', () => {
@@ -412,11 +423,11 @@ describe('CLI: import, score, inspect', () => {
   });
 
   it('refuses an unsupported op and a bad request with one line', async () => {
-    const file = join(dir, 'erf.onnx');
-    await writeFile(file, build('Erf'));
-    const r = await run('import', '--onnx', file, '--context', 'u,c', '--out', join(dir, 'erf'));
+    const file = join(dir, 'einsum.onnx');
+    await writeFile(file, build('Einsum'));
+    const r = await run('import', '--onnx', file, '--context', 'u,c', '--out', join(dir, 'einsum'));
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^error: node "Erf:\d+" \(Erf\): expected an op rankaware can import \(.*MatMul.*\), received unsupported op "Erf"$/);
+    expect(r.err).toMatch(/^error: node "Einsum:\d+" \(Einsum\): expected an op rankaware can import \(.*MatMul.*\), received unsupported op "Einsum"$/);
     const ok = join(dir, 'relu');
     await writeFile(join(dir, 'relu.onnx'), build('Relu'));
     expect((await run('import', '--onnx', join(dir, 'relu.onnx'), '--context', 'u,c', '--out', ok)).code).toBe(0);

@@ -52,6 +52,24 @@ function variadic(f: Kernel): Kernel {
   };
 }
 
+/**
+ * The error function, to float64 precision (what torch's exact GELU exports as: x * 0.5 * (1 + Erf(x / sqrt 2))).
+ * erf(x) = 2/sqrt(pi) * exp(-x^2) * sum_n (2x^2)^n x / (2n+1)!!: every term positive, so no cancellation;
+ * beyond |x| = 6, erf is 1 in float64.
+ */
+export function erf(x: number): number {
+  if (Number.isNaN(x)) return x;
+  if (Math.abs(x) > 6) return Math.sign(x);
+  const x2 = x * x;
+  let term = x;
+  let sum = x;
+  for (let n = 1; Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+    term *= (2 * x2) / (2 * n + 1);
+    sum += term;
+  }
+  return (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum;
+}
+
 const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
 // ----- linear algebra ----------------------------------------------------------------------------
@@ -453,6 +471,7 @@ export const KERNELS: Readonly<Record<string, Kernel>> = {
   LayerNormalization: layerNormalization,
   BatchNormalization: batchNormalization,
   LogSoftmax: (inputs, node) => [unary(Math.log)([softmax(inputs, node)[0]!], node)[0]!],
+  Erf: unary(erf),
   Softplus: unary((x) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)))),
   Clip: clip,
   MatMul: (inputs, node) => [matmul(need(node, inputs, 0), need(node, inputs, 1), node)],
@@ -493,7 +512,7 @@ export function nodeFlops(node: GraphNode, inputs: readonly (Value | undefined)[
     }
     case 'Add': case 'Sub': case 'Mul': case 'Div': case 'Pow': case 'Max': case 'Min': case 'Sum':
     case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Exp': case 'Log': case 'Sqrt': case 'Neg': case 'Abs': case 'Reciprocal':
-    case 'Softplus': case 'Clip':
+    case 'Softplus': case 'Clip': case 'Erf':
       return out;
     case 'Softmax':
       return 4 * out;
