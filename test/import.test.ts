@@ -323,6 +323,39 @@ function build(op: string): Uint8Array {
   return g.encode('x', '');
 }
 
+/** Two heads on one shared layer: score (sigmoid) and score2 (its own weights, no activation). */
+function twoHeads(): Uint8Array {
+  const { g, rows, tEmb, u } = base();
+  const shared = g.op('Relu', [g.op('Gemm', [g.op('Concat', [g.op('Expand', [u, rows]), tEmb], { axis: 1 }), g.floats('w', floats(35, 21), [5, 7]), g.floats('b', floats(5, 22), [5])], { transB: 1 })]);
+  g.output('score', g.op('Sigmoid', [g.op('MatMul', [shared, g.floats('h1', floats(5, 23), [5, 1])])]), 'float32', ['N', 1]);
+  g.output('score2', g.op('MatMul', [shared, g.floats('h2', floats(5, 24), [5, 1])]), 'float32', ['N', 1]);
+  return g.encode('two-heads', '');
+}
+
+describe('a graph with several outputs (multi-task)', () => {
+  it('scores the first output by default and the one `output` names, each as onnxruntime; others are pruned', async () => {
+    const bytes = twoHeads();
+    const session = await ort.InferenceSession.create(bytes);
+    const req = request(5);
+    const out = await session.run({
+      u: new ort.Tensor('float32', Float32Array.from(req.context.u), [1, 3]),
+      c: new ort.Tensor('int64', BigInt64Array.of(BigInt(req.context.c)), [1]),
+      item: new ort.Tensor('int64', BigInt64Array.from(req.candidates.map((c) => BigInt(c.item))), [5]),
+    });
+    for (const [output, options] of [['score', {}], ['score2', { output: 'score2' }]] as const) {
+      const model = importOnnx(bytes, { context: ['u', 'c'], ...options });
+      expect(model.outputs).toEqual(['score', 'score2']);
+      expect(model.graph.outputs).toEqual([output]);
+      const other = output === 'score' ? 'h2' : 'h1';
+      expect(model.graph.nodes.some((n) => n.inputs.includes(other))).toBe(false);
+      const want = Array.from(out[output]!.data as Float32Array);
+      for (const plan of ['rank-aware', 'vanilla'] as const)
+        model.score(req, plan).scores.forEach((s, i) => expect(Math.abs(s - want[i]!)).toBeLessThanOrEqual(1e-5));
+    }
+    expect(() => importOnnx(bytes, { context: ['u', 'c'], output: 'score3' })).toThrow(/^--output: expected one of the graph's outputs \(score, score2\), received "score3"$/);
+  });
+});
+
 describe('refusals', () => {
 
   it('an unsupported op names the node and the op', () => {
@@ -401,6 +434,28 @@ describe('CLI: import, score, inspect', () => {
     await rm(dir, { recursive: true, force: true });
   });
   const run = runCli;
+
+  it('a multi-task graph: import --output picks the head, the directory remembers it, score scores it', async () => {
+    const bytes = twoHeads();
+    const file = join(dir, 'two-heads.onnx');
+    await writeFile(file, bytes);
+    const model = join(dir, 'two-heads');
+    const wrong = await run('import', '--onnx', file, '--context', 'u,c', '--out', model, '--output', 'nope');
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toMatch(/^error: --output: expected one of the graph's outputs \(score, score2\), received "nope"$/);
+    const first = await run('import', '--onnx', file, '--context', 'u,c', '--out', model);
+    expect(first.out).toContain('scores output "score" (the graph\'s others: score2; --output NAME scores another)');
+    const ok = await run('import', '--onnx', file, '--context', 'u,c', '--out', model, '--output', 'score2');
+    expect(ok.code, ok.err).toBe(0);
+    expect(JSON.parse(readFileSync(join(model, 'import.json'), 'utf8')).output).toBe('score2');
+    const req = request(4);
+    const requestFile = join(dir, 'two-heads-request.json');
+    await writeFile(requestFile, JSON.stringify(req));
+    const scored = await run('score', '--model', model, '--request', requestFile);
+    expect(scored.code, scored.err).toBe(0);
+    const want = importOnnx(bytes, { context: ['u', 'c'], output: 'score2' }).score(req, 'vanilla').scores;
+    expect((JSON.parse(scored.out) as { scores: number[] }).scores).toEqual(want);
+  });
 
   it('imports the golden DLRM, scores a request by input names, inspects per node', async () => {
     const c = JSON.parse(readFileSync(join(goldenDir, 'dlrm', 'case.json'), 'utf8')) as GoldenCase;

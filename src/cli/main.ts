@@ -34,9 +34,10 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
       --backend auto (the default): WebGPU on a hardware adapter, else WASM, else js.
   rankaware inspect --model DIR [--plan vanilla|rank-aware] [--n N] [--json]
       What runs once per request, what per candidate, and the FLOPs of each.
-  rankaware import --onnx FILE.onnx --context NAMES|PREFIX --out DIR [--inspect] [--n N] [--json]
+  rankaware import --onnx FILE.onnx --context NAMES|PREFIX --out DIR [--output NAME] [--inspect] [--n N] [--json]
       Import an ONNX ranking model (PyTorch or TensorFlow export): the listed inputs (or those with the
       prefix) are the context, the others the candidates; score and inspect then take --model DIR.
+      A graph with several outputs (multi-task) scores the first, or the one --output names.
   rankaware export-onnx --model DIR --out FILE.onnx
       The vanilla graph (inputs named after the fields), for onnxruntime.
   rankaware bench --model DIR --n 256[,1024] [--backend auto|wasm|webgpu|js] [--plan vanilla,rank-aware] [--threads 1,2] [--concurrency C] [--peer ort-node,ort-web] [--json]

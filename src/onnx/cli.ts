@@ -33,7 +33,7 @@ function positive(v: unknown, key: string, fallback: number): number {
 }
 
 export const importCommand = {
-  options: { onnx: { type: 'string' }, context: { type: 'string' }, out: { type: 'string' }, inspect: { type: 'boolean' }, n: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' } },
+  options: { onnx: { type: 'string' }, context: { type: 'string' }, out: { type: 'string' }, output: { type: 'string' }, inspect: { type: 'boolean' }, n: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' } },
   async run(v: Record<string, unknown>, out: (s: string) => void): Promise<void> {
     const need = (key: string) => {
       const s = v[key];
@@ -43,13 +43,14 @@ export const importCommand = {
     const file = need('onnx');
     const context = need('context');
     const dir = need('out');
-    const model = await importToDir(file, context, dir);
+    const model = await importToDir(file, context, dir, typeof v.output === 'string' ? v.output : undefined);
     const rewrites = model.program.rewrites.map((r) => `${r.kind} at ${r.node.name}`);
     const r = model.recognition;
     out(r.native ? `recognized as ${r.architecture}: wrote the native model (${dir}/model.json, weights.safetensors); score, inspect, bench, export-onnx and createScorer run it on any backend` : `not recognized as one of the six architectures, so it runs on the float64 interpreter: ${r.reason}`);
     out(
       `imported ${file} into ${dir}: context inputs ${model.inputs.filter((i) => i.side === 'context').map((i) => i.name).join(', ')}; ` +
         `candidate inputs ${model.inputs.filter((i) => i.side === 'candidate').map((i) => i.name).join(', ')}; ` +
+        (model.outputs.length > 1 ? `scores output "${model.graph.outputs[0]}" (the graph's others: ${model.outputs.filter((o) => o !== model.graph.outputs[0]).join(', ')}; --output NAME scores another); ` : '') +
         `interpreter: ${model.program.onceNodes.length} nodes once per request, ${model.program.candNodes.length} per candidate; rewrites: ${rewrites.join(', ') || 'none'}`,
     );
     if (v.inspect) for (const line of inspectLines(model, positive(v.n, 'n', 256), v.json === true, v.all === true)) out(line);

@@ -20,6 +20,8 @@ export interface ImportRecord {
   readonly source: string;
   readonly context: readonly string[];
   readonly candidates: readonly string[];
+  /** The graph output scored (absent in directories of earlier versions: the only output). */
+  readonly output?: string;
   /** native: model.json + weights.safetensors hold the recognized model; interpreter: the reason it was not recognized. */
   readonly path: { readonly native: true; readonly architecture: string; readonly probeError: number } | { readonly native: false; readonly reason: string };
 }
@@ -49,15 +51,16 @@ async function read(path: string): Promise<Buffer> {
 }
 
 /** Import FILE and write DIR/model.onnx and DIR/import.json. */
-export async function importToDir(file: string, context: string, dir: string): Promise<ImportedModel> {
+export async function importToDir(file: string, context: string, dir: string, output?: string): Promise<ImportedModel> {
   const bytes = new Uint8Array(await read(file));
-  const model = importOnnx(bytes, { context, file });
+  const model = importOnnx(bytes, { context, file, output });
   const record: ImportRecord = {
     format: IMPORT_FORMAT,
     version: 1,
     source: file,
     context: model.inputs.filter((i) => i.side === 'context').map((i) => i.name),
     candidates: model.inputs.filter((i) => i.side === 'candidate').map((i) => i.name),
+    output: model.graph.outputs[0]!,
     path: model.recognition.native
       ? { native: true, architecture: model.recognition.architecture, probeError: model.recognition.probeError }
       : { native: false, reason: model.recognition.reason },
@@ -91,11 +94,12 @@ async function readRecord(dir: string): Promise<Partial<ImportRecord>> {
   }
   if (record.format !== IMPORT_FORMAT || record.version !== 1) throw new RankawareError(`${path} format`, `"${IMPORT_FORMAT}" version 1`, show(record.format), 'format');
   if (!Array.isArray(record.context)) throw new RankawareError(`${path} context`, 'a list of context input names', show(record.context), 'format');
+  if (record.output !== undefined && typeof record.output !== 'string') throw new RankawareError(`${path} output`, 'the name of the graph output scored', show(record.output), 'format');
   return record;
 }
 
 export async function loadImportedDir(dir: string): Promise<ImportedModel> {
   const record = await readRecord(dir);
   const file = join(dir, 'model.onnx');
-  return importOnnx(new Uint8Array(await read(file)), { context: record.context!, file });
+  return importOnnx(new Uint8Array(await read(file)), { context: record.context!, file, output: record.output });
 }

@@ -27,6 +27,11 @@ export interface ImportOptions {
   readonly context: readonly string[] | string;
   /** Names the source in error messages. */
   readonly file?: string;
+  /**
+   * The graph output that holds the scores, for a graph with several (a multi-task model's `score`,
+   * `score2`); default the first. The nodes only the others need are dropped.
+   */
+  readonly output?: string;
 }
 
 /**
@@ -44,9 +49,14 @@ export class ImportedModel {
   /** The native model when the graph is one of the six architectures, or why it runs on the interpreter. */
   readonly recognition: Recognition;
 
+  /**
+   * @param outputs every output of the graph as given; `graph` keeps only the one scored (outputs[0] by
+   *   default, or ImportOptions.output)
+   */
   constructor(
     readonly graph: OnnxGraph,
     readonly rank: RankAnalysis,
+    readonly outputs: readonly string[] = graph.outputs,
   ) {
     this.rewrites = findRewrites(graph, rank, rank.folded);
     this.program = new StagedProgram(graph, rank, this.rewrites);
@@ -103,15 +113,33 @@ function tableRows(graph: OnnxGraph, rank: RankAnalysis): Map<string, number> {
 /** Import ONNX bytes: read, check ops, mark context and candidate inputs, propagate rank, plan the rewrites. */
 export function importOnnx(bytes: Uint8Array, options: ImportOptions): ImportedModel {
   const file = options.file ?? 'model.onnx';
-  const graph = readOnnx(bytes, file);
+  let graph = readOnnx(bytes, file);
   const context = typeof options.context === 'string' ? options.context.split(',').map((s) => s.trim()).filter(Boolean) : options.context;
   if (context.length === 0) throw new RankawareError('--context', 'context input names or a prefix', show(options.context), 'missing');
-  if (graph.outputs.length !== 1) throw new RankawareError(file, 'a graph with one output (the scores)', `${graph.outputs.length} outputs`, 'format');
+  if (graph.outputs.length === 0) throw new RankawareError(file, 'a graph with an output (the scores)', 'no outputs', 'format');
+  const output = options.output ?? graph.outputs[0]!;
+  if (!graph.outputs.includes(output)) throw new RankawareError('--output', `one of the graph's outputs (${graph.outputs.join(', ')})`, show(output), 'missing');
+  const outputs = graph.outputs;
+  graph = withOutput(graph, output);
   const roles = inputRoles(graph, context);
   const rank = analyzeRanks(graph, roles);
   const out = rank.templates.get(graph.outputs[0]!)!;
   const perCandidate = (t: readonly number[], n: number) => t.reduce((a, d) => a * d, 1) === n;
   if (!perCandidate(out.at2, 2) || !perCandidate(out.at3, 3))
     throw new RankawareError(`${file} output "${graph.outputs[0]}"`, 'one score per candidate ([N, 1] or [N])', `a value of shape [${out.at2.join(', ')}] at N = 2`, 'format');
-  return new ImportedModel(graph, rank);
+  return new ImportedModel(graph, rank, outputs);
+}
+
+/** The graph with one output, `output`, and only the nodes it depends on (every input stays an input). */
+function withOutput(graph: OnnxGraph, output: string): OnnxGraph {
+  if (graph.outputs.length === 1) return graph;
+  const needed = new Set([output]);
+  const kept: GraphNode[] = [];
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    const node = graph.nodes[i]!;
+    if (!node.outputs.some((o) => needed.has(o))) continue;
+    kept.push(node);
+    for (const name of node.inputs) if (name !== '') needed.add(name);
+  }
+  return { ...graph, outputs: [output], nodes: kept.reverse() };
 }
