@@ -214,6 +214,23 @@ describe('hand-built graphs, one per pattern, against onnxruntime-node', () => {
     await checkGraph(g.encode('gelu', ''), ['split-linear']);
   });
 
+  it('Einsum as CIN, a bilinear interaction and attention scores write it (explicit and implicit outputs); an ellipsis is refused', async () => {
+    const { g, rows, cEmb, tEmb } = base();
+    const x = g.op('Reshape', [g.op('Concat', [g.op('Expand', [cEmb, rows]), tEmb], { axis: 1 }), g.int64s([-1, 2, 4])]);
+    const z = g.op('Reshape', [g.op('Einsum', [x, x], { equation: 'bhd,bmd->bhmd' }), g.int64s([-1, 4, 4])]);
+    const cin = g.op('ReduceSum', [g.op('Einsum', [z, g.floats('cin_w', floats(12, 25), [3, 4])], { equation: 'bkd,ok->bod' }), g.int64s([2])], { keepdims: 0 });
+    const bilinear = g.op('Unsqueeze', [g.op('Einsum', [g.op('Expand', [cEmb, rows]), g.floats('bil_w', floats(16, 26), [4, 4]), tEmb], { equation: 'bi,ij,bj->b' }), g.int64s([1])]);
+    const scores = g.op('Flatten', [g.op('Einsum', [x, x], { equation: 'bqd, bkd -> bqk' })], { axis: 1 });
+    const implicit = g.op('Einsum', [tEmb, g.floats('imp_w', floats(8, 27), [4, 2])], { equation: 'ij,jk' });
+    const h = g.op('Concat', [cin, bilinear, scores, implicit], { axis: 1 });
+    g.output('score', g.op('MatMul', [h, g.floats('w', floats(10, 28), [10, 1])]), 'float32', ['N', 1]);
+    await checkGraph(g.encode('einsum', ''), []);
+
+    const bad = base();
+    bad.g.output('score', bad.g.op('Einsum', [bad.tEmb], { equation: '...d->...' }), 'float32', ['N', 1]);
+    expect(() => importOnnx(bad.g.encode('bad-einsum', ''), { context: ['u', 'c'] })).toThrow(/^node "[^"]*" \(Einsum\): expected an equation without an ellipsis \("\.\.\."\), received "\.\.\.d->\.\.\."$/);
+  });
+
   it('Tile as the broadcast, MatMul + Add as the layer, Tanh and ReduceMean: split-linear', async () => {
     const { g, rows, cEmb, tEmb } = base();
     const x = g.op('Concat', [tEmb, g.op('Tile', [cEmb, rows])], { axis: 1 });
@@ -359,9 +376,9 @@ describe('a graph with several outputs (multi-task)', () => {
 describe('refusals', () => {
 
   it('an unsupported op names the node and the op', () => {
-    const e = refusal(() => importOnnx(build('Einsum'), { context: ['u', 'c'] }));
-    expect(e.message).toMatch(/node "Einsum:\d+" \(Einsum\)/);
-    expect(e.message).toContain('unsupported op "Einsum"');
+    const e = refusal(() => importOnnx(build('TopK'), { context: ['u', 'c'] }));
+    expect(e.message).toMatch(/node "TopK:\d+" \(TopK\)/);
+    expect(e.message).toContain('unsupported op "TopK"');
     expect(e.kind).toBe('unknown');
   });
   it('an unknown --context name, and a prefix that matches nothing', () => {
@@ -478,11 +495,11 @@ describe('CLI: import, score, inspect', () => {
   });
 
   it('refuses an unsupported op and a bad request with one line', async () => {
-    const file = join(dir, 'einsum.onnx');
-    await writeFile(file, build('Einsum'));
-    const r = await run('import', '--onnx', file, '--context', 'u,c', '--out', join(dir, 'einsum'));
+    const file = join(dir, 'topk.onnx');
+    await writeFile(file, build('TopK'));
+    const r = await run('import', '--onnx', file, '--context', 'u,c', '--out', join(dir, 'topk'));
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^error: node "Einsum:\d+" \(Einsum\): expected an op rankaware can import \(.*MatMul.*\), received unsupported op "Einsum"$/);
+    expect(r.err).toMatch(/^error: node "TopK:\d+" \(TopK\): expected an op rankaware can import \(.*MatMul.*\), received unsupported op "TopK"$/);
     const ok = join(dir, 'relu');
     await writeFile(join(dir, 'relu.onnx'), build('Relu'));
     expect((await run('import', '--onnx', join(dir, 'relu.onnx'), '--context', 'u,c', '--out', ok)).code).toBe(0);

@@ -195,7 +195,7 @@ const EDITS: Record<string, Edit> = {
   'an op changed': (rng, m) => {
     const n = rng.pick(m.graph!.node!);
     const before = n.opType;
-    n.opType = rng.pick([...SUPPORTED_OPS, 'Einsum', '', 'Loop', 'matmul']);
+    n.opType = rng.pick([...SUPPORTED_OPS, 'TopK', '', 'Loop', 'matmul']);
     return `${before} -> ${n.opType}`;
   },
   'an input renamed': (rng, m) => {

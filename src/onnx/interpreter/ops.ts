@@ -8,6 +8,7 @@ import type { GraphNode } from '../reader/onnx-graph.js';
 import { attr, axesOf, axisOf, fail, need } from './kernel-parts.js';
 import type { Kernel } from './kernel-parts.js';
 import { batchNormalization, layerNormalization } from './normalization.js';
+import { einsum, einsumFlops } from './einsum.js';
 import type { DType, Value } from './tensor.js';
 import { broadcastIndex, broadcastShapes, expandTo, size, strides, value } from './tensor.js';
 
@@ -476,6 +477,7 @@ export const KERNELS: Readonly<Record<string, Kernel>> = {
   Clip: clip,
   MatMul: (inputs, node) => [matmul(need(node, inputs, 0), need(node, inputs, 1), node)],
   Gemm: gemm,
+  Einsum: einsum,
   ReduceSum: reduce('sum', true),
   ReduceMean: reduce('mean', false),
   ReduceMax: reduce('max', false),
@@ -505,6 +507,8 @@ export function nodeFlops(node: GraphNode, inputs: readonly (Value | undefined)[
       const k = a[a.length - 1]!;
       return 2 * out * k;
     }
+    case 'Einsum':
+      return einsumFlops(inputs, node);
     case 'Gemm': {
       const a = inputs[0]!.shape;
       const k = attr(node, 'transA', 0) ? a[0]! : a[1]!;

@@ -90,13 +90,19 @@ export class GraphBuilder {
 
   /**
    * Append a node with one output and return that output's name. Attributes are ints, floats (a number
-   * that is not an integer, e.g. LayerNormalization's epsilon) or int lists.
+   * that is not an integer, e.g. LayerNormalization's epsilon), strings (Einsum's equation) or int lists.
    */
-  op(opType: string, inputs: readonly string[], attrs: Readonly<Record<string, number | readonly number[]>> = {}): string {
+  op(opType: string, inputs: readonly string[], attrs: Readonly<Record<string, number | string | readonly number[]>> = {}): string {
     const out = this.define(`${opType}:${this.counter++}`);
-    const { INT, FLOAT, INTS } = AttributeProto.AttributeType;
+    const { INT, FLOAT, STRING, INTS } = AttributeProto.AttributeType;
     const attribute = Object.entries(attrs).map(([name, v]): onnx.IAttributeProto =>
-      typeof v !== 'number' ? { name, type: INTS, ints: [...v] } : Number.isInteger(v) ? { name, type: INT, i: v } : { name, type: FLOAT, f: v },
+      typeof v === 'string'
+        ? { name, type: STRING, s: new TextEncoder().encode(v) }
+        : typeof v !== 'number'
+          ? { name, type: INTS, ints: [...v] }
+          : Number.isInteger(v)
+            ? { name, type: INT, i: v }
+            : { name, type: FLOAT, f: v },
     );
     this.nodes.push({ opType, input: [...inputs], output: [out], name: out, attribute });
     return out;
