@@ -231,6 +231,21 @@ describe('hand-built graphs, one per pattern, against onnxruntime-node', () => {
     expect(() => importOnnx(bad.g.encode('bad-einsum', ''), { context: ['u', 'c'] })).toThrow(/^node "[^"]*" \(Einsum\): expected an equation without an ellipsis \("\.\.\."\), received "\.\.\.d->\.\.\."$/);
   });
 
+  it('Conv 1x1 (CIN and FiBiNET as Conv1d, kernel size 1) and GatherElements; a wider kernel is refused', async () => {
+    const { g, rows, cEmb, tEmb } = base();
+    const x = g.op('Reshape', [g.op('Concat', [g.op('Expand', [cEmb, rows]), tEmb], { axis: 1 }), g.int64s([-1, 2, 4])]);
+    const conv = g.op('Conv', [x, g.floats('conv_w', floats(6, 29), [3, 2, 1]), g.floats('conv_b', floats(3, 30), [3])], { kernel_shape: [1] });
+    const picked = g.op('GatherElements', [tEmb, g.op('Expand', [g.int64s([3, -4]), g.op('Concat', [g.op('Shape', [tEmb], { start: 0, end: 1 }), g.int64s([2])], { axis: 0 })])], { axis: 1 });
+    const h = g.op('Concat', [g.op('Flatten', [conv], { axis: 1 }), picked], { axis: 1 });
+    g.output('score', g.op('MatMul', [h, g.floats('w', floats(14, 31), [14, 1])]), 'float32', ['N', 1]);
+    await checkGraph(g.encode('conv-gather', ''), []);
+
+    const bad = base();
+    const bx = bad.g.op('Reshape', [bad.tEmb, bad.g.int64s([-1, 1, 4])]);
+    bad.g.output('score', bad.g.op('ReduceSum', [bad.g.op('Conv', [bx, bad.g.floats('w3', floats(3, 32), [1, 1, 3])]), bad.g.int64s([1, 2])], { keepdims: 0 }), 'float32', ['N']);
+    expect(() => importOnnx(bad.g.encode('bad-conv', ''), { context: ['u', 'c'] })).toThrow(/^node "[^"]*" \(Conv\): expected a 1x1 convolution \(kernel of ones, unit strides and dilations, no padding, one group\), received weights \[1, 1, 3\] on an input \[\d+, 1, 4\]$/);
+  });
+
   it('Tile as the broadcast, MatMul + Add as the layer, Tanh and ReduceMean: split-linear', async () => {
     const { g, rows, cEmb, tEmb } = base();
     const x = g.op('Concat', [tEmb, g.op('Tile', [cEmb, rows])], { axis: 1 });

@@ -9,6 +9,7 @@ import { attr, axesOf, axisOf, fail, need } from './kernel-parts.js';
 import type { Kernel } from './kernel-parts.js';
 import { batchNormalization, layerNormalization } from './normalization.js';
 import { einsum, einsumFlops } from './einsum.js';
+import { conv1x1, gatherElements } from './gather-conv.js';
 import type { DType, Value } from './tensor.js';
 import { broadcastIndex, broadcastShapes, expandTo, size, strides, value } from './tensor.js';
 
@@ -478,6 +479,8 @@ export const KERNELS: Readonly<Record<string, Kernel>> = {
   MatMul: (inputs, node) => [matmul(need(node, inputs, 0), need(node, inputs, 1), node)],
   Gemm: gemm,
   Einsum: einsum,
+  Conv: conv1x1,
+  GatherElements: gatherElements,
   ReduceSum: reduce('sum', true),
   ReduceMean: reduce('mean', false),
   ReduceMax: reduce('max', false),
@@ -509,6 +512,8 @@ export function nodeFlops(node: GraphNode, inputs: readonly (Value | undefined)[
     }
     case 'Einsum':
       return einsumFlops(inputs, node);
+    case 'Conv':
+      return 2 * out * inputs[0]!.shape[1]!;
     case 'Gemm': {
       const a = inputs[0]!.shape;
       const k = attr(node, 'transA', 0) ? a[0]! : a[1]!;
