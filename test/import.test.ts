@@ -487,6 +487,10 @@ describe('CLI: import, score, inspect', () => {
     expect(scored.code, scored.err).toBe(0);
     const want = importOnnx(bytes, { context: ['u', 'c'], output: 'score2' }).score(req, 'vanilla').scores;
     expect((JSON.parse(scored.out) as { scores: number[] }).scores).toEqual(want);
+    // bench times the native kernels: an interpreter-path directory is refused with why, not "no model.json".
+    const bench = await run('bench', '--model', model, '--n', '4');
+    expect(bench.code).toBe(1);
+    expect(bench.err).toMatch(/^error: --model .*two-heads: expected a native model directory \(bench times the WASM, WebGPU and js kernels\), received an imported graph that runs on the float64 interpreter \(not dlrm: .*\)$/);
   });
 
   it('imports the golden DLRM, scores a request by input names, inspects per node', async () => {

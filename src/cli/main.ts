@@ -212,6 +212,9 @@ const COMMANDS: Record<string, Command> = {
     async run(v, out, err) {
       if (v.suite !== undefined) return (await import('../bench/command.js')).benchSuites(v, out);
       for (const key of ['quick', 'out']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, '--suite with it (it applies to the benchmark suites)', show(v[key]));
+      const imported = await importedPath(need(v, 'model'));
+      if (imported && !imported.native)
+        throw new RankawareError(`--model ${need(v, 'model')}`, 'a native model directory (bench times the WASM, WebGPU and js kernels)', `an imported graph that runs on the float64 interpreter (${imported.reason})`, 'invalid');
       const model = await loadModelDir(need(v, 'model'));
       const plans = (typeof v.plan === 'string' ? v.plan : 'vanilla,rank-aware').split(',').map(parsePlan);
       const t0 = performance.now();
