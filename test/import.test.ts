@@ -487,10 +487,16 @@ describe('CLI: import, score, inspect', () => {
     expect(scored.code, scored.err).toBe(0);
     const want = importOnnx(bytes, { context: ['u', 'c'], output: 'score2' }).score(req, 'vanilla').scores;
     expect((JSON.parse(scored.out) as { scores: number[] }).scores).toEqual(want);
-    // bench times the native kernels: an interpreter-path directory is refused with why, not "no model.json".
-    const bench = await run('bench', '--model', model, '--n', '4');
-    expect(bench.code).toBe(1);
-    expect(bench.err).toMatch(/^error: --model .*two-heads: expected a native model directory \(bench times the WASM, WebGPU and js kernels\), received an imported graph that runs on the float64 interpreter \(not dlrm: .*\)$/);
+    // bench on the interpreter: both plans and onnxruntime-node on model.onnx, side by side, with the ratios.
+    const bench = await run('bench', '--model', model, '--n', '1,5', '--peer', 'ort-node', '--seconds', '0.2', '--json');
+    expect(bench.code, bench.err).toBe(0);
+    const rows = (JSON.parse(bench.out) as { rows: { path: string; plan: string; n: number; msPerRequest: number }[] }).rows;
+    expect(rows.map((r) => `${r.path} ${r.plan} ${r.n}`)).toEqual(['interpreter vanilla 1', 'interpreter rank-aware 1', 'ort-node vanilla 1', 'interpreter vanilla 5', 'interpreter rank-aware 5', 'ort-node vanilla 5']);
+    for (const r of rows) expect(r.msPerRequest).toBeGreaterThan(0);
+    const table = await run('bench', '--model', model, '--n', '3', '--seconds', '0.2');
+    expect(table.out).toMatch(/N=3: the interpreter's rank-aware plan is \d+\.\d\dx its vanilla \(same run\)/);
+    const threads = await run('bench', '--model', model, '--threads', '2');
+    expect(threads.err).toMatch(/^error: --threads: expected no such option for an imported graph on the interpreter \(it runs on js, one thread\), received "2"$/);
   });
 
   it('imports the golden DLRM, scores a request by input names, inspects per node', async () => {

@@ -35,7 +35,7 @@ export interface PeerOptions {
 
 type Ort = typeof import('onnxruntime-node');
 
-async function importOrt(name: PeerName): Promise<Ort> {
+export async function importOrt(name: PeerName): Promise<Ort> {
   try {
     return name === 'ort-node' ? await import('onnxruntime-node') : ((await import('onnxruntime-web')) as unknown as Ort);
   } catch {

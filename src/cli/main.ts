@@ -213,8 +213,18 @@ const COMMANDS: Record<string, Command> = {
       if (v.suite !== undefined) return (await import('../bench/command.js')).benchSuites(v, out);
       for (const key of ['quick', 'out']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, '--suite with it (it applies to the benchmark suites)', show(v[key]));
       const imported = await importedPath(need(v, 'model'));
-      if (imported && !imported.native)
-        throw new RankawareError(`--model ${need(v, 'model')}`, 'a native model directory (bench times the WASM, WebGPU and js kernels)', `an imported graph that runs on the float64 interpreter (${imported.reason})`, 'invalid');
+      if (imported && !imported.native) {
+        for (const key of ['backend', 'threads', 'concurrency']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, 'no such option for an imported graph on the interpreter (it runs on js, one thread)', show(v[key]));
+        const { benchImportedDir } = await import('../onnx/bench.js');
+        return benchImportedDir(need(v, 'model'), {
+          ns: parseList(typeof v.n === 'string' ? v.n : '256', 'n'),
+          plans: (typeof v.plan === 'string' ? v.plan : 'vanilla,rank-aware').split(',').map(parsePlan),
+          peers: typeof v.peer === 'string' ? v.peer.split(',').filter(Boolean) : [],
+          seconds: seconds(v.seconds),
+          json: v.json === true,
+          out,
+        });
+      }
       const model = await loadModelDir(need(v, 'model'));
       const plans = (typeof v.plan === 'string' ? v.plan : 'vanilla,rank-aware').split(',').map(parsePlan);
       const t0 = performance.now();

@@ -1,0 +1,118 @@
+/**
+ * `rankaware bench` on an imported graph that runs on the float64 interpreter: its rank-aware and
+ * vanilla plans and onnxruntime on model.onnx as given, side by side in one run (medians of alternating
+ * rounds), on seeded random requests shaped by the graph's inputs. What the interpreter costs against a
+ * native runtime, before the compiler of issue 16 lowers such graphs onto the kernels.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RankawareError } from '../errors.js';
+import { mulberry32 } from '../model/random.js';
+import type { PlanMode } from '../plan/ir.js';
+import { defaultTiming, median, sideBySide } from '../bench/measure.js';
+import { importOrt, parsePeer } from '../bench/peer.js';
+import { loadImportedDir } from './dir.js';
+import type { ImportedModel } from './model.js';
+import { encodeImportRequest } from './request.js';
+import type { ImportedInput } from './request.js';
+
+export interface ImportedBenchOptions {
+  readonly ns: readonly number[];
+  readonly plans: readonly PlanMode[];
+  readonly peers: readonly string[];
+  readonly seconds: number;
+  readonly json: boolean;
+  readonly out: (line: string) => void;
+}
+
+/** A list length for the inputs whose length is free (histories, pooled ids). */
+const LIST_LENGTH = 8;
+
+/** One value of an input: ids within its table (or 0/1), floats in [-1, 1). */
+function randomValue(input: ImportedInput, rand: () => number): unknown {
+  const one = () => (input.dtype === 'float' ? rand() * 2 - 1 : input.rows !== undefined ? Math.floor(rand() * input.rows) : Math.floor(rand() * 2));
+  if (input.inner.length === 0) return one();
+  if (input.inner.length > 1) throw new RankawareError(`input "${input.name}"`, 'inputs of at most one dim after the leading one (bench makes requests for those)', `dims [${input.inner.join(', ')}] after it`, 'invalid');
+  const length = input.inner[0]! < 0 ? LIST_LENGTH : input.inner[0]!;
+  return Array.from({ length }, one);
+}
+
+export function randomImportedRequest(inputs: readonly ImportedInput[], n: number, seed: number): { context: Record<string, unknown>; candidates: Record<string, unknown>[] } {
+  const rand = mulberry32(seed);
+  const context: Record<string, unknown> = {};
+  for (const i of inputs) if (i.side === 'context') context[i.name] = randomValue(i, rand);
+  const candidates = Array.from({ length: n }, () => {
+    const c: Record<string, unknown> = {};
+    for (const i of inputs) if (i.side === 'candidate') c[i.name] = randomValue(i, rand);
+    return c;
+  });
+  return { context, candidates };
+}
+
+/** onnxruntime feeds of a request: the graph's own inputs, context ones at [1, ...]. */
+function ortFeeds(ort: Awaited<ReturnType<typeof importOrt>>, model: ImportedModel, request: unknown): Record<string, InstanceType<typeof ort.Tensor>> {
+  const encoded = encodeImportRequest(model.inputs, request);
+  const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+  for (const input of model.inputs) {
+    const v = (input.side === 'context' ? encoded.context : encoded.candidates).get(input.name)!;
+    if (input.dtype === 'int') feeds[input.name] = new ort.Tensor('int64', BigInt64Array.from(v.data, (x) => BigInt(x)), v.shape);
+    else if (input.dtype === 'bool') feeds[input.name] = new ort.Tensor('bool', Uint8Array.from(v.data), v.shape);
+    else feeds[input.name] = input.float32 ? new ort.Tensor('float32', Float32Array.from(v.data), v.shape) : new ort.Tensor('float64', Float64Array.from(v.data), v.shape);
+  }
+  return feeds;
+}
+
+export async function benchImportedDir(dir: string, o: ImportedBenchOptions): Promise<void> {
+  const model = await loadImportedDir(dir);
+  const peers = o.peers.map(parsePeer);
+  const bytes = await readFile(join(dir, 'model.onnx'));
+  const sessions = await Promise.all(
+    peers.map(async (name) => {
+      const ort = await importOrt(name);
+      const session = await ort.InferenceSession.create(new Uint8Array(bytes), name === 'ort-node' ? { intraOpNumThreads: 1, interOpNumThreads: 1 } : {});
+      return { name, ort, session };
+    }),
+  );
+  const rows: { path: string; plan: string; n: number; msPerRequest: number; candidatesPerSecond: number }[] = [];
+  try {
+    for (const n of o.ns) {
+      const request = randomImportedRequest(model.inputs, n, 19 + n);
+      const runs = [
+        ...o.plans.map((plan) => ({ path: 'interpreter', plan, run: () => model.score(request, plan) })),
+        ...sessions.map((s) => {
+          const feeds = ortFeeds(s.ort, model, request);
+          return { path: s.name, plan: 'vanilla', run: () => s.session.run(feeds) };
+        }),
+      ];
+      // Timings of different answers would mean nothing: the peers must score this request as we do.
+      const want = model.score(request, 'vanilla').scores;
+      for (const s of sessions) {
+        const got = Array.from((await s.session.run(ortFeeds(s.ort, model, request)))[model.graph.outputs[0]!]!.data as Float32Array, Number);
+        const worst = Math.max(...got.map((x, i) => Math.abs(x - want[i]!)));
+        if (!(worst <= 1e-4)) throw new RankawareError(`${s.name} on ${dir}/model.onnx`, 'the interpreter\'s scores within 1e-4', `a difference of ${worst}`, 'invalid');
+      }
+      const times = await sideBySide(runs.map((r) => r.run), defaultTiming(o.seconds));
+      runs.forEach((r, i) => {
+        const ms = median(times[i]!);
+        rows.push({ path: r.path, plan: r.plan, n, msPerRequest: ms, candidatesPerSecond: (n * 1000) / ms });
+      });
+    }
+  } finally {
+    for (const s of sessions) await s.session.release();
+  }
+  if (o.json) return o.out(JSON.stringify({ model: dir, path: 'interpreter', rows }));
+  o.out(`imported graph on the float64 interpreter (js): ${model.recognition.native ? 'recognized, but run here on the interpreter' : model.recognition.reason}`);
+  o.out('| path | plan | N | ms/request | candidates/s |');
+  o.out('|---|---|---|---|---|');
+  for (const r of rows) o.out(`| ${r.path} | ${r.plan} | ${r.n} | ${r.msPerRequest.toFixed(3)} | ${Math.round(r.candidatesPerSecond)} |`);
+  for (const n of o.ns) {
+    const at = rows.filter((r) => r.n === n);
+    const ra = at.find((r) => r.path === 'interpreter' && r.plan === 'rank-aware');
+    const va = at.find((r) => r.path === 'interpreter' && r.plan === 'vanilla');
+    if (ra && va) o.out(`N=${n}: the interpreter's rank-aware plan is ${(va.msPerRequest / ra.msPerRequest).toFixed(2)}x its vanilla (same run)`);
+    for (const p of at.filter((r) => r.path !== 'interpreter')) {
+      const best = ra ?? va;
+      if (best) o.out(`N=${n}: the interpreter (${best.plan}) runs at ${(p.msPerRequest / best.msPerRequest).toFixed(2)}x the speed of ${p.path} on model.onnx (1 thread)`);
+    }
+  }
+}
