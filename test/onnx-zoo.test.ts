@@ -15,8 +15,9 @@ interface ZooCase {
   readonly requests: readonly { readonly n: number; readonly request: unknown; readonly expected: { readonly score_onnxruntime: number[]; readonly score_f64: number[] } }[];
 }
 
-// din is not here: its query expanded to the history's dynamic length L does not import yet (issue 16).
-describe.each(['two_tower', 'mmoe', 'dcnv2_ln', 'masknet'])('onnx-zoo %s', (name) => {
+// din expands its query to the history's length L, read with Shape from a context value: the candidate
+// stage must read the request's L, not the import probes' (it failed every rank-aware request before).
+describe.each(['two_tower', 'din', 'mmoe', 'dcnv2_ln', 'masknet'])('onnx-zoo %s', (name) => {
   const dir = join(zoo, name);
   const cases = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as ZooCase;
   const model = importOnnx(readFileSync(join(dir, 'model.onnx')), { context: 'ctx_', file: `${name}/model.onnx` });

@@ -95,6 +95,13 @@ export class StagedProgram {
     return { values };
   }
 
+  /** A once value's dims as a per-candidate Shape reads them (no data): its candidate axes at n. */
+  private shapeOnly(name: string, stored: Value, n: number): Value {
+    const shape = [...stored.shape];
+    for (const axis of candidateAxes(this.rank.templates.get(name)!)) shape[axis] = n;
+    return { dtype: stored.dtype, shape, data: new Float64Array(0) };
+  }
+
   /** A once value as a per-candidate consumer that does not broadcast needs it: N rows. */
   private materialize(name: string, stored: Value, n: number): Value {
     const shape = [...stored.shape];
@@ -115,7 +122,9 @@ export class StagedProgram {
       const v = values.get(name) ?? this.rank.folded.get(name);
       if (v) return v;
       if (this.classOf(name) !== 'once') return undefined;
-      if (node && node.op === 'Shape') return this.placeholder(name, n);
+      // Shape reads dims only: the stored value's (a list length L is the context's own, not the probes'),
+      // its candidate axes at n.
+      if (node && node.op === 'Shape') return this.shapeOnly(name, once(name), n);
       if (node && BROADCASTING_OPS.has(node.op)) return once(name);
       let m = materialized.get(name);
       if (!m) materialized.set(name, (m = this.materialize(name, once(name), n)));
