@@ -396,6 +396,19 @@ describe('refusals', () => {
     expect(e.message).toContain('unsupported op "TopK"');
     expect(e.kind).toBe('unknown');
   });
+  it('a supported op missing what it needs (a Slice without starts and ends) is refused naming the node, not a crash', () => {
+    const e = refusal(() => importOnnx(build('Slice'), { context: ['u', 'c'] }));
+    expect(e.message).toMatch(/^node "Slice:\d+" \(Slice\): expected starts and ends of one length \(inputs 1 and 2, or attributes\), received no starts and no ends$/);
+  });
+  it('a shape read from the data that is negative or too large (Expand, ConstantOfShape) is refused naming the node', () => {
+    const negative = base();
+    negative.g.output('score', negative.g.op('ReduceSum', [negative.g.op('Expand', [negative.tEmb, negative.g.int64s([2, -1])]), negative.g.int64s([1])], { keepdims: 1 }), 'float32', ['N', 1]);
+    expect(refusal(() => importOnnx(negative.g.encode('x', ''), { context: ['u', 'c'] })).message).toMatch(/^node "Expand:\d+" \(Expand\): expected a target shape of non-negative integers, received \[2, -1\]$/);
+    const huge = base();
+    const filled = huge.g.op('ConstantOfShape', [huge.g.int64s([100000, 100000])]);
+    huge.g.output('score', huge.g.op('Add', [huge.g.op('ReduceSum', [huge.tEmb, huge.g.int64s([1])], { keepdims: 1 }), huge.g.op('ReduceSum', [filled], { keepdims: 0 })]), 'float32', ['N', 1]);
+    expect(refusal(() => importOnnx(huge.g.encode('x', ''), { context: ['u', 'c'] })).message).toMatch(/^node "ConstantOfShape:\d+" \(ConstantOfShape\): expected a shape of at most 134217728 elements, received \[100000, 100000\] \(10000000000 elements\)$/);
+  });
   it('an unknown --context name, and a prefix that matches nothing', () => {
     expect(refusal(() => importOnnx(build('Relu'), { context: ['u', 'nope'] })).message).toContain('"nope"');
     expect(refusal(() => importOnnx(build('Relu'), { context: 'zzz_' })).message).toMatch(/--context.*"zzz_"/);

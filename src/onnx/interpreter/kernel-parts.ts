@@ -42,3 +42,18 @@ export function axesOf(node: GraphNode, inputs: readonly (Value | undefined)[], 
   const a = node.attrs.get('axes') as number[] | undefined;
   return a ? [...a] : undefined;
 }
+
+/**
+ * The most elements a value may hold (2^27: 1 GiB of float64). A shape read from the data (Expand's
+ * target, ConstantOfShape, Tile's repeats, Range's count) is checked against it, so that a corrupt or
+ * hostile graph gets a one-line refusal, not an allocation failure.
+ */
+export const MAX_ELEMENTS = 2 ** 27;
+
+/** A shape computed from data: non-negative integer dims, and at most MAX_ELEMENTS in all. */
+export function checkShape(node: GraphNode, dims: readonly number[], what: string): number[] {
+  if (!dims.every((d) => Number.isInteger(d) && d >= 0)) fail(node, `${what} of non-negative integers`, `[${dims.slice(0, 8).join(', ')}${dims.length > 8 ? ', ...' : ''}]`);
+  const total = dims.reduce((a, d) => a * d, 1);
+  if (total > MAX_ELEMENTS) fail(node, `${what} of at most ${MAX_ELEMENTS} elements`, `[${dims.slice(0, 8).join(', ')}] (${total} elements)`);
+  return [...dims];
+}

@@ -5,7 +5,7 @@
  */
 import { show } from '../../errors.js';
 import type { GraphNode } from '../reader/onnx-graph.js';
-import { attr, axesOf, axisOf, fail, need } from './kernel-parts.js';
+import { attr, axesOf, axisOf, checkShape, fail, need } from './kernel-parts.js';
 import type { Kernel } from './kernel-parts.js';
 import { batchNormalization, layerNormalization } from './normalization.js';
 import { einsum, einsumFlops } from './einsum.js';
@@ -145,7 +145,7 @@ function reshapeTo(x: Value, target: readonly number[], allowZero: boolean, node
   if (minus > 1) fail(node, 'at most one -1 in the shape', show(target));
   if (minus === 1) shape[shape.indexOf(-1)] = known === 0 ? 0 : size(x.shape) / known;
   if (size(shape) !== size(x.shape) || !shape.every(Number.isInteger))
-    fail(node, `a shape with ${size(x.shape)} elements (input [${x.shape.join(', ')}])`, `[${target.join(', ')}]`);
+    fail(node, `a shape with ${size(x.shape)} elements (input [${x.shape.join(', ')}])`, target.length > 8 ? `a shape of ${target.length} dims` : `[${target.join(', ')}]`);
   return { dtype: x.dtype, shape, data: x.data };
 }
 
@@ -284,8 +284,10 @@ const softmax: Kernel = (inputs, node) => {
 
 const slice: Kernel = (inputs, node) => {
   const x = need(node, inputs, 0);
-  const starts = inputs[1] ? [...inputs[1].data] : (node.attrs.get('starts') as number[]);
-  const ends = inputs[2] ? [...inputs[2].data] : (node.attrs.get('ends') as number[]);
+  const starts = inputs[1] ? [...inputs[1].data] : (node.attrs.get('starts') as number[] | undefined);
+  const ends = inputs[2] ? [...inputs[2].data] : (node.attrs.get('ends') as number[] | undefined);
+  if (!Array.isArray(starts) || !Array.isArray(ends) || starts.length !== ends.length)
+    fail(node, 'starts and ends of one length (inputs 1 and 2, or attributes)', `${starts?.length ?? 'no'} starts and ${ends?.length ?? 'no'} ends`);
   const axes = inputs[3] ? [...inputs[3].data] : ((node.attrs.get('axes') as number[] | undefined) ?? starts.map((_, i) => i));
   const steps = inputs[4] ? [...inputs[4].data] : starts.map(() => 1);
   let out = x;
@@ -345,14 +347,16 @@ const squeeze: Kernel = (inputs, node) => {
 const expand: Kernel = (inputs, node) => {
   const x = need(node, inputs, 0);
   const target = [...need(node, inputs, 1).data];
-  const shape = broadcastShapes(x.shape, target);
+  const shape = broadcastShapes(x.shape, checkShape(node, target, 'a target shape'));
   if (!shape) fail(node, `a shape [${x.shape.join(', ')}] broadcasts to`, `[${target.join(', ')}]`);
-  return [expandTo(x, shape)];
+  return [expandTo(x, checkShape(node, shape, 'an output'))];
 };
 
 const tile: Kernel = (inputs, node) => {
   let x = need(node, inputs, 0);
-  const repeats = [...need(node, inputs, 1).data];
+  const repeats = checkShape(node, [...need(node, inputs, 1).data], 'repeats');
+  if (repeats.length !== x.shape.length) fail(node, `${x.shape.length} repeats (one per axis)`, `${repeats.length}`);
+  checkShape(node, x.shape.map((d, i) => d * repeats[i]!), 'an output');
   repeats.forEach((r, axis) => {
     if (r === 1) return;
     const list: number[] = [];
@@ -371,7 +375,7 @@ const shape: Kernel = (inputs, node) => {
 };
 
 const constantOfShape: Kernel = (inputs, node) => {
-  const dims = [...need(node, inputs, 0).data];
+  const dims = checkShape(node, [...need(node, inputs, 0).data], 'a shape');
   const fill = node.attrs.get('value') as Value | undefined;
   const out = value(fill?.dtype ?? 'float', dims);
   out.data.fill(fill ? fill.data[0]! : 0);
@@ -381,7 +385,7 @@ const constantOfShape: Kernel = (inputs, node) => {
 const range: Kernel = (inputs, node) => {
   const [start, limit, delta] = [0, 1, 2].map((i) => need(node, inputs, i).data[0]!);
   if (delta === 0) fail(node, 'a non-zero delta', '0');
-  const count = Math.max(Math.ceil((limit! - start!) / delta!), 0);
+  const count = checkShape(node, [Math.max(Math.ceil((limit! - start!) / delta!), 0)], 'a range')[0]!;
   return [value(inputs[0]!.dtype, [count], Float64Array.from({ length: count }, (_, i) => start! + i * delta!))];
 };
 
