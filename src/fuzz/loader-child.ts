@@ -6,7 +6,7 @@
 import { RankawareError } from '../errors.js';
 import { scoreAsync } from '../engine.js';
 import { importOnnx } from '../onnx/model.js';
-import type { ImportedInput } from '../onnx/request.js';
+import { randomImportedRequest } from '../onnx/request.js';
 import type { Model } from '../model/model.js';
 import { randomRequest } from '../model/random.js';
 import { loadModelDir } from '../node.js';
@@ -57,16 +57,6 @@ async function scoreNative(model: Model, prefix: string): Promise<LoaderResult[]
   return out;
 }
 
-/** A request for an imported graph, from its inputs: ids within their tables, lists of the declared length. */
-export function importedRequest(inputs: readonly ImportedInput[], n: number, rng: Rng): { context: Record<string, unknown>; candidates: Record<string, unknown>[] } {
-  const lengths = new Map(inputs.map((i) => [i.name, i.inner.reduce((a, d) => a * (d === -1 ? 2 : d), 1)]));
-  const element = (i: ImportedInput) => (i.dtype === 'float' ? rng.float() * 2 - 1 : i.rows !== undefined ? rng.int(Math.max(1, i.rows)) : rng.int(2));
-  const value = (i: ImportedInput) => (i.inner.length === 0 ? element(i) : Array.from({ length: lengths.get(i.name)! }, () => element(i)));
-  const context = Object.fromEntries(inputs.filter((i) => i.side === 'context').map((i) => [i.name, value(i)]));
-  const candidates = Array.from({ length: n }, () => Object.fromEntries(inputs.filter((i) => i.side === 'candidate').map((i) => [i.name, value(i)])));
-  return { context, candidates };
-}
-
 async function runJob(job: LoaderJob): Promise<LoaderResult[]> {
   if (job.kind === 'model') {
     let model: Model;
@@ -84,7 +74,8 @@ async function runJob(job: LoaderJob): Promise<LoaderResult[]> {
     return [refusal('import', e)];
   }
   const out: LoaderResult[] = [{ on: 'import', outcome: imported.recognition.native ? 'imported: recognized (native path)' : 'imported: interpreter path' }];
-  const request = importedRequest(imported.inputs, 4, new Rng(job.id));
+  const rng = new Rng(job.id);
+  const request = randomImportedRequest(imported.inputs, 4, () => rng.float(), 2);
   for (const plan of ['rank-aware', 'vanilla'] as const) {
     try {
       out.push(scored(`interpreter ${plan}`, imported.score(request, plan).scores));

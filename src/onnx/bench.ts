@@ -13,8 +13,10 @@ import { defaultTiming, median, sideBySide } from '../bench/measure.js';
 import { importOrt, parsePeer } from '../bench/peer.js';
 import { loadImportedDir } from './dir.js';
 import type { ImportedModel } from './model.js';
-import { encodeImportRequest } from './request.js';
-import type { ImportedInput } from './request.js';
+import { encodeImportRequest, randomImportedRequest } from './request.js';
+
+/** The length of each free list dim (histories, pooled ids) in the requests bench makes. */
+const LIST_LENGTH = 8;
 
 export interface ImportedBenchOptions {
   readonly ns: readonly number[];
@@ -23,30 +25,6 @@ export interface ImportedBenchOptions {
   readonly seconds: number;
   readonly json: boolean;
   readonly out: (line: string) => void;
-}
-
-/** A list length for the inputs whose length is free (histories, pooled ids). */
-const LIST_LENGTH = 8;
-
-/** One value of an input: ids within its table (or 0/1), floats in [-1, 1). */
-function randomValue(input: ImportedInput, rand: () => number): unknown {
-  const one = () => (input.dtype === 'float' ? rand() * 2 - 1 : input.rows !== undefined ? Math.floor(rand() * input.rows) : Math.floor(rand() * 2));
-  if (input.inner.length === 0) return one();
-  if (input.inner.length > 1) throw new RankawareError(`input "${input.name}"`, 'inputs of at most one dim after the leading one (bench makes requests for those)', `dims [${input.inner.join(', ')}] after it`, 'invalid');
-  const length = input.inner[0]! < 0 ? LIST_LENGTH : input.inner[0]!;
-  return Array.from({ length }, one);
-}
-
-export function randomImportedRequest(inputs: readonly ImportedInput[], n: number, seed: number): { context: Record<string, unknown>; candidates: Record<string, unknown>[] } {
-  const rand = mulberry32(seed);
-  const context: Record<string, unknown> = {};
-  for (const i of inputs) if (i.side === 'context') context[i.name] = randomValue(i, rand);
-  const candidates = Array.from({ length: n }, () => {
-    const c: Record<string, unknown> = {};
-    for (const i of inputs) if (i.side === 'candidate') c[i.name] = randomValue(i, rand);
-    return c;
-  });
-  return { context, candidates };
 }
 
 /** onnxruntime feeds of a request: the graph's own inputs, context ones at [1, ...]. */
@@ -76,20 +54,18 @@ export async function benchImportedDir(dir: string, o: ImportedBenchOptions): Pr
   const rows: { path: string; plan: string; n: number; msPerRequest: number; candidatesPerSecond: number }[] = [];
   try {
     for (const n of o.ns) {
-      const request = randomImportedRequest(model.inputs, n, 19 + n);
-      const runs = [
-        ...o.plans.map((plan) => ({ path: 'interpreter', plan, run: () => model.score(request, plan) })),
-        ...sessions.map((s) => {
-          const feeds = ortFeeds(s.ort, model, request);
-          return { path: s.name, plan: 'vanilla', run: () => s.session.run(feeds) };
-        }),
-      ];
+      const request = randomImportedRequest(model.inputs, n, mulberry32(19 + n), LIST_LENGTH);
+      const peerRuns = sessions.map((s) => {
+        const feeds = ortFeeds(s.ort, model, request);
+        return { path: s.name, plan: 'vanilla', run: () => s.session.run(feeds) };
+      });
+      const runs = [...o.plans.map((plan) => ({ path: 'interpreter', plan, run: () => model.score(request, plan) })), ...peerRuns];
       // Timings of different answers would mean nothing: the peers must score this request as we do.
       const want = model.score(request, 'vanilla').scores;
-      for (const s of sessions) {
-        const got = Array.from((await s.session.run(ortFeeds(s.ort, model, request)))[model.graph.outputs[0]!]!.data as Float32Array, Number);
+      for (const p of peerRuns) {
+        const got = Array.from((await p.run())[model.graph.outputs[0]!]!.data as Float32Array, Number);
         const worst = Math.max(...got.map((x, i) => Math.abs(x - want[i]!)));
-        if (!(worst <= 1e-4)) throw new RankawareError(`${s.name} on ${dir}/model.onnx`, 'the interpreter\'s scores within 1e-4', `a difference of ${worst}`, 'invalid');
+        if (!(worst <= 1e-4)) throw new RankawareError(`${p.path} on ${dir}/model.onnx`, 'the interpreter\'s scores within 1e-4', `a difference of ${worst}`, 'invalid');
       }
       const times = await sideBySide(runs.map((r) => r.run), defaultTiming(o.seconds));
       runs.forEach((r, i) => {

@@ -113,3 +113,18 @@ export function encodeImportRequest(inputs: readonly ImportedInput[], request: u
   const { feeds, n } = encodeCandidateInputs(inputs, request.candidates);
   return { context, candidates: feeds, n };
 }
+
+/**
+ * A seeded random request for an imported graph, from its inputs: ids within their tables (0 or 1 for
+ * other ints), floats in [-1, 1), a list of `freeLength` for each free dim (multi-dim inputs flattened).
+ * The attack suite and `bench` draw their requests from it.
+ */
+export function randomImportedRequest(inputs: readonly ImportedInput[], n: number, random: () => number, freeLength: number): { context: Record<string, unknown>; candidates: Record<string, unknown>[] } {
+  const int = (k: number) => Math.floor(random() * k);
+  const lengths = new Map(inputs.map((i) => [i.name, i.inner.reduce((a, d) => a * (d === -1 ? freeLength : d), 1)]));
+  const element = (i: ImportedInput) => (i.dtype === 'float' ? random() * 2 - 1 : i.rows !== undefined ? int(Math.max(1, i.rows)) : int(2));
+  const value = (i: ImportedInput) => (i.inner.length === 0 ? element(i) : Array.from({ length: lengths.get(i.name)! }, () => element(i)));
+  const context = Object.fromEntries(inputs.filter((i) => i.side === 'context').map((i) => [i.name, value(i)]));
+  const candidates = Array.from({ length: n }, () => Object.fromEntries(inputs.filter((i) => i.side === 'candidate').map((i) => [i.name, value(i)])));
+  return { context, candidates };
+}

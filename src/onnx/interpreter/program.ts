@@ -104,9 +104,7 @@ export class StagedProgram {
 
   /** A once value as a per-candidate consumer that does not broadcast needs it: N rows. */
   private materialize(name: string, stored: Value, n: number): Value {
-    const shape = [...stored.shape];
-    for (const axis of candidateAxes(this.rank.templates.get(name)!)) shape[axis] = n;
-    return expandTo(stored, shape);
+    return expandTo(stored, this.shapeOnly(name, stored, n).shape);
   }
 
   /** The candidate stage for n candidates: the graph's output ([N, 1] or [N] scores). */
