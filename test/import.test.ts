@@ -149,10 +149,11 @@ async function checkGraph(bytes: Uint8Array, rewrites: RewriteKind[]): Promise<I
   expect(model.program.rewrites.map((r) => r.kind).sort()).toEqual([...rewrites].sort());
   for (const n of [1, 2, 7]) {
     const want = await ortScores(bytes, request(n));
-    for (const plan of ['rank-aware', 'vanilla'] as const) {
-      const got = model.score(request(n), plan).scores;
+    // Compiled on both engines, and on the float64 interpreter (every rewrite).
+    for (const [plan, engine] of [['rank-aware', 'wasm'], ['vanilla', 'wasm'], ['rank-aware', 'js'], ['vanilla', 'js'], ['interpret', 'js'], ['interpret-vanilla', 'js']] as const) {
+      const got = model.score(request(n), plan, engine).scores;
       expect(got).toHaveLength(n);
-      got.forEach((s, i) => expect(Math.abs(s - want[i]!), `${plan} N=${n} candidate ${i}: ${s} vs onnxruntime ${want[i]}`).toBeLessThanOrEqual(1e-5));
+      got.forEach((s, i) => expect(Math.abs(s - want[i]!), `${plan} ${engine} N=${n} candidate ${i}: ${s} vs onnxruntime ${want[i]}`).toBeLessThanOrEqual(1e-5));
     }
   }
   return model;
@@ -498,18 +499,24 @@ describe('CLI: import, score, inspect', () => {
     await writeFile(requestFile, JSON.stringify(req));
     const scored = await run('score', '--model', model, '--request', requestFile);
     expect(scored.code, scored.err).toBe(0);
-    const want = importOnnx(bytes, { context: ['u', 'c'], output: 'score2' }).score(req, 'vanilla').scores;
-    expect((JSON.parse(scored.out) as { scores: number[] }).scores).toEqual(want);
-    // bench on the interpreter: both plans and onnxruntime-node on model.onnx, side by side, with the ratios.
+    const parsed = JSON.parse(scored.out) as { scores: number[]; backend: string; path: string };
+    const imported = importOnnx(bytes, { context: ['u', 'c'], output: 'score2' });
+    expect(parsed).toMatchObject({ scores: imported.score(req, 'rank-aware', 'wasm').scores, backend: 'wasm', path: 'compiled' });
+    // --plan interpret: the float64 interpreter, exactly as the library's.
+    const interpreted = await run('score', '--model', model, '--request', requestFile, '--plan', 'interpret');
+    expect(JSON.parse(interpreted.out)).toMatchObject({ scores: imported.score(req, 'interpret').scores, backend: 'js', path: 'interpreter' });
+    expect((await run('score', '--model', model, '--request', requestFile, '--backend', 'webgpu')).err).toMatch(/^error: --backend: expected "wasm" or "js" for a graph rankaware compiles \(imported graphs have no WebGPU lowering yet\), received "webgpu"$/);
+    // bench: both compiled plans, the interpreter and onnxruntime-node on model.onnx, side by side, with the ratios.
     const bench = await run('bench', '--model', model, '--n', '1,5', '--peer', 'ort-node', '--seconds', '0.2', '--json');
     expect(bench.code, bench.err).toBe(0);
     const rows = (JSON.parse(bench.out) as { rows: { path: string; plan: string; n: number; msPerRequest: number }[] }).rows;
-    expect(rows.map((r) => `${r.path} ${r.plan} ${r.n}`)).toEqual(['interpreter vanilla 1', 'interpreter rank-aware 1', 'ort-node vanilla 1', 'interpreter vanilla 5', 'interpreter rank-aware 5', 'ort-node vanilla 5']);
+    expect(rows.map((r) => `${r.path} ${r.plan} ${r.n}`)).toEqual([1, 5].flatMap((n) => ['compiled wasm vanilla', 'compiled wasm rank-aware', 'interpreter rank-aware', 'ort-node vanilla'].map((r) => `${r} ${n}`)));
     for (const r of rows) expect(r.msPerRequest).toBeGreaterThan(0);
-    const table = await run('bench', '--model', model, '--n', '3', '--seconds', '0.2');
-    expect(table.out).toMatch(/N=3: the interpreter's rank-aware plan is \d+\.\d\dx its vanilla \(same run\)/);
+    const table = await run('bench', '--model', model, '--n', '3', '--seconds', '0.2', '--backend', 'js');
+    expect(table.out).toMatch(/N=3: the compiled rank-aware plan is \d+\.\d\dx its vanilla \(same run\)/);
+    expect(table.out).toMatch(/N=3: the compiled rank-aware plan is \d+\.\d\dx the float64 interpreter/);
     const threads = await run('bench', '--model', model, '--threads', '2');
-    expect(threads.err).toMatch(/^error: --threads: expected no such option for an imported graph on the interpreter \(it runs on js, one thread\), received "2"$/);
+    expect(threads.err).toMatch(/^error: --threads: expected no such option for an imported graph compiled by rankaware \(it runs on one thread\), received "2"$/);
   });
 
   it('imports the golden DLRM, scores a request by input names, inspects per node', async () => {

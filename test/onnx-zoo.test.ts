@@ -1,7 +1,8 @@
 /**
  * The graphs of ../shared/onnx-zoo (architectures outside the native six, written the way torch.onnx.export
- * writes them) imported and scored on the float64 interpreter, both plans, against the case's onnxruntime
- * and float64 scores. dcnv2_ln needs LayerNormalization, which the interpreter now runs.
+ * writes them) imported and scored compiled onto the float32 kernels (wasm and js engines, rank-aware and
+ * vanilla plans) against the case's onnxruntime scores, and on the float64 interpreter against its float64
+ * scores.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -22,14 +23,25 @@ describe.each(['two_tower', 'din', 'mmoe', 'dcnv2_ln', 'masknet'])('onnx-zoo %s'
   const cases = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as ZooCase;
   const model = importOnnx(readFileSync(join(dir, 'model.onnx')), { context: 'ctx_', file: `${name}/model.onnx` });
 
-  it.each(['rank-aware', 'vanilla'] as const)('scores every request (N = 1, 7, 256) on the %s plan within 1e-5 of onnxruntime and 1e-9 of float64', (plan) => {
+  it.each([
+    ['rank-aware', 'wasm'],
+    ['vanilla', 'wasm'],
+    ['rank-aware', 'js'],
+    ['vanilla', 'js'],
+  ] as const)('compiled: scores every request (N = 1, 7, 256) on the %s plan (%s) within 1e-5 of onnxruntime', (plan, engine) => {
+    for (const r of cases.requests) {
+      const result = model.score(r.request, plan, engine);
+      expect(result.backend).toBe(engine);
+      expect(result.scores.length).toBe(r.n);
+      result.scores.forEach((s, i) => expect(Math.abs(s - r.expected.score_onnxruntime[i]!), `candidate ${i} of ${r.n}`).toBeLessThanOrEqual(1e-5));
+    }
+  });
+
+  it.each(['interpret', 'interpret-vanilla'] as const)('the float64 interpreter (%s) scores every request within 1e-9 of float64', (plan) => {
     for (const r of cases.requests) {
       const { scores } = model.score(r.request, plan);
       expect(scores.length).toBe(r.n);
-      scores.forEach((s, i) => {
-        expect(Math.abs(s - r.expected.score_onnxruntime[i]!)).toBeLessThanOrEqual(1e-5);
-        expect(Math.abs(s - r.expected.score_f64[i]!)).toBeLessThanOrEqual(1e-9);
-      });
+      scores.forEach((s, i) => expect(Math.abs(s - r.expected.score_f64[i]!)).toBeLessThanOrEqual(1e-9));
     }
   });
 });

@@ -22,7 +22,8 @@ import type { BackendChoice } from '../backends/backend.js';
 import { runBench } from './bench.js';
 import { createScorer } from '../scheduler/scorer.js';
 import type { ScoreRequest } from '../scheduler/types.js';
-import { importCommand, importedPath, inspectImportedDir, nativeNote, scoreImportedDir } from '../onnx/cli.js';
+import { importCommand, importedEngine, importedPath, inspectImportedDir, nativeNote, scoreImportedDir } from '../onnx/cli.js';
+import type { ImportedPlan } from '../onnx/model.js';
 import { loadCommand, serveCommand, SERVE_USAGE } from '../server/commands.js';
 
 const USAGE = `rankaware: exact rank-aware inference for recommender ranking models
@@ -87,6 +88,13 @@ export function parsePlan(v: unknown): PlanMode {
   return v;
 }
 
+/** --plan for an imported graph that is not one of the six: compiled plans, or the float64 interpreter. */
+export function parseImportedPlan(v: unknown): ImportedPlan {
+  if (v === undefined) return 'rank-aware';
+  if (v !== 'vanilla' && v !== 'rank-aware' && v !== 'interpret') throw new RankawareError('--plan', '"vanilla", "rank-aware" or "interpret" (the float64 interpreter)', show(v));
+  return v;
+}
+
 export function parseBackend(v: unknown): BackendChoice {
   if (v === undefined) return 'auto';
   if (v !== 'js' && v !== 'wasm' && v !== 'webgpu' && v !== 'auto') throw new RankawareError('--backend', '"js", "wasm", "webgpu" or "auto"', show(v));
@@ -144,11 +152,11 @@ const COMMANDS: Record<string, Command> = {
   score: {
     options: { model: { type: 'string' }, request: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' }, threads: { type: 'string' } },
     async run(v, out, err) {
+      const imported = await importedPath(need(v, 'model'));
+      if (imported && !imported.native) return out(await scoreImportedDir(need(v, 'model'), await readJson(need(v, 'request')), parseImportedPlan(v.plan), parseBackend(v.backend)));
       const plan = parsePlan(v.plan);
       const backendName = parseBackend(v.backend);
       const threads = int(v, 'threads', 1);
-      const imported = await importedPath(need(v, 'model'));
-      if (imported && !imported.native) return out(await scoreImportedDir(need(v, 'model'), await readJson(need(v, 'request')), plan, backendName));
       const path = imported?.native ? { path: 'native', import: nativeNote(imported) } : {};
       const model = await loadModelDir(need(v, 'model'));
       const request = await readJson(need(v, 'request'));
@@ -214,11 +222,12 @@ const COMMANDS: Record<string, Command> = {
       for (const key of ['quick', 'out']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, '--suite with it (it applies to the benchmark suites)', show(v[key]));
       const imported = await importedPath(need(v, 'model'));
       if (imported && !imported.native) {
-        for (const key of ['backend', 'threads', 'concurrency']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, 'no such option for an imported graph on the interpreter (it runs on js, one thread)', show(v[key]));
+        for (const key of ['threads', 'concurrency']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, 'no such option for an imported graph compiled by rankaware (it runs on one thread)', show(v[key]));
         const { benchImportedDir } = await import('../onnx/bench.js');
         return benchImportedDir(need(v, 'model'), {
           ns: parseList(typeof v.n === 'string' ? v.n : '256', 'n'),
-          plans: (typeof v.plan === 'string' ? v.plan : 'vanilla,rank-aware').split(',').map(parsePlan),
+          plans: (typeof v.plan === 'string' ? v.plan : 'vanilla,rank-aware,interpret').split(',').map(parseImportedPlan),
+          engine: importedEngine(parseBackend(v.backend)),
           peers: typeof v.peer === 'string' ? v.peer.split(',').filter(Boolean) : [],
           seconds: seconds(v.seconds),
           json: v.json === true,

@@ -3,17 +3,18 @@
  * model directory holding import.json here).
  */
 import { RankawareError, show } from '../errors.js';
-import type { PlanMode } from '../plan/ir.js';
 import type { BackendChoice } from '../backends/backend.js';
 import { importToDir, loadImportedDir } from './dir.js';
-import type { ImportedModel } from './model.js';
+import type { ImportedModel, ImportedPlan } from './model.js';
+import type { CompiledEngine } from './compiler/compiled.js';
 import { formatReport, importReport } from './report.js';
 
 export { importedPath } from './dir.js';
 import type { ImportRecord } from './dir.js';
 
 /** Why an imported graph runs where it runs (reported as `reason`, like a backend fallback). */
-const INTERPRETER_REASON = 'this imported ONNX graph runs on the float64 graph interpreter of src/onnx/interpreter (js), whichever backend was asked for, because it was not recognized as one of the six architectures';
+const INTERPRETER_REASON = 'this imported ONNX graph runs on the float64 graph interpreter of src/onnx/interpreter (js), as --plan interpret asks';
+const COMPILED_REASON = 'this imported ONNX graph is compiled onto float32 kernels (src/onnx/compiler), as it is not one of the six architectures';
 
 /** The `import` note a score of a recognized imported directory carries. */
 export function nativeNote(path: ImportRecord['path'] & { native: true }): string {
@@ -57,12 +58,19 @@ export const importCommand = {
   },
 } as const;
 
-export async function scoreImportedDir(dir: string, request: unknown, plan: PlanMode, backend: BackendChoice): Promise<string> {
-  void backend;
+/** The compiled engine a --backend names: wasm by default; WebGPU has no lowering of imported graphs yet. */
+export function importedEngine(backend: BackendChoice): CompiledEngine {
+  if (backend === 'webgpu') throw new RankawareError('--backend', '"wasm" or "js" for a graph rankaware compiles (imported graphs have no WebGPU lowering yet)', show(backend));
+  return backend === 'js' ? 'js' : 'wasm';
+}
+
+export async function scoreImportedDir(dir: string, request: unknown, plan: ImportedPlan, backend: BackendChoice): Promise<string> {
+  const engine = importedEngine(backend);
   const model = await loadImportedDir(dir);
-  const result = model.score(request, plan);
+  const result = model.score(request, plan, engine);
   const why = model.recognition.native ? 'recognized, but this directory holds no native model.json (re-run rankaware import)' : model.recognition.reason;
-  return JSON.stringify({ scores: result.scores, backend: 'js', plan: result.plan, path: 'interpreter', reason: `${INTERPRETER_REASON} (${why})` });
+  const path = plan === 'interpret' ? 'interpreter' : 'compiled';
+  return JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, path, reason: `${path === 'interpreter' ? INTERPRETER_REASON : COMPILED_REASON} (${why})` });
 }
 
 export async function inspectImportedDir(dir: string, n: number, json: boolean, out: (s: string) => void): Promise<void> {

@@ -20,6 +20,9 @@ import type { Rewrite } from './interpreter/rewrite-parts.js';
 import { findRewrites } from './interpreter/rewrites.js';
 import type { GraphNode } from './reader/onnx-graph.js';
 import { recognize } from './patterns/recognize.js';
+import { CompiledGraph } from './compiler/compiled.js';
+import type { CompiledEngine } from './compiler/compiled.js';
+import { kernelInstanceSync } from '../backends/wasm/load.js';
 import type { Recognition } from './patterns/recognize.js';
 
 export interface ImportOptions {
@@ -40,7 +43,11 @@ export interface ImportOptions {
  */
 export type ImportedScores = ScoreResult;
 
-const INTERPRETER = 'the float64 graph interpreter of src/onnx/interpreter (an imported graph runs there)';
+const INTERPRETER = 'the float64 graph interpreter of src/onnx/interpreter (--plan interpret)';
+const COMPILED = 'the graph compiled onto float32 kernels (src/onnx/compiler)';
+
+/** How an imported graph is scored: compiled (rank-aware, vanilla) or on the float64 interpreter. */
+export type ImportedPlan = PlanMode | 'interpret' | 'interpret-vanilla';
 
 export class ImportedModel {
   readonly inputs: readonly ImportedInput[];
@@ -64,6 +71,15 @@ export class ImportedModel {
     this.recognition = recognize(graph, rank, this.inputs);
   }
 
+  private readonly compiledBy = new Map<CompiledEngine, CompiledGraph>();
+
+  /** The graph compiled onto float32 kernels of `engine` (once per engine, on first use). */
+  compiled(engine: CompiledEngine = 'wasm'): CompiledGraph {
+    let c = this.compiledBy.get(engine);
+    if (!c) this.compiledBy.set(engine, (c = new CompiledGraph(this.graph, this.rank, this.rewrites, engine, () => kernelInstanceSync())));
+    return c;
+  }
+
   get name(): string {
     return this.graph.name || 'imported';
   }
@@ -79,19 +95,28 @@ export class ImportedModel {
     return this.scoresOf(this.program.runCandidates(context, feeds, n).data, n);
   }
 
-  /** Score one request: rank-aware (staged) or vanilla (the graph as exported, broadcast first). */
-  score(request: unknown, plan: PlanMode = 'rank-aware'): ImportedScores {
+  /**
+   * Score one request: rank-aware (staged) or vanilla (the graph as exported, broadcast first), compiled
+   * onto the float32 kernels of `engine`; or `interpret`: the staged program on the float64 interpreter
+   * (the oracle, every rewrite), and `interpret-vanilla` the graph as exported there.
+   */
+  score(request: unknown, plan: ImportedPlan = 'rank-aware', engine: CompiledEngine = 'wasm'): ImportedScores {
     const encoded = encodeImportRequest(this.inputs, request);
-    if (plan === 'vanilla') {
+    if (plan === 'rank-aware' || plan === 'vanilla') {
+      const c = this.compiled(engine);
+      const data = plan === 'vanilla' ? c.runVanilla(new Map([...encoded.context, ...encoded.candidates]), encoded.n) : c.runCandidates(c.runContext(encoded.context), encoded.candidates, encoded.n);
+      return { scores: this.scoresOf(data, encoded.n), backend: engine, plan, reason: COMPILED };
+    }
+    if (plan === 'interpret-vanilla') {
       const feeds = new Map([...encoded.context, ...encoded.candidates]);
       const out = evaluateGraph(this.graph, feeds).values.get(this.graph.outputs[0]!)!;
-      return { scores: this.scoresOf(out.data, encoded.n), backend: 'js', plan, reason: INTERPRETER };
+      return { scores: this.scoresOf(out.data, encoded.n), backend: 'js', plan: 'vanilla', reason: INTERPRETER };
     }
     const context = this.program.runContext(encoded.context);
-    return { scores: this.scoresOf(this.program.runCandidates(context, encoded.candidates, encoded.n).data, encoded.n), backend: 'js', plan, reason: INTERPRETER };
+    return { scores: this.scoresOf(this.program.runCandidates(context, encoded.candidates, encoded.n).data, encoded.n), backend: 'js', plan: 'rank-aware', reason: INTERPRETER };
   }
 
-  private scoresOf(data: Float64Array, n: number): number[] {
+  private scoresOf(data: Float64Array | Float32Array, n: number): number[] {
     if (data.length !== n) throw new Error(`import bug: ${data.length} scores for ${n} candidates`);
     return checkScores(data);
   }

@@ -5,7 +5,7 @@
 import { RankawareError } from '../../errors.js';
 import type { Plan } from '../../plan/ir.js';
 import { compileWithModule } from './index.js';
-import type { SharedWasm, WasmBackend, WasmOptions } from './index.js';
+import type { Kernels, SharedWasm, WasmBackend, WasmOptions } from './index.js';
 import { LinearMemory } from './memory.js';
 import { kernelModule, kernelModuleSync, MAX_SHARED_PAGES, sharedMemorySupported } from './module.js';
 import type { WasmVariant } from './module.js';
@@ -25,6 +25,24 @@ export function createWasmBackendSync(options: WasmOptions = {}): WasmBackend {
 
 function wasmBackendOn({ module, variant }: { module: WebAssembly.Module; variant: WasmVariant }, options: WasmOptions): WasmBackend {
   return { name: 'wasm', variant, module, compile: (plan: Plan) => compileWithModule(plan, module, variant, options) };
+}
+
+/**
+ * A kernel instance on a fresh memory of its own, synchronously: what the compiled ONNX graphs
+ * (src/onnx/compiler) run their GEMMs on, with the memory as their arena.
+ */
+export function kernelInstanceSync(variant?: WasmVariant): { kernels: Kernels; memory: WebAssembly.Memory; variant: WasmVariant } {
+  const { module, variant: chosen } = kernelModuleSync(variant);
+  const memory = new WebAssembly.Memory({ initial: 16 });
+  const instance = new WebAssembly.Instance(module, {
+    env: {
+      memory,
+      abort: () => {
+        throw new Error('wasm kernel abort');
+      },
+    },
+  });
+  return { kernels: instance.exports as unknown as Kernels, memory, variant: chosen };
 }
 
 /** A shared memory (growing up to 1 GiB) with its allocator initialized, and the shared kernel module. */

@@ -10,12 +10,12 @@ import { value } from './tensor.js';
 import type { Value } from './tensor.js';
 import type { GraphNode } from '../reader/onnx-graph.js';
 
-interface Contraction {
+export interface Contraction {
   readonly inputs: readonly string[];
   readonly output: string;
 }
 
-function parse(node: GraphNode, operands: number): Contraction {
+export function parseEinsum(node: GraphNode, operands: number): Contraction {
   const equation = node.attrs.get('equation');
   if (typeof equation !== 'string') fail(node, 'an equation attribute', String(equation));
   const text = equation.replace(/\s+/g, '');
@@ -32,7 +32,7 @@ function parse(node: GraphNode, operands: number): Contraction {
 
 export const einsum: Kernel = (inputs, node) => {
   const operands = inputs.filter((v): v is Value => v !== undefined);
-  const { inputs: terms, output } = parse(node, operands.length);
+  const { inputs: terms, output } = parseEinsum(node, operands.length);
   // Each letter's size, the same wherever it occurs.
   const sizes = new Map<string, number>();
   terms.forEach((term, i) => {

@@ -17,8 +17,23 @@ export interface Part {
 
 export type RewriteKind = 'split-linear' | 'pair-products' | 'row-projection' | 'fm-split' | 'attention-lse';
 
+/**
+ * A split linear layer as data, for the compiler (src/onnx/compiler) to lower onto its GEMM: the once
+ * columns' rows of the weight and the per-candidate columns' rows, each [columns, outDim] (alpha folded),
+ * and the bias.
+ */
+export interface SplitLinearWeights {
+  readonly once: Float64Array;
+  readonly cand: Float64Array;
+  readonly bias?: Float64Array;
+  readonly outDim: number;
+  readonly outShape: (n: number) => number[];
+}
+
 export interface Rewrite {
   readonly kind: RewriteKind;
+  /** split-linear only: its weights. */
+  readonly linear?: SplitLinearWeights;
   readonly node: GraphNode;
   readonly parts: readonly Part[];
   /** The once-stage value this rewrite stores (`<output>#once`). */

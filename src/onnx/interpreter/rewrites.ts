@@ -134,6 +134,7 @@ function splitLinear(node: GraphNode, parts: readonly Part[], weightKO: Float64A
   }
   return {
     kind: 'split-linear',
+    linear: { once: wOnce, cand: wCand, bias, outDim: o, outShape },
     node,
     parts,
     onceName: `${node.outputs[0]}#once`,

@@ -1,0 +1,123 @@
+/**
+ * Building one compiled program (a stage of an imported graph at fixed shapes): values are either known
+ * at compile time (weights, shape arithmetic: the interpreter folds them) or runtime tensors in arena
+ * slots; each lowered node appends kernel steps that read and write slots. Steps are made when the
+ * program is finished, after the slots are packed, so that they capture plain offsets.
+ */
+import type { Value, DType } from '../interpreter/tensor.js';
+import { size } from '../interpreter/tensor.js';
+import type { Arena, ArenaViews, Lifetime, Slot } from './arena.js';
+import { packSlots } from './arena.js';
+import type { GemmEngine } from './gemm.js';
+
+/** A value computed at run time: contiguous, row-major, float32 (float) or int32 (int, bool) elements. */
+export interface RTensor {
+  readonly kind: 'tensor';
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly slot: Slot;
+}
+
+/** A value known when the program is compiled. */
+export interface Known {
+  readonly kind: 'known';
+  readonly value: Value;
+}
+
+export type CValue = RTensor | Known;
+
+export type Step = (v: ArenaViews) => void;
+
+/** Which view of the arena holds a dtype's elements. */
+export const storage = (dtype: DType): 'f32' | 'i32' => (dtype === 'float' ? 'f32' : 'i32');
+
+/** What every program of one compiled model shares: the arena, the GEMM engine and the placed constants. */
+export class CompiledStore {
+  private readonly constants = new Map<Value, Map<DType, Slot>>();
+  private readonly weights = new WeakMap<object, Map<string, number>>();
+
+  constructor(
+    readonly arena: Arena,
+    readonly gemm: GemmEngine,
+  ) {}
+
+  /** A known value placed in the arena once (as `dtype`'s storage). */
+  constant(v: Value, dtype: DType = v.dtype): Slot {
+    let byType = this.constants.get(v);
+    if (!byType) this.constants.set(v, (byType = new Map()));
+    let slot = byType.get(dtype);
+    if (!slot) {
+      slot = { elements: v.data.length, at: this.arena.alloc(v.data.length) };
+      const views = this.arena.current;
+      if (storage(dtype) === 'f32') views.f32.set(v.data, slot.at);
+      else views.i32.set(v.data, slot.at);
+      byType.set(dtype, slot);
+    }
+    return slot;
+  }
+
+  /** A GEMM weight [outDim, inDim] placed (packed by the engine) once per source object and tag. */
+  weight(source: object, tag: string, make: () => Float32Array, inDim: number, outDim: number): number {
+    let byTag = this.weights.get(source);
+    if (!byTag) this.weights.set(source, (byTag = new Map()));
+    let at = byTag.get(tag);
+    if (at === undefined) byTag.set(tag, (at = this.gemm.place(this.arena, make(), inDim, outDim)));
+    return at;
+  }
+}
+
+export class ProgramBuilder {
+  private readonly makers: (() => Step)[] = [];
+  private readonly lives = new Map<Slot, Lifetime>();
+
+  constructor(readonly store: CompiledStore) {}
+
+  /** A fresh runtime tensor; its slot lives from the step that first writes it. */
+  tensor(dtype: DType, shape: readonly number[]): RTensor {
+    return { kind: 'tensor', dtype, shape: [...shape], slot: { elements: size(shape), at: -1 } };
+  }
+
+  /** The same elements under another shape (Reshape, Flatten, Squeeze, Unsqueeze): no copy. */
+  view(t: RTensor, shape: readonly number[]): RTensor {
+    return { kind: 'tensor', dtype: t.dtype, shape: [...shape], slot: t.slot };
+  }
+
+  /** A program input: written before the first step. */
+  input(dtype: DType, shape: readonly number[]): RTensor {
+    const t = this.tensor(dtype, shape);
+    this.lives.set(t.slot, { slot: t.slot, from: -1, to: -1 });
+    return t;
+  }
+
+  /** A runtime tensor for any value: a known one is placed as a constant. */
+  operand(v: CValue, dtype?: DType): RTensor {
+    if (v.kind === 'tensor') return v;
+    const d = dtype ?? v.value.dtype;
+    return { kind: 'tensor', dtype: d, shape: v.value.shape, slot: this.store.constant(v.value, d) };
+  }
+
+  /** Append a step that reads `reads` and writes `writes`; `make` runs once the slots have offsets. */
+  emit(reads: readonly RTensor[], writes: readonly RTensor[], make: () => Step): void {
+    const at = this.makers.length;
+    this.makers.push(make);
+    for (const w of writes) if (!this.lives.has(w.slot) && w.slot.at < 0) this.lives.set(w.slot, { slot: w.slot, from: at, to: at });
+    for (const r of reads) {
+      const l = this.lives.get(r.slot);
+      if (l) l.to = Math.max(l.to, at);
+    }
+  }
+
+  /** Pack the slots (outputs live to the end), place the region, and make the steps. */
+  finish(outputs: readonly RTensor[]): Step[] {
+    const end = this.makers.length;
+    for (const o of outputs) {
+      const l = this.lives.get(o.slot);
+      if (l) l.to = end;
+    }
+    const lives = [...this.lives.values()];
+    const region = packSlots(lives, end);
+    const base = this.store.arena.alloc(Math.max(region, 1));
+    for (const l of lives) l.slot.at += base;
+    return this.makers.map((m) => m());
+  }
+}

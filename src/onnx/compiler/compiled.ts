@@ -1,0 +1,346 @@
+/**
+ * An imported graph compiled onto float32 kernels: the staged program of the rank analysis (a context
+ * stage once per request, a candidate stage per request's N candidates) or the plain graph (vanilla), each
+ * lowered node by node at the shapes of the request and cached by those shapes (N, list lengths). The
+ * split-linear rewrite lowers onto the GEMM (context columns once, a broadcast row added per candidate);
+ * the other rewrites are the interpreter's alone, so the compiled stages run those nodes as exported.
+ * MatMul/Gemm by a constant runs on the engine's GEMM with the Add of a bias and a Relu/Sigmoid after it
+ * fused in.
+ */
+import { RankawareError, show } from '../../errors.js';
+import type { Activation } from '../../plan/ir.js';
+import type { Kernels } from '../../backends/wasm/index.js';
+import type { GraphNode, OnnxGraph } from '../reader/onnx-graph.js';
+import { StagedProgram } from '../interpreter/program.js';
+import { BROADCASTING_OPS } from '../interpreter/ops.js';
+import type { RankAnalysis } from '../interpreter/rank.js';
+import { candidateAxes } from '../interpreter/rank.js';
+import type { Rewrite } from '../interpreter/rewrite-parts.js';
+import type { Value } from '../interpreter/tensor.js';
+import { size } from '../interpreter/tensor.js';
+import { Arena } from './arena.js';
+import { CompiledStore, ProgramBuilder, storage } from './builder.js';
+import type { CValue, RTensor, Step } from './builder.js';
+import { jsGemm, wasmGemm } from './gemm.js';
+import type { Epilogue } from './lower.js';
+import { concatColumns, gemmByConstant, lowerGemm, lowerMatMul, lowerNode, materialize } from './lower.js';
+import { decomposedLayerNorm } from './fuse-layer-norm.js';
+
+export type CompiledEngine = 'js' | 'wasm';
+
+/** The context stage's values that the candidate stage reads (float64 copies, small: one row each). */
+export interface CompiledContext {
+  readonly compiled: CompiledGraph;
+  readonly values: ReadonlyMap<string, Value>;
+}
+
+interface Program {
+  readonly steps: readonly Step[];
+  readonly inputs: readonly { readonly name: string; readonly t: RTensor }[];
+  readonly outputs: readonly { readonly name: string; readonly v: CValue }[];
+}
+
+/** Compiled programs kept per stage (a request shape not seen before compiles, once). */
+const PROGRAMS_PER_STAGE = 8;
+
+const ACTIVATIONS: Readonly<Record<string, Activation>> = { Relu: 'relu', Sigmoid: 'sigmoid' };
+
+export class CompiledGraph {
+  private store!: CompiledStore;
+  private readonly programs = { once: new Map<string, Program>(), cand: new Map<string, Program>(), vanilla: new Map<string, Program>() };
+  /** The staged program restricted to the rewrites the compiler lowers. */
+  readonly staged: StagedProgram;
+  private readonly onceNeeded: readonly string[];
+  /** Values the lowered rewrites read: never fused away. */
+  private readonly parts: ReadonlySet<string>;
+
+  constructor(
+    private readonly graph: OnnxGraph,
+    private readonly rank: RankAnalysis,
+    rewrites: ReadonlyMap<GraphNode, Rewrite>,
+    readonly engine: CompiledEngine,
+    private readonly wasm?: () => { kernels: Kernels; memory: WebAssembly.Memory },
+  ) {
+    const lowered = new Map([...rewrites].filter(([, rw]) => rw.kind === 'split-linear' && rw.linear));
+    this.staged = new StagedProgram(graph, rank, lowered);
+    const needed = new Set<string>(this.staged.rewrites.map((rw) => rw.onceName));
+    for (const node of this.staged.candNodes) {
+      const rw = lowered.get(node);
+      if (rw && this.staged.rewrites.includes(rw)) continue;
+      for (const i of node.inputs) if (rank.classes.get(i) === 'once') needed.add(i);
+    }
+    if (rank.classes.get(graph.outputs[0]!) === 'once') needed.add(graph.outputs[0]!);
+    this.onceNeeded = [...needed];
+    this.parts = new Set(this.staged.rewrites.flatMap((rw) => rw.parts.map((p) => p.name)));
+    this.reset();
+  }
+
+  /** A fresh arena (and, on wasm, kernel instance): every cached program is dropped. */
+  private reset(): void {
+    if (this.engine === 'wasm') {
+      const { kernels, memory } = this.wasm!();
+      this.store = new CompiledStore(new Arena(memory), wasmGemm(kernels));
+    } else {
+      this.store = new CompiledStore(new Arena(), jsGemm);
+    }
+    for (const m of Object.values(this.programs)) m.clear();
+  }
+
+  private classOf(name: string) {
+    return this.rank.classes.get(name) ?? 'const';
+  }
+
+  private program(stage: keyof CompiledGraph['programs'], key: string, build: (b: ProgramBuilder) => Omit<Program, 'steps'> & { readonly finish: readonly RTensor[] }): Program {
+    const cache = this.programs[stage];
+    const hit = cache.get(key);
+    if (hit) {
+      cache.delete(key);
+      cache.set(key, hit);
+      return hit;
+    }
+    if (cache.size >= PROGRAMS_PER_STAGE) this.reset();
+    const b = new ProgramBuilder(this.store);
+    const built = build(b);
+    const program: Program = { inputs: built.inputs, outputs: built.outputs, steps: b.finish(built.finish) };
+    this.programs[stage].set(key, program);
+    return program;
+  }
+
+  /** Lower nodes in order; MatMul/Gemm by a constant absorb a following bias Add and Relu/Sigmoid. */
+  private lowerNodes(b: ProgramBuilder, nodes: readonly GraphNode[], read: (name: string, node: GraphNode) => CValue | undefined, values: Map<string, CValue>, keep: ReadonlySet<string>, rewriteOf: (node: GraphNode) => ((b: ProgramBuilder) => CValue) | undefined): void {
+    const uses = new Map<string, number>();
+    for (const node of nodes) for (const i of node.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
+    const users = new Map<string, GraphNode[]>();
+    for (const node of nodes) for (const i of node.inputs) (users.get(i) ?? users.set(i, []).get(i)!).push(node);
+    const internal = (name: string) => !keep.has(name) && !this.parts.has(name);
+    const sole = (name: string) => (uses.get(name) === 1 && internal(name) ? users.get(name)![0] : undefined);
+    const skip = new Set<GraphNode>();
+    for (const node of nodes) {
+      if (skip.has(node)) continue;
+      const rewrite = rewriteOf(node);
+      if (rewrite) {
+        values.set(node.outputs[0]!, rewrite(b));
+        continue;
+      }
+      const ins = node.inputs.map((name) => (name === '' ? undefined : read(name, node)));
+      const fused = node.op === 'ReduceMean' ? decomposedLayerNorm(node, ins, { sole, users: (name) => (internal(name) ? (users.get(name) ?? []) : []), read }, b) : this.fuse(node, ins, sole, read, b);
+      if (fused) {
+        for (const n of fused.absorbed) skip.add(n);
+        values.set(fused.output, fused.value);
+        continue;
+      }
+      const outs = lowerNode(node, ins, b);
+      node.outputs.forEach((o, i) => outs[i] && o !== '' && values.set(o, outs[i]!));
+    }
+  }
+
+  private fuse(node: GraphNode, ins: readonly (CValue | undefined)[], sole: (name: string) => GraphNode | undefined, ready: (name: string, node: GraphNode) => CValue | undefined, b: ProgramBuilder) {
+    const w = ins[1]?.kind === 'known' ? ins[1].value : undefined;
+    const x = ins[0];
+    if (!w || w.shape.length !== 2 || x?.kind !== 'tensor') return undefined;
+    if (node.op === 'MatMul' && x.shape[x.shape.length - 1] !== w.shape[0]) return undefined;
+    if (node.op === 'Gemm' && (node.attrs.get('transA') || x.shape.length !== 2)) return undefined;
+    const outDim = node.op === 'Gemm' && node.attrs.get('transB') ? w.shape[0]! : w.shape[1]!;
+    const absorbed: GraphNode[] = [];
+    let output = node.outputs[0]!;
+    let bias: Float64Array | undefined;
+    let add: RTensor | undefined;
+    const addNode = sole(output);
+    if (addNode && addNode.op === 'Add') {
+      const otherName = addNode.inputs[0] === output ? addNode.inputs[1]! : addNode.inputs[0]!;
+      const other = ready(otherName, addNode);
+      const rowShaped = (shape: readonly number[]) => shape[shape.length - 1] === outDim && size(shape) === outDim && shape.length <= x.shape.length;
+      if (other?.kind === 'known' && other.value.dtype === 'float' && rowShaped(other.value.shape)) bias = other.value.data;
+      else if (other?.kind === 'tensor' && other.dtype === 'float' && rowShaped(other.shape) && !(node.op === 'Gemm' && ins[2] && ins[2].kind !== 'known')) add = other;
+      if (bias || add) {
+        absorbed.push(addNode);
+        output = addNode.outputs[0]!;
+      }
+    }
+    let act: Activation = 'none';
+    const actNode = sole(output);
+    if (actNode && ACTIVATIONS[actNode.op]) {
+      act = ACTIVATIONS[actNode.op]!;
+      absorbed.push(actNode);
+      output = actNode.outputs[0]!;
+    }
+    if (absorbed.length === 0) return undefined;
+    const epi: Epilogue = { bias, add, act };
+    const value = (node.op === 'Gemm' ? lowerGemm : lowerMatMul)(node, ins, b, epi)[0]!;
+    return { absorbed, output, value };
+  }
+
+  // ----- the staged (rank-aware) plan ----------------------------------------------------------
+
+  /** The context stage on one request's context feeds. */
+  runContext(feeds: ReadonlyMap<string, Value>): CompiledContext {
+    const key = [...feeds].map(([k, v]) => `${k}:${v.shape.join('x')}`).join(';');
+    const program = this.program('once', key, (b) => {
+      const values = new Map<string, CValue>();
+      const inputs = [...feeds].map(([name, v]) => ({ name, t: b.input(v.dtype, v.shape) }));
+      for (const { name, t } of inputs) values.set(name, t);
+      const read = (name: string): CValue | undefined => {
+        const v = values.get(name);
+        if (v) return v;
+        const folded = this.rank.folded.get(name);
+        if (folded) return { kind: 'known', value: folded };
+        // A Shape of a per-candidate value reads its dims at N = 1 (the probes' template).
+        if (this.classOf(name) === 'cand') {
+          const t = this.rank.templates.get(name)!;
+          return { kind: 'known', value: { dtype: 'float', shape: t.at2.map((d, i) => d + (t.at3[i]! - d) * -1), data: new Float64Array(0) } };
+        }
+        return undefined;
+      };
+      this.lowerNodes(b, this.staged.onceNodes, read, values, new Set(this.onceNeeded), () => undefined);
+      for (const rw of this.staged.rewrites) values.set(rw.onceName, this.splitOnce(b, rw, read));
+      const outputs = this.onceNeeded.map((name) => {
+        const v = values.get(name);
+        if (!v) throw new Error(`import bug: once value ${name} was not lowered`);
+        return { name, v };
+      });
+      return { inputs, outputs, finish: outputs.flatMap((o) => (o.v.kind === 'tensor' ? [o.v] : [])) };
+    });
+    this.write(program, feeds);
+    const views = this.store.arena.current;
+    for (const s of program.steps) s(views);
+    const values = new Map<string, Value>();
+    for (const { name, v } of program.outputs) values.set(name, v.kind === 'known' ? v.value : this.readTensor(v));
+    return { compiled: this, values };
+  }
+
+  /** Scores of n candidates (feeds [n, ...]) against a context from runContext. */
+  runCandidates(context: CompiledContext, feeds: ReadonlyMap<string, Value>, n: number): Float32Array {
+    if (context.compiled !== this) throw new RankawareError('context', 'a context from this compiled model', 'a context from another model', 'invalid');
+    const onceKey = [...context.values].map(([k, v]) => `${k}:${v.shape.join('x')}${v.dtype === 'int' && v.data.length <= 8 ? `=${v.data.join(',')}` : ''}`).join(';');
+    const key = `${n}|${[...feeds].map(([k, v]) => `${k}:${v.shape.join('x')}`).join(';')}|${onceKey}`;
+    const program = this.program('cand', key, (b) => {
+      const values = new Map<string, CValue>();
+      const inputs = [...feeds].map(([name, v]) => ({ name, t: b.input(v.dtype, v.shape) }));
+      const once = new Map<string, CValue>();
+      for (const [name, v] of context.values) {
+        if (this.classOf(name) === 'once' && !this.rank.folded.has(name) && v.data.length > 0 && !(v.dtype === 'int' && v.data.length <= 8)) {
+          const t = b.input(v.dtype, v.shape);
+          inputs.push({ name, t });
+          once.set(name, t);
+        } else once.set(name, { kind: 'known', value: v });
+      }
+      for (const { name, t } of inputs) if (!once.has(name)) values.set(name, t);
+      const materialized = new Map<string, RTensor>();
+      const shapeOnly = (name: string, shape: readonly number[]) => {
+        const s = [...shape];
+        for (const axis of candidateAxes(this.rank.templates.get(name)!)) s[axis] = n;
+        return s;
+      };
+      const read = (name: string, node?: GraphNode): CValue | undefined => {
+        const v = values.get(name);
+        if (v) return v;
+        const folded = this.rank.folded.get(name);
+        if (folded) return { kind: 'known', value: folded };
+        const o = once.get(name);
+        if (!o) return undefined;
+        const shape = o.kind === 'known' ? o.value.shape : o.shape;
+        if (node && node.op === 'Shape') return { kind: 'known', value: { dtype: 'float', shape: shapeOnly(name, shape), data: new Float64Array(0) } };
+        if (o.kind === 'known' || (node && BROADCASTING_OPS.has(node.op))) return o;
+        let m = materialized.get(name);
+        if (!m) materialized.set(name, (m = materialize(b, o, shapeOnly(name, shape))));
+        return m;
+      };
+      const rewrites = new Map(this.staged.rewrites.map((rw) => [rw.node, rw]));
+      this.lowerNodes(b, this.staged.candNodes, read, values, new Set([this.graph.outputs[0]!]), (node) => {
+        const rw = rewrites.get(node);
+        return rw ? (bb) => this.splitCand(bb, rw, read, once.get(rw.onceName)!, n) : undefined;
+      });
+      const out = read(this.graph.outputs[0]!);
+      if (!out) throw new Error('import bug: the output was not lowered');
+      const t = b.operand(out);
+      return { inputs, outputs: [{ name: this.graph.outputs[0]!, v: t }], finish: [t] };
+    });
+    this.write(program, feeds, context.values);
+    const views = this.store.arena.current;
+    for (const s of program.steps) s(views);
+    return this.scores(program, n);
+  }
+
+  /** The graph as exported (context inputs at [1, ...], broadcast by the graph itself). */
+  runVanilla(feeds: ReadonlyMap<string, Value>, n: number): Float32Array {
+    const key = [...feeds].map(([k, v]) => `${k}:${v.shape.join('x')}`).join(';');
+    const program = this.program('vanilla', key, (b) => {
+      const values = new Map<string, CValue>();
+      const inputs = [...feeds].map(([name, v]) => ({ name, t: b.input(v.dtype, v.shape) }));
+      for (const { name, t } of inputs) values.set(name, t);
+      const read = (name: string): CValue | undefined => {
+        const v = values.get(name);
+        if (v) return v;
+        const c = this.rank.folded.get(name);
+        return c ? { kind: 'known', value: c } : undefined;
+      };
+      const nodes = this.graph.nodes.filter((node) => !node.outputs.every((o) => this.rank.folded.has(o)));
+      this.lowerNodes(b, nodes, read, values, new Set([this.graph.outputs[0]!]), () => undefined);
+      const t = b.operand(read(this.graph.outputs[0]!)!);
+      return { inputs, outputs: [{ name: this.graph.outputs[0]!, v: t }], finish: [t] };
+    });
+    this.write(program, feeds);
+    const views = this.store.arena.current;
+    for (const s of program.steps) s(views);
+    return this.scores(program, n);
+  }
+
+  // ----- split-linear, lowered -----------------------------------------------------------------
+
+  private partTensors(b: ProgramBuilder, rw: Rewrite, once: boolean, read: (name: string) => CValue | undefined) {
+    const parts = rw.parts.filter((p) => p.once === once);
+    return { tensors: parts.map((p) => b.operand(read(p.name)!, 'float')), widths: parts.map((p) => p.width) };
+  }
+
+  /** x_c W_c + bias, once: [1, outDim]. */
+  private splitOnce(b: ProgramBuilder, rw: Rewrite, read: (name: string) => CValue | undefined): RTensor {
+    const lin = rw.linear!;
+    const { tensors, widths } = this.partTensors(b, rw, true, read);
+    const x = concatColumns(b, tensors, widths, 1);
+    const k = widths.reduce((a, w) => a + w, 0);
+    const w: Value = { dtype: 'float', shape: [k, lin.outDim], data: lin.once };
+    return gemmByConstant(b, x, w, false, 1, { bias: lin.bias, act: 'none' }, [1, lin.outDim]);
+  }
+
+  /** x_t W_t + the once row, per candidate. */
+  private splitCand(b: ProgramBuilder, rw: Rewrite, read: (name: string, node?: GraphNode) => CValue | undefined, onceRow: CValue, n: number): RTensor {
+    const lin = rw.linear!;
+    const { tensors, widths } = this.partTensors(b, rw, false, (name) => read(name));
+    const x = concatColumns(b, tensors, widths, n);
+    const k = widths.reduce((a, w) => a + w, 0);
+    const w: Value = { dtype: 'float', shape: [k, lin.outDim], data: lin.cand };
+    const out = gemmByConstant(b, x, w, false, 1, { add: b.operand(onceRow), act: 'none' }, [n, lin.outDim]);
+    return b.view(out, lin.outShape(n));
+  }
+
+  // ----- feeds and results -----------------------------------------------------------------------
+
+  private write(program: Program, feeds: ReadonlyMap<string, Value>, once?: ReadonlyMap<string, Value>): void {
+    const views = this.store.arena.current;
+    for (const { name, t } of program.inputs) {
+      const v = feeds.get(name) ?? once?.get(name);
+      if (!v) throw new Error(`import bug: no value for program input ${name}`);
+      if (storage(t.dtype) === 'f32') views.f32.set(v.data, t.slot.at);
+      else {
+        for (let i = 0; i < v.data.length; i++) {
+          const x = v.data[i]!;
+          if (!(x >= -2147483648 && x <= 2147483647)) throw new RankawareError(`input "${name}"`, 'integers within int32 (what the compiled kernels index with)', show(x));
+        }
+        views.i32.set(v.data, t.slot.at);
+      }
+    }
+  }
+
+  private readTensor(t: RTensor): Value {
+    const views = this.store.arena.current;
+    const n = size(t.shape);
+    const src = storage(t.dtype) === 'f32' ? views.f32 : views.i32;
+    return { dtype: t.dtype, shape: t.shape, data: Float64Array.from(src.subarray(t.slot.at, t.slot.at + n)) };
+  }
+
+  private scores(program: Program, n: number): Float32Array {
+    const out = program.outputs[0]!.v as RTensor;
+    if (size(out.shape) !== n) throw new Error(`import bug: ${size(out.shape)} scores for ${n} candidates`);
+    return this.store.arena.current.f32.slice(out.slot.at, out.slot.at + n);
+  }
+}

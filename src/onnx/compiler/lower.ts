@@ -1,0 +1,508 @@
+/**
+ * Lowering one node of an imported graph onto float32 kernels, at the shapes of one compiled program.
+ * A node whose inputs are all known is folded by the interpreter (shape arithmetic, constants); a data
+ * movement op becomes one copy kernel whose element map the interpreter computes (./kernels/movement.ts);
+ * every other op has its kernel here. An op with no lowering is refused with the node's name: nothing
+ * falls back to the float64 interpreter silently.
+ */
+import { RankawareError, show } from '../../errors.js';
+import type { Activation } from '../../plan/ir.js';
+import type { GraphNode } from '../reader/onnx-graph.js';
+import { parseEinsum } from '../interpreter/einsum.js';
+import { attr, axisOf, fail } from '../interpreter/kernel-parts.js';
+import { KERNELS, nodeWhere } from '../interpreter/ops.js';
+import type { DType, Value } from '../interpreter/tensor.js';
+import { broadcastIndex, broadcastShapes, size, strides } from '../interpreter/tensor.js';
+import type { CValue, ProgramBuilder, RTensor } from './builder.js';
+import { storage } from './builder.js';
+import { broadcastPlan } from './kernels/broadcast.js';
+import { BINARY_CODES, SQUARE_CODE, UNARY_CODES, binary, cast, unary, where } from './kernels/elementwise.js';
+import type { BinaryOp, UnaryOp } from './kernels/elementwise.js';
+import { REDUCE_CODES, batchedMatmul, channelAffine, einsum, layerNorm, reduce, reduceBlock, softmax } from './kernels/math.js';
+import type { ReduceKind } from './kernels/math.js';
+import { gatherRows, movePlan, moveStep } from './kernels/movement.js';
+
+export type Inputs = readonly (CValue | undefined)[];
+type Lowering = (node: GraphNode, ins: Inputs, b: ProgramBuilder) => (CValue | undefined)[];
+
+/** A Gemm/MatMul epilogue fused from the nodes after it (the stage compiler finds them). */
+export interface Epilogue {
+  /** A constant added to every row ([O] or [1, O], already scaled). */
+  readonly bias?: Float64Array;
+  /** A runtime tensor added: one row for all ([1, O]) or one per row. */
+  readonly add?: RTensor;
+  readonly act: Activation;
+}
+
+const known = (v: CValue | undefined): Value | undefined => (v && v.kind === 'known' ? v.value : undefined);
+
+function need(node: GraphNode, ins: Inputs, i: number): CValue {
+  const v = ins[i];
+  if (!v) fail(node, `input ${i}`, 'nothing');
+  return v;
+}
+
+function unsupported(node: GraphNode, what: string): never {
+  throw new RankawareError(nodeWhere(node), `what the compiler lowers to float32 kernels (${what}); score with --plan interpret to run the graph on the float64 interpreter`, `this node`, 'unknown');
+}
+
+/** The data inputs of each movement op (all: every input); its other inputs must be known. */
+const MOVEMENT: Readonly<Record<string, readonly number[] | 'all'>> = {
+  Identity: [0], Reshape: [0], Flatten: [0], Squeeze: [0], Unsqueeze: [0], Transpose: [0], Expand: [0], Tile: [0], Slice: [0],
+  Split: [0], Concat: 'all', Gather: [0], GatherElements: [0],
+};
+
+/** Copy elements of runtime (or placed known) sources as the interpreter's kernel moves their positions. */
+function lowerMovement(node: GraphNode, ins: Inputs, b: ProgramBuilder): (CValue | undefined)[] {
+  const dataIdx = MOVEMENT[node.op] === 'all' ? ins.map((_, i) => i) : (MOVEMENT[node.op] as number[]);
+  const sources: RTensor[] = [];
+  const offsets: number[] = [];
+  let next = 0;
+  const fake = ins.map((v, i) => {
+    if (!v || !dataIdx.includes(i)) return known(v);
+    const t = b.operand(v);
+    offsets.push(next);
+    sources.push(t);
+    const data = new Float64Array(size(t.shape));
+    for (let j = 0; j < data.length; j++) data[j] = next + j;
+    next += data.length;
+    return { dtype: t.dtype, shape: t.shape, data } as Value;
+  });
+  const outs = KERNELS[node.op]!(fake, node);
+  return outs.map((o) => {
+    const plan = movePlan(o.data, offsets);
+    if (plan.kind === 'runs' && plan.runs.length === 4 && plan.runs[1] === 0 && plan.runs[3] === size(sources[plan.runs[0]!]!.shape))
+      return b.view(sources[plan.runs[0]!]!, o.shape);
+    const out = b.tensor(sources[0]!.dtype, o.shape);
+    const key = storage(out.dtype);
+    b.emit(sources, [out], () => {
+      const run = moveStep(plan, sources.map((s) => s.slot.at), out.slot.at);
+      return (v) => run(v[key]);
+    });
+    return out;
+  });
+}
+
+/** Gather by runtime indices (embedding lookups): rows of the data along `axis`. */
+function lowerGather(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
+  const data = b.operand(need(node, ins, 0));
+  const idx = b.operand(need(node, ins, 1));
+  const axis = axisOf(node, attr(node, 'axis', 0), data.shape.length);
+  const dim = data.shape[axis]!;
+  const outer = size(data.shape.slice(0, axis));
+  const inner = size(data.shape.slice(axis + 1));
+  const count = size(idx.shape);
+  const out = b.tensor(data.dtype, [...data.shape.slice(0, axis), ...idx.shape, ...data.shape.slice(axis + 1)]);
+  const key = storage(data.dtype);
+  b.emit([data, idx], [out], () => {
+    const [d, i, o] = [data.slot.at, idx.slot.at, out.slot.at];
+    return (v) => {
+      const bad = gatherRows(v[key], v.i32, d, i, count, outer, dim, inner, o);
+      if (bad !== -1) throw new RankawareError(nodeWhere(node), `indices in [${-dim}, ${dim})`, show(bad), 'invalid');
+    };
+  });
+  return [out];
+}
+
+const COMPARISONS = new Set(['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or']);
+
+function binaryOf(node: GraphNode, op: BinaryOp, x: CValue, y: CValue, b: ProgramBuilder): RTensor {
+  const [p, q] = [b.operand(x), b.operand(y)];
+  const shape = broadcastShapes(p.shape, q.shape);
+  if (!shape) fail(node, 'inputs whose shapes broadcast', `[${p.shape.join(', ')}] and [${q.shape.join(', ')}]`);
+  const dtype: DType = COMPARISONS.has(op) ? 'bool' : p.dtype === 'float' || q.dtype === 'float' ? 'float' : 'int';
+  const out = b.tensor(dtype, shape);
+  const plan = broadcastPlan([p.shape, q.shape], shape);
+  const [sp, sq, so] = [storage(p.dtype), storage(q.dtype), storage(dtype)];
+  const exponent = op === 'Pow' && y.kind === 'known' && size(y.value.shape) === 1 ? y.value.data[0] : undefined;
+  const code = exponent === 2 ? SQUARE_CODE : BINARY_CODES[op];
+  b.emit([p, q], [out], () => {
+    const [pa, qa, oa] = [p.slot.at, q.slot.at, out.slot.at];
+    return (v) => binary(code, v[so], v[sp], v[sq], oa, pa, qa, plan);
+  });
+  return out;
+}
+
+function lowerBinary(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
+  const op = (node.op === 'Sum' ? 'Add' : node.op) as BinaryOp;
+  const operands = ins.filter((v): v is CValue => v !== undefined);
+  if (operands.length === 1) return [operands[0]!];
+  let acc = binaryOf(node, op, operands[0]!, operands[1]!, b);
+  for (const next of operands.slice(2)) acc = binaryOf(node, op, acc, next, b);
+  return [acc];
+}
+
+function lowerWhere(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
+  const [c, x, y] = [0, 1, 2].map((i) => b.operand(need(node, ins, i))) as [RTensor, RTensor, RTensor];
+  const shape = broadcastShapes(broadcastShapes(c.shape, x.shape) ?? [], y.shape);
+  if (!shape || !broadcastShapes(c.shape, x.shape)) fail(node, 'inputs whose shapes broadcast', `[${c.shape}], [${x.shape}], [${y.shape}]`);
+  const out = b.tensor(x.dtype, shape);
+  const plan = broadcastPlan([c.shape, x.shape, y.shape], shape);
+  const [sx, sy, so] = [storage(x.dtype), storage(y.dtype), storage(x.dtype)];
+  b.emit([c, x, y], [out], () => {
+    const [ca, xa, ya, oa] = [c.slot.at, x.slot.at, y.slot.at, out.slot.at];
+    return (v) => where(v[so], v.i32, v[sx], v[sy], oa, ca, xa, ya, plan);
+  });
+  return [out];
+}
+
+function lowerUnary(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
+  const x = b.operand(need(node, ins, 0));
+  let [p, q] = [0, 0];
+  if (node.op === 'LeakyRelu') p = attr(node, 'alpha', 0.01);
+  if (node.op === 'Clip') {
+    if ((ins[1] && !known(ins[1])) || (ins[2] && !known(ins[2]))) unsupported(node, 'Clip with constant bounds');
+    p = ins[1] ? known(ins[1])!.data[0]! : attr(node, 'min', -Infinity);
+    q = ins[2] ? known(ins[2])!.data[0]! : attr(node, 'max', Infinity);
+  }
+  const dtype: DType = node.op === 'Not' ? 'bool' : node.op === 'Clip' || node.op === 'Neg' || node.op === 'Abs' ? x.dtype : 'float';
+  const out = b.tensor(dtype, x.shape);
+  const code = UNARY_CODES[node.op as UnaryOp];
+  const [sx, so] = [storage(x.dtype), storage(dtype)];
+  const n = size(x.shape);
+  b.emit([x], [out], () => {
+    const [xa, oa] = [x.slot.at, out.slot.at];
+    return (v) => unary(code, v[so], v[sx], oa, xa, n, p, q);
+  });
+  return [out];
+}
+
+function lowerCast(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
+  const x = b.operand(need(node, ins, 0));
+  const code = attr(node, 'to', 1);
+  const to: DType = code === 1 || code === 10 || code === 11 || code === 16 ? 'float' : code === 9 ? 'bool' : 'int';
+  // Same storage and no change of value: the same elements (bool to int keeps 0 and 1).
+  if (to === x.dtype || (to === 'int' && x.dtype === 'bool')) return [{ ...x, dtype: to }];
+  const out = b.tensor(to, x.shape);
+  const [sx, so] = [storage(x.dtype), storage(to)];
+  const n = size(x.shape);
+  b.emit([x], [out], () => {
+    const [xa, oa] = [x.slot.at, out.slot.at];
+    return (v) => cast(v[so], v[sx], oa, xa, n, to);
+  });
+  return [out];
+}
+
+/** out = a W (+ epilogue) where W is a known [K, O] matrix (or its transpose): the engine's GEMM. */
+export function gemmByConstant(b: ProgramBuilder, a: RTensor, w: Value, transposed: boolean, alpha: number, epi: Epilogue, outShape: readonly number[]): RTensor {
+  const [k, o] = transposed ? [w.shape[1]!, w.shape[0]!] : [w.shape[0]!, w.shape[1]!];
+  const rows = size(a.shape) / k;
+  const at = b.store.weight(w, `${transposed}:${alpha}`, () => {
+    const canon = new Float32Array(o * k);
+    for (let i = 0; i < k; i++) for (let j = 0; j < o; j++) canon[j * k + i] = alpha * w.data[transposed ? j * k + i : i * o + j]!;
+    return canon;
+  }, k, o);
+  const bias = epi.bias ? b.operand({ kind: 'known', value: { dtype: 'float', shape: [o], data: epi.bias } }) : undefined;
+  const out = b.tensor('float', outShape);
+  const add = epi.add;
+  const addStride = add && size(add.shape) === o ? 0 : o;
+  b.emit([a, ...(bias ? [bias] : []), ...(add ? [add] : [])], [out], () =>
+    b.store.gemm.step({ x: a.slot.at, xStride: k, rows, w: at, inDim: k, outDim: o, bias: bias ? bias.slot.at : 0, add: add ? add.slot.at : 0, addStride, out: out.slot.at, outStride: o, act: epi.act }),
+  );
+  return out;
+}
+
+/** numpy MatMul between runtime tensors (or a known first operand): batch axes broadcast. */
+function matmulGeneral(node: GraphNode, x: CValue, y: CValue, b: ProgramBuilder): RTensor {
+  const [p, q] = [b.operand(x), b.operand(y)];
+  const aShape = p.shape.length === 1 ? [1, p.shape[0]!] : p.shape;
+  const bShape = q.shape.length === 1 ? [q.shape[0]!, 1] : q.shape;
+  const [m, k] = aShape.slice(-2) as [number, number];
+  const [k2, o] = bShape.slice(-2) as [number, number];
+  if (k !== k2) fail(node, 'operands with matching inner dims', `[${p.shape.join(', ')}] x [${q.shape.join(', ')}]`);
+  const batch = broadcastShapes(aShape.slice(0, -2), bShape.slice(0, -2));
+  if (!batch) fail(node, 'operands whose batch dims broadcast', `[${p.shape.join(', ')}] x [${q.shape.join(', ')}]`);
+  const ia = broadcastIndex(aShape.slice(0, -2), batch).map((i) => i * m * k);
+  const ib = broadcastIndex(bShape.slice(0, -2), batch).map((i) => i * k * o);
+  let shape = [...batch, m, o];
+  if (p.shape.length === 1) shape = [...shape.slice(0, -2), o];
+  if (q.shape.length === 1) shape = shape.slice(0, -1);
+  const out = b.tensor('float', shape);
+  b.emit([p, q], [out], () => {
+    const [pa, qa, oa] = [p.slot.at, q.slot.at, out.slot.at];
+    return (v) => batchedMatmul(v.f32, pa, qa, oa, ia, ib, m, k, o);
+  });
+  return out;
+}
+
+/** MatMul; by a known 2-D second operand it is the engine's GEMM (with the fused epilogue). */
+export function lowerMatMul(node: GraphNode, ins: Inputs, b: ProgramBuilder, epi: Epilogue = { act: 'none' }): CValue[] {
+  const [x, y] = [need(node, ins, 0), need(node, ins, 1)];
+  const w = known(y);
+  if (w && w.shape.length === 2 && x.kind === 'tensor' && x.shape.length >= 1 && x.shape[x.shape.length - 1] === w.shape[0]) {
+    const outShape = [...x.shape.slice(0, -1), w.shape[1]!];
+    return [gemmByConstant(b, x, w, false, 1, epi, outShape)];
+  }
+  if (epi.bias || epi.add || epi.act !== 'none') throw new Error('import bug: an epilogue fused into a MatMul without a constant weight');
+  return [matmulGeneral(node, x, y, b)];
+}
+
+/** Gemm: alpha A B' + beta C. By a known B it is the engine's GEMM with C as its bias or addend. */
+export function lowerGemm(node: GraphNode, ins: Inputs, b: ProgramBuilder, epi: Epilogue = { act: 'none' }): CValue[] {
+  const [x, y] = [need(node, ins, 0), need(node, ins, 1)];
+  if (attr(node, 'transA', 0)) unsupported(node, 'Gemm without transA');
+  const transB = attr(node, 'transB', 0) !== 0;
+  const [alpha, beta] = [attr(node, 'alpha', 1), attr(node, 'beta', 1)];
+  const w = known(y);
+  const c = ins[2];
+  const a = b.operand(x);
+  if (!w || a.shape.length !== 2) {
+    if (epi.bias || epi.add || epi.act !== 'none') throw new Error('import bug: an epilogue fused into a Gemm without a constant weight');
+    unsupported(node, 'Gemm by a constant B');
+  }
+  const o = transB ? w.shape[0]! : w.shape[1]!;
+  let bias = epi.bias;
+  let add = epi.add;
+  const cv = known(c);
+  if (cv && (size(cv.shape) === o || size(cv.shape) === 1)) {
+    const own = Float64Array.from({ length: o }, (_, j) => beta * cv.data[size(cv.shape) === 1 ? 0 : j]!);
+    if (bias) for (let j = 0; j < o; j++) own[j]! += bias[j]!;
+    bias = own;
+  } else if (c) {
+    if (add || beta !== 1) unsupported(node, 'Gemm whose C is a bias vector, or a matrix with beta 1');
+    add = b.operand(c);
+  }
+  return [gemmByConstant(b, a, w, transB, alpha, { bias, add, act: epi.act }, [a.shape[0]!, o])];
+}
+
+function lowerSoftmax(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
+  const x = b.operand(need(node, ins, 0));
+  const axis = axisOf(node, attr(node, 'axis', -1), x.shape.length);
+  const [outer, len, inner] = [size(x.shape.slice(0, axis)), x.shape[axis]!, size(x.shape.slice(axis + 1))];
+  const out = b.tensor('float', x.shape);
+  const log = node.op === 'LogSoftmax';
+  b.emit([x], [out], () => {
+    const [xa, oa] = [x.slot.at, out.slot.at];
+    return (v) => softmax(v.f32, xa, oa, outer, len, inner, log);
+  });
+  return [out];
+}
+
+function lowerLayerNorm(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
+  const x = b.operand(need(node, ins, 0));
+  const axis = axisOf(node, attr(node, 'axis', -1), x.shape.length);
+  return [layerNormOf(node, b, x, axis, attr(node, 'epsilon', 1e-5), b.operand(need(node, ins, 1), 'float'), ins[2] ? b.operand(ins[2], 'float') : undefined)];
+}
+
+/**
+ * Normalize x over its axes from `axis` on. Scale and bias broadcast over the normalized axes, or over
+ * the last axes of a row block ([F, D] per field, as MaskNet's field-wise LayerNorm writes them).
+ */
+export function layerNormOf(node: GraphNode, b: ProgramBuilder, x: RTensor, axis: number, eps: number, scale: RTensor | undefined, bias: RTensor | undefined): RTensor {
+  const width = size(x.shape.slice(axis));
+  const rows = size(x.shape.slice(0, axis));
+  const fits = (t: RTensor | undefined) => {
+    if (!t) return true;
+    const n = size(t.shape);
+    const trailing = t.shape.length <= x.shape.length && t.shape.every((d, i) => d === 1 || d === x.shape[x.shape.length - t.shape.length + i]);
+    return n > 0 && (n <= width ? width % n === 0 && (n === 1 || t.shape[t.shape.length - 1] === n) : n % width === 0 && trailing && rows % (n / width) === 0);
+  };
+  if (!fits(scale) || !fits(bias)) fail(node, `Scale and B broadcastable to the normalized shape [${x.shape.slice(axis).join(', ')}]`, `[${scale?.shape.join(', ')}] and [${bias?.shape.join(', ')}]`);
+  const [sLen, bLen] = [scale ? size(scale.shape) : 1, bias ? size(bias.shape) : 1];
+  const out = b.tensor('float', x.shape);
+  b.emit([x, ...(scale ? [scale] : []), ...(bias ? [bias] : [])], [out], () => {
+    const [xa, oa, sa, ba] = [x.slot.at, out.slot.at, scale ? scale.slot.at : 0, bias ? bias.slot.at : 0];
+    return (v) => layerNorm(v.f32, xa, oa, rows, width, eps, sa, sLen, ba, bLen);
+  });
+  return out;
+}
+
+function lowerBatchNorm(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
+  const x = b.operand(need(node, ins, 0));
+  const params = [1, 2, 3, 4].map((i) => known(ins[i]));
+  if (params.some((p) => !p)) unsupported(node, 'BatchNormalization with constant scale, B, mean and var');
+  if (attr(node, 'training_mode', 0) !== 0) fail(node, 'training_mode 0 (inference)', `training_mode ${attr(node, 'training_mode', 0)}`);
+  const [scale, shift, mean, variance] = params as Value[];
+  const channels = x.shape[1]!;
+  if ([scale, shift, mean, variance].some((p) => p!.data.length !== channels)) fail(node, `parameters of ${channels} values (one per channel)`, `shape [${scale!.shape.join(', ')}]`);
+  const eps = attr(node, 'epsilon', 1e-5);
+  const a = Float64Array.from({ length: channels }, (_, c) => scale!.data[c]! / Math.sqrt(variance!.data[c]! + eps));
+  const s = Float64Array.from({ length: channels }, (_, c) => shift!.data[c]! - mean!.data[c]! * a[c]!);
+  const inner = size(x.shape.slice(2));
+  const n = size(x.shape);
+  const out = b.tensor('float', x.shape);
+  b.emit([x], [out], () => {
+    const [xa, oa] = [x.slot.at, out.slot.at];
+    return (v) => channelAffine(v.f32, xa, oa, n, channels, inner, a, s);
+  });
+  return [out];
+}
+
+const REDUCTIONS: Readonly<Record<string, ReduceKind>> = {
+  ReduceSum: 'sum', ReduceMean: 'mean', ReduceMax: 'max', ReduceMin: 'min', ReduceProd: 'prod', ReduceL2: 'l2',
+};
+
+function lowerReduce(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
+  const x = b.operand(need(node, ins, 0));
+  if (ins[1] && !known(ins[1])) unsupported(node, 'reductions over constant axes');
+  const keep = attr(node, 'keepdims', 1) !== 0;
+  let axes = (node.attrs.get('axes') as number[] | undefined) ?? (ins[1] ? [...known(ins[1])!.data] : undefined);
+  if (!axes || axes.length === 0) {
+    if (attr(node, 'noop_with_empty_axes', 0)) return [x];
+    axes = x.shape.map((_, i) => i);
+  }
+  const set = new Set(axes.map((a) => axisOf(node, a, x.shape.length)));
+  const kept = x.shape.map((d, i) => (set.has(i) ? 1 : d));
+  const map = broadcastIndex(kept, x.shape);
+  const outSize = size(kept);
+  const dtype: DType = x.dtype === 'int' ? 'int' : 'float';
+  const out = b.tensor(dtype, keep ? kept : x.shape.filter((_, i) => !set.has(i)));
+  const code = REDUCE_CODES[REDUCTIONS[node.op]!];
+  const count = size(x.shape) / Math.max(outSize, 1);
+  const [sx, so] = [storage(x.dtype), storage(dtype)];
+  if (sx !== so) unsupported(node, 'reductions of float or int tensors');
+  // Reduced axes in one block (size-1 axes aside): a plain strided loop.
+  const moving = x.shape.map((_, i) => i).filter((i) => x.shape[i] !== 1);
+  const red = moving.filter((i) => set.has(i));
+  const block = red.length > 0 && moving.filter((i) => i >= red[0]! && i <= red[red.length - 1]!).every((i) => set.has(i));
+  if (block) {
+    const [first, last] = [red[0]!, red[red.length - 1]!];
+    const [outer, len, inner] = [size(x.shape.slice(0, first)), size(x.shape.slice(first, last + 1)), size(x.shape.slice(last + 1))];
+    b.emit([x], [out], () => {
+      const [xa, oa] = [x.slot.at, out.slot.at];
+      return (v) => reduceBlock(v[so], xa, oa, outer, len, inner, code);
+    });
+    return [out];
+  }
+  b.emit([x], [out], () => {
+    const [xa, oa] = [x.slot.at, out.slot.at];
+    const acc = new Float64Array(outSize);
+    return (v) => reduce(v[so], xa, oa, map, acc, code, count);
+  });
+  return [out];
+}
+
+function lowerEinsum(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
+  const operands = ins.filter((v): v is CValue => v !== undefined).map((v) => b.operand(v, 'float'));
+  if (operands.length > 3) unsupported(node, 'Einsum of one to three operands');
+  const { inputs: terms, output } = parseEinsum(node, operands.length);
+  const sizes = new Map<string, number>();
+  terms.forEach((term, i) => {
+    const shape = operands[i]!.shape;
+    if (term.length !== shape.length) fail(node, `operand ${i} of ${term.length} axes ("${term}")`, `shape [${shape.join(', ')}]`);
+    [...term].forEach((c, axis) => {
+      const d = shape[axis]!;
+      if (sizes.has(c) && sizes.get(c) !== d) fail(node, `axis "${c}" of one size`, `${sizes.get(c)} and ${d}`);
+      sizes.set(c, d);
+    });
+  });
+  const letters = [...sizes.keys()];
+  const stridesFor = (term: string) => {
+    const own = strides([...term].map((c) => sizes.get(c)!));
+    return Int32Array.from(letters, (c) => [...term].reduce((s, t, axis) => (t === c ? s + own[axis]! : s), 0));
+  };
+  const dims = Int32Array.from(letters, (c) => sizes.get(c)!);
+  const operandStrides = terms.map(stridesFor);
+  const so = stridesFor(output);
+  const out = b.tensor('float', [...output].map((c) => sizes.get(c)!));
+  const n = size(out.shape);
+  b.emit(operands, [out], () => {
+    const at = Int32Array.from(operands, (o) => o.slot.at);
+    const oa = out.slot.at;
+    return (v) => einsum(v.f32, at, oa, dims, operandStrides, so, n);
+  });
+  return [out];
+}
+
+/** A 1x1 Conv: per batch item, W [O, C] times x [C, S], plus the bias per output channel. */
+function lowerConv(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
+  const w = known(ins[1]);
+  const x = b.operand(need(node, ins, 0));
+  if (!w) unsupported(node, 'Conv with constant weights');
+  const kernel = w.shape.slice(2);
+  const flat = (name: string, v: number) => ((node.attrs.get(name) as number[] | undefined) ?? []).every((d) => d === v);
+  if (x.shape.length < 3 || w.shape.length !== x.shape.length || kernel.some((d) => d !== 1) || !flat('strides', 1) || !flat('dilations', 1) || !flat('pads', 0) || attr(node, 'group', 1) !== 1)
+    unsupported(node, 'a 1x1 Conv (kernel of ones, unit strides and dilations, no padding, one group)');
+  const [n, c] = x.shape as [number, number];
+  const o = w.shape[0]!;
+  if (w.shape[1] !== c) fail(node, `weights of ${c} input channels`, `[${w.shape.join(', ')}]`);
+  const s = size(x.shape.slice(2));
+  const wt = b.operand({ kind: 'known', value: { dtype: 'float', shape: [o, c], data: w.data } });
+  const y = b.tensor('float', [n, o, ...x.shape.slice(2)]);
+  const ia = new Int32Array(n);
+  const ib = Int32Array.from({ length: n }, (_, i) => i * c * s);
+  b.emit([wt, x], [y], () => {
+    const [wa, xa, ya] = [wt.slot.at, x.slot.at, y.slot.at];
+    return (v) => batchedMatmul(v.f32, wa, xa, ya, ia, ib, o, c, s);
+  });
+  const bias = known(ins[2]);
+  if (!ins[2]) return [y];
+  if (!bias) unsupported(node, 'Conv with a constant bias');
+  return [binaryOf(node, 'Add', y, { kind: 'known', value: { dtype: 'float', shape: [o, ...kernel], data: bias.data } }, b)];
+}
+
+const LOWERINGS: Readonly<Record<string, Lowering>> = {
+  ...Object.fromEntries(Object.keys(BINARY_CODES).map((op) => [op, lowerBinary])),
+  Sum: lowerBinary,
+  Where: lowerWhere,
+  ...Object.fromEntries(Object.keys(UNARY_CODES).filter((op) => op !== 'Identity').map((op) => [op, lowerUnary])),
+  Cast: lowerCast,
+  MatMul: (node, ins, b) => lowerMatMul(node, ins, b),
+  Gemm: (node, ins, b) => lowerGemm(node, ins, b),
+  Softmax: lowerSoftmax,
+  LogSoftmax: lowerSoftmax,
+  LayerNormalization: (node, ins, b) => lowerLayerNorm(node, ins, b),
+  BatchNormalization: lowerBatchNorm,
+  ...Object.fromEntries(Object.keys(REDUCTIONS).map((op) => [op, lowerReduce])),
+  Einsum: lowerEinsum,
+  Conv: lowerConv,
+};
+
+/** The ops the compiler lowers (the interpreter's, less none). */
+export const LOWERED_OPS: readonly string[] = [...new Set([...Object.keys(LOWERINGS), ...Object.keys(MOVEMENT), 'Shape'])].sort();
+
+/** Lower one node: its outputs, known or runtime. */
+export function lowerNode(node: GraphNode, ins: Inputs, b: ProgramBuilder): (CValue | undefined)[] {
+  if (ins.every((v) => !v || v.kind === 'known')) return KERNELS[node.op]!(ins.map(known), node).map((value) => ({ kind: 'known', value }));
+  if (node.op === 'Shape') {
+    const x = need(node, ins, 0);
+    const shape = x.kind === 'known' ? x.value.shape : x.shape;
+    return KERNELS.Shape!([{ dtype: 'float', shape, data: new Float64Array(0) }], node).map((value) => ({ kind: 'known', value }));
+  }
+  if (node.op === 'Gather' && ins[1]?.kind === 'tensor') return lowerGather(node, ins, b);
+  if (node.op === 'GatherElements' && ins[1]?.kind === 'tensor') unsupported(node, 'GatherElements by constant indices');
+  const dataIdx = MOVEMENT[node.op];
+  if (dataIdx) {
+    if (dataIdx !== 'all' && ins.some((v, i) => v?.kind === 'tensor' && !dataIdx.includes(i))) unsupported(node, `${node.op} whose shape inputs are known when the program is compiled`);
+    return lowerMovement(node, ins, b);
+  }
+  const lower = LOWERINGS[node.op];
+  if (!lower) unsupported(node, LOWERED_OPS.join(', '));
+  return lower(node, ins, b);
+}
+
+/** A once value ([1, ...] along its candidate axes) repeated to `shape`: a copy kernel. */
+export function materialize(b: ProgramBuilder, t: RTensor, shape: readonly number[]): RTensor {
+  const map = broadcastIndex(t.shape, shape);
+  const plan = movePlan(Float64Array.from(map), [0]);
+  const out = b.tensor(t.dtype, shape);
+  const key = storage(t.dtype);
+  b.emit([t], [out], () => {
+    const run = moveStep(plan, [t.slot.at], out.slot.at);
+    return (v) => run(v[key]);
+  });
+  return out;
+}
+
+/** Rows of several [rows, width_i] tensors side by side: [rows, sum of widths] (one part: a view). */
+export function concatColumns(b: ProgramBuilder, parts: readonly RTensor[], widths: readonly number[], rows: number): RTensor {
+  const total = widths.reduce((a, w) => a + w, 0);
+  if (parts.length === 1) return b.view(parts[0]!, [rows, total]);
+  const runs: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    let col = 0;
+    parts.forEach((p, k) => {
+      // A part of one row (a context row, or a constant) is the same for every row.
+      const one = size(p.shape) === widths[k];
+      runs.push(k, one ? 0 : r * widths[k]!, r * total + col, widths[k]!);
+      col += widths[k]!;
+    });
+  }
+  const out = b.tensor(parts[0]!.dtype, [rows, total]);
+  const plan = { kind: 'runs', runs: Int32Array.from(runs) } as const;
+  b.emit(parts, [out], () => {
+    const run = moveStep(plan, parts.map((p) => p.slot.at), out.slot.at);
+    return (v) => run(v.f32);
+  });
+  return out;
+}
