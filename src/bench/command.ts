@@ -1,6 +1,7 @@
 /**
  * `rankaware bench --suite table3|fig2|peers|cold|all [--quick] [--json] [--out DIR]`: the benchmark
- * suites (src/bench/*), as opposed to `rankaware bench --model DIR`, which measures one model.
+ * suites (src/bench/*), as opposed to `rankaware bench --model DIR`, which measures one model; and
+ * `--suite onnx`, the imported graphs compiled (src/onnx/bench-suite.ts), which prints its table.
  */
 import { join, resolve } from 'node:path';
 import { RankawareError, show } from '../errors.js';
@@ -25,6 +26,11 @@ export function parseSuites(v: unknown): SuiteName[] {
 export async function benchSuites(v: Record<string, unknown>, out: (s: string) => void): Promise<void> {
   for (const key of MODEL_ONLY)
     if (v[key] !== undefined) throw new RankawareError(`--${key}`, 'to be left out with --suite (a suite chooses its own models and settings)', show(v[key]));
+  if (v.suite === 'onnx') {
+    const { benchOnnxSuite } = await import('../onnx/bench-suite.js');
+    await benchOnnxSuite({ ns: v.quick === true ? [16, 256] : [16, 256, 1024], seconds: v.quick === true ? 0.3 : 1.5, json: v.json === true, out, note: (s) => process.stderr.write(s + '\n') });
+    return;
+  }
   const suites = parseSuites(v.suite);
   const json = v.json === true;
   const outDir = typeof v.out === 'string' && v.out !== '' ? v.out : DEFAULT_RESULTS_DIR;

@@ -47,6 +47,9 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
   rankaware bench --suite table3|fig2|peers|cold|all [--quick] [--json] [--out bench/results]
       The benchmark suites (docs/benchmarks.md): the paper's Table 3 and Fig. 2, the onnxruntime peers and
       cold starts; writes DIR/*.json, DIR/summary.md and SVG charts. --quick: under 2 minutes.
+  rankaware bench --suite onnx [--quick] [--json]
+      The ONNX graphs of ../shared/onnx-zoo and ../shared/golden compiled (wasm, one thread), rank-aware and
+      vanilla, beside onnxruntime-node and onnxruntime-web on the same model.onnx at N = 16, 256, 1024.
 ${SERVE_USAGE}
   rankaware --version | rankaware COMMAND --help`;
 

@@ -50,17 +50,20 @@ function expectedOf(input: ImportedInput): string {
 }
 
 /** One input's values for one row, checked; returns the flat list. */
-function rowValues(input: ImportedInput, v: unknown, where: string): number[] {
-  if (v === undefined) throw new RankawareError(where, expectedOf(input), 'nothing (missing field)', 'missing');
+/** `where` names the field, for errors only (a function: it is built only when one is thrown). */
+function rowValues(input: ImportedInput, v: unknown, whereOf: () => string): number[] {
+  if (v === undefined) throw new RankawareError(whereOf(), expectedOf(input), 'nothing (missing field)', 'missing');
   const list = Array.isArray(v) ? v : [v];
   const fixed = input.inner.includes(-1) ? undefined : input.inner.reduce((a, d) => a * d, 1);
-  if (fixed !== undefined && list.length !== fixed) throw new RankawareError(where, expectedOf(input), show(v));
-  list.forEach((x, i) => {
-    const at = Array.isArray(v) ? `${where}[${i}]` : where;
-    if (typeof x !== 'number' || !Number.isFinite(x)) throw new RankawareError(at, expectedOf(input), show(x));
-    if (input.dtype !== 'float' && !Number.isInteger(x)) throw new RankawareError(at, expectedOf(input), show(x));
-    if (input.rows !== undefined && (x < 0 || x >= input.rows)) throw new RankawareError(at, expectedOf(input), show(x));
-  });
+  if (fixed !== undefined && list.length !== fixed) throw new RankawareError(whereOf(), expectedOf(input), show(v));
+  // The field's name is built only for an error: this loop runs for every value of every candidate.
+  const int = input.dtype !== 'float';
+  const rows = input.rows;
+  for (let i = 0; i < list.length; i++) {
+    const x = list[i];
+    if (typeof x === 'number' && Number.isFinite(x) && (!int || Number.isInteger(x)) && (rows === undefined || (x >= 0 && x < rows))) continue;
+    throw new RankawareError(Array.isArray(v) ? `${whereOf()}[${i}]` : whereOf(), expectedOf(input), show(x));
+  }
   return list as number[];
 }
 
@@ -72,7 +75,8 @@ function tensor(input: ImportedInput, rows: number[][], where: string): Value {
   });
   const inner = input.inner.length === 0 ? [] : input.inner.includes(-1) ? input.inner.map((d) => (d === -1 ? width / Math.max(input.inner.filter((x) => x !== -1).reduce((a, b) => a * b, 1), 1) : d)) : input.inner;
   if (!inner.every(Number.isInteger)) throw new RankawareError(`${where.replace('#', '0')}.${input.name}`, expectedOf(input), `a list of ${width}`);
-  const data = Float64Array.from(rows.flat());
+  const data = new Float64Array(rows.length * width);
+  for (let r = 0; r < rows.length; r++) data.set(rows[r]!, r * width);
   if (input.float32) for (let i = 0; i < data.length; i++) data[i] = Math.fround(data[i]!);
   return { dtype: input.dtype, shape: [rows.length, ...inner], data };
 }
@@ -87,7 +91,7 @@ export function encodeContextInputs(inputs: readonly ImportedInput[], context: u
   const ctx = inputs.filter((i) => i.side === 'context');
   if (!isRecord(context)) throw new RankawareError('request.context', 'an object of context fields', show(context), 'invalid');
   checkKeys(context, ctx, 'request.context');
-  return new Map(ctx.map((i) => [i.name, tensor(i, [rowValues(i, context[i.name], `request.context.${i.name}`)], 'request.context')]));
+  return new Map(ctx.map((i) => [i.name, tensor(i, [rowValues(i, context[i.name], () => `request.context.${i.name}`)], 'request.context')]));
 }
 
 export function encodeCandidateInputs(inputs: readonly ImportedInput[], candidates: unknown): { feeds: Map<string, Value>; n: number } {
@@ -99,7 +103,7 @@ export function encodeCandidateInputs(inputs: readonly ImportedInput[], candidat
   });
   const feeds = new Map<string, Value>();
   for (const i of cand) {
-    const rows = candidates.map((c, r) => rowValues(i, (c as Record<string, unknown>)[i.name], `request.candidates[${r}].${i.name}`));
+    const rows = candidates.map((c, r) => rowValues(i, (c as Record<string, unknown>)[i.name], () => `request.candidates[${r}].${i.name}`));
     feeds.set(i.name, tensor(i, rows, 'request.candidates[#]'));
   }
   return { feeds, n: candidates.length };

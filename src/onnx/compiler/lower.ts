@@ -234,6 +234,12 @@ export function lowerMatMul(node: GraphNode, ins: Inputs, b: ProgramBuilder, epi
     return [gemmByConstant(b, x, w, false, 1, epi, outShape)];
   }
   if (epi.bias || epi.add || epi.act !== 'none') throw new Error('import bug: an epilogue fused into a MatMul without a constant weight');
+  // TorchRec's W @ x.unsqueeze(2): a known [O, K] by [..., K, 1] is the GEMM of the rows x by W^T.
+  const wa = known(x);
+  if (wa && wa.shape.length === 2 && y.kind === 'tensor' && y.shape.length >= 3 && y.shape[y.shape.length - 1] === 1 && y.shape[y.shape.length - 2] === wa.shape[1]) {
+    const rows = b.view(y, [size(y.shape.slice(0, -2)), wa.shape[1]!]);
+    return [gemmByConstant(b, rows, wa, true, 1, epi, [...y.shape.slice(0, -2), wa.shape[0]!, 1])];
+  }
   return [matmulGeneral(node, x, y, b)];
 }
 
