@@ -67,10 +67,11 @@ describe('golden cases: PyTorch exports import and score within 1e-5 of score_f6
       expect(model.program.rewrites.map((r) => r.kind).sort()).toEqual([...expectedRewrites[name]!].sort());
       for (const r of c.requests) {
         const request = renamed(c, r.request);
-        for (const plan of ['rank-aware', 'vanilla'] as const) {
-          const { scores } = model.score(request, plan);
+        // Compiled (wasm and js engines) and on the float64 interpreter.
+        for (const [plan, engine] of [['rank-aware', 'wasm'], ['vanilla', 'wasm'], ['rank-aware', 'js'], ['interpret', 'js']] as const) {
+          const { scores } = model.score(request, plan, engine);
           expect(scores).toHaveLength(r.n);
-          scores.forEach((s, i) => expect(Math.abs(s - r.expected.score_f64[i]!), `${plan} candidate ${i}`).toBeLessThanOrEqual(1e-5));
+          scores.forEach((s, i) => expect(Math.abs(s - r.expected.score_f64[i]!), `${plan} ${engine} candidate ${i}`).toBeLessThanOrEqual(1e-5));
           if (r.n >= 5) expect(scores[2]).toBe(scores[3]);
         }
       }

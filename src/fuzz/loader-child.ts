@@ -73,14 +73,15 @@ async function runJob(job: LoaderJob): Promise<LoaderResult[]> {
   } catch (e) {
     return [refusal('import', e)];
   }
-  const out: LoaderResult[] = [{ on: 'import', outcome: imported.recognition.native ? 'imported: recognized (native path)' : 'imported: interpreter path' }];
+  const out: LoaderResult[] = [{ on: 'import', outcome: imported.recognition.native ? 'imported: recognized (native path)' : 'imported: not recognized (compiled, interpreter)' }];
   const rng = new Rng(job.id);
   const request = randomImportedRequest(imported.inputs, 4, () => rng.float(), 2);
-  for (const plan of ['rank-aware', 'vanilla'] as const) {
+  // The float64 interpreter, and the graph compiled onto the float32 kernels (wasm), both plans each.
+  for (const [what, plan] of [['interpreter rank-aware', 'interpret'], ['interpreter vanilla', 'interpret-vanilla'], ['compiled rank-aware', 'rank-aware'], ['compiled vanilla', 'vanilla']] as const) {
     try {
-      out.push(scored(`interpreter ${plan}`, imported.score(request, plan).scores));
+      out.push(scored(what, imported.score(request, plan, 'wasm').scores));
     } catch (e) {
-      out.push(refusal(`interpreter ${plan}`, e));
+      out.push(refusal(what, e));
     }
   }
   if (imported.recognition.native) out.push(...(await scoreNative(imported.recognition.model, 'native ')));

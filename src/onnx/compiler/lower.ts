@@ -301,9 +301,13 @@ export function layerNormOf(node: GraphNode, b: ProgramBuilder, x: RTensor, axis
     if (!t) return true;
     const n = size(t.shape);
     const trailing = t.shape.length <= x.shape.length && t.shape.every((d, i) => d === 1 || d === x.shape[x.shape.length - t.shape.length + i]);
-    return n > 0 && (n <= width ? width % n === 0 && (n === 1 || t.shape[t.shape.length - 1] === n) : n % width === 0 && trailing && rows % (n / width) === 0);
+    // Within a row: the trailing normalized dims themselves ([5] or [3, 5] of [N, 3, 5]), leading ones aside.
+    const core = t.shape.slice(Math.max(0, t.shape.findIndex((d) => d !== 1)));
+    const suffix = core.length <= x.shape.length - axis && core.every((d, i) => d === x.shape[x.shape.length - core.length + i]);
+    return n > 0 && (n <= width ? n === 1 || suffix : n % width === 0 && trailing && rows % (n / width) === 0);
   };
-  if (!fits(scale) || !fits(bias)) fail(node, `Scale and B broadcastable to the normalized shape [${x.shape.slice(axis).join(', ')}]`, `[${scale?.shape.join(', ')}] and [${bias?.shape.join(', ')}]`);
+  const shown = (t: RTensor | undefined) => (t ? `[${t.shape.join(', ')}]` : 'none');
+  if (!fits(scale) || !fits(bias)) fail(node, `Scale and B broadcastable to the normalized shape [${x.shape.slice(axis).join(', ')}]`, `${shown(scale)} and ${shown(bias)}`);
   const [sLen, bLen] = [scale ? size(scale.shape) : 1, bias ? size(bias.shape) : 1];
   const out = b.tensor('float', x.shape);
   b.emit([x, ...(scale ? [scale] : []), ...(bias ? [bias] : [])], [out], () => {
