@@ -278,7 +278,7 @@ describe('CLI: an imported directory says which path ran', () => {
     }
   });
 
-  it('a graph left on the interpreter reports backend js, path interpreter and why, whatever --backend says', async () => {
+  it('a graph that is not recognized is compiled: it reports its engine, path compiled and why; --plan interpret the interpreter', async () => {
     // The golden DeepFM with its FM scaled by 0.25 instead of 0.5: not DeepFM any more.
     const c = goldenCase('deepfm');
     const model = join(dir, 'deepfm-edited');
@@ -291,15 +291,18 @@ describe('CLI: an imported directory says which path ran', () => {
     await writeFile(onnxFile, bytes);
     const imported = await run('import', '--onnx', onnxFile, '--context', 'ctx_', '--out', model);
     expect(imported.code, imported.err).toBe(0);
-    expect(imported.out).toMatch(/^not recognized as one of the six architectures, so it runs on the float64 interpreter: not dlrm: /);
+    expect(imported.out).toMatch(/^not recognized as one of the six architectures, so it is compiled onto float32 kernels \(--plan interpret: the float64 interpreter\): not dlrm: /);
     expect(existsSync(join(model, 'model.json'))).toBe(false);
     const requestFile = join(dir, 'deepfm-request.json');
     await writeFile(requestFile, JSON.stringify(renamed(c, c.requests[1]!.request)));
     const scored = await run('score', '--model', model, '--request', requestFile, '--backend', 'wasm');
     expect(scored.code, scored.err).toBe(0);
     const out = JSON.parse(scored.out) as { scores: number[]; backend: string; path: string; reason: string };
-    expect(out).toMatchObject({ backend: 'js', path: 'interpreter' });
+    expect(out).toMatchObject({ backend: 'wasm', path: 'compiled' });
     expect(out.reason).toMatch(/not recognized as one of the six architectures \(not dlrm: .*not deepfm: FM: Mul "\/fm\/Mul_1" by 0\.5/);
+    const interpreted = JSON.parse((await run('score', '--model', model, '--request', requestFile, '--plan', 'interpret')).out) as typeof out;
+    expect(interpreted).toMatchObject({ backend: 'js', path: 'interpreter' });
+    interpreted.scores.forEach((s, i) => expect(Math.abs(s - out.scores[i]!)).toBeLessThanOrEqual(1e-5));
     const session = await ort.InferenceSession.create(bytes);
     const request = renamed(c, c.requests[1]!.request);
     const feeds: Record<string, ort.Tensor> = {};

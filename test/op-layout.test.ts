@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { ENTRY_FAMILY } from '../src/backends/webgpu/pipelines.js';
 import type { Op, Plan } from '../src/plan/ir.js';
 import { ACTIVATION_CODES, byKind, OPS, WASM_ATTENTION_DESC, WASM_KERNELS } from '../src/plan/ops.js';
+import { SIMD_KERNELS } from '../src/onnx/compiler/simd-kernels.js';
 import { opFlops } from '../src/index.js';
 import { describeOp } from '../src/plan/describe.js';
 import { jsBackend } from '../src/backends/js/index.js';
@@ -117,6 +118,13 @@ describe('AssemblyScript kernels equal WASM_KERNELS', () => {
     it(`${name}(${args.join(', ')})`, () => {
       expect(exported.get(name), `export function ${name} in wasm/assembly`).toEqual(args);
     });
+
+  // The ONNX compiler's module (wasm/assembly/compiler.ts) and its record in src/onnx/compiler/simd-kernels.ts.
+  it('the compiler module exports exactly SIMD_KERNELS, each with its parameters in order', () => {
+    const own = [...noComments(read('wasm', 'assembly', 'compiler.ts')).matchAll(/export\s*\{([^}]*)\}/g)].flatMap((m) => m[1]!.split(',').map((s) => s.trim()).filter(Boolean));
+    expect(own.sort()).toEqual(Object.keys(SIMD_KERNELS).sort());
+    for (const [name, args] of Object.entries(SIMD_KERNELS)) expect(exported.get(name), `export function ${name}`).toEqual(args);
+  });
 
   it('every op record names kernels of WASM_KERNELS', () => {
     for (const def of Object.values(OPS)) for (const k of def.wasm) expect(Object.keys(WASM_KERNELS)).toContain(k);

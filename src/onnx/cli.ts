@@ -13,8 +13,8 @@ export { importedPath } from './dir.js';
 import type { ImportRecord } from './dir.js';
 
 /** Why an imported graph runs where it runs (reported as `reason`, like a backend fallback). */
-const INTERPRETER_REASON = 'this imported ONNX graph runs on the float64 graph interpreter of src/onnx/interpreter (js), as --plan interpret asks';
-const COMPILED_REASON = 'this imported ONNX graph is compiled onto float32 kernels (src/onnx/compiler), as it is not one of the six architectures';
+const INTERPRETER_REASON = 'this imported ONNX graph runs on the float64 graph interpreter of src/onnx/interpreter (js), as --plan interpret asks; it was not recognized as one of the six architectures';
+const COMPILED_REASON = 'this imported ONNX graph is compiled onto float32 kernels (src/onnx/compiler) because it was not recognized as one of the six architectures';
 
 /** The `import` note a score of a recognized imported directory carries. */
 export function nativeNote(path: ImportRecord['path'] & { native: true }): string {
@@ -47,7 +47,7 @@ export const importCommand = {
     const model = await importToDir(file, context, dir, typeof v.output === 'string' ? v.output : undefined);
     const rewrites = model.program.rewrites.map((r) => `${r.kind} at ${r.node.name}`);
     const r = model.recognition;
-    out(r.native ? `recognized as ${r.architecture}: wrote the native model (${dir}/model.json, weights.safetensors); score, inspect, bench, export-onnx and createScorer run it on any backend` : `not recognized as one of the six architectures, so it runs on the float64 interpreter: ${r.reason}`);
+    out(r.native ? `recognized as ${r.architecture}: wrote the native model (${dir}/model.json, weights.safetensors); score, inspect, bench, export-onnx and createScorer run it on any backend` : `not recognized as one of the six architectures, so it is compiled onto float32 kernels (--plan interpret: the float64 interpreter): ${r.reason}`);
     out(
       `imported ${file} into ${dir}: context inputs ${model.inputs.filter((i) => i.side === 'context').map((i) => i.name).join(', ')}; ` +
         `candidate inputs ${model.inputs.filter((i) => i.side === 'candidate').map((i) => i.name).join(', ')}; ` +

@@ -60,7 +60,7 @@ export function sharedMemorySupported(): boolean {
   return typeof SharedArrayBuffer === 'function' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
 }
 
-function decode(base64: string): Uint8Array<ArrayBuffer> {
+export function decodeBase64(base64: string): Uint8Array<ArrayBuffer> {
   const bin = atob(base64);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
@@ -94,7 +94,7 @@ export async function kernelModule(prefer?: WasmVariant, options: KernelModuleOp
   if (done) return { module: done, variant };
   let m = compiling.get(key);
   if (!m) {
-    compiling.set(key, (m = WebAssembly.compile(decode(BYTES[key]))));
+    compiling.set(key, (m = WebAssembly.compile(decodeBase64(BYTES[key]))));
     m.then((module) => compiled.set(key, module), () => compiling.delete(key));
   }
   return { module: await m, variant };
@@ -107,6 +107,6 @@ export async function kernelModule(prefer?: WasmVariant, options: KernelModuleOp
 export function kernelModuleSync(prefer?: WasmVariant, options: KernelModuleOptions = {}): { module: WebAssembly.Module; variant: WasmVariant } {
   const { variant, key } = variantKey(prefer, options);
   let module = compiled.get(key);
-  if (!module) compiled.set(key, (module = new WebAssembly.Module(decode(BYTES[key]))));
+  if (!module) compiled.set(key, (module = new WebAssembly.Module(decodeBase64(BYTES[key]))));
   return { module, variant };
 }

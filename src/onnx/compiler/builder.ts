@@ -9,6 +9,7 @@ import { size } from '../interpreter/tensor.js';
 import type { Arena, ArenaViews, Lifetime, Slot } from './arena.js';
 import { packSlots } from './arena.js';
 import type { GemmEngine } from './gemm.js';
+import type { SimdKernels } from './simd-kernels.js';
 
 /** A value computed at run time: contiguous, row-major, float32 (float) or int32 (int, bool) elements. */
 export interface RTensor {
@@ -36,10 +37,19 @@ export class CompiledStore {
   private readonly constants = new Map<Value, Map<DType, Slot>>();
   private readonly weights = new WeakMap<object, Map<string, number>>();
 
+  /** @param simd the SIMD elementwise kernels (the wasm engine), or none (js loops). */
   constructor(
     readonly arena: Arena,
     readonly gemm: GemmEngine,
+    readonly simd?: SimdKernels,
   ) {}
+
+  /** An int32 table placed once (a broadcast plan's row offsets, for a SIMD kernel): its element offset. */
+  ints(data: Int32Array): number {
+    const at = this.arena.alloc(data.length);
+    this.arena.current.i32.set(data, at);
+    return at;
+  }
 
   /** A known value placed in the arena once (as `dtype`'s storage). */
   constant(v: Value, dtype: DType = v.dtype): Slot {

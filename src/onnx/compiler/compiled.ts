@@ -22,6 +22,8 @@ import { Arena } from './arena.js';
 import { CompiledStore, ProgramBuilder, storage } from './builder.js';
 import type { CValue, RTensor, Step } from './builder.js';
 import { jsGemm, wasmGemm } from './gemm.js';
+import { simdKernels } from './simd-kernels.js';
+import type { WasmVariant } from '../../backends/wasm/module.js';
 import type { Epilogue } from './lower.js';
 import { concatColumns, gemmByConstant, lowerGemm, lowerMatMul, lowerNode, materialize } from './lower.js';
 import { decomposedLayerNorm } from './fuse-layer-norm.js';
@@ -59,7 +61,7 @@ export class CompiledGraph {
     private readonly rank: RankAnalysis,
     rewrites: ReadonlyMap<GraphNode, Rewrite>,
     readonly engine: CompiledEngine,
-    private readonly wasm?: () => { kernels: Kernels; memory: WebAssembly.Memory },
+    private readonly wasm?: () => { kernels: Kernels; memory: WebAssembly.Memory; variant: WasmVariant },
   ) {
     const lowered = new Map([...rewrites].filter(([, rw]) => rw.kind === 'split-linear' && rw.linear));
     this.staged = new StagedProgram(graph, rank, lowered);
@@ -78,8 +80,8 @@ export class CompiledGraph {
   /** A fresh arena (and, on wasm, kernel instance): every cached program is dropped. */
   private reset(): void {
     if (this.engine === 'wasm') {
-      const { kernels, memory } = this.wasm!();
-      this.store = new CompiledStore(new Arena(memory), wasmGemm(kernels));
+      const { kernels, memory, variant } = this.wasm!();
+      this.store = new CompiledStore(new Arena(memory), wasmGemm(kernels), simdKernels(memory, variant));
     } else {
       this.store = new CompiledStore(new Arena(), jsGemm);
     }

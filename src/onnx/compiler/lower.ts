@@ -21,6 +21,7 @@ import type { BinaryOp, UnaryOp } from './kernels/elementwise.js';
 import { REDUCE_CODES, batchedMatmul, channelAffine, einsum, layerNorm, reduce, reduceBlock, softmax } from './kernels/math.js';
 import type { ReduceKind } from './kernels/math.js';
 import { gatherRows, movePlan, moveStep } from './kernels/movement.js';
+import { SIMD_BINARY, SIMD_UNARY } from './simd-kernels.js';
 
 export type Inputs = readonly (CValue | undefined)[];
 type Lowering = (node: GraphNode, ins: Inputs, b: ProgramBuilder) => (CValue | undefined)[];
@@ -116,6 +117,16 @@ function binaryOf(node: GraphNode, op: BinaryOp, x: CValue, y: CValue, b: Progra
   const [sp, sq, so] = [storage(p.dtype), storage(q.dtype), storage(dtype)];
   const exponent = op === 'Pow' && y.kind === 'known' && size(y.value.shape) === 1 ? y.value.data[0] : undefined;
   const code = exponent === 2 ? SQUARE_CODE : BINARY_CODES[op];
+  const simd = b.store.simd;
+  if (simd && SIMD_BINARY.has(code) && dtype === 'float' && p.dtype === 'float' && q.dtype === 'float') {
+    const [ab, bb] = [b.store.ints(plan.bases[0]!), b.store.ints(plan.bases[1]!)];
+    const [sa, sb] = plan.steps as [number, number];
+    b.emit([p, q], [out], () => {
+      const [oa, pa, qa] = [out.slot.at * 4, p.slot.at * 4, q.slot.at * 4];
+      return () => simd.binaryRows(code, oa, pa, qa, ab * 4, bb * 4, plan.rows, plan.inner, sa, sb);
+    });
+    return out;
+  }
   b.emit([p, q], [out], () => {
     const [pa, qa, oa] = [p.slot.at, q.slot.at, out.slot.at];
     return (v) => binary(code, v[so], v[sp], v[sq], oa, pa, qa, plan);
@@ -160,6 +171,14 @@ function lowerUnary(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
   const code = UNARY_CODES[node.op as UnaryOp];
   const [sx, so] = [storage(x.dtype), storage(dtype)];
   const n = size(x.shape);
+  const simd = b.store.simd;
+  if (simd && SIMD_UNARY.has(code) && x.dtype === 'float' && dtype === 'float') {
+    b.emit([x], [out], () => {
+      const [xa, oa] = [x.slot.at * 4, out.slot.at * 4];
+      return () => simd.unaryRows(code, oa, xa, n, p, q);
+    });
+    return [out];
+  }
   b.emit([x], [out], () => {
     const [xa, oa] = [x.slot.at, out.slot.at];
     return (v) => unary(code, v[so], v[sx], oa, xa, n, p, q);
@@ -310,6 +329,15 @@ export function layerNormOf(node: GraphNode, b: ProgramBuilder, x: RTensor, axis
   if (!fits(scale) || !fits(bias)) fail(node, `Scale and B broadcastable to the normalized shape [${x.shape.slice(axis).join(', ')}]`, `${shown(scale)} and ${shown(bias)}`);
   const [sLen, bLen] = [scale ? size(scale.shape) : 1, bias ? size(bias.shape) : 1];
   const out = b.tensor('float', x.shape);
+  const simd = b.store.simd;
+  // The SIMD kernel reads scale and bias as whole rows (a [width] or per-field [F, width] table).
+  if (simd && (!scale || sLen % width === 0) && (!bias || bLen % width === 0)) {
+    b.emit([x, ...(scale ? [scale] : []), ...(bias ? [bias] : [])], [out], () => {
+      const [xa, oa, sa, ba] = [x.slot.at * 4, out.slot.at * 4, scale ? scale.slot.at * 4 : 0, bias ? bias.slot.at * 4 : 0];
+      return () => simd.layerNormRows(xa, oa, rows, width, eps, sa, scale ? sLen / width : 1, ba, bias ? bLen / width : 1);
+    });
+    return out;
+  }
   b.emit([x, ...(scale ? [scale] : []), ...(bias ? [bias] : [])], [out], () => {
     const [xa, oa, sa, ba] = [x.slot.at, out.slot.at, scale ? scale.slot.at : 0, bias ? bias.slot.at : 0];
     return (v) => layerNorm(v.f32, xa, oa, rows, width, eps, sa, sLen, ba, bLen);

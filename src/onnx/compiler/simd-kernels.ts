@@ -1,0 +1,42 @@
+/**
+ * The compiler's SIMD elementwise kernels (wasm/assembly/elementwise.ts): a module of their own, built
+ * beside the native plans' kernels and instantiated on the same memory, so that a compiled graph's js
+ * steps, its GEMM and these all work on one arena. Pointers are byte offsets; sizes count elements.
+ */
+import { relaxedBase64, simdBase64 } from '../../../build/wasm/compiler-kernels.js';
+import { decodeBase64 } from '../../backends/wasm/module.js';
+import type { WasmVariant } from '../../backends/wasm/module.js';
+
+/** The exports and their parameters in order (test/op-layout.test.ts checks them against the source). */
+export const SIMD_KERNELS = {
+  binaryRows: ['code', 'out', 'a', 'b', 'aBases', 'bBases', 'rows', 'inner', 'sa', 'sb'],
+  unaryRows: ['code', 'out', 'x', 'n', 'p', 'q'],
+  layerNormRows: ['x', 'out', 'rows', 'width', 'eps', 'scale', 'sRows', 'bias', 'bRows'],
+} as const;
+
+export interface SimdKernels {
+  binaryRows(code: number, out: number, a: number, b: number, aBases: number, bBases: number, rows: number, inner: number, sa: number, sb: number): void;
+  unaryRows(code: number, out: number, x: number, n: number, p: number, q: number): void;
+  layerNormRows(x: number, out: number, rows: number, width: number, eps: number, scale: number, sRows: number, bias: number, bRows: number): void;
+}
+
+/** Binary op codes (BINARY_CODES, SQUARE_CODE) with a SIMD loop: add, sub, mul, div, max, min, square. */
+export const SIMD_BINARY: ReadonlySet<number> = new Set([0, 1, 2, 3, 5, 6, 14]);
+/** Unary op codes (UNARY_CODES) with a SIMD loop: neg, abs, reciprocal, sqrt, exp, relu, leaky relu, sigmoid, clip, copy. */
+export const SIMD_UNARY: ReadonlySet<number> = new Set([0, 1, 2, 3, 4, 6, 7, 8, 12, 14]);
+
+const modules = new Map<WasmVariant, WebAssembly.Module>();
+
+export function simdKernels(memory: WebAssembly.Memory, variant: WasmVariant): SimdKernels {
+  let module = modules.get(variant);
+  if (!module) modules.set(variant, (module = new WebAssembly.Module(decodeBase64(variant === 'relaxed-simd' ? relaxedBase64 : simdBase64))));
+  const instance = new WebAssembly.Instance(module, {
+    env: {
+      memory,
+      abort: () => {
+        throw new Error('wasm kernel abort');
+      },
+    },
+  });
+  return instance.exports as unknown as SimdKernels;
+}

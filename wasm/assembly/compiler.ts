@@ -1,0 +1,6 @@
+/**
+ * The second kernel module: the ONNX compiler's elementwise kernels (src/onnx/compiler), built on their
+ * own (plain SIMD and relaxed SIMD, private memory) so that the native plans' module, which every page
+ * embeds, does not carry them. A compiled graph instantiates both modules on one memory.
+ */
+export { binaryRows, layerNormRows, unaryRows } from './elementwise';

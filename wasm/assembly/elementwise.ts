@@ -1,0 +1,126 @@
+/**
+ * Elementwise kernels of the ONNX compiler (src/onnx/compiler): a binary op over a broadcast plan (rows of
+ * `inner` contiguous outputs; per row an element offset into each operand, read with step 1 or repeated),
+ * unary ops in place or not, and LayerNormalization of rows. Float32 only; the compiler keeps int and bool
+ * tensors, and the ops with no SIMD form (Log, Erf, Tanh, ...), on its js loops.
+ *
+ * Binary codes: 0 add, 1 sub, 2 mul, 3 div, 5 max, 6 min, 14 square (the first operand squared).
+ * Unary codes: neg 0, abs 1, reciprocal 2, sqrt 3, exp 4, relu 6, leaky relu 7 (alpha p), sigmoid 8,
+ * clip 12 (to [p, q]), copy 14.
+ */
+import { exp4, loadN, storeN } from './simd';
+
+// @ts-ignore: decorator
+@inline function op4(code: i32, x: v128, y: v128): v128 {
+  if (code == 0) return f32x4.add(x, y);
+  if (code == 1) return f32x4.sub(x, y);
+  if (code == 2) return f32x4.mul(x, y);
+  if (code == 3) return f32x4.div(x, y);
+  if (code == 5) return f32x4.max(x, y);
+  if (code == 6) return f32x4.min(x, y);
+  return f32x4.mul(x, x);
+}
+
+function run(code: i32, o: usize, a: usize, b: usize, n: i32, sa: i32, sb: i32): void {
+  let j = 0;
+  if (sa != 0 && sb != 0) {
+    for (; j + 4 <= n; j += 4) v128.store(o + (<usize>j << 2), op4(code, v128.load(a + (<usize>j << 2)), v128.load(b + (<usize>j << 2))));
+    if (j < n) storeN(o + (<usize>j << 2), op4(code, loadN(a + (<usize>j << 2), n - j), loadN(b + (<usize>j << 2), n - j)), n - j);
+  } else if (sa != 0) {
+    const y = v128.load32_splat(b);
+    for (; j + 4 <= n; j += 4) v128.store(o + (<usize>j << 2), op4(code, v128.load(a + (<usize>j << 2)), y));
+    if (j < n) storeN(o + (<usize>j << 2), op4(code, loadN(a + (<usize>j << 2), n - j), y), n - j);
+  } else if (sb != 0) {
+    const x = v128.load32_splat(a);
+    for (; j + 4 <= n; j += 4) v128.store(o + (<usize>j << 2), op4(code, x, v128.load(b + (<usize>j << 2))));
+    if (j < n) storeN(o + (<usize>j << 2), op4(code, x, loadN(b + (<usize>j << 2), n - j)), n - j);
+  } else {
+    const v = op4(code, v128.load32_splat(a), v128.load32_splat(b));
+    for (; j + 4 <= n; j += 4) v128.store(o + (<usize>j << 2), v);
+    if (j < n) storeN(o + (<usize>j << 2), v, n - j);
+  }
+}
+
+/** out[r * inner + j] = a[aBases[r] + j * sa] (op) b[bBases[r] + j * sb], r < rows; bases are i32 element offsets. */
+export function binaryRows(code: i32, out: usize, a: usize, b: usize, aBases: usize, bBases: usize, rows: i32, inner: i32, sa: i32, sb: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const ao = a + (<usize>load<i32>(aBases + (<usize>r << 2)) << 2);
+    const bo = b + (<usize>load<i32>(bBases + (<usize>r << 2)) << 2);
+    // The op is a constant per call: one loop per code, chosen once per row.
+    const o = out + ((<usize>r * <usize>inner) << 2);
+    if (code == 0) run(0, o, ao, bo, inner, sa, sb);
+    else if (code == 1) run(1, o, ao, bo, inner, sa, sb);
+    else if (code == 2) run(2, o, ao, bo, inner, sa, sb);
+    else if (code == 3) run(3, o, ao, bo, inner, sa, sb);
+    else if (code == 5) run(5, o, ao, bo, inner, sa, sb);
+    else if (code == 6) run(6, o, ao, bo, inner, sa, sb);
+    else run(14, o, ao, bo, inner, sa, sb);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function unary4(code: i32, v: v128, p: f32, q: f32): v128 {
+  if (code == 0) return f32x4.neg(v);
+  if (code == 1) return f32x4.abs(v);
+  if (code == 2) return f32x4.div(f32x4.splat(1), v);
+  if (code == 3) return f32x4.sqrt(v);
+  if (code == 4) return exp4(v);
+  if (code == 6) return f32x4.pmax(f32x4.splat(0), v);
+  if (code == 7) return v128.bitselect(v, f32x4.mul(v, f32x4.splat(p)), f32x4.ge(v, f32x4.splat(0)));
+  if (code == 8) return f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), exp4(f32x4.neg(v))));
+  if (code == 12) return f32x4.pmin(f32x4.splat(q), f32x4.pmax(f32x4.splat(p), v));
+  return v;
+}
+
+function unaryRun(code: i32, out: usize, x: usize, n: i32, p: f32, q: f32): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) v128.store(out + (<usize>j << 2), unary4(code, v128.load(x + (<usize>j << 2)), p, q));
+  if (j < n) storeN(out + (<usize>j << 2), unary4(code, loadN(x + (<usize>j << 2), n - j), p, q), n - j);
+}
+
+/** out[j] = op(x[j]) for j < n (out may be x). */
+export function unaryRows(code: i32, out: usize, x: usize, n: i32, p: f32, q: f32): void {
+  if (code == 0) unaryRun(0, out, x, n, p, q);
+  else if (code == 1) unaryRun(1, out, x, n, p, q);
+  else if (code == 2) unaryRun(2, out, x, n, p, q);
+  else if (code == 3) unaryRun(3, out, x, n, p, q);
+  else if (code == 4) unaryRun(4, out, x, n, p, q);
+  else if (code == 6) unaryRun(6, out, x, n, p, q);
+  else if (code == 7) unaryRun(7, out, x, n, p, q);
+  else if (code == 8) unaryRun(8, out, x, n, p, q);
+  else if (code == 12) unaryRun(12, out, x, n, p, q);
+  else unaryRun(14, out, x, n, p, q);
+}
+
+/**
+ * LayerNormalization of rows x width: (x - mean) / sqrt(var + eps) * scale + bias, with scale and bias
+ * (0: none) rows of `width` repeated every sRows / bRows rows ([width]: 1, a per-field [F, width]: F).
+ * Mean and variance in f64 over the row, as the js kernel.
+ */
+export function layerNormRows(x: usize, out: usize, rows: i32, width: i32, eps: f32, scale: usize, sRows: i32, bias: usize, bRows: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const xo = x + ((<usize>r * <usize>width) << 2);
+    const oo = out + ((<usize>r * <usize>width) << 2);
+    let sum: f64 = 0;
+    for (let i = 0; i < width; i++) sum += <f64>load<f32>(xo + (<usize>i << 2));
+    const mean = sum / <f64>width;
+    let sq: f64 = 0;
+    for (let i = 0; i < width; i++) {
+      const d = <f64>load<f32>(xo + (<usize>i << 2)) - mean;
+      sq += d * d;
+    }
+    const inv = <f32>(1 / Math.sqrt(sq / <f64>width + <f64>eps));
+    const m = f32x4.splat(<f32>mean);
+    const k = f32x4.splat(inv);
+    const so = scale ? scale + ((<usize>(r % sRows) * <usize>width) << 2) : 0;
+    const bo = bias ? bias + ((<usize>(r % bRows) * <usize>width) << 2) : 0;
+    for (let i = 0; i < width; i += 4) {
+      const n = width - i;
+      const at = <usize>i << 2;
+      let v = f32x4.mul(f32x4.sub(loadN(xo + at, n), m), k);
+      if (so) v = f32x4.mul(v, loadN(so + at, n));
+      if (bo) v = f32x4.add(v, loadN(bo + at, n));
+      storeN(oo + at, v, n);
+    }
+  }
+}
