@@ -45,3 +45,29 @@ describe.each(['two_tower', 'din', 'mmoe', 'dcnv2_ln', 'masknet'])('onnx-zoo %s'
     }
   });
 });
+
+describe('the linear-terms pass on onnx-zoo din (DIN activation unit on [q, k, q - k, q * k])', () => {
+  const dir = join(zoo, 'din');
+  const model = importOnnx(readFileSync(join(dir, 'model.onnx')), { context: 'ctx_', file: 'din/model.onnx' });
+
+  it('folds the first layer into three terms: q per candidate, k once per request, q * k per candidate per item', () => {
+    expect(model.staged.folds).toHaveLength(1);
+    const fold = model.staged.folds[0]!;
+    expect(fold.node.name).toBe('/attention/local_att/dnn/linears.0/MatMul');
+    const terms = fold.terms.filter((n) => n.op === 'MatMul');
+    expect(terms.map((n) => model.staged.rank.classes.get(n.outputs[0]!))).toEqual(['cand', 'once', 'cand']);
+    // Template shapes at N = 2, L = 1: q [2, 1, 36], k [1, 1, 36] (moves with L), the product [2, 1, 36] (moves with L).
+    expect(terms.map((n) => model.staged.rank.templates.get(n.outputs[0]!)!.withL)).toEqual([[false, false, false], [false, true, false], [false, true, false]]);
+    // The graph as exported keeps the MatMul for the vanilla plan.
+    expect(model.graph.nodes).toContain(fold.node);
+    expect(model.staged.graph.nodes).not.toContain(fold.node);
+  });
+
+  it('a request with a history of 20 scores the same on every plan (compiled, interpreter) as the vanilla interpreter', () => {
+    const cases = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as ZooCase;
+    const r = cases.requests[2]!;
+    const want = model.score(r.request, 'interpret-vanilla').scores;
+    for (const [plan, engine] of [['rank-aware', 'wasm'], ['rank-aware', 'js'], ['interpret', 'js']] as const)
+      model.score(r.request, plan, engine).scores.forEach((s, i) => expect(Math.abs(s - want[i]!)).toBeLessThanOrEqual(1e-5));
+  });
+});

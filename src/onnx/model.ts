@@ -23,6 +23,8 @@ import { recognize } from './patterns/recognize.js';
 import { CompiledGraph } from './compiler/compiled.js';
 import type { CompiledEngine } from './compiler/compiled.js';
 import { kernelInstanceSync } from '../backends/wasm/load.js';
+import { foldLinearTerms } from './passes/linear-terms.js';
+import type { LinearTermsFold } from './passes/linear-terms.js';
 import type { Recognition } from './patterns/recognize.js';
 
 export interface ImportOptions {
@@ -46,6 +48,13 @@ export type ImportedScores = ScoreResult;
 const INTERPRETER = 'the float64 graph interpreter of src/onnx/interpreter (--plan interpret)';
 const COMPILED = 'the graph compiled onto float32 kernels (src/onnx/compiler)';
 
+/** The graph after the rank-aware graph passes (./passes), its rank analysis and what the passes did. */
+export interface StagedGraph {
+  readonly graph: OnnxGraph;
+  readonly rank: RankAnalysis;
+  readonly folds: readonly LinearTermsFold[];
+}
+
 /** How an imported graph is scored: compiled (rank-aware, vanilla) or on the float64 interpreter. */
 export type ImportedPlan = PlanMode | 'interpret' | 'interpret-vanilla';
 
@@ -60,13 +69,18 @@ export class ImportedModel {
    * @param outputs every output of the graph as given; `graph` keeps only the one scored (outputs[0] by
    *   default, or ImportOptions.output)
    */
+  /** The graph the rank-aware plans run: `graph` after the rank-aware graph passes, with its own rank analysis. */
+  readonly staged: StagedGraph;
+
   constructor(
     readonly graph: OnnxGraph,
     readonly rank: RankAnalysis,
     readonly outputs: readonly string[] = graph.outputs,
+    staged?: StagedGraph,
   ) {
-    this.rewrites = findRewrites(graph, rank, rank.folded);
-    this.program = new StagedProgram(graph, rank, this.rewrites);
+    this.staged = staged ?? { graph, rank, folds: [] };
+    this.rewrites = findRewrites(this.staged.graph, this.staged.rank, this.staged.rank.folded);
+    this.program = new StagedProgram(this.staged.graph, this.staged.rank, this.rewrites);
     this.inputs = describeInputs(rank.roles, tableRows(graph, rank));
     this.recognition = recognize(graph, rank, this.inputs);
   }
@@ -76,7 +90,7 @@ export class ImportedModel {
   /** The graph compiled onto float32 kernels of `engine` (once per engine, on first use). */
   compiled(engine: CompiledEngine = 'wasm'): CompiledGraph {
     let c = this.compiledBy.get(engine);
-    if (!c) this.compiledBy.set(engine, (c = new CompiledGraph(this.graph, this.rank, this.rewrites, engine, () => kernelInstanceSync())));
+    if (!c) this.compiledBy.set(engine, (c = new CompiledGraph({ graph: this.graph, rank: this.rank }, this.staged, this.rewrites, engine, () => kernelInstanceSync())));
     return c;
   }
 
@@ -152,7 +166,10 @@ export function importOnnx(bytes: Uint8Array, options: ImportOptions): ImportedM
   const perCandidate = (t: readonly number[], n: number) => t.reduce((a, d) => a * d, 1) === n;
   if (!perCandidate(out.at2, 2) || !perCandidate(out.at3, 3))
     throw new RankawareError(`${file} output "${graph.outputs[0]}"`, 'one score per candidate ([N, 1] or [N])', `a value of shape [${out.at2.join(', ')}] at N = 2`, 'format');
-  return new ImportedModel(graph, rank, outputs);
+  // The rank-aware graph passes, then the rank analysis of the graph they leave.
+  const folded = foldLinearTerms(graph, rank);
+  const staged = folded.folds.length > 0 ? { graph: folded.graph, rank: analyzeRanks(folded.graph, roles), folds: folded.folds } : undefined;
+  return new ImportedModel(graph, rank, outputs, staged);
 }
 
 /** The graph with one output, `output`, and only the nodes it depends on (every input stays an input). */

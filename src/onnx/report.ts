@@ -4,6 +4,7 @@
  * vanilla graph (broadcast first, as exported) and in the rank-aware program, and the FLOPs saved.
  */
 import type { ImportedModel } from './model.js';
+import type { GraphNode } from './reader/onnx-graph.js';
 import type { RewriteKind } from './interpreter/rewrite-parts.js';
 
 export type NodeRank = 'import' | 'shape' | 'once' | 'per-candidate' | 'not run';
@@ -12,7 +13,7 @@ export interface NodeReport {
   readonly node: string;
   readonly op: string;
   readonly rank: NodeRank;
-  readonly rewrite?: RewriteKind;
+  readonly rewrite?: RewriteKind | 'linear-terms';
   readonly what?: string;
   readonly flopsVanilla: number;
   readonly flopsRankAware: number;
@@ -35,7 +36,15 @@ export interface ImportReport {
 }
 
 export function importReport(model: ImportedModel, n: number): ImportReport {
-  const { graph, rank, program } = model;
+  // Rows for the staged graph (after the rank-aware passes); vanilla FLOPs from the graph as exported.
+  const { graph, rank } = model.staged;
+  const program = model.program;
+  const original = new Map(model.graph.nodes.map((node, i) => [node, i]));
+  const vanillaAt = (node: GraphNode, k: number) => {
+    const i = original.get(node);
+    if (i === undefined) return 0;
+    return model.rank.flops2[i]! + (model.rank.flops3[i]! - model.rank.flops2[i]!) * (k - 2);
+  };
   const once = new Set(program.onceNodes);
   const cand = new Set(program.candNodes);
   const used = new Set(program.rewrites);
@@ -66,7 +75,7 @@ export function importReport(model: ImportedModel, n: number): ImportReport {
     } else {
       nodeRank = cls === 'const' ? 'import' : cls === 'shape' ? 'shape' : 'not run';
     }
-    const vanilla = at(n);
+    const vanilla = vanillaAt(node, n);
     return {
       node: node.name,
       op: node.op,
@@ -77,6 +86,9 @@ export function importReport(model: ImportedModel, n: number): ImportReport {
       flopsSaved: vanilla - ra,
     };
   });
+  // A MatMul the linear-terms pass replaced: its vanilla FLOPs, and the terms that compute it now (listed above).
+  for (const fold of model.staged.folds)
+    nodes.push({ node: fold.node.name, op: fold.node.op, rank: 'per-candidate', rewrite: 'linear-terms', what: fold.what, flopsVanilla: vanillaAt(fold.node, n), flopsRankAware: 0, flopsSaved: vanillaAt(fold.node, n) });
   const sum = (f: (r: NodeReport) => number) => nodes.reduce((a, r) => a + f(r), 0);
   return {
     model: model.name,

@@ -56,13 +56,23 @@ export class CompiledGraph {
   /** Values the lowered rewrites read: never fused away. */
   private readonly parts: ReadonlySet<string>;
 
+  private readonly graph: OnnxGraph;
+  private readonly rank: RankAnalysis;
+
+  /**
+   * @param vanilla the graph as exported (the vanilla plan); `staged` the graph after the rank-aware passes
+   *   (the rank-aware plan), each with its rank analysis; `rewrites` the staged graph's
+   */
   constructor(
-    private readonly graph: OnnxGraph,
-    private readonly rank: RankAnalysis,
+    private readonly vanilla: { readonly graph: OnnxGraph; readonly rank: RankAnalysis },
+    staged: { readonly graph: OnnxGraph; readonly rank: RankAnalysis },
     rewrites: ReadonlyMap<GraphNode, Rewrite>,
     readonly engine: CompiledEngine,
     private readonly wasm?: () => { kernels: Kernels; memory: WebAssembly.Memory; variant: WasmVariant },
   ) {
+    this.graph = staged.graph;
+    this.rank = staged.rank;
+    const { graph, rank } = staged;
     const lowered = new Map([...rewrites].filter(([, rw]) => rw.kind === 'split-linear' && rw.linear));
     this.staged = new StagedProgram(graph, rank, lowered);
     const needed = new Set<string>(this.staged.rewrites.map((rw) => rw.onceName));
@@ -270,16 +280,17 @@ export class CompiledGraph {
       const values = new Map<string, CValue>();
       const inputs = [...feeds].map(([name, v]) => ({ name, t: b.input(v.dtype, v.shape) }));
       for (const { name, t } of inputs) values.set(name, t);
+      const { graph, rank } = this.vanilla;
       const read = (name: string): CValue | undefined => {
         const v = values.get(name);
         if (v) return v;
-        const c = this.rank.folded.get(name);
+        const c = rank.folded.get(name);
         return c ? { kind: 'known', value: c } : undefined;
       };
-      const nodes = this.graph.nodes.filter((node) => !node.outputs.every((o) => this.rank.folded.has(o)));
-      this.lowerNodes(b, nodes, read, values, new Set([this.graph.outputs[0]!]), () => undefined);
-      const t = b.operand(read(this.graph.outputs[0]!)!);
-      return { inputs, outputs: [{ name: this.graph.outputs[0]!, v: t }], finish: [t] };
+      const nodes = graph.nodes.filter((node) => !node.outputs.every((o) => rank.folded.has(o)));
+      this.lowerNodes(b, nodes, read, values, new Set([graph.outputs[0]!]), () => undefined);
+      const t = b.operand(read(graph.outputs[0]!)!);
+      return { inputs, outputs: [{ name: graph.outputs[0]!, v: t }], finish: [t] };
     });
     this.write(program, feeds);
     const views = this.store.arena.current;
