@@ -13,7 +13,8 @@ import { createServer } from 'vite';
 import type { ViteDevServer } from 'vite';
 import { randomModel, randomRequest, score } from '../src/index.js';
 import { rankawareViteConfig } from '../vite.config.js';
-import { BROWSER_CASES, BROWSER_THREADS } from './browser/cases.js';
+import { BROWSER_CASES, BROWSER_THREADS, onnxCase } from './browser/cases.js';
+import { importOnnx } from '../src/onnx/model.js';
 import { CHROMIUM, launchChromium, watchPage } from './browser/chromium.js';
 import { equivalenceCases } from './cases.js';
 import type { PageResults } from './browser/cases.js';
@@ -146,6 +147,22 @@ describe.each([
       expect(maxDiff(c.pool, c.reference), `${c.name}: pool vs page reference`).toBeLessThan(TOLERANCE);
       expect(maxDiff(c.reference, node), `${c.name}: page reference vs Node`).toBeLessThan(TOLERANCE);
       expect(maxDiff(c.pool, node), `${c.name}: pool vs Node`).toBeLessThan(TOLERANCE);
+    }
+  }, 330_000);
+});
+
+describe('Chromium, an ONNX graph imported in the page (rankaware/onnx) and scored compiled', () => {
+  it('scores on wasm and js, rank-aware and vanilla, as the float64 interpreter in Node within 1e-5', async () => {
+    const { results } = await page('not-isolated');
+    expect(results.error).toBeUndefined();
+    const { bytes, request } = onnxCase();
+    const want = importOnnx(bytes, { context: 'ctx_' }).score(request, 'interpret').scores;
+    const onnx = results.onnx!;
+    expect(Object.keys(onnx.scores).sort()).toEqual(['rank-aware js', 'rank-aware wasm', 'vanilla wasm']);
+    for (const [key, got] of Object.entries(onnx.scores)) {
+      expect(onnx.backends[key]).toBe(key.split(' ')[1]);
+      expect(got.length).toBe(want.length);
+      expect(maxDiff(got, want), key).toBeLessThan(TOLERANCE);
     }
   }, 330_000);
 });

@@ -86,11 +86,14 @@ interface PageResult {
   readonly missing: string;
 }
 
-// Plain Node in the fresh project: both entry points, loadModel from a path, a scorer left undisposed.
+// Plain Node in the fresh project: the entry points, loadModel from a path, a scorer left undisposed.
 const NODE_JS = `import * as browserEntry from 'rankaware';
 import { createScorer, loadModel, score, scoreAsync } from 'rankaware/node';
 import { readFileSync } from 'node:fs';
 if (typeof browserEntry.score !== 'function' || typeof browserEntry.loadModel !== 'function') throw new Error('rankaware exports no score/loadModel');
+// The ONNX subpath loads (its compiled-graph kernels are in the package too).
+const onnxEntry = await import('rankaware/onnx');
+if (typeof onnxEntry.importOnnx !== 'function') throw new Error('rankaware/onnx exports no importOnnx');
 const model = await loadModel('public/model');
 const request = JSON.parse(readFileSync('public/model/request.json', 'utf8'));
 const sync = score(model, request);

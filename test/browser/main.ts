@@ -5,8 +5,9 @@
  */
 import { createScorer, loadBackend, randomModel, randomRequest, score, scoreAsync } from '../../src/index.js';
 import { equivalenceCases } from '../cases.js';
-import { BROWSER_CASES, BROWSER_THREADS, BROWSER_TILE_ROWS } from './cases.js';
-import type { CaseResult, GpuCaseResult, PageResults } from './cases.js';
+import { importOnnx } from '../../src/onnx/browser.js';
+import { BROWSER_CASES, BROWSER_THREADS, BROWSER_TILE_ROWS, onnxCase } from './cases.js';
+import type { CaseResult, GpuCaseResult, OnnxPageResult, PageResults } from './cases.js';
 
 declare global {
   interface Window {
@@ -52,12 +53,28 @@ async function runGpuCases(): Promise<NonNullable<PageResults['webgpu']>> {
   return { loaded: { name: loaded.name, reason: loaded.reason }, cases };
 }
 
+/** An ONNX graph imported in the page (rankaware/onnx) and scored compiled on both engines and plans. */
+function runOnnx(): OnnxPageResult {
+  const { bytes, request } = onnxCase();
+  const model = importOnnx(bytes, { context: 'ctx_' });
+  const scores: Record<string, number[]> = {};
+  const backends: Record<string, string> = {};
+  for (const [plan, engine] of [['rank-aware', 'wasm'], ['vanilla', 'wasm'], ['rank-aware', 'js']] as const) {
+    const r = model.score(request, plan, engine);
+    scores[`${plan} ${engine}`] = r.scores;
+    backends[`${plan} ${engine}`] = r.backend;
+  }
+  return { scores, backends };
+}
+
 async function main(): Promise<void> {
   const cases: CaseResult[] = [];
   let error: string | undefined;
   let webgpu: PageResults['webgpu'];
+  let onnx: OnnxPageResult | undefined;
   try {
     for (const c of BROWSER_CASES) cases.push(await runCase(c));
+    onnx = runOnnx();
     if (new URLSearchParams(location.search).has('webgpu')) webgpu = await runGpuCases();
   } catch (e) {
     error = describe(e);
@@ -68,6 +85,7 @@ async function main(): Promise<void> {
     sharedArrayBuffer: typeof SharedArrayBuffer === 'function',
     userAgent: navigator.userAgent,
     cases,
+    ...(onnx ? { onnx } : {}),
     ...(webgpu ? { webgpu } : {}),
     errors,
     ...(error === undefined ? {} : { error }),

@@ -1,0 +1,10 @@
+/**
+ * `rankaware/onnx`: the ONNX import for pages and workers (and Node): read a graph exported from PyTorch or
+ * TensorFlow, mark its context inputs, and score requests compiled onto the WASM kernels (or js). A subpath
+ * of its own so that a page that scores native models does not ship the ONNX reader, the interpreter and
+ * the compiler (src/onnx/browser.ts; the main entry stays within its 100 KB budget).
+ */
+export { importOnnx, ImportedModel } from './model.js';
+export type { ImportOptions, ImportedPlan, ImportedScores, StagedGraph } from './model.js';
+export type { CompiledEngine } from './compiler/compiled.js';
+export type { ImportedInput } from './request.js';
