@@ -126,6 +126,29 @@ describe('AssemblyScript kernels equal WASM_KERNELS', () => {
     for (const [name, args] of Object.entries(SIMD_KERNELS)) expect(exported.get(name), `export function ${name}`).toEqual(args);
   });
 
+  // A data segment (a lookup table: Math.log, Mathf.exp) would be written into the imported memory, over
+  // the weights and the compiled graphs' arena, at instantiation: neither module may have one.
+  it('neither kernel module has a data segment', async () => {
+    const sections = (bytes: Uint8Array) => {
+      const ids: number[] = [];
+      for (let i = 8; i < bytes.length; ) {
+        ids.push(bytes[i++]!);
+        let len = 0, shift = 0, x: number;
+        do { x = bytes[i++]!; len |= (x & 127) << shift; shift += 7; } while (x & 128);
+        i += len;
+      }
+      return ids;
+    };
+    const decode = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const main = await import('../build/wasm/kernels.js');
+    const compiler = await import('../build/wasm/compiler-kernels.js');
+    for (const b64 of [main.simdBase64, main.relaxedBase64, main.simdSharedBase64, main.relaxedSharedBase64, compiler.simdBase64, compiler.relaxedBase64]) {
+      const ids = sections(decode(b64));
+      expect(ids).toContain(10); // code
+      expect(ids).not.toContain(11); // data
+    }
+  });
+
   it('every op record names kernels of WASM_KERNELS', () => {
     for (const def of Object.values(OPS)) for (const k of def.wasm) expect(Object.keys(WASM_KERNELS)).toContain(k);
   });

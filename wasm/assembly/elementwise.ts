@@ -124,3 +124,56 @@ export function layerNormRows(x: usize, out: usize, rows: i32, width: i32, eps: 
     }
   }
 }
+
+/**
+ * C[t] = A[t] B[t] for t < batches: A [m, k] at a + aBases[t], B [k, o] at b + bBases[t] (i32 element
+ * offsets), C [m, o] at c + t * m * o. Four output columns at a time: the inner loop is over k, each step a
+ * broadcast of A[i, p] times B[p, j..j+3].
+ */
+export function batchedMatmul(a: usize, b: usize, c: usize, aBases: usize, bBases: usize, batches: i32, m: i32, k: i32, o: i32): void {
+  for (let t = 0; t < batches; t++) {
+    const ao = a + (<usize>load<i32>(aBases + (<usize>t << 2)) << 2);
+    const bo = b + (<usize>load<i32>(bBases + (<usize>t << 2)) << 2);
+    const co = c + ((<usize>t * <usize>m * <usize>o) << 2);
+    for (let i = 0; i < m; i++) {
+      const ar = ao + ((<usize>i * <usize>k) << 2);
+      const cr = co + ((<usize>i * <usize>o) << 2);
+      for (let j = 0; j < o; j += 4) {
+        const n = o - j;
+        let acc = f32x4.splat(0);
+        for (let p = 0; p < k; p++) {
+          const x = v128.load32_splat(ar + (<usize>p << 2));
+          acc = f32x4.add(acc, f32x4.mul(x, loadN(bo + ((<usize>p * <usize>o + <usize>j) << 2), n)));
+        }
+        storeN(cr + (<usize>j << 2), acc, n);
+      }
+    }
+  }
+}
+
+/**
+ * Softmax of each row of `len` floats, rows x len. (LogSoftmax stays on the js loop: Math.log would bring
+ * a lookup table into the data segment, which the imported memory, the compiler's arena, cannot spare.)
+ */
+export function softmaxRows(x: usize, out: usize, rows: i32, len: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const xo = x + ((<usize>r * <usize>len) << 2);
+    const oo = out + ((<usize>r * <usize>len) << 2);
+    let mx: f32 = -Infinity;
+    for (let i = 0; i < len; i++) mx = max(mx, load<f32>(xo + (<usize>i << 2)));
+    const m = f32x4.splat(mx);
+    let sum = f32x4.splat(0);
+    for (let i = 0; i < len; i += 4) {
+      const n = len - i;
+      const e = exp4(f32x4.sub(loadN(xo + (<usize>i << 2), n), m));
+      // Lanes past the row's end are exp(0 - max): keep them out of the sum.
+      sum = f32x4.add(sum, n >= 4 ? e : v128.and(e, i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(n))));
+      storeN(oo + (<usize>i << 2), e, n);
+    }
+    const inv = f32x4.splat(1 / (f32x4.extract_lane(sum, 0) + f32x4.extract_lane(sum, 1) + f32x4.extract_lane(sum, 2) + f32x4.extract_lane(sum, 3)));
+    for (let i = 0; i < len; i += 4) {
+      const n = len - i;
+      storeN(oo + (<usize>i << 2), f32x4.mul(loadN(oo + (<usize>i << 2), n), inv), n);
+    }
+  }
+}

@@ -237,11 +237,25 @@ function matmulGeneral(node: GraphNode, x: CValue, y: CValue, b: ProgramBuilder)
   if (p.shape.length === 1) shape = [...shape.slice(0, -2), o];
   if (q.shape.length === 1) shape = shape.slice(0, -1);
   const out = b.tensor('float', shape);
+  emitBatchedMatmul(b, p, q, out, ia, ib, m, k, o);
+  return out;
+}
+
+/** C[t] = A[t] B[t] with per-batch element offsets ia / ib: the SIMD kernel on the wasm engine, else js. */
+function emitBatchedMatmul(b: ProgramBuilder, p: RTensor, q: RTensor, out: RTensor, ia: Int32Array, ib: Int32Array, m: number, k: number, o: number): void {
+  const simd = b.store.simd;
+  if (simd) {
+    const [ab, bb] = [b.store.ints(ia), b.store.ints(ib)];
+    b.emit([p, q], [out], () => {
+      const [pa, qa, oa] = [p.slot.at * 4, q.slot.at * 4, out.slot.at * 4];
+      return () => simd.batchedMatmul(pa, qa, oa, ab * 4, bb * 4, ia.length, m, k, o);
+    });
+    return;
+  }
   b.emit([p, q], [out], () => {
     const [pa, qa, oa] = [p.slot.at, q.slot.at, out.slot.at];
     return (v) => batchedMatmul(v.f32, pa, qa, oa, ia, ib, m, k, o);
   });
-  return out;
 }
 
 /** MatMul; by a known 2-D second operand it is the engine's GEMM (with the fused epilogue). */
@@ -296,6 +310,14 @@ function lowerSoftmax(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[]
   const [outer, len, inner] = [size(x.shape.slice(0, axis)), x.shape[axis]!, size(x.shape.slice(axis + 1))];
   const out = b.tensor('float', x.shape);
   const log = node.op === 'LogSoftmax';
+  const simd = b.store.simd;
+  if (simd && inner === 1 && !log) {
+    b.emit([x], [out], () => {
+      const [xa, oa] = [x.slot.at * 4, out.slot.at * 4];
+      return () => simd.softmaxRows(xa, oa, outer, len);
+    });
+    return [out];
+  }
   b.emit([x], [out], () => {
     const [xa, oa] = [x.slot.at, out.slot.at];
     return (v) => softmax(v.f32, xa, oa, outer, len, inner, log);
@@ -459,10 +481,7 @@ function lowerConv(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
   const y = b.tensor('float', [n, o, ...x.shape.slice(2)]);
   const ia = new Int32Array(n);
   const ib = Int32Array.from({ length: n }, (_, i) => i * c * s);
-  b.emit([wt, x], [y], () => {
-    const [wa, xa, ya] = [wt.slot.at, x.slot.at, y.slot.at];
-    return (v) => batchedMatmul(v.f32, wa, xa, ya, ia, ib, o, c, s);
-  });
+  emitBatchedMatmul(b, wt, x, y, ia, ib, o, c, s);
   const bias = known(ins[2]);
   if (!ins[2]) return [y];
   if (!bias) unsupported(node, 'Conv with a constant bias');

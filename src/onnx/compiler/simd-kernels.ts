@@ -1,5 +1,6 @@
 /**
- * The compiler's SIMD elementwise kernels (wasm/assembly/elementwise.ts): a module of their own, built
+ * The compiler's SIMD kernels (wasm/assembly/elementwise.ts: elementwise ops, LayerNorm and Softmax rows,
+ * batched MatMul between activations): a module of their own, built
  * beside the native plans' kernels and instantiated on the same memory, so that a compiled graph's js
  * steps, its GEMM and these all work on one arena. Pointers are byte offsets; sizes count elements.
  */
@@ -12,12 +13,16 @@ export const SIMD_KERNELS = {
   binaryRows: ['code', 'out', 'a', 'b', 'aBases', 'bBases', 'rows', 'inner', 'sa', 'sb'],
   unaryRows: ['code', 'out', 'x', 'n', 'p', 'q'],
   layerNormRows: ['x', 'out', 'rows', 'width', 'eps', 'scale', 'sRows', 'bias', 'bRows'],
+  batchedMatmul: ['a', 'b', 'c', 'aBases', 'bBases', 'batches', 'm', 'k', 'o'],
+  softmaxRows: ['x', 'out', 'rows', 'len'],
 } as const;
 
 export interface SimdKernels {
   binaryRows(code: number, out: number, a: number, b: number, aBases: number, bBases: number, rows: number, inner: number, sa: number, sb: number): void;
   unaryRows(code: number, out: number, x: number, n: number, p: number, q: number): void;
   layerNormRows(x: number, out: number, rows: number, width: number, eps: number, scale: number, sRows: number, bias: number, bRows: number): void;
+  batchedMatmul(a: number, b: number, c: number, aBases: number, bBases: number, batches: number, m: number, k: number, o: number): void;
+  softmaxRows(x: number, out: number, rows: number, len: number): void;
 }
 
 /** Binary op codes (BINARY_CODES, SQUARE_CODE) with a SIMD loop: add, sub, mul, div, max, min, square. */
