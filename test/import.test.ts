@@ -216,6 +216,24 @@ describe('hand-built graphs, one per pattern, against onnxruntime-node', () => {
     await checkGraph(g.encode('gelu', ''), ['split-linear']);
   });
 
+  it("DeepCTR's DNN input Flatten(Concat([N, 1, D] pieces, axis -1)) into a Gemm: split-linear", async () => {
+    const { g, rows, cEmb, tEmb } = base();
+    const piece = (e: string) => g.op('Unsqueeze', [e, g.int64s([1])]);
+    const x = g.op('Flatten', [g.op('Concat', [g.op('Expand', [piece(cEmb), g.op('Concat', [rows, g.int64s([4])], { axis: 0 })]), piece(tEmb)], { axis: -1 })], { axis: 1 });
+    const h = g.op('Relu', [g.op('Gemm', [x, g.floats('w1', floats(40, 31), [5, 8]), g.floats('b1', floats(5, 32), [5])], { transB: 1 })]);
+    g.output('score', g.op('MatMul', [h, g.floats('w2', floats(5, 33), [5, 1])]), 'float32', ['N', 1]);
+    const model = await checkGraph(g.encode('flatten-concat', ''), ['split-linear']);
+    expect(model.program.rewrites[0]!.what).toMatch(/^4 of 8 input columns are context/);
+  });
+
+  it.each(['none', 'tanh'])('Gelu (opset 20, approximate %s) on mixed rows', async (approximate) => {
+    const { g, rows, tEmb, u } = base();
+    const x = g.op('Gemm', [g.op('Concat', [g.op('Expand', [u, rows]), tEmb], { axis: 1 }), g.floats('w1', floats(42, 18), [6, 7]), g.floats('b1', floats(6, 19), [6])], { transB: 1 });
+    const h = g.op('Gelu', [x], { approximate });
+    g.output('score', g.op('MatMul', [h, g.floats('w2', floats(6, 20), [6, 1])]), 'float32', ['N', 1]);
+    await checkGraph(g.encode('gelu20', '', 20), ['split-linear']);
+  });
+
   it('Einsum as CIN, a bilinear interaction and attention scores write it (explicit and implicit outputs); an ellipsis is refused', async () => {
     const { g, rows, cEmb, tEmb } = base();
     const x = g.op('Reshape', [g.op('Concat', [g.op('Expand', [cEmb, rows]), tEmb], { axis: 1 }), g.int64s([-1, 2, 4])]);

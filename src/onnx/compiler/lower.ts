@@ -168,7 +168,7 @@ function lowerUnary(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
   }
   const dtype: DType = node.op === 'Not' ? 'bool' : node.op === 'Clip' || node.op === 'Neg' || node.op === 'Abs' ? x.dtype : 'float';
   const out = b.tensor(dtype, x.shape);
-  const code = UNARY_CODES[node.op as UnaryOp];
+  const code = node.op === 'Gelu' && node.attrs.get('approximate') === 'tanh' ? UNARY_CODES.GeluTanh : UNARY_CODES[node.op as UnaryOp];
   const [sx, so] = [storage(x.dtype), storage(dtype)];
   const n = size(x.shape);
   const simd = b.store.simd;
@@ -492,7 +492,7 @@ const LOWERINGS: Readonly<Record<string, Lowering>> = {
   ...Object.fromEntries(Object.keys(BINARY_CODES).map((op) => [op, lowerBinary])),
   Sum: lowerBinary,
   Where: lowerWhere,
-  ...Object.fromEntries(Object.keys(UNARY_CODES).filter((op) => op !== 'Identity').map((op) => [op, lowerUnary])),
+  ...Object.fromEntries(Object.keys(UNARY_CODES).filter((op) => op !== 'Identity' && op !== 'GeluTanh').map((op) => [op, lowerUnary])),
   Cast: lowerCast,
   MatMul: (node, ins, b) => lowerMatMul(node, ins, b),
   Gemm: (node, ins, b) => lowerGemm(node, ins, b),

@@ -72,6 +72,10 @@ export function erf(x: number): number {
   return (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum;
 }
 
+/** Gelu (opset 20): x Phi(x), exactly or by the tanh approximation. */
+export const gelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
+export const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+
 const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
 // ----- linear algebra ----------------------------------------------------------------------------
@@ -478,6 +482,11 @@ export const KERNELS: Readonly<Record<string, Kernel>> = {
   BatchNormalization: batchNormalization,
   LogSoftmax: (inputs, node) => [unary(Math.log)([softmax(inputs, node)[0]!], node)[0]!],
   Erf: unary(erf),
+  Gelu: (inputs, node) => {
+    const approximate = node.attrs.get('approximate') ?? 'none';
+    if (approximate !== 'none' && approximate !== 'tanh') fail(node, 'approximate "none" or "tanh"', JSON.stringify(approximate));
+    return unary(approximate === 'tanh' ? geluTanh : gelu)(inputs, node);
+  },
   Softplus: unary((x) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)))),
   Clip: clip,
   MatMul: (inputs, node) => [matmul(need(node, inputs, 0), need(node, inputs, 1), node)],
@@ -525,7 +534,7 @@ export function nodeFlops(node: GraphNode, inputs: readonly (Value | undefined)[
     }
     case 'Add': case 'Sub': case 'Mul': case 'Div': case 'Pow': case 'Max': case 'Min': case 'Sum':
     case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Exp': case 'Log': case 'Sqrt': case 'Neg': case 'Abs': case 'Reciprocal':
-    case 'Softplus': case 'Clip': case 'Erf':
+    case 'Softplus': case 'Clip': case 'Erf': case 'Gelu':
       return out;
     case 'Softmax':
       return 4 * out;

@@ -73,7 +73,12 @@ class Tracer {
     switch (p.op) {
       case 'Concat': {
         const axis = (p.attrs.get('axis') as number | undefined) ?? 0;
-        if ((axis < 0 ? axis + rankOf : axis) !== 1) return this.leaf(name);
+        const a = axis < 0 ? axis + rankOf : axis;
+        // Axis 1, or a later axis with only size-1 axes before it (DeepCTR's Concat of [N, 1, D] pieces on
+        // the last axis, then Flatten): either way flatten(out) is the pieces' flattenings side by side.
+        const t = this.rank.templates.get(name)!;
+        const onesBefore = a > 1 && t.at2.slice(1, a).every((d, i) => d === 1 && t.at3[i + 1] === 1);
+        if (a !== 1 && !onesBefore) return this.leaf(name);
         const all: Part[] = [];
         for (const input of p.inputs) {
           const sub = through(input);

@@ -108,10 +108,11 @@ export class GraphBuilder {
     return out;
   }
 
-  encode(graphName: string, docString: string): Uint8Array {
+  /** The ModelProto; `opset` above 17 for graphs with newer ops (Gelu is opset 20). */
+  encode(graphName: string, docString: string, opset: number = OPSET): Uint8Array {
     const model: onnx.IModelProto = {
-      irVersion: IR_VERSION,
-      opsetImport: [{ domain: '', version: OPSET }],
+      irVersion: opset >= 20 ? 9 : IR_VERSION,
+      opsetImport: [{ domain: '', version: opset }],
       producerName: 'rankaware',
       docString,
       graph: { name: graphName, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },

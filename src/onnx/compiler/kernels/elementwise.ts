@@ -4,7 +4,7 @@
  * element would not be inlined by the engine). Int and bool tensors are int32 views: a comparison writes
  * 0 or 1, an integer division truncates on the store, as ONNX's does.
  */
-import { erf } from '../../interpreter/ops.js';
+import { erf, gelu, geluTanh } from '../../interpreter/ops.js';
 import type { BroadcastPlan } from './broadcast.js';
 
 export const BINARY_CODES = {
@@ -89,7 +89,7 @@ export function where(o: Elements, c: Int32Array, x: Elements, y: Elements, out:
 }
 
 export const UNARY_CODES = {
-  Neg: 0, Abs: 1, Reciprocal: 2, Sqrt: 3, Exp: 4, Log: 5, Relu: 6, LeakyRelu: 7, Sigmoid: 8, Tanh: 9, Erf: 10, Softplus: 11, Clip: 12, Not: 13, Identity: 14,
+  Neg: 0, Abs: 1, Reciprocal: 2, Sqrt: 3, Exp: 4, Log: 5, Relu: 6, LeakyRelu: 7, Sigmoid: 8, Tanh: 9, Erf: 10, Softplus: 11, Clip: 12, Not: 13, Identity: 14, Gelu: 15, GeluTanh: 16,
 } as const;
 export type UnaryOp = keyof typeof UNARY_CODES;
 
@@ -111,6 +111,8 @@ export function unary(code: number, o: Elements, x: Elements, oo: number, xo: nu
     case 12: for (let j = 0; j < n; j++) o[oo + j] = Math.min(Math.max(x[xo + j]!, p), q); break;
     case 13: for (let j = 0; j < n; j++) o[oo + j] = x[xo + j] ? 0 : 1; break;
     case 14: for (let j = 0; j < n; j++) o[oo + j] = x[xo + j]!; break;
+    case 15: for (let j = 0; j < n; j++) o[oo + j] = gelu(x[xo + j]!); break;
+    case 16: for (let j = 0; j < n; j++) o[oo + j] = geluTanh(x[xo + j]!); break;
     default: throw new Error(`unary op code ${code}`);
   }
 }
