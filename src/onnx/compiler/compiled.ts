@@ -30,11 +30,26 @@ import { decomposedLayerNorm } from './fuse-layer-norm.js';
 
 export type CompiledEngine = 'js' | 'wasm';
 
-/** The context stage's values that the candidate stage reads (float64 copies, small: one row each). */
+/**
+ * A context stage's value as the candidate stage reads it: a copy of its elements (small: one row each), or,
+ * for shape arithmetic on a list length (computed from Shape nodes alone), a Value the candidate program
+ * is compiled with.
+ */
+export interface StoredValue {
+  readonly dtype: Value['dtype'];
+  readonly shape: readonly number[];
+  readonly data: Float32Array | Int32Array | Float64Array;
+}
+
+/** The context stage's values that the candidate stage reads, and the shape key they give its programs. */
 export interface CompiledContext {
   readonly compiled: CompiledGraph;
-  readonly values: ReadonlyMap<string, Value>;
+  readonly values: ReadonlyMap<string, StoredValue>;
+  readonly key: string;
 }
+
+/** A stored value the candidate program takes as a compile-time constant (its data is in the program key). */
+const compileTime = (v: StoredValue): v is Value => v.data instanceof Float64Array;
 
 interface Program {
   readonly steps: readonly Step[];
@@ -50,9 +65,11 @@ const ACTIVATIONS: Readonly<Record<string, Activation>> = { Relu: 'relu', Sigmoi
 export class CompiledGraph {
   private store!: CompiledStore;
   private readonly programs = { once: new Map<string, Program>(), cand: new Map<string, Program>(), vanilla: new Map<string, Program>() };
+  private readonly last: Record<keyof CompiledGraph['programs'], string> = { once: '', cand: '', vanilla: '' };
   /** The staged program restricted to the rewrites the compiler lowers. */
   readonly staged: StagedProgram;
   private readonly onceNeeded: readonly string[];
+  private readonly fromShapes: ReadonlySet<string>;
   /** Values the lowered rewrites read: never fused away. */
   private readonly parts: ReadonlySet<string>;
 
@@ -84,6 +101,11 @@ export class CompiledGraph {
     if (rank.classes.get(graph.outputs[0]!) === 'once') needed.add(graph.outputs[0]!);
     this.onceNeeded = [...needed];
     this.parts = new Set(this.staged.rewrites.flatMap((rw) => rw.parts.map((p) => p.name)));
+    // Values computed from dims alone (Shape, then arithmetic on constants): known when a program compiles.
+    const fromShapes = new Set<string>();
+    for (const node of graph.nodes)
+      if (node.op === 'Shape' || node.inputs.every((i) => i === '' || rank.classes.get(i) === 'const' || fromShapes.has(i))) for (const o of node.outputs) fromShapes.add(o);
+    this.fromShapes = fromShapes;
     this.reset();
   }
 
@@ -106,10 +128,15 @@ export class CompiledGraph {
     const cache = this.programs[stage];
     const hit = cache.get(key);
     if (hit) {
-      cache.delete(key);
-      cache.set(key, hit);
+      // Least recently used first: a hit moves to the end (unless it is there already, the common case).
+      if (this.last[stage] !== key) {
+        cache.delete(key);
+        cache.set(key, hit);
+        this.last[stage] = key;
+      }
       return hit;
     }
+    this.last[stage] = key;
     if (cache.size >= PROGRAMS_PER_STAGE) this.reset();
     const b = new ProgramBuilder(this.store);
     const built = build(b);
@@ -215,26 +242,28 @@ export class CompiledGraph {
     this.write(program, feeds);
     const views = this.store.arena.current;
     for (const s of program.steps) s(views);
-    const values = new Map<string, Value>();
-    for (const { name, v } of program.outputs) values.set(name, v.kind === 'known' ? v.value : this.readTensor(v));
-    return { compiled: this, values };
+    const values = new Map<string, StoredValue>();
+    for (const { name, v } of program.outputs) values.set(name, v.kind === 'known' ? v.value : this.readTensor(v, this.fromShapes.has(name)));
+    const onceKey = [...values].map(([k, v]) => `${k}:${v.shape.join('x')}${compileTime(v) ? `=${v.data.join(',')}` : ''}`).join(';');
+    return { compiled: this, values, key: onceKey };
   }
 
   /** Scores of n candidates (feeds [n, ...]) against a context from runContext. */
   runCandidates(context: CompiledContext, feeds: ReadonlyMap<string, Value>, n: number): Float32Array {
     if (context.compiled !== this) throw new RankawareError('context', 'a context from this compiled model', 'a context from another model', 'invalid');
-    const onceKey = [...context.values].map(([k, v]) => `${k}:${v.shape.join('x')}${v.dtype === 'int' && v.data.length <= 8 ? `=${v.data.join(',')}` : ''}`).join(';');
-    const key = `${n}|${[...feeds].map(([k, v]) => `${k}:${v.shape.join('x')}`).join(';')}|${onceKey}`;
+    let key = `${n}|${context.key}`;
+    for (const [k, v] of feeds) key += `|${k}:${v.shape.join('x')}`;
     const program = this.program('cand', key, (b) => {
       const values = new Map<string, CValue>();
       const inputs = [...feeds].map(([name, v]) => ({ name, t: b.input(v.dtype, v.shape) }));
       const once = new Map<string, CValue>();
       for (const [name, v] of context.values) {
-        if (this.classOf(name) === 'once' && !this.rank.folded.has(name) && v.data.length > 0 && !(v.dtype === 'int' && v.data.length <= 8)) {
+        if (compileTime(v)) once.set(name, { kind: 'known', value: v });
+        else {
           const t = b.input(v.dtype, v.shape);
           inputs.push({ name, t });
           once.set(name, t);
-        } else once.set(name, { kind: 'known', value: v });
+        }
       }
       for (const { name, t } of inputs) if (!once.has(name)) values.set(name, t);
       const materialized = new Map<string, RTensor>();
@@ -328,12 +357,13 @@ export class CompiledGraph {
 
   // ----- feeds and results -----------------------------------------------------------------------
 
-  private write(program: Program, feeds: ReadonlyMap<string, Value>, once?: ReadonlyMap<string, Value>): void {
+  private write(program: Program, feeds: ReadonlyMap<string, Value>, once?: ReadonlyMap<string, StoredValue>): void {
     const views = this.store.arena.current;
     for (const { name, t } of program.inputs) {
       const v = feeds.get(name) ?? once?.get(name);
       if (!v) throw new Error(`import bug: no value for program input ${name}`);
       if (storage(t.dtype) === 'f32') views.f32.set(v.data, t.slot.at);
+      else if (v.data instanceof Int32Array) views.i32.set(v.data, t.slot.at);
       else {
         for (let i = 0; i < v.data.length; i++) {
           const x = v.data[i]!;
@@ -344,11 +374,13 @@ export class CompiledGraph {
     }
   }
 
-  private readTensor(t: RTensor): Value {
+  /** A copy of a context stage's tensor; shape arithmetic as a Value (the candidate program folds it). */
+  private readTensor(t: RTensor, fromShapes: boolean): StoredValue {
     const views = this.store.arena.current;
     const n = size(t.shape);
     const src = storage(t.dtype) === 'f32' ? views.f32 : views.i32;
-    return { dtype: t.dtype, shape: t.shape, data: Float64Array.from(src.subarray(t.slot.at, t.slot.at + n)) };
+    const data = src.slice(t.slot.at, t.slot.at + n);
+    return fromShapes ? { dtype: t.dtype, shape: t.shape, data: Float64Array.from(data) } : { dtype: t.dtype, shape: t.shape, data };
   }
 
   private scores(program: Program, n: number): Float32Array {
