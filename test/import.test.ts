@@ -385,7 +385,7 @@ function twoHeads(): Uint8Array {
 }
 
 describe('a graph with several outputs (multi-task)', () => {
-  it('scores the first output by default and the one `output` names, each as onnxruntime; others are pruned', async () => {
+  it('scores the first output by default and the one `output` names first, and answers every output by name, each as onnxruntime', async () => {
     const bytes = twoHeads();
     const session = await ort.InferenceSession.create(bytes);
     const req = request(5);
@@ -397,13 +397,26 @@ describe('a graph with several outputs (multi-task)', () => {
     for (const [output, options] of [['score', {}], ['score2', { output: 'score2' }]] as const) {
       const model = importOnnx(bytes, { context: ['u', 'c'], ...options });
       expect(model.outputs).toEqual(['score', 'score2']);
-      expect(model.graph.outputs).toEqual([output]);
-      const other = output === 'score' ? 'h2' : 'h1';
-      expect(model.graph.nodes.some((n) => n.inputs.includes(other))).toBe(false);
+      expect(model.graph.outputs).toEqual(output === 'score' ? ['score', 'score2'] : ['score2', 'score']);
       const want = Array.from(out[output]!.data as Float32Array);
-      for (const plan of ['rank-aware', 'vanilla'] as const)
-        model.score(req, plan).scores.forEach((s, i) => expect(Math.abs(s - want[i]!)).toBeLessThanOrEqual(1e-5));
+      for (const [plan, engine] of [['rank-aware', 'wasm'], ['vanilla', 'wasm'], ['rank-aware', 'js'], ['interpret', 'js'], ['interpret-vanilla', 'js']] as const) {
+        const result = model.score(req, plan, engine);
+        result.scores.forEach((s, i) => expect(Math.abs(s - want[i]!)).toBeLessThanOrEqual(1e-5));
+        // Every head by name, whichever is first.
+        expect(Object.keys(result.outputs!).sort()).toEqual(['score', 'score2']);
+        for (const head of ['score', 'score2']) result.outputs![head]!.forEach((s, i) => expect(Math.abs(s - (out[head]!.data as Float32Array)[i]!), `${plan} ${engine} ${head}`).toBeLessThanOrEqual(1e-5));
+      }
     }
+    // An output that is not one value per candidate (the shared layer, [N, 5]) is dropped, not answered.
+    const g = new GraphBuilder();
+    g.input('u', 'float32', [1, 3]);
+    g.input('item', 'int64', ['N']);
+    const e = g.op('Gather', [g.floats('t', floats(8, 1), [2, 4]), 'item']);
+    g.output('score', g.op('ReduceSum', [e, g.int64s([1])], { keepdims: 1 }), 'float32', ['N', 1]);
+    g.output('embedding', e, 'float32', ['N', 4]);
+    const dropped = importOnnx(g.encode('with-embedding', ''), { context: ['u'] });
+    expect(dropped.graph.outputs).toEqual(['score']);
+    expect(dropped.score({ context: { u: [1, 2, 3] }, candidates: [{ item: 1 }] }).outputs).toBeUndefined();
     expect(() => importOnnx(bytes, { context: ['u', 'c'], output: 'score3' })).toThrow(/^--output: expected one of the graph's outputs \(score, score2\), received "score3"$/);
   });
 });
@@ -509,7 +522,7 @@ describe('CLI: import, score, inspect', () => {
     expect(wrong.code).toBe(1);
     expect(wrong.err).toMatch(/^error: --output: expected one of the graph's outputs \(score, score2\), received "nope"$/);
     const first = await run('import', '--onnx', file, '--context', 'u,c', '--out', model);
-    expect(first.out).toContain('scores output "score" (the graph\'s others: score2; --output NAME scores another)');
+    expect(first.out).toContain('scores output "score" first (every output by name: score, score2; --output NAME scores another first)');
     const ok = await run('import', '--onnx', file, '--context', 'u,c', '--out', model, '--output', 'score2');
     expect(ok.code, ok.err).toBe(0);
     expect(JSON.parse(readFileSync(join(model, 'import.json'), 'utf8')).output).toBe('score2');
@@ -518,9 +531,11 @@ describe('CLI: import, score, inspect', () => {
     await writeFile(requestFile, JSON.stringify(req));
     const scored = await run('score', '--model', model, '--request', requestFile);
     expect(scored.code, scored.err).toBe(0);
-    const parsed = JSON.parse(scored.out) as { scores: number[]; backend: string; path: string };
+    const parsed = JSON.parse(scored.out) as { scores: number[]; outputs: Record<string, number[]>; backend: string; path: string };
     const imported = importOnnx(bytes, { context: ['u', 'c'], output: 'score2' });
-    expect(parsed).toMatchObject({ scores: imported.score(req, 'rank-aware', 'wasm').scores, backend: 'wasm', path: 'compiled' });
+    const lib = imported.score(req, 'rank-aware', 'wasm');
+    expect(parsed).toMatchObject({ scores: lib.scores, outputs: lib.outputs, backend: 'wasm', path: 'compiled' });
+    expect(parsed.outputs.score2).toEqual(parsed.scores);
     // --plan interpret: the float64 interpreter, exactly as the library's.
     const interpreted = await run('score', '--model', model, '--request', requestFile, '--plan', 'interpret');
     expect(JSON.parse(interpreted.out)).toMatchObject({ scores: imported.score(req, 'interpret').scores, backend: 'js', path: 'interpreter' });

@@ -51,7 +51,7 @@ export const importCommand = {
     out(
       `imported ${file} into ${dir}: context inputs ${model.inputs.filter((i) => i.side === 'context').map((i) => i.name).join(', ')}; ` +
         `candidate inputs ${model.inputs.filter((i) => i.side === 'candidate').map((i) => i.name).join(', ')}; ` +
-        (model.outputs.length > 1 ? `scores output "${model.graph.outputs[0]}" (the graph's others: ${model.outputs.filter((o) => o !== model.graph.outputs[0]).join(', ')}; --output NAME scores another); ` : '') +
+        (model.outputs.length > 1 ? `scores output "${model.graph.outputs[0]}" first (every output by name: ${model.graph.outputs.join(', ')}${model.graph.outputs.length < model.outputs.length ? `; dropped, not one value per candidate: ${model.outputs.filter((o) => !model.graph.outputs.includes(o)).join(', ')}` : ''}; --output NAME scores another first); ` : '') +
         `interpreter: ${model.program.onceNodes.length} nodes once per request, ${model.program.candNodes.length} per candidate; rewrites: ${rewrites.join(', ') || 'none'}`,
     );
     if (v.inspect) for (const line of inspectLines(model, positive(v.n, 'n', 256), v.json === true, v.all === true)) out(line);
@@ -70,7 +70,7 @@ export async function scoreImportedDir(dir: string, request: unknown, plan: Impo
   const result = model.score(request, plan, engine);
   const why = model.recognition.native ? 'recognized, but this directory holds no native model.json (re-run rankaware import)' : model.recognition.reason;
   const path = plan === 'interpret' ? 'interpreter' : 'compiled';
-  return JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, path, reason: `${path === 'interpreter' ? INTERPRETER_REASON : COMPILED_REASON} (${why})` });
+  return JSON.stringify({ scores: result.scores, ...(result.outputs ? { outputs: result.outputs } : {}), backend: result.backend, plan: result.plan, path, reason: `${path === 'interpreter' ? INTERPRETER_REASON : COMPILED_REASON} (${why})` });
 }
 
 export async function inspectImportedDir(dir: string, n: number, json: boolean, out: (s: string) => void): Promise<void> {

@@ -8,6 +8,7 @@ import { checkScores } from '../engine.js';
 import type { ScoreResult } from '../scheduler/types.js';
 import type { PlanMode } from '../plan/ir.js';
 import { evaluateGraph } from './interpreter/evaluate.js';
+import { size } from './interpreter/tensor.js';
 import type { OnnxGraph } from './reader/onnx-graph.js';
 import { readOnnx } from './reader/onnx-graph.js';
 import { StagedProgram } from './interpreter/program.js';
@@ -33,8 +34,9 @@ export interface ImportOptions {
   /** Names the source in error messages. */
   readonly file?: string;
   /**
-   * The graph output that holds the scores, for a graph with several (a multi-task model's `score`,
-   * `score2`); default the first. The nodes only the others need are dropped.
+   * The graph output whose scores are `scores`, for a graph with several (a multi-task model's `score`,
+   * `score2`); default the first. Every output that is one value per candidate is also answered by name in
+   * `outputs`; the others (and the nodes only they need) are dropped.
    */
   readonly output?: string;
 }
@@ -66,8 +68,8 @@ export class ImportedModel {
   readonly recognition: Recognition;
 
   /**
-   * @param outputs every output of the graph as given; `graph` keeps only the one scored (outputs[0] by
-   *   default, or ImportOptions.output)
+   * @param outputs every output of the graph as given; `graph` keeps the one scored first (outputs[0] by
+   *   default, or ImportOptions.output), then the others that are one score per candidate
    */
   /** The graph the rank-aware plans run: `graph` after the rank-aware graph passes, with its own rank analysis. */
   readonly staged: StagedGraph;
@@ -103,10 +105,10 @@ export class ImportedModel {
     return this.program.runContext(encodeContextInputs(this.inputs, context));
   }
 
-  /** Scores of `candidates` against a context from runContext. */
+  /** Scores of `candidates` against a context from runContext (the first output's). */
   runCandidates(context: ContextValues, candidates: unknown): number[] {
     const { feeds, n } = encodeCandidateInputs(this.inputs, candidates);
-    return this.scoresOf(this.program.runCandidates(context, feeds, n).data, n);
+    return this.scoresOf(this.program.runCandidates(context, feeds, n)[0]!.data, n);
   }
 
   /**
@@ -119,15 +121,22 @@ export class ImportedModel {
     if (plan === 'rank-aware' || plan === 'vanilla') {
       const c = this.compiled(engine);
       const data = plan === 'vanilla' ? c.runVanilla(new Map([...encoded.context, ...encoded.candidates]), encoded.n) : c.runCandidates(c.runContext(encoded.context), encoded.candidates, encoded.n);
-      return { scores: this.scoresOf(data, encoded.n), backend: engine, plan, reason: COMPILED };
+      return this.result(data, encoded.n, engine, plan, COMPILED);
     }
     if (plan === 'interpret-vanilla') {
       const feeds = new Map([...encoded.context, ...encoded.candidates]);
-      const out = evaluateGraph(this.graph, feeds).values.get(this.graph.outputs[0]!)!;
-      return { scores: this.scoresOf(out.data, encoded.n), backend: 'js', plan: 'vanilla', reason: INTERPRETER };
+      const values = evaluateGraph(this.graph, feeds).values;
+      return this.result(this.graph.outputs.map((o) => values.get(o)!.data), encoded.n, 'js', 'vanilla', INTERPRETER);
     }
     const context = this.program.runContext(encoded.context);
-    return { scores: this.scoresOf(this.program.runCandidates(context, encoded.candidates, encoded.n).data, encoded.n), backend: 'js', plan: 'rank-aware', reason: INTERPRETER };
+    return this.result(this.program.runCandidates(context, encoded.candidates, encoded.n).map((v) => v.data), encoded.n, 'js', 'rank-aware', INTERPRETER);
+  }
+
+  /** The result: the first output's scores, and every output's by name when the graph has several. */
+  private result(data: readonly (Float64Array | Float32Array)[], n: number, backend: ImportedScores['backend'], plan: PlanMode, reason: string): ImportedScores {
+    const scores = data.map((d) => this.scoresOf(d, n));
+    const base = { scores: scores[0]!, backend, plan, reason };
+    return this.graph.outputs.length > 1 ? { ...base, outputs: Object.fromEntries(this.graph.outputs.map((o, i) => [o, scores[i]!])) } : base;
   }
 
   private scoresOf(data: Float64Array | Float32Array, n: number): number[] {
@@ -159,23 +168,37 @@ export function importOnnx(bytes: Uint8Array, options: ImportOptions): ImportedM
   const output = options.output ?? graph.outputs[0]!;
   if (!graph.outputs.includes(output)) throw new RankawareError('--output', `one of the graph's outputs (${graph.outputs.join(', ')})`, show(output), 'missing');
   const outputs = graph.outputs;
-  graph = withOutput(graph, output);
+  // The scored output first; every other output that is one value per candidate is answered by name too.
+  graph = withOutputs(graph, [output, ...outputs.filter((o) => o !== output)]);
   const roles = inputRoles(graph, context);
-  const rank = analyzeRanks(graph, roles);
-  const out = rank.templates.get(graph.outputs[0]!)!;
-  const perCandidate = (t: readonly number[], n: number) => t.reduce((a, d) => a * d, 1) === n;
-  if (!perCandidate(out.at2, 2) || !perCandidate(out.at3, 3))
-    throw new RankawareError(`${file} output "${graph.outputs[0]}"`, 'one score per candidate ([N, 1] or [N])', `a value of shape [${out.at2.join(', ')}] at N = 2`, 'format');
+  let rank = analyzeRanks(graph, roles);
+  const perCandidate = (name: string) => {
+    const t = rank.templates.get(name)!;
+    return size(t.at2) === 2 && size(t.at3) === 3;
+  };
+  if (!perCandidate(output)) {
+    const out = rank.templates.get(output)!;
+    throw new RankawareError(`${file} output "${output}"`, 'one score per candidate ([N, 1] or [N])', `a value of shape [${out.at2.join(', ')}] at N = 2`, 'format');
+  }
+  const answered = graph.outputs.filter(perCandidate);
+  if (answered.length < graph.outputs.length) {
+    // Outputs that are not scores (an embedding, a per-request value) are dropped with the nodes only they need.
+    graph = withOutputs(graph, answered);
+    rank = analyzeRanks(graph, roles);
+  }
   // The rank-aware graph passes, then the rank analysis of the graph they leave.
   const folded = foldLinearTerms(graph, rank);
   const staged = folded.folds.length > 0 ? { graph: folded.graph, rank: analyzeRanks(folded.graph, roles), folds: folded.folds } : undefined;
   return new ImportedModel(graph, rank, outputs, staged);
 }
 
-/** The graph with one output, `output`, and only the nodes it depends on (every input stays an input). */
-function withOutput(graph: OnnxGraph, output: string): OnnxGraph {
-  if (graph.outputs.length === 1) return graph;
-  const needed = new Set([output]);
+/**
+ * The graph with these outputs, in this order, and only the nodes they depend on (every input stays an
+ * input). Reordering alone keeps the nodes as well: the outputs need the same ones.
+ */
+function withOutputs(graph: OnnxGraph, outputs: readonly string[]): OnnxGraph {
+  if (outputs.length === graph.outputs.length && outputs.every((o) => graph.outputs.includes(o))) return { ...graph, outputs: [...outputs] };
+  const needed = new Set(outputs);
   const kept: GraphNode[] = [];
   for (let i = graph.nodes.length - 1; i >= 0; i--) {
     const node = graph.nodes[i]!;
@@ -183,5 +206,5 @@ function withOutput(graph: OnnxGraph, output: string): OnnxGraph {
     kept.push(node);
     for (const name of node.inputs) if (name !== '') needed.add(name);
   }
-  return { ...graph, outputs: [output], nodes: kept.reverse() };
+  return { ...graph, outputs: [...outputs], nodes: kept.reverse() };
 }

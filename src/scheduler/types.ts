@@ -89,6 +89,8 @@ export interface ScoreResult {
   readonly plan: PlanMode;
   /** Why that backend (after a fallback: why not the one asked for). */
   readonly reason: string;
+  /** An imported graph with several outputs (a multi-task model): every output's scores by name, `scores` the first's. */
+  readonly outputs?: Readonly<Record<string, number[]>>;
 }
 
 /** A Scorer's result: the ScoreResult, plus the threads it ran on and where the time went. */

@@ -98,7 +98,7 @@ export class CompiledGraph {
       if (rw && this.staged.rewrites.includes(rw)) continue;
       for (const i of node.inputs) if (rank.classes.get(i) === 'once') needed.add(i);
     }
-    if (rank.classes.get(graph.outputs[0]!) === 'once') needed.add(graph.outputs[0]!);
+    for (const o of graph.outputs) if (rank.classes.get(o) === 'once') needed.add(o);
     this.onceNeeded = [...needed];
     this.parts = new Set(this.staged.rewrites.flatMap((rw) => rw.parts.map((p) => p.name)));
     // Values computed from dims alone (Shape, then arithmetic on constants): known when a program compiles.
@@ -248,8 +248,8 @@ export class CompiledGraph {
     return { compiled: this, values, key: onceKey };
   }
 
-  /** Scores of n candidates (feeds [n, ...]) against a context from runContext. */
-  runCandidates(context: CompiledContext, feeds: ReadonlyMap<string, Value>, n: number): Float32Array {
+  /** Scores of n candidates (feeds [n, ...]) against a context from runContext: one array per graph output. */
+  runCandidates(context: CompiledContext, feeds: ReadonlyMap<string, Value>, n: number): Float32Array[] {
     if (context.compiled !== this) throw new RankawareError('context', 'a context from this compiled model', 'a context from another model', 'invalid');
     let key = `${n}|${context.key}`;
     for (const [k, v] of feeds) key += `|${k}:${v.shape.join('x')}`;
@@ -287,14 +287,16 @@ export class CompiledGraph {
         return m;
       };
       const rewrites = new Map(this.staged.rewrites.map((rw) => [rw.node, rw]));
-      this.lowerNodes(b, this.staged.candNodes, read, values, new Set([this.graph.outputs[0]!]), (node) => {
+      this.lowerNodes(b, this.staged.candNodes, read, values, new Set(this.graph.outputs), (node) => {
         const rw = rewrites.get(node);
         return rw ? (bb) => this.splitCand(bb, rw, read, once.get(rw.onceName)!, n) : undefined;
       });
-      const out = read(this.graph.outputs[0]!);
-      if (!out) throw new Error('import bug: the output was not lowered');
-      const t = b.operand(out);
-      return { inputs, outputs: [{ name: this.graph.outputs[0]!, v: t }], finish: [t] };
+      const outputs = this.graph.outputs.map((name) => {
+        const out = read(name);
+        if (!out) throw new Error(`import bug: the output ${name} was not lowered`);
+        return { name, v: b.operand(out) };
+      });
+      return { inputs, outputs, finish: outputs.map((o) => o.v) };
     });
     this.write(program, feeds, context.values);
     const views = this.store.arena.current;
@@ -302,8 +304,8 @@ export class CompiledGraph {
     return this.scores(program, n);
   }
 
-  /** The graph as exported (context inputs at [1, ...], broadcast by the graph itself). */
-  runVanilla(feeds: ReadonlyMap<string, Value>, n: number): Float32Array {
+  /** The graph as exported (context inputs at [1, ...], broadcast by the graph itself): one array per output. */
+  runVanilla(feeds: ReadonlyMap<string, Value>, n: number): Float32Array[] {
     const key = [...feeds].map(([k, v]) => `${k}:${v.shape.join('x')}`).join(';');
     const program = this.program('vanilla', key, (b) => {
       const values = new Map<string, CValue>();
@@ -317,9 +319,9 @@ export class CompiledGraph {
         return c ? { kind: 'known', value: c } : undefined;
       };
       const nodes = graph.nodes.filter((node) => !node.outputs.every((o) => rank.folded.has(o)));
-      this.lowerNodes(b, nodes, read, values, new Set([graph.outputs[0]!]), () => undefined);
-      const t = b.operand(read(graph.outputs[0]!)!);
-      return { inputs, outputs: [{ name: graph.outputs[0]!, v: t }], finish: [t] };
+      this.lowerNodes(b, nodes, read, values, new Set(graph.outputs), () => undefined);
+      const outputs = graph.outputs.map((name) => ({ name, v: b.operand(read(name)!) }));
+      return { inputs, outputs, finish: outputs.map((o) => o.v) };
     });
     this.write(program, feeds);
     const views = this.store.arena.current;
@@ -383,9 +385,12 @@ export class CompiledGraph {
     return fromShapes ? { dtype: t.dtype, shape: t.shape, data: Float64Array.from(data) } : { dtype: t.dtype, shape: t.shape, data };
   }
 
-  private scores(program: Program, n: number): Float32Array {
-    const out = program.outputs[0]!.v as RTensor;
-    if (size(out.shape) !== n) throw new Error(`import bug: ${size(out.shape)} scores for ${n} candidates`);
-    return this.store.arena.current.f32.slice(out.slot.at, out.slot.at + n);
+  private scores(program: Program, n: number): Float32Array[] {
+    const f32 = this.store.arena.current.f32;
+    return program.outputs.map(({ name, v }) => {
+      const out = v as RTensor;
+      if (size(out.shape) !== n) throw new Error(`import bug: ${size(out.shape)} values of output ${name} for ${n} candidates`);
+      return f32.slice(out.slot.at, out.slot.at + n);
+    });
   }
 }

@@ -28,20 +28,21 @@ export class StagedProgram {
   readonly candNodes: readonly GraphNode[];
   /** Rewrites in use (their once halves run in the context stage, the rest per candidate). */
   readonly rewrites: readonly Rewrite[];
-  private readonly output: string;
+  /** The graph's outputs (the scores first, then the other heads). */
+  private readonly outputNames: readonly string[];
 
   constructor(
     graph: OnnxGraph,
     private readonly rank: RankAnalysis,
     private readonly allRewrites: ReadonlyMap<GraphNode, Rewrite>,
   ) {
-    this.output = graph.outputs[0]!;
+    this.outputNames = graph.outputs;
     const producers = new Map<string, GraphNode>();
     for (const node of graph.nodes) for (const o of node.outputs) producers.set(o, node);
     const marked = { once: new Set<GraphNode>(), cand: new Set<GraphNode>() };
     const used = new Set<Rewrite>();
     const seen = new Set<string>();
-    const work: [string, Stage][] = [[this.output, this.classOf(this.output) === 'once' ? 'once' : 'cand']];
+    const work: [string, Stage][] = graph.outputs.map((o) => [o, this.classOf(o) === 'once' ? 'once' : 'cand']);
     const push = (name: string, stage: Stage) => {
       if (name === '') return;
       const cls = this.classOf(name);
@@ -107,8 +108,8 @@ export class StagedProgram {
     return expandTo(stored, this.shapeOnly(name, stored, n).shape);
   }
 
-  /** The candidate stage for n candidates: the graph's output ([N, 1] or [N] scores). */
-  runCandidates(context: ContextValues, feeds: ReadonlyMap<string, Value>, n: number): Value {
+  /** The candidate stage for n candidates: every graph output ([N, 1] or [N] scores), in graph order. */
+  runCandidates(context: ContextValues, feeds: ReadonlyMap<string, Value>, n: number): Value[] {
     const values = new Map<string, Value>(feeds);
     const materialized = new Map<string, Value>();
     const once = (name: string): Value => {
@@ -137,8 +138,10 @@ export class StagedProgram {
       const outputs = runNode(node, (name) => read(name, node));
       node.outputs.forEach((o, i) => outputs[i] && values.set(o, outputs[i]!));
     }
-    const out = read(this.output);
-    if (!out) throw new Error(`import bug: output ${this.output} was not computed`);
-    return out;
+    return this.outputNames.map((name) => {
+      const out = read(name);
+      if (!out) throw new Error(`import bug: output ${name} was not computed`);
+      return out;
+    });
   }
 }
