@@ -539,7 +539,10 @@ describe('CLI: import, score, inspect', () => {
     // --plan interpret: the float64 interpreter, exactly as the library's.
     const interpreted = await run('score', '--model', model, '--request', requestFile, '--plan', 'interpret');
     expect(JSON.parse(interpreted.out)).toMatchObject({ scores: imported.score(req, 'interpret').scores, backend: 'js', path: 'interpreter' });
-    expect((await run('score', '--model', model, '--request', requestFile, '--backend', 'webgpu')).err).toMatch(/^error: --backend: expected "wasm" or "js" for a graph rankaware compiles \(imported graphs have no WebGPU lowering yet\), received "webgpu"$/);
+    // --backend webgpu: compiled onto the WGSL kernels (Dawn, SwiftShader in this process).
+    const gpu = JSON.parse((await run('score', '--model', model, '--request', requestFile, '--backend', 'webgpu')).out) as typeof parsed;
+    expect(gpu).toMatchObject({ backend: 'webgpu', path: 'compiled' });
+    gpu.scores.forEach((s, i) => expect(Math.abs(s - lib.scores[i]!)).toBeLessThanOrEqual(1e-4));
     // bench: both compiled plans, the interpreter and onnxruntime-node on model.onnx, side by side, with the ratios.
     const bench = await run('bench', '--model', model, '--n', '1,5', '--peer', 'ort-node', '--seconds', '0.2', '--json');
     expect(bench.code, bench.err).toBe(0);

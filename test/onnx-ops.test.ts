@@ -4,8 +4,8 @@
  * computes one op on per-candidate data (broadcast against the context where broadcasting matters), and
  * reduces the result to one score per candidate by a constant weight (Flatten, MatMul [K, 1]). Every
  * compiled plan (rank-aware and vanilla, on wasm and js) and the float64 interpreter must agree with
- * onnxruntime within 1e-5 * max(1, |want|) at N = 1, 2 and 7, on odd sizes. Configurations the compiler
- * does not lower are refused with one line naming the node.
+ * onnxruntime within 1e-5 * max(1, |want|) at N = 1, 2 and 7, on odd sizes; WebGPU (Dawn, SwiftShader here)
+ * within 1e-4. Configurations the compiler does not lower are refused with one line naming the node.
  */
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
@@ -126,9 +126,29 @@ async function check(c: OpCase): Promise<string[]> {
         if (!(Math.abs(s - want[i]!) <= 1e-5 * Math.max(1, Math.abs(want[i]!)))) bad.push(`${plan} ${engine} N=${n} candidate ${i}: ${s} vs onnxruntime ${want[i]}`);
       });
     }
+    // WebGPU (f32 throughout, 1e-4): every op but Einsum and reductions over non-adjacent axes, which it
+    // refuses naming the node.
+    for (const plan of ['rank-aware', 'vanilla'] as const) {
+      let result;
+      try {
+        result = await model.scoreAsync(req, plan, 'webgpu');
+      } catch (e) {
+        const message = (e as Error).message;
+        if (!(GPU_REFUSED.test(c.name) && /^node "[^"]+" \(\w+\): expected an op with a WebGPU kernel/.test(message))) bad.push(`${plan} webgpu N=${n}: ${message}`);
+        continue;
+      }
+      if (GPU_REFUSED.test(c.name)) bad.push(`${plan} webgpu N=${n}: scored, but expected a refusal`);
+      if (result.backend !== 'webgpu') bad.push(`${plan} webgpu N=${n}: ran on ${result.backend} (${result.reason})`);
+      result.scores.forEach((s, i) => {
+        if (!(Math.abs(s - want[i]!) <= 1e-4 * Math.max(1, Math.abs(want[i]!)))) bad.push(`${plan} webgpu N=${n} candidate ${i}: ${s} vs onnxruntime ${want[i]}`);
+      });
+    }
   }
   return bad;
 }
+
+/** The cases WebGPU refuses: Einsum, and reductions whose axes are not one block. */
+const GPU_REFUSED = /^(Einsum|Reduce\w+ axes \[(1,3|3,1)\])/;
 
 // ----- the cases ----------------------------------------------------------------------------------
 

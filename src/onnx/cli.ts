@@ -58,19 +58,19 @@ export const importCommand = {
   },
 } as const;
 
-/** The compiled engine a --backend names: wasm by default; WebGPU has no lowering of imported graphs yet. */
+/** The compiled engine a --backend names: wasm by default (auto), js, or webgpu (falling back to wasm without a device). */
 export function importedEngine(backend: BackendChoice): CompiledEngine {
-  if (backend === 'webgpu') throw new RankawareError('--backend', '"wasm" or "js" for a graph rankaware compiles (imported graphs have no WebGPU lowering yet)', show(backend));
-  return backend === 'js' ? 'js' : 'wasm';
+  return backend === 'js' ? 'js' : backend === 'webgpu' ? 'webgpu' : 'wasm';
 }
 
 export async function scoreImportedDir(dir: string, request: unknown, plan: ImportedPlan, backend: BackendChoice): Promise<string> {
   const engine = importedEngine(backend);
   const model = await loadImportedDir(dir);
-  const result = model.score(request, plan, engine);
+  const result = await model.scoreAsync(request, plan, engine);
   const why = model.recognition.native ? 'recognized, but this directory holds no native model.json (re-run rankaware import)' : model.recognition.reason;
   const path = plan === 'interpret' ? 'interpreter' : 'compiled';
-  return JSON.stringify({ scores: result.scores, ...(result.outputs ? { outputs: result.outputs } : {}), backend: result.backend, plan: result.plan, path, reason: `${path === 'interpreter' ? INTERPRETER_REASON : COMPILED_REASON} (${why})` });
+  const reason = `${path === 'interpreter' ? INTERPRETER_REASON : COMPILED_REASON} (${why})${result.backend !== engine && plan !== 'interpret' ? `; ${result.reason}` : ''}`;
+  return JSON.stringify({ scores: result.scores, ...(result.outputs ? { outputs: result.outputs } : {}), backend: result.backend, plan: result.plan, path, reason });
 }
 
 export async function inspectImportedDir(dir: string, n: number, json: boolean, out: (s: string) => void): Promise<void> {

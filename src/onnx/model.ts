@@ -24,6 +24,8 @@ import { recognize } from './patterns/recognize.js';
 import { CompiledGraph } from './compiler/compiled.js';
 import type { CompiledEngine } from './compiler/compiled.js';
 import { kernelInstanceSync } from '../backends/wasm/load.js';
+import { acquireGpu } from '../backends/webgpu/device.js';
+import { GpuEngine } from './compiler/gpu.js';
 import { foldLinearTerms } from './passes/linear-terms.js';
 import type { LinearTermsFold } from './passes/linear-terms.js';
 import type { Recognition } from './patterns/recognize.js';
@@ -89,11 +91,49 @@ export class ImportedModel {
 
   private readonly compiledBy = new Map<CompiledEngine, CompiledGraph>();
 
-  /** The graph compiled onto float32 kernels of `engine` (once per engine, on first use). */
+  /** The graph compiled onto float32 kernels of `engine` (once per engine, on first use; webgpu: compiledAsync). */
   compiled(engine: CompiledEngine = 'wasm'): CompiledGraph {
     let c = this.compiledBy.get(engine);
-    if (!c) this.compiledBy.set(engine, (c = new CompiledGraph({ graph: this.graph, rank: this.rank }, this.staged, this.rewrites, engine, () => kernelInstanceSync())));
+    if (!c) {
+      if (engine === 'webgpu') throw new RankawareError('engine', '"wasm" or "js" here (webgpu: scoreAsync)', '"webgpu"');
+      this.compiledBy.set(engine, (c = new CompiledGraph({ graph: this.graph, rank: this.rank }, this.staged, this.rewrites, engine, () => kernelInstanceSync())));
+    }
     return c;
+  }
+
+  private gpuCompiled: Promise<{ compiled: CompiledGraph } | { reason: string }> | undefined;
+
+  /** The graph compiled for the process's WebGPU device, or why there is none. */
+  private compiledGpu(): Promise<{ compiled: CompiledGraph } | { reason: string }> {
+    this.gpuCompiled ??= (async () => {
+      const acquired = await acquireGpu();
+      if ('reason' in acquired) return { reason: acquired.reason };
+      const engine = await GpuEngine.create(acquired.runtime);
+      return { compiled: new CompiledGraph({ graph: this.graph, rank: this.rank }, this.staged, this.rewrites, 'webgpu', undefined, engine) };
+    })();
+    const attempt = this.gpuCompiled;
+    // A device that could not be had is asked for again next time.
+    void attempt.then((r) => 'reason' in r && this.gpuCompiled === attempt && (this.gpuCompiled = undefined));
+    return attempt;
+  }
+
+  /**
+   * score() on any engine, webgpu included (Dawn in Node, navigator.gpu in browsers). Without a WebGPU
+   * device the request is scored on wasm and `reason` says why.
+   */
+  async scoreAsync(request: unknown, plan: ImportedPlan = 'rank-aware', engine: CompiledEngine = 'wasm'): Promise<ImportedScores> {
+    if (engine !== 'webgpu' || (plan !== 'rank-aware' && plan !== 'vanilla')) return this.score(request, plan, engine === 'webgpu' ? 'wasm' : engine);
+    let gpu = await this.compiledGpu();
+    // A lost device: compile again for the next one.
+    if (!('reason' in gpu) && gpu.compiled.lostDevice) {
+      this.gpuCompiled = undefined;
+      gpu = await this.compiledGpu();
+    }
+    if ('reason' in gpu) return { ...this.score(request, plan, 'wasm'), reason: `${gpu.reason}; the graph compiled onto wasm answered` };
+    const c = gpu.compiled;
+    const encoded = encodeImportRequest(this.inputs, request);
+    const data = plan === 'vanilla' ? await c.runVanillaAsync(new Map([...encoded.context, ...encoded.candidates]), encoded.n) : await c.runCandidatesAsync(await c.runContextAsync(encoded.context), encoded.candidates, encoded.n);
+    return this.result(data, encoded.n, 'webgpu', plan, COMPILED);
   }
 
   get name(): string {

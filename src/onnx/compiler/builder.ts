@@ -10,6 +10,10 @@ import type { Arena, ArenaViews, Lifetime, Slot } from './arena.js';
 import { packSlots } from './arena.js';
 import type { GemmEngine } from './gemm.js';
 import type { SimdKernels } from './simd-kernels.js';
+import type { GpuEngine } from './gpu.js';
+import type { GraphNode } from '../reader/onnx-graph.js';
+import { RankawareError } from '../../errors.js';
+import { nodeWhere } from '../interpreter/kernel-parts.js';
 
 /** A value computed at run time: contiguous, row-major, float32 (float) or int32 (int, bool) elements. */
 export interface RTensor {
@@ -37,11 +41,15 @@ export class CompiledStore {
   private readonly constants = new Map<Value, Map<DType, Slot>>();
   private readonly weights = new WeakMap<object, Map<string, number>>();
 
-  /** @param simd the SIMD elementwise kernels (the wasm engine), or none (js loops). */
+  /**
+   * @param simd the SIMD elementwise kernels (the wasm engine), or none (js loops)
+   * @param gpu the WebGPU engine: every step is a dispatch of it (the webgpu engine)
+   */
   constructor(
     readonly arena: Arena,
     readonly gemm: GemmEngine,
     readonly simd?: SimdKernels,
+    readonly gpu?: GpuEngine,
   ) {}
 
   /** An int32 table placed once (a broadcast plan's row offsets, for a SIMD kernel): its element offset. */
@@ -79,8 +87,16 @@ export class CompiledStore {
 export class ProgramBuilder {
   private readonly makers: (() => Step)[] = [];
   private readonly lives = new Map<Slot, Lifetime>();
+  /** The node being lowered (for errors). */
+  node: GraphNode | undefined;
 
   constructor(readonly store: CompiledStore) {}
+
+  /** On the webgpu engine a step must be a dispatch (`gpu`): a js loop there is refused naming the node. */
+  private checkEngine(gpu: boolean): void {
+    if (this.store.gpu && !gpu)
+      throw new RankawareError(this.node ? nodeWhere(this.node) : 'a compiled graph', 'an op with a WebGPU kernel (score it with --backend wasm or js)', 'this node (or this configuration of it) on webgpu', 'unknown');
+  }
 
   /** A fresh runtime tensor; its slot lives from the step that first writes it. */
   tensor(dtype: DType, shape: readonly number[]): RTensor {
@@ -107,7 +123,8 @@ export class ProgramBuilder {
   }
 
   /** Append a step that reads `reads` and writes `writes`; `make` runs once the slots have offsets. */
-  emit(reads: readonly RTensor[], writes: readonly RTensor[], make: () => Step): void {
+  emit(reads: readonly RTensor[], writes: readonly RTensor[], make: () => Step, gpu = false): void {
+    this.checkEngine(gpu);
     const at = this.makers.length;
     this.makers.push(make);
     for (const w of writes) if (!this.lives.has(w.slot) && w.slot.at < 0) this.lives.set(w.slot, { slot: w.slot, from: at, to: at });

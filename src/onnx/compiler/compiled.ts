@@ -23,12 +23,14 @@ import { CompiledStore, ProgramBuilder, storage } from './builder.js';
 import type { CValue, RTensor, Step } from './builder.js';
 import { jsGemm, wasmGemm } from './gemm.js';
 import { simdKernels } from './simd-kernels.js';
+import { gpuGemm } from './gpu.js';
+import type { GpuEngine } from './gpu.js';
 import type { WasmVariant } from '../../backends/wasm/module.js';
 import type { Epilogue } from './lower.js';
 import { concatColumns, gemmByConstant, lowerGemm, lowerMatMul, lowerNode, materialize } from './lower.js';
 import { decomposedLayerNorm } from './fuse-layer-norm.js';
 
-export type CompiledEngine = 'js' | 'wasm';
+export type CompiledEngine = 'js' | 'wasm' | 'webgpu';
 
 /**
  * A context stage's value as the candidate stage reads it: a copy of its elements (small: one row each), or,
@@ -86,7 +88,9 @@ export class CompiledGraph {
     rewrites: ReadonlyMap<GraphNode, Rewrite>,
     readonly engine: CompiledEngine,
     private readonly wasm?: () => { kernels: Kernels; memory: WebAssembly.Memory; variant: WasmVariant },
+    private readonly gpu?: GpuEngine,
   ) {
+    if (engine === 'webgpu' && !gpu) throw new Error('import bug: a webgpu compiled graph without its engine');
     this.graph = staged.graph;
     this.rank = staged.rank;
     const { graph, rank } = staged;
@@ -114,11 +118,23 @@ export class CompiledGraph {
     if (this.engine === 'wasm') {
       const { kernels, memory, variant } = this.wasm!();
       this.store = new CompiledStore(new Arena(memory), wasmGemm(kernels), simdKernels(memory, variant));
+    } else if (this.gpu) {
+      this.gpu.ensure(0);
+      this.store = new CompiledStore(new Arena(), gpuGemm(this.gpu), undefined, this.gpu);
     } else {
       this.store = new CompiledStore(new Arena(), jsGemm);
     }
+    this.uploaded = 0;
     for (const m of Object.values(this.programs)) m.clear();
   }
+
+  /** Whether this graph's WebGPU device is gone (webgpu). */
+  get lostDevice(): boolean {
+    return this.gpu?.runtime.lost !== undefined;
+  }
+
+  /** Arena elements already on the GPU (webgpu). */
+  private uploaded = 0;
 
   private classOf(name: string) {
     return this.rank.classes.get(name) ?? 'const';
@@ -141,6 +157,15 @@ export class CompiledGraph {
     const b = new ProgramBuilder(this.store);
     const built = build(b);
     const program: Program = { inputs: built.inputs, outputs: built.outputs, steps: b.finish(built.finish) };
+    if (this.gpu) {
+      // A larger arena than the GPU buffer holds: a new buffer, and every program (their bind groups name the old one) again.
+      if (this.gpu.ensure(this.store.arena.used)) {
+        this.reset();
+        return this.program(stage, key, build);
+      }
+      this.gpu.upload(this.store.arena, this.uploaded, this.store.arena.used);
+      this.uploaded = this.store.arena.used;
+    }
     this.programs[stage].set(key, program);
     return program;
   }
@@ -161,6 +186,7 @@ export class CompiledGraph {
         values.set(node.outputs[0]!, rewrite(b));
         continue;
       }
+      b.node = node;
       const ins = node.inputs.map((name) => (name === '' ? undefined : read(name, node)));
       const fused = node.op === 'ReduceMean' ? decomposedLayerNorm(node, ins, { sole, users: (name) => (internal(name) ? (users.get(name) ?? []) : []), read }, b) : this.fuse(node, ins, sole, read, b);
       if (fused) {
@@ -213,8 +239,21 @@ export class CompiledGraph {
 
   /** The context stage on one request's context feeds. */
   runContext(feeds: ReadonlyMap<string, Value>): CompiledContext {
+    const program = this.contextProgram(feeds);
+    this.execute(program, feeds);
+    return this.contextOf(program);
+  }
+
+  /** The same on any engine (webgpu runs asynchronously). */
+  async runContextAsync(feeds: ReadonlyMap<string, Value>): Promise<CompiledContext> {
+    const program = this.contextProgram(feeds);
+    await this.executeAsync(program, feeds);
+    return this.contextOf(program);
+  }
+
+  private contextProgram(feeds: ReadonlyMap<string, Value>): Program {
     const key = [...feeds].map(([k, v]) => `${k}:${v.shape.join('x')}`).join(';');
-    const program = this.program('once', key, (b) => {
+    return this.program('once', key, (b) => {
       const values = new Map<string, CValue>();
       const inputs = [...feeds].map(([name, v]) => ({ name, t: b.input(v.dtype, v.shape) }));
       for (const { name, t } of inputs) values.set(name, t);
@@ -239,9 +278,9 @@ export class CompiledGraph {
       });
       return { inputs, outputs, finish: outputs.flatMap((o) => (o.v.kind === 'tensor' ? [o.v] : [])) };
     });
-    this.write(program, feeds);
-    const views = this.store.arena.current;
-    for (const s of program.steps) s(views);
+  }
+
+  private contextOf(program: Program): CompiledContext {
     const values = new Map<string, StoredValue>();
     for (const { name, v } of program.outputs) values.set(name, v.kind === 'known' ? v.value : this.readTensor(v, this.fromShapes.has(name)));
     const onceKey = [...values].map(([k, v]) => `${k}:${v.shape.join('x')}${compileTime(v) ? `=${v.data.join(',')}` : ''}`).join(';');
@@ -250,10 +289,22 @@ export class CompiledGraph {
 
   /** Scores of n candidates (feeds [n, ...]) against a context from runContext: one array per graph output. */
   runCandidates(context: CompiledContext, feeds: ReadonlyMap<string, Value>, n: number): Float32Array[] {
+    const program = this.candidateProgram(context, feeds, n);
+    this.execute(program, feeds, context.values);
+    return this.scores(program, n);
+  }
+
+  async runCandidatesAsync(context: CompiledContext, feeds: ReadonlyMap<string, Value>, n: number): Promise<Float32Array[]> {
+    const program = this.candidateProgram(context, feeds, n);
+    await this.executeAsync(program, feeds, context.values);
+    return this.scores(program, n);
+  }
+
+  private candidateProgram(context: CompiledContext, feeds: ReadonlyMap<string, Value>, n: number): Program {
     if (context.compiled !== this) throw new RankawareError('context', 'a context from this compiled model', 'a context from another model', 'invalid');
     let key = `${n}|${context.key}`;
     for (const [k, v] of feeds) key += `|${k}:${v.shape.join('x')}`;
-    const program = this.program('cand', key, (b) => {
+    return this.program('cand', key, (b) => {
       const values = new Map<string, CValue>();
       const inputs = [...feeds].map(([name, v]) => ({ name, t: b.input(v.dtype, v.shape) }));
       const once = new Map<string, CValue>();
@@ -298,16 +349,24 @@ export class CompiledGraph {
       });
       return { inputs, outputs, finish: outputs.map((o) => o.v) };
     });
-    this.write(program, feeds, context.values);
-    const views = this.store.arena.current;
-    for (const s of program.steps) s(views);
-    return this.scores(program, n);
   }
 
   /** The graph as exported (context inputs at [1, ...], broadcast by the graph itself): one array per output. */
   runVanilla(feeds: ReadonlyMap<string, Value>, n: number): Float32Array[] {
+    const program = this.vanillaProgram(feeds);
+    this.execute(program, feeds);
+    return this.scores(program, n);
+  }
+
+  async runVanillaAsync(feeds: ReadonlyMap<string, Value>, n: number): Promise<Float32Array[]> {
+    const program = this.vanillaProgram(feeds);
+    await this.executeAsync(program, feeds);
+    return this.scores(program, n);
+  }
+
+  private vanillaProgram(feeds: ReadonlyMap<string, Value>): Program {
     const key = [...feeds].map(([k, v]) => `${k}:${v.shape.join('x')}`).join(';');
-    const program = this.program('vanilla', key, (b) => {
+    return this.program('vanilla', key, (b) => {
       const values = new Map<string, CValue>();
       const inputs = [...feeds].map(([name, v]) => ({ name, t: b.input(v.dtype, v.shape) }));
       for (const { name, t } of inputs) values.set(name, t);
@@ -323,10 +382,22 @@ export class CompiledGraph {
       const outputs = graph.outputs.map((name) => ({ name, v: b.operand(read(name)!) }));
       return { inputs, outputs, finish: outputs.map((o) => o.v) };
     });
-    this.write(program, feeds);
+  }
+
+  /** Write the inputs and run the steps, here (js, wasm). */
+  private execute(program: Program, feeds: ReadonlyMap<string, Value>, once?: ReadonlyMap<string, StoredValue>): void {
+    if (this.gpu) throw new RankawareError('engine', '"wasm" or "js" for a synchronous score (webgpu runs with scoreAsync)', '"webgpu"');
+    this.write(program, feeds, once);
     const views = this.store.arena.current;
     for (const s of program.steps) s(views);
-    return this.scores(program, n);
+  }
+
+  /** The same on any engine: on webgpu the inputs go up, the steps run as one pass, the outputs come back. */
+  private async executeAsync(program: Program, feeds: ReadonlyMap<string, Value>, once?: ReadonlyMap<string, StoredValue>): Promise<void> {
+    if (!this.gpu) return this.execute(program, feeds, once);
+    this.write(program, feeds, once);
+    const range = (t: RTensor) => [t.slot.at, t.slot.at + size(t.shape)] as const;
+    await this.gpu.run(this.store.arena, program.inputs.map(({ t }) => range(t)), program.steps as unknown as (() => void)[], program.outputs.flatMap(({ v }) => (v.kind === 'tensor' ? [range(v)] : [])));
   }
 
   // ----- split-linear, lowered -----------------------------------------------------------------

@@ -27,7 +27,7 @@ export interface GemmCall {
 }
 
 export interface GemmEngine {
-  readonly name: 'js' | 'wasm';
+  readonly name: 'js' | 'wasm' | 'webgpu';
   /** Place a weight given as [outDim, inDim]; returns its offset. */
   place(arena: Arena, w: Float32Array, inDim: number, outDim: number): number;
   /** The call as a step, its arguments fixed at compile time. */

@@ -21,6 +21,8 @@ import type { BinaryOp, UnaryOp } from './kernels/elementwise.js';
 import { REDUCE_CODES, batchedMatmul, channelAffine, einsum, layerNorm, reduce, reduceBlock, softmax } from './kernels/math.js';
 import type { ReduceKind } from './kernels/math.js';
 import { gatherRows, movePlan, moveStep } from './kernels/movement.js';
+import type { MovePlan } from './kernels/movement.js';
+import type { GpuEntry, GpuParam } from './gpu.js';
 import { SIMD_BINARY, SIMD_UNARY } from './simd-kernels.js';
 
 export type Inputs = readonly (CValue | undefined)[];
@@ -36,6 +38,39 @@ export interface Epilogue {
 }
 
 const known = (v: CValue | undefined): Value | undefined => (v && v.kind === 'known' ? v.value : undefined);
+
+/** A dispatch of the webgpu engine; its parameters are made once the slots have offsets. */
+function gpuEmit(b: ProgramBuilder, reads: readonly RTensor[], writes: readonly RTensor[], entry: GpuEntry, params: () => GpuParam[], threads: number): void {
+  b.emit(reads, writes, () => b.store.gpu!.step(entry, params(), threads), true);
+}
+
+/** A copy plan's absolute source offset for every output element (the GPU's copyMap reads one table). */
+function absoluteMap(plan: MovePlan, sourceAt: readonly number[], n: number): Int32Array {
+  const abs = new Int32Array(n);
+  if (plan.kind === 'map') for (let j = 0; j < n; j++) abs[j] = sourceAt[plan.source[j]!]! + plan.from[j]!;
+  else
+    for (let r = 0; r < plan.runs.length; r += 4) {
+      const [k, from, to, len] = [plan.runs[r]!, plan.runs[r + 1]!, plan.runs[r + 2]!, plan.runs[r + 3]!];
+      for (let t = 0; t < len; t++) abs[to + t] = sourceAt[k]! + from + t;
+    }
+  return abs;
+}
+
+/** Copy elements of `sources` into `out` by a plan: the copy kernel (js), or copyMap (webgpu). */
+function emitMove(b: ProgramBuilder, plan: MovePlan, sources: readonly RTensor[], out: RTensor): void {
+  const n = size(out.shape);
+  if (b.store.gpu) {
+    gpuEmit(b, sources, [out], 'copyMap', () => [out.slot.at, b.store.ints(absoluteMap(plan, sources.map((s) => s.slot.at), n)), n], n);
+    return;
+  }
+  const key = storage(out.dtype);
+  b.emit(sources, [out], () => {
+    const run = moveStep(plan, sources.map((s) => s.slot.at), out.slot.at);
+    return (v) => run(v[key]);
+  });
+}
+
+const isInt = (t: RTensor) => (t.dtype === 'float' ? 0 : 1);
 
 function need(node: GraphNode, ins: Inputs, i: number): CValue {
   const v = ins[i];
@@ -75,11 +110,7 @@ function lowerMovement(node: GraphNode, ins: Inputs, b: ProgramBuilder): (CValue
     if (plan.kind === 'runs' && plan.runs.length === 4 && plan.runs[1] === 0 && plan.runs[3] === size(sources[plan.runs[0]!]!.shape))
       return b.view(sources[plan.runs[0]!]!, o.shape);
     const out = b.tensor(sources[0]!.dtype, o.shape);
-    const key = storage(out.dtype);
-    b.emit(sources, [out], () => {
-      const run = moveStep(plan, sources.map((s) => s.slot.at), out.slot.at);
-      return (v) => run(v[key]);
-    });
+    emitMove(b, plan, sources, out);
     return out;
   });
 }
@@ -94,6 +125,10 @@ function lowerGather(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] 
   const inner = size(data.shape.slice(axis + 1));
   const count = size(idx.shape);
   const out = b.tensor(data.dtype, [...data.shape.slice(0, axis), ...idx.shape, ...data.shape.slice(axis + 1)]);
+  if (b.store.gpu) {
+    gpuEmit(b, [data, idx], [out], 'gather', () => [out.slot.at, data.slot.at, idx.slot.at, count, outer, dim, inner], outer * count * inner);
+    return [out];
+  }
   const key = storage(data.dtype);
   b.emit([data, idx], [out], () => {
     const [d, i, o] = [data.slot.at, idx.slot.at, out.slot.at];
@@ -117,6 +152,11 @@ function binaryOf(node: GraphNode, op: BinaryOp, x: CValue, y: CValue, b: Progra
   const [sp, sq, so] = [storage(p.dtype), storage(q.dtype), storage(dtype)];
   const exponent = op === 'Pow' && y.kind === 'known' && size(y.value.shape) === 1 ? y.value.data[0] : undefined;
   const code = exponent === 2 ? SQUARE_CODE : BINARY_CODES[op];
+  if (b.store.gpu) {
+    const [sa, sb] = plan.steps as [number, number];
+    gpuEmit(b, [p, q], [out], 'binary', () => [code, out.slot.at, p.slot.at, q.slot.at, b.store.ints(plan.bases[0]!), b.store.ints(plan.bases[1]!), plan.rows, plan.inner, sa, sb, isInt(p), isInt(q), isInt(out)], plan.rows * plan.inner);
+    return out;
+  }
   const simd = b.store.simd;
   if (simd && SIMD_BINARY.has(code) && dtype === 'float' && p.dtype === 'float' && q.dtype === 'float') {
     const [ab, bb] = [b.store.ints(plan.bases[0]!), b.store.ints(plan.bases[1]!)];
@@ -149,6 +189,11 @@ function lowerWhere(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
   if (!shape || !broadcastShapes(c.shape, x.shape)) fail(node, 'inputs whose shapes broadcast', `[${c.shape}], [${x.shape}], [${y.shape}]`);
   const out = b.tensor(x.dtype, shape);
   const plan = broadcastPlan([c.shape, x.shape, y.shape], shape);
+  if (b.store.gpu) {
+    const [sc, sx, sy] = plan.steps as [number, number, number];
+    gpuEmit(b, [c, x, y], [out], 'select3', () => [out.slot.at, c.slot.at, x.slot.at, y.slot.at, ...plan.bases.map((t) => b.store.ints(t)), plan.rows, plan.inner, sc, sx, sy], plan.rows * plan.inner);
+    return [out];
+  }
   const [sx, sy, so] = [storage(x.dtype), storage(y.dtype), storage(x.dtype)];
   b.emit([c, x, y], [out], () => {
     const [ca, xa, ya, oa] = [c.slot.at, x.slot.at, y.slot.at, out.slot.at];
@@ -171,6 +216,10 @@ function lowerUnary(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
   const code = node.op === 'Gelu' && node.attrs.get('approximate') === 'tanh' ? UNARY_CODES.GeluTanh : UNARY_CODES[node.op as UnaryOp];
   const [sx, so] = [storage(x.dtype), storage(dtype)];
   const n = size(x.shape);
+  if (b.store.gpu) {
+    gpuEmit(b, [x], [out], 'unary', () => [code, out.slot.at, x.slot.at, n, { f: p }, { f: q }, isInt(x), isInt(out)], n);
+    return [out];
+  }
   const simd = b.store.simd;
   if (simd && SIMD_UNARY.has(code) && x.dtype === 'float' && dtype === 'float') {
     b.emit([x], [out], () => {
@@ -195,6 +244,10 @@ function lowerCast(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
   const out = b.tensor(to, x.shape);
   const [sx, so] = [storage(x.dtype), storage(to)];
   const n = size(x.shape);
+  if (b.store.gpu) {
+    gpuEmit(b, [x], [out], 'convert', () => [out.slot.at, x.slot.at, n, isInt(x), to === 'float' ? 0 : to === 'int' ? 1 : 2], n);
+    return [out];
+  }
   b.emit([x], [out], () => {
     const [xa, oa] = [x.slot.at, out.slot.at];
     return (v) => cast(v[so], v[sx], oa, xa, n, to);
@@ -215,8 +268,11 @@ export function gemmByConstant(b: ProgramBuilder, a: RTensor, w: Value, transpos
   const out = b.tensor('float', outShape);
   const add = epi.add;
   const addStride = add && size(add.shape) === o ? 0 : o;
-  b.emit([a, ...(bias ? [bias] : []), ...(add ? [add] : [])], [out], () =>
-    b.store.gemm.step({ x: a.slot.at, xStride: k, rows, w: at, inDim: k, outDim: o, bias: bias ? bias.slot.at : 0, add: add ? add.slot.at : 0, addStride, out: out.slot.at, outStride: o, act: epi.act }),
+  b.emit(
+    [a, ...(bias ? [bias] : []), ...(add ? [add] : [])],
+    [out],
+    () => b.store.gemm.step({ x: a.slot.at, xStride: k, rows, w: at, inDim: k, outDim: o, bias: bias ? bias.slot.at : 0, add: add ? add.slot.at : 0, addStride, out: out.slot.at, outStride: o, act: epi.act }),
+    b.store.gpu !== undefined,
   );
   return out;
 }
@@ -243,6 +299,10 @@ function matmulGeneral(node: GraphNode, x: CValue, y: CValue, b: ProgramBuilder)
 
 /** C[t] = A[t] B[t] with per-batch element offsets ia / ib: the SIMD kernel on the wasm engine, else js. */
 function emitBatchedMatmul(b: ProgramBuilder, p: RTensor, q: RTensor, out: RTensor, ia: Int32Array, ib: Int32Array, m: number, k: number, o: number): void {
+  if (b.store.gpu) {
+    gpuEmit(b, [p, q], [out], 'bmm', () => [p.slot.at, q.slot.at, out.slot.at, b.store.ints(ia), b.store.ints(ib), ia.length, m, k, o], ia.length * m * o);
+    return;
+  }
   const simd = b.store.simd;
   if (simd) {
     const [ab, bb] = [b.store.ints(ia), b.store.ints(ib)];
@@ -310,6 +370,10 @@ function lowerSoftmax(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[]
   const [outer, len, inner] = [size(x.shape.slice(0, axis)), x.shape[axis]!, size(x.shape.slice(axis + 1))];
   const out = b.tensor('float', x.shape);
   const log = node.op === 'LogSoftmax';
+  if (b.store.gpu) {
+    gpuEmit(b, [x], [out], 'softmax', () => [x.slot.at, out.slot.at, outer, len, inner, log ? 1 : 0], outer * inner);
+    return [out];
+  }
   const simd = b.store.simd;
   if (simd && inner === 1 && !log) {
     b.emit([x], [out], () => {
@@ -351,6 +415,12 @@ export function layerNormOf(node: GraphNode, b: ProgramBuilder, x: RTensor, axis
   if (!fits(scale) || !fits(bias)) fail(node, `Scale and B broadcastable to the normalized shape [${x.shape.slice(axis).join(', ')}]`, `${shown(scale)} and ${shown(bias)}`);
   const [sLen, bLen] = [scale ? size(scale.shape) : 1, bias ? size(bias.shape) : 1];
   const out = b.tensor('float', x.shape);
+  if (b.store.gpu) {
+    const rowsOf = (len: number) => (len > width ? [len / width, width] : [1, len]);
+    const [[sRows, sCols], [bRows, bCols]] = [rowsOf(sLen), rowsOf(bLen)];
+    gpuEmit(b, [x, ...(scale ? [scale] : []), ...(bias ? [bias] : [])], [out], 'layerNorm', () => [x.slot.at, out.slot.at, rows, width, { f: eps }, scale ? scale.slot.at : 0, sRows!, sCols!, bias ? bias.slot.at : 0, bRows!, bCols!], rows);
+    return out;
+  }
   const simd = b.store.simd;
   // The SIMD kernel reads scale and bias as whole rows (a [width] or per-field [F, width] table).
   if (simd && (!scale || sLen % width === 0) && (!bias || bLen % width === 0)) {
@@ -381,6 +451,11 @@ function lowerBatchNorm(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue
   const inner = size(x.shape.slice(2));
   const n = size(x.shape);
   const out = b.tensor('float', x.shape);
+  if (b.store.gpu) {
+    const [ta, ts] = [b.operand({ kind: 'known', value: { dtype: 'float', shape: [channels], data: a } }), b.operand({ kind: 'known', value: { dtype: 'float', shape: [channels], data: s } })];
+    gpuEmit(b, [x, ta, ts], [out], 'affine', () => [x.slot.at, out.slot.at, n, channels, inner, ta.slot.at, ts.slot.at], n);
+    return [out];
+  }
   b.emit([x], [out], () => {
     const [xa, oa] = [x.slot.at, out.slot.at];
     return (v) => channelAffine(v.f32, xa, oa, n, channels, inner, a, s);
@@ -418,6 +493,10 @@ function lowerReduce(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] 
   if (block) {
     const [first, last] = [red[0]!, red[red.length - 1]!];
     const [outer, len, inner] = [size(x.shape.slice(0, first)), size(x.shape.slice(first, last + 1)), size(x.shape.slice(last + 1))];
+    if (b.store.gpu) {
+      gpuEmit(b, [x], [out], 'reduceLines', () => [x.slot.at, out.slot.at, outer, len, inner, code, isInt(x)], outer * inner);
+      return [out];
+    }
     b.emit([x], [out], () => {
       const [xa, oa] = [x.slot.at, out.slot.at];
       return (v) => reduceBlock(v[so], xa, oa, outer, len, inner, code);
@@ -533,11 +612,7 @@ export function materialize(b: ProgramBuilder, t: RTensor, shape: readonly numbe
   const map = broadcastIndex(t.shape, shape);
   const plan = movePlan(Float64Array.from(map), [0]);
   const out = b.tensor(t.dtype, shape);
-  const key = storage(t.dtype);
-  b.emit([t], [out], () => {
-    const run = moveStep(plan, [t.slot.at], out.slot.at);
-    return (v) => run(v[key]);
-  });
+  emitMove(b, plan, [t], out);
   return out;
 }
 
@@ -556,10 +631,6 @@ export function concatColumns(b: ProgramBuilder, parts: readonly RTensor[], widt
     });
   }
   const out = b.tensor(parts[0]!.dtype, [rows, total]);
-  const plan = { kind: 'runs', runs: Int32Array.from(runs) } as const;
-  b.emit(parts, [out], () => {
-    const run = moveStep(plan, parts.map((p) => p.slot.at), out.slot.at);
-    return (v) => run(v.f32);
-  });
+  emitMove(b, { kind: 'runs', runs: Int32Array.from(runs) }, parts, out);
   return out;
 }
