@@ -177,3 +177,34 @@ export function softmaxRows(x: usize, out: usize, rows: i32, len: i32): void {
     }
   }
 }
+
+/**
+ * C[t] = A[t] B[t]^T for t < batches: A [m, k], B [o, k] (a Transpose of the last two axes read in place),
+ * C [m, o]. Each output a dot product of two contiguous rows of k.
+ */
+export function batchedMatmulT(a: usize, b: usize, c: usize, aBases: usize, bBases: usize, batches: i32, m: i32, k: i32, o: i32): void {
+  for (let t = 0; t < batches; t++) {
+    const ao = a + (<usize>load<i32>(aBases + (<usize>t << 2)) << 2);
+    const bo = b + (<usize>load<i32>(bBases + (<usize>t << 2)) << 2);
+    const co = c + ((<usize>t * <usize>m * <usize>o) << 2);
+    for (let i = 0; i < m; i++) {
+      const ar = ao + ((<usize>i * <usize>k) << 2);
+      for (let j = 0; j < o; j++) {
+        const br = bo + ((<usize>j * <usize>k) << 2);
+        let acc = f32x4.splat(0);
+        let p = 0;
+        for (; p + 4 <= k; p += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(ar + (<usize>p << 2)), v128.load(br + (<usize>p << 2))));
+        if (p < k) acc = f32x4.add(acc, f32x4.mul(loadN(ar + (<usize>p << 2), k - p), loadN(br + (<usize>p << 2), k - p)));
+        store<f32>(co + ((<usize>(i * o + j)) << 2), f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+      }
+    }
+  }
+}
+
+/** Copies `count` runs: the table holds [from, to, floats] per run (byte offsets, float counts). */
+export function copyRuns(table: usize, count: i32): void {
+  for (let r = 0; r < count; r++) {
+    const e = table + <usize>r * 12;
+    memory.copy(<usize>load<i32>(e, 4), <usize>load<i32>(e), <usize>load<i32>(e, 8) << 2);
+  }
+}

@@ -27,7 +27,7 @@ import { gpuGemm } from './gpu.js';
 import type { GpuEngine } from './gpu.js';
 import type { WasmVariant } from '../../backends/wasm/module.js';
 import type { Epilogue } from './lower.js';
-import { concatColumns, gemmByConstant, lowerGemm, lowerMatMul, lowerNode, materialize } from './lower.js';
+import { concatColumns, gemmByConstant, lowerGemm, lowerMatMul, lowerMatMulT, lowerNode, materialize } from './lower.js';
 import { decomposedLayerNorm } from './fuse-layer-norm.js';
 
 export type CompiledEngine = 'js' | 'wasm' | 'webgpu';
@@ -179,8 +179,27 @@ export class CompiledGraph {
     const internal = (name: string) => !keep.has(name) && !this.parts.has(name);
     const sole = (name: string) => (uses.get(name) === 1 && internal(name) ? users.get(name)![0] : undefined);
     const skip = new Set<GraphNode>();
+    // Transposes of the last two axes read in place by the one MatMul after them (as its second operand).
+    const transposed = new Map<string, string>();
     for (const node of nodes) {
       if (skip.has(node)) continue;
+      if (node.op === 'Transpose' && !this.store.gpu) {
+        const perm = node.attrs.get('perm') as number[] | undefined;
+        const user = sole(node.outputs[0]!);
+        const r = perm?.length ?? 0;
+        const swapsLast = !!perm && r >= 2 && perm.every((p, i) => (i < r - 2 ? p === i : p === (i === r - 2 ? r - 1 : r - 2)));
+        if (swapsLast && user?.op === 'MatMul' && user.inputs[1] === node.outputs[0] && user.inputs[0] !== node.outputs[0]) {
+          transposed.set(node.outputs[0]!, node.inputs[0]!);
+          continue;
+        }
+      }
+      if (node.op === 'MatMul' && transposed.has(node.inputs[1]!)) {
+        b.node = node;
+        const [x, bt] = [read(node.inputs[0]!, node), read(transposed.get(node.inputs[1]!)!, node)];
+        if (!x || !bt) throw new Error(`import bug: the operands of ${node.name} were not lowered`);
+        values.set(node.outputs[0]!, lowerMatMulT(node, x, bt, b));
+        continue;
+      }
       const rewrite = rewriteOf(node);
       if (rewrite) {
         values.set(node.outputs[0]!, rewrite(b));
@@ -333,6 +352,8 @@ export class CompiledGraph {
         const shape = o.kind === 'known' ? o.value.shape : o.shape;
         if (node && node.op === 'Shape') return { kind: 'known', value: { dtype: 'float', shape: shapeOnly(name, shape), data: new Float64Array(0) } };
         if (o.kind === 'known' || (node && BROADCASTING_OPS.has(node.op))) return o;
+        // MatMul broadcasts its batch axes: a once operand whose candidate axis is one of them is read as is.
+        if (node && node.op === 'MatMul' && shape.length >= 3 && candidateAxes(this.rank.templates.get(name)!).every((a) => a < shape.length - 2)) return o;
         let m = materialized.get(name);
         if (!m) materialized.set(name, (m = materialize(b, o, shapeOnly(name, shape))));
         return m;

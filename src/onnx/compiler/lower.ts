@@ -18,7 +18,7 @@ import { storage } from './builder.js';
 import { broadcastPlan } from './kernels/broadcast.js';
 import { BINARY_CODES, SQUARE_CODE, UNARY_CODES, binary, cast, unary, where } from './kernels/elementwise.js';
 import type { BinaryOp, UnaryOp } from './kernels/elementwise.js';
-import { REDUCE_CODES, batchedMatmul, channelAffine, einsum, layerNorm, reduce, reduceBlock, softmax } from './kernels/math.js';
+import { REDUCE_CODES, batchedMatmul, batchedMatmulT, channelAffine, einsum, layerNorm, reduce, reduceBlock, softmax } from './kernels/math.js';
 import type { ReduceKind } from './kernels/math.js';
 import { gatherRows, movePlan, moveStep } from './kernels/movement.js';
 import type { MovePlan } from './kernels/movement.js';
@@ -61,6 +61,23 @@ function emitMove(b: ProgramBuilder, plan: MovePlan, sources: readonly RTensor[]
   const n = size(out.shape);
   if (b.store.gpu) {
     gpuEmit(b, sources, [out], 'copyMap', () => [out.slot.at, b.store.ints(absoluteMap(plan, sources.map((s) => s.slot.at), n)), n], n);
+    return;
+  }
+  const simd = b.store.simd;
+  if (simd && plan.kind === 'runs') {
+    // The runs as a table of [from, to, floats] in bytes: one memory.copy each, in the kernel.
+    b.emit(sources, [out], () => {
+      const r = plan.runs;
+      const count = r.length / 4;
+      const table = new Int32Array(count * 3);
+      for (let j = 0; j < count; j++) {
+        table[3 * j] = (sources[r[4 * j]!]!.slot.at + r[4 * j + 1]!) * 4;
+        table[3 * j + 1] = (out.slot.at + r[4 * j + 2]!) * 4;
+        table[3 * j + 2] = r[4 * j + 3]!;
+      }
+      const at = b.store.ints(table) * 4;
+      return () => simd.copyRuns(at, count);
+    });
     return;
   }
   const key = storage(out.dtype);
@@ -294,6 +311,37 @@ function matmulGeneral(node: GraphNode, x: CValue, y: CValue, b: ProgramBuilder)
   if (q.shape.length === 1) shape = shape.slice(0, -1);
   const out = b.tensor('float', shape);
   emitBatchedMatmul(b, p, q, out, ia, ib, m, k, o);
+  return out;
+}
+
+/**
+ * MatMul(A, Transpose(B, last two axes swapped)) with B read in place: C[t] = A[t] B[t]^T (X X^T of a dot
+ * interaction, Q K^T of attention scores). The stage compiler defers such a Transpose when this MatMul is
+ * its only reader (not on webgpu).
+ */
+export function lowerMatMulT(node: GraphNode, x: CValue, bt: CValue, b: ProgramBuilder): RTensor {
+  const [p, q] = [b.operand(x), b.operand(bt)];
+  const [m, k] = p.shape.slice(-2) as [number, number];
+  const [o, k2] = q.shape.slice(-2) as [number, number];
+  if (p.shape.length < 2 || q.shape.length < 2 || k !== k2) fail(node, 'operands with matching inner dims', `[${p.shape.join(', ')}] x transposed [${q.shape.join(', ')}]`);
+  const batch = broadcastShapes(p.shape.slice(0, -2), q.shape.slice(0, -2));
+  if (!batch) fail(node, 'operands whose batch dims broadcast', `[${p.shape.join(', ')}] x transposed [${q.shape.join(', ')}]`);
+  const ia = broadcastIndex(p.shape.slice(0, -2), batch).map((i) => i * m * k);
+  const ib = broadcastIndex(q.shape.slice(0, -2), batch).map((i) => i * o * k);
+  const out = b.tensor('float', [...batch, m, o]);
+  const simd = b.store.simd;
+  if (simd) {
+    const [ab, bb] = [b.store.ints(ia), b.store.ints(ib)];
+    b.emit([p, q], [out], () => {
+      const [pa, qa, oa] = [p.slot.at * 4, q.slot.at * 4, out.slot.at * 4];
+      return () => simd.batchedMatmulT(pa, qa, oa, ab * 4, bb * 4, ia.length, m, k, o);
+    });
+    return out;
+  }
+  b.emit([p, q], [out], () => {
+    const [pa, qa, oa] = [p.slot.at, q.slot.at, out.slot.at];
+    return (v) => batchedMatmulT(v.f32, pa, qa, oa, ia, ib, m, k, o);
+  });
   return out;
 }
 

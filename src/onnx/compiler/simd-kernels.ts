@@ -15,6 +15,8 @@ export const SIMD_KERNELS = {
   layerNormRows: ['x', 'out', 'rows', 'width', 'eps', 'scale', 'sRows', 'bias', 'bRows'],
   batchedMatmul: ['a', 'b', 'c', 'aBases', 'bBases', 'batches', 'm', 'k', 'o'],
   softmaxRows: ['x', 'out', 'rows', 'len'],
+  batchedMatmulT: ['a', 'b', 'c', 'aBases', 'bBases', 'batches', 'm', 'k', 'o'],
+  copyRuns: ['table', 'count'],
 } as const;
 
 export interface SimdKernels {
@@ -23,6 +25,8 @@ export interface SimdKernels {
   layerNormRows(x: number, out: number, rows: number, width: number, eps: number, scale: number, sRows: number, bias: number, bRows: number): void;
   batchedMatmul(a: number, b: number, c: number, aBases: number, bBases: number, batches: number, m: number, k: number, o: number): void;
   softmaxRows(x: number, out: number, rows: number, len: number): void;
+  batchedMatmulT(a: number, b: number, c: number, aBases: number, bBases: number, batches: number, m: number, k: number, o: number): void;
+  copyRuns(table: number, count: number): void;
 }
 
 /** Binary op codes (BINARY_CODES, SQUARE_CODE) with a SIMD loop: add, sub, mul, div, max, min, square. */

@@ -21,6 +21,19 @@ export function batchedMatmul(f: Float32Array, a: number, b: number, c: number, 
   }
 }
 
+/** C[t] = A[t] B[t]^T: B [o, k] per batch (a Transpose of the last two axes, read in place). */
+export function batchedMatmulT(f: Float32Array, a: number, b: number, c: number, aBase: Int32Array, bBase: Int32Array, m: number, k: number, o: number): void {
+  for (let t = 0; t < aBase.length; t++) {
+    const ao = a + aBase[t]!, bo = b + bBase[t]!, co = c + t * m * o;
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < o; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) s += f[ao + i * k + p]! * f[bo + j * k + p]!;
+        f[co + i * o + j] = s;
+      }
+  }
+}
+
 /** Softmax (or its log) over `len` elements `inner` apart, for each of outer x inner lines. */
 export function softmax(f: Float32Array, x: number, out: number, outer: number, len: number, inner: number, log: boolean): void {
   for (let o = 0; o < outer; o++)
