@@ -60,7 +60,12 @@ export async function benchImportedDir(dir: string, o: ImportedBenchOptions): Pr
         const feeds = ortFeeds(s.ort, model, request);
         return { path: s.name, plan: 'vanilla', run: () => s.session.run(feeds) };
       });
-      const ours = o.plans.map((plan) => ({ path: plan === 'interpret' ? 'interpreter' : `compiled ${o.engine}`, plan: plan === 'interpret' ? 'rank-aware' : plan, run: () => model.score(request, plan, o.engine) }));
+      // webgpu answers asynchronously (one submission and readback per stage); the CPU engines synchronously.
+      const ours = o.plans.map((plan) => ({
+        path: plan === 'interpret' ? 'interpreter' : `compiled ${o.engine}`,
+        plan: plan === 'interpret' ? 'rank-aware' : plan,
+        run: o.engine === 'webgpu' && plan !== 'interpret' ? () => model.scoreAsync(request, plan, 'webgpu') : () => model.score(request, plan, o.engine === 'webgpu' ? 'wasm' : o.engine),
+      }));
       const runs = [...ours, ...peerRuns];
       // Timings of different answers would mean nothing: every entry must score this request as the interpreter does.
       const want = model.score(request, 'interpret').scores;
@@ -68,7 +73,11 @@ export async function benchImportedDir(dir: string, o: ImportedBenchOptions): Pr
         const worst = Math.max(...got.map((x, i) => Math.abs(x - want[i]!)));
         if (!(worst <= 1e-4)) throw new RankawareError(`${what} on ${dir}/model.onnx`, 'the interpreter\'s scores within 1e-4', `a difference of ${worst}`, 'invalid');
       };
-      for (const r of ours) check(`${r.path} ${r.plan}`, r.run().scores);
+      for (const r of ours) {
+        const result = await r.run();
+        if (o.engine === 'webgpu' && r.path !== 'interpreter' && result.backend !== 'webgpu') throw new RankawareError('--backend webgpu', 'a WebGPU device', `none (${result.reason})`, 'unavailable');
+        check(`${r.path} ${r.plan}`, result.scores);
+      }
       for (const p of peerRuns) check(p.path, Array.from((await p.run())[model.graph.outputs[0]!]!.data as Float32Array, Number));
       const times = await sideBySide(runs.map((r) => r.run), defaultTiming(o.seconds));
       runs.forEach((r, i) => {
