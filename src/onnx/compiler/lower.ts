@@ -8,7 +8,7 @@
 import { RankawareError, show } from '../../errors.js';
 import type { Activation } from '../../plan/ir.js';
 import type { GraphNode } from '../reader/onnx-graph.js';
-import { parseEinsum } from '../interpreter/einsum.js';
+import { einsumSizes, parseEinsum } from '../interpreter/einsum.js';
 import { attr, axisOf, fail } from '../interpreter/kernel-parts.js';
 import { KERNELS, nodeWhere } from '../interpreter/ops.js';
 import type { DType, Value } from '../interpreter/tensor.js';
@@ -329,40 +329,35 @@ export function lowerMatMulT(node: GraphNode, x: CValue, bt: CValue, b: ProgramB
   const ia = broadcastIndex(p.shape.slice(0, -2), batch).map((i) => i * m * k);
   const ib = broadcastIndex(q.shape.slice(0, -2), batch).map((i) => i * o * k);
   const out = b.tensor('float', [...batch, m, o]);
-  const simd = b.store.simd;
-  if (simd) {
-    const [ab, bb] = [b.store.ints(ia), b.store.ints(ib)];
-    b.emit([p, q], [out], () => {
-      const [pa, qa, oa] = [p.slot.at * 4, q.slot.at * 4, out.slot.at * 4];
-      return () => simd.batchedMatmulT(pa, qa, oa, ab * 4, bb * 4, ia.length, m, k, o);
-    });
-    return out;
-  }
-  b.emit([p, q], [out], () => {
-    const [pa, qa, oa] = [p.slot.at, q.slot.at, out.slot.at];
-    return (v) => batchedMatmulT(v.f32, pa, qa, oa, ia, ib, m, k, o);
-  });
+  emitBatchedMatmul(b, p, q, out, ia, ib, m, k, o, true);
   return out;
 }
 
-/** C[t] = A[t] B[t] with per-batch element offsets ia / ib: the SIMD kernel on the wasm engine, else js. */
-function emitBatchedMatmul(b: ProgramBuilder, p: RTensor, q: RTensor, out: RTensor, ia: Int32Array, ib: Int32Array, m: number, k: number, o: number): void {
+/**
+ * C[t] = A[t] B[t] (or A[t] B[t]^T, `transposed`) with per-batch element offsets ia / ib: the SIMD kernel on
+ * the wasm engine, a dispatch on webgpu (which has no transposed form: the stage compiler keeps its
+ * Transposes), else js.
+ */
+function emitBatchedMatmul(b: ProgramBuilder, p: RTensor, q: RTensor, out: RTensor, ia: Int32Array, ib: Int32Array, m: number, k: number, o: number, transposed = false): void {
   if (b.store.gpu) {
+    if (transposed) throw new Error('import bug: a transposed batched MatMul on webgpu');
     gpuEmit(b, [p, q], [out], 'bmm', () => [p.slot.at, q.slot.at, out.slot.at, b.store.ints(ia), b.store.ints(ib), ia.length, m, k, o], ia.length * m * o);
     return;
   }
   const simd = b.store.simd;
   if (simd) {
     const [ab, bb] = [b.store.ints(ia), b.store.ints(ib)];
+    const kernel = transposed ? simd.batchedMatmulT : simd.batchedMatmul;
     b.emit([p, q], [out], () => {
       const [pa, qa, oa] = [p.slot.at * 4, q.slot.at * 4, out.slot.at * 4];
-      return () => simd.batchedMatmul(pa, qa, oa, ab * 4, bb * 4, ia.length, m, k, o);
+      return () => kernel(pa, qa, oa, ab * 4, bb * 4, ia.length, m, k, o);
     });
     return;
   }
+  const js = transposed ? batchedMatmulT : batchedMatmul;
   b.emit([p, q], [out], () => {
     const [pa, qa, oa] = [p.slot.at, q.slot.at, out.slot.at];
-    return (v) => batchedMatmul(v.f32, pa, qa, oa, ia, ib, m, k, o);
+    return (v) => js(v.f32, pa, qa, oa, ia, ib, m, k, o);
   });
 }
 
@@ -563,16 +558,7 @@ function lowerEinsum(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] 
   const operands = ins.filter((v): v is CValue => v !== undefined).map((v) => b.operand(v, 'float'));
   if (operands.length > 3) unsupported(node, 'Einsum of one to three operands');
   const { inputs: terms, output } = parseEinsum(node, operands.length);
-  const sizes = new Map<string, number>();
-  terms.forEach((term, i) => {
-    const shape = operands[i]!.shape;
-    if (term.length !== shape.length) fail(node, `operand ${i} of ${term.length} axes ("${term}")`, `shape [${shape.join(', ')}]`);
-    [...term].forEach((c, axis) => {
-      const d = shape[axis]!;
-      if (sizes.has(c) && sizes.get(c) !== d) fail(node, `axis "${c}" of one size`, `${sizes.get(c)} and ${d}`);
-      sizes.set(c, d);
-    });
-  });
+  const sizes = einsumSizes(node, terms, operands.map((o) => o.shape));
   const letters = [...sizes.keys()];
   const stridesFor = (term: string) => {
     const own = strides([...term].map((c) => sizes.get(c)!));

@@ -30,13 +30,11 @@ export function parseEinsum(node: GraphNode, operands: number): Contraction {
   return { inputs, output };
 }
 
-export const einsum: Kernel = (inputs, node) => {
-  const operands = inputs.filter((v): v is Value => v !== undefined);
-  const { inputs: terms, output } = parseEinsum(node, operands.length);
-  // Each letter's size, the same wherever it occurs.
+/** Each letter's size, the same wherever it occurs (the compiler's Einsum reads them too). */
+export function einsumSizes(node: GraphNode, terms: readonly string[], shapes: readonly (readonly number[])[]): Map<string, number> {
   const sizes = new Map<string, number>();
   terms.forEach((term, i) => {
-    const shape = operands[i]!.shape;
+    const shape = shapes[i]!;
     if (term.length !== shape.length) fail(node, `operand ${i} of ${term.length} axes ("${term}")`, `shape [${shape.join(', ')}]`);
     [...term].forEach((c, axis) => {
       const d = shape[axis]!;
@@ -45,6 +43,13 @@ export const einsum: Kernel = (inputs, node) => {
       sizes.set(c, d);
     });
   });
+  return sizes;
+}
+
+export const einsum: Kernel = (inputs, node) => {
+  const operands = inputs.filter((v): v is Value => v !== undefined);
+  const { inputs: terms, output } = parseEinsum(node, operands.length);
+  const sizes = einsumSizes(node, terms, operands.map((o) => o.shape));
   const letters = [...sizes.keys()];
   const dims = letters.map((c) => sizes.get(c)!);
   // Per operand and the output: the stride of each letter (0 where it does not occur).
