@@ -208,3 +208,23 @@ export function copyRuns(table: usize, count: i32): void {
     memory.copy(<usize>load<i32>(e, 4), <usize>load<i32>(e), <usize>load<i32>(e, 8) << 2);
   }
 }
+
+/**
+ * Row-structured copies (a concatenation of context and candidate pieces, row by row): for each of `rows`
+ * rows and each of `count` segments [from, fromStride, to, floats] (byte offsets and strides; a stride of 0
+ * repeats one row, a context piece), copy the segment's floats of that row into the output row.
+ */
+export function copySegments(out: usize, outStride: i32, rows: i32, table: usize, count: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const o = out + <usize>r * <usize>outStride;
+    for (let s = 0; s < count; s++) {
+      const e = table + <usize>s * 16;
+      const from = <usize>load<i32>(e) + <usize>r * <usize>load<i32>(e, 4);
+      const to = o + <usize>load<i32>(e, 8);
+      const n = load<i32>(e, 12);
+      let i = 0;
+      for (; i + 4 <= n; i += 4) v128.store(to + (<usize>i << 2), v128.load(from + (<usize>i << 2)));
+      if (i < n) storeN(to + (<usize>i << 2), loadN(from + (<usize>i << 2), n - i), n - i);
+    }
+  }
+}

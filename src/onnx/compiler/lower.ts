@@ -20,7 +20,7 @@ import { BINARY_CODES, SQUARE_CODE, UNARY_CODES, binary, cast, unary, where } fr
 import type { BinaryOp, UnaryOp } from './kernels/elementwise.js';
 import { REDUCE_CODES, batchedMatmul, batchedMatmulT, channelAffine, einsum, layerNorm, reduce, reduceBlock, softmax } from './kernels/math.js';
 import type { ReduceKind } from './kernels/math.js';
-import { gatherRows, movePlan, moveStep } from './kernels/movement.js';
+import { gatherRows, movePlan, moveStep, rowSegments } from './kernels/movement.js';
 import type { MovePlan } from './kernels/movement.js';
 import type { GpuEntry, GpuParam } from './gpu.js';
 import { SIMD_BINARY, SIMD_UNARY } from './simd-kernels.js';
@@ -64,6 +64,22 @@ function emitMove(b: ProgramBuilder, plan: MovePlan, sources: readonly RTensor[]
     return;
   }
   const simd = b.store.simd;
+  // Rows of pieces (a concatenation): one kernel call copies them all, row by row.
+  const segs = simd && out.shape.length >= 2 ? rowSegments(plan, out.shape[0]!, n / out.shape[0]!) : undefined;
+  if (simd && segs) {
+    b.emit(sources, [out], () => {
+      const per = segs.segments.length / 5;
+      const table = new Int32Array(per * 4);
+      for (let j = 0; j < per; j++) {
+        const [k, from, stride, to, len] = segs.segments.subarray(5 * j, 5 * j + 5);
+        table.set([(sources[k!]!.slot.at + from!) * 4, stride! * 4, to! * 4, len!], 4 * j);
+      }
+      const at = b.store.ints(table) * 4;
+      const [o, stride, rows] = [out.slot.at * 4, segs.rowWidth * 4, segs.rows];
+      return () => simd.copySegments(o, stride, rows, at, per);
+    });
+    return;
+  }
   if (simd && plan.kind === 'runs') {
     // The runs as a table of [from, to, floats] in bytes: one memory.copy each, in the kernel.
     b.emit(sources, [out], () => {

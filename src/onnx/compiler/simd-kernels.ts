@@ -17,6 +17,7 @@ export const SIMD_KERNELS = {
   softmaxRows: ['x', 'out', 'rows', 'len'],
   batchedMatmulT: ['a', 'b', 'c', 'aBases', 'bBases', 'batches', 'm', 'k', 'o'],
   copyRuns: ['table', 'count'],
+  copySegments: ['out', 'outStride', 'rows', 'table', 'count'],
 } as const;
 
 export interface SimdKernels {
@@ -27,6 +28,7 @@ export interface SimdKernels {
   softmaxRows(x: number, out: number, rows: number, len: number): void;
   batchedMatmulT(a: number, b: number, c: number, aBases: number, bBases: number, batches: number, m: number, k: number, o: number): void;
   copyRuns(table: number, count: number): void;
+  copySegments(out: number, outStride: number, rows: number, table: number, count: number): void;
 }
 
 /** Binary op codes (BINARY_CODES, SQUARE_CODE) with a SIMD loop: add, sub, mul, div, max, min, square. */

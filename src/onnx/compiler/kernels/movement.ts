@@ -3,8 +3,8 @@
  * repeated to N rows) as one kernel: each output element copies one element of one source. Which one is
  * computed at compile time by the interpreter itself (its kernel run on the sources' element positions),
  * so every movement op has exactly the interpreter's semantics. The map is stored as runs of consecutive
- * elements (a concatenation of rows: few long runs) or, when runs are short (a transpose), as one source
- * offset per element.
+ * elements (a concatenation of rows: runs of a piece's width) or, when runs are mostly single elements (a
+ * transpose), as one source offset per element.
  */
 import type { Elements } from './types.js';
 
@@ -36,7 +36,7 @@ export function movePlan(map: Float64Array, offsets: readonly number[]): MovePla
     runs.push(k, p - offsets[k]!, i, len);
     i += len;
   }
-  if (runs.length / 4 <= n / 8) return { kind: 'runs', runs: Int32Array.from(runs) };
+  if (runs.length / 4 <= n / 2) return { kind: 'runs', runs: Int32Array.from(runs) };
   const source = new Int32Array(n);
   const from = new Int32Array(n);
   for (let j = 0; j < n; j++) {
@@ -88,4 +88,35 @@ export function gatherRows(e: Elements, ix: Int32Array, data: number, idx: numbe
       for (let t = 0; t < inner; t++) e[d + t] = e[s + t]!;
     }
   return -1;
+}
+
+/** A copy plan that repeats per output row: `segments` [source, from, fromStride, to, length] for row 0. */
+export interface RowSegments {
+  readonly rows: number;
+  readonly rowWidth: number;
+  readonly segments: Int32Array;
+}
+
+/**
+ * The runs of a plan as the same segments in every one of `rows` output rows of `rowWidth` (each segment's
+ * source moving by a fixed stride per row, 0 for a repeated context row), or undefined when they are not.
+ */
+export function rowSegments(plan: MovePlan, rows: number, rowWidth: number): RowSegments | undefined {
+  if (plan.kind !== 'runs' || rows < 2) return undefined;
+  const r = plan.runs;
+  const total = r.length / 4;
+  if (total % rows !== 0) return undefined;
+  const per = total / rows;
+  const segments = new Int32Array(per * 5);
+  for (let s = 0; s < per; s++) {
+    const [k, from, to, len] = [r[4 * s]!, r[4 * s + 1]!, r[4 * s + 2]!, r[4 * s + 3]!];
+    if (to >= rowWidth) return undefined;
+    const stride = r[4 * (s + per) + 1]! - from;
+    for (let row = 1; row < rows; row++) {
+      const j = 4 * (row * per + s);
+      if (r[j] !== k || r[j + 1] !== from + row * stride || r[j + 2] !== to + row * rowWidth || r[j + 3] !== len) return undefined;
+    }
+    segments.set([k, from, stride, to, len], 5 * s);
+  }
+  return { rows, rowWidth, segments };
 }
