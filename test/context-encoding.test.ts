@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createScorer, encodeContext, modelToFiles, randomModel, randomRequest, score } from '../src/index.js';
-import type { Model } from '../src/index.js';
+import type { Inputs, Model } from '../src/index.js';
 import { ContextCache, modelDigest } from '../src/server/context-cache.js';
 import { startServer } from '../src/server/serve.js';
 import type { RunningServer } from '../src/server/serve.js';
@@ -104,7 +104,7 @@ describe("the context cache's lookup", () => {
       const miss = cache.lookup(request.context)!;
       expect(miss.encodedContext).toBeDefined();
       expect(scorer.hasContextKey(miss.contextKey)).toBe(false);
-      await scorer.score(request, { contextKey: miss.contextKey, encodedContext: miss.encodedContext });
+      await scorer.score(request, { contextKey: miss.contextKey, encodedContext: miss.encodedContext as Inputs });
       const usage = scorer.contextUsage;
       const hit = cache.lookup(request.context)!;
       expect(hit).toEqual({ contextKey: miss.contextKey });

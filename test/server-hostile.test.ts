@@ -14,6 +14,7 @@ import { modelDigest } from '../src/server/context-cache.js';
 import { NestingScan } from '../src/server/http.js';
 import { startServer } from '../src/server/serve.js';
 import type { RunningServer, ServeOptions } from '../src/server/serve.js';
+import type { Scorer } from '../src/scheduler/scorer.js';
 import { rawHttp } from './helpers.js';
 
 const model = randomModel({ arch: 'dlrm', context: 4, target: 2, dim: 8, mlp: [16], seed: 21 });
@@ -339,7 +340,8 @@ describe('a worker that dies under load', () => {
       const faulty = Promise.all(requests.map((body) => call(server, '/v1/score', body).then((r) => (answered++, r))));
       await sleep(cleanMs / 3);
       // Both workers at once (the calling thread, one of the three threads, goes on alone until their replacements start).
-      await Promise.all([server.scorer.injectFault(0, 'exit'), server.scorer.injectFault(1, 'exit')]);
+      const pool = server.scorer as Scorer;
+      await Promise.all([pool.injectFault(0, 'exit'), pool.injectFault(1, 'exit')]);
       const answeredAtKill = answered;
       const replies = await faulty;
       expect(answeredAtKill, `clean run ${cleanMs.toFixed(0)} ms`).toBeLessThan(48);

@@ -5,10 +5,12 @@
 import { readFile } from 'node:fs/promises';
 import { RankawareError, show } from '../errors.js';
 import { loadModelDir } from '../node.js';
-import { randomRequest } from '../model/random.js';
+import { mulberry32, randomRequest } from '../model/random.js';
+import { importedPath, loadImportedDir } from '../onnx/dir.js';
+import { randomImportedRequest } from '../onnx/request.js';
 import type { PlanMode } from '../plan/ir.js';
 import { formatReport, parseDuration, runLoad } from './load.js';
-import { loadServedModel, SERVE_DEFAULTS, startServer } from './serve.js';
+import { loadServedModel, SERVE_DEFAULTS, servedName, startServer } from './serve.js';
 
 type Values = Record<string, unknown>;
 type Out = (s: string) => void;
@@ -97,7 +99,7 @@ export const serveCommand = {
     });
     const info = running.scorer.info;
     const cache = running.cache.enabled ? `context cache ${(running.cache.capacityBytes / 1048576).toFixed(0)} MiB` : 'context cache off';
-    out(`rankaware serving ${served.model.spec.name} (version ${served.modelVersion.slice(0, 12)}), listening on ${running.listening}${running.listening === running.url ? '' : ` (${running.url})`}: ${info.backend} backend, ${info.plan} plan, ${info.threads} thread(s) (${info.mode}), ${cache}`);
+    out(`rankaware serving ${servedName(served.model)} (version ${served.modelVersion.slice(0, 12)}), listening on ${running.listening}${running.listening === running.url ? '' : ` (${running.url})`}: ${info.backend} backend, ${info.plan} plan, ${info.threads} thread(s) (${info.mode}), ${cache}`);
     const signal = await new Promise<string>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));
       process.once('SIGINT', () => resolve('SIGINT'));
@@ -113,9 +115,15 @@ async function requestBodies(v: Values): Promise<Buffer[]> {
   const dir = text(v, 'model');
   if ((file === undefined) === (dir === undefined)) throw new RankawareError('rankaware load', 'one of --request FILE or --model DIR', file ? 'both' : 'neither');
   if (dir !== undefined) {
-    const model = await loadModelDir(dir);
     const n = numeric(v, 'candidates', 1) ?? 256;
     const users = numeric(v, 'users', 1) ?? 1;
+    // An imported graph that is not one of the six: requests by its input names.
+    const imported = await importedPath(dir);
+    if (imported && !imported.native) {
+      const model = await loadImportedDir(dir);
+      return Array.from({ length: users }, (_, u) => Buffer.from(JSON.stringify(randomImportedRequest(model.inputs, n, mulberry32(1 + u), 8))));
+    }
+    const model = await loadModelDir(dir);
     return Array.from({ length: users }, (_, u) => Buffer.from(JSON.stringify(randomRequest(model.spec, n, 1 + u))));
   }
   let json: unknown;

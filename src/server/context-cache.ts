@@ -9,7 +9,7 @@ import type { Model } from '../model/model.js';
 import { encodeContext } from '../model/request.js';
 import type { Inputs } from '../model/request.js';
 import type { ContextUsage } from '../scheduler/contexts.js';
-import type { Scorer } from '../scheduler/scorer.js';
+import type { ServingScorer } from './imported-scorer.js';
 
 /** The model's version: a SHA-256 of model.json and weights.safetensors as stored (any change is a new version). */
 export function modelDigest(modelJson: Uint8Array | string, weights: Uint8Array): string {
@@ -54,16 +54,33 @@ export interface ContextCacheStats extends ContextUsage {
   readonly hitRatio: number;
 }
 
+/** A request context's cache key and its encoding (for the scorer's context stage on a miss). */
+export type ContextKeyer = (context: unknown) => { readonly contextKey: string; readonly encodedContext: unknown };
+
+/** The keyer of a native model: encodeContext, then contextKey. */
+export function nativeKeyer(model: Model, modelVersion: string): ContextKeyer {
+  return (context) => {
+    const encodedContext = encodeContext(model.spec, context);
+    return { contextKey: contextKey(modelVersion, encodedContext), encodedContext };
+  };
+}
+
 export class ContextCache {
+  private readonly keyer: ContextKeyer;
+
   /**
+   * @param model a native model (its contexts keyed by encodeContext and contextKey), or the keyer of the
+   *   scorer's own encoding (an imported graph's)
    * @param capacityBytes the byte bound the scorer was created with (maxContextBytes); 0 disables the cache
    */
   constructor(
-    private readonly scorer: Scorer,
-    private readonly model: Model,
+    private readonly scorer: Pick<ServingScorer, 'hasContextKey' | 'contextUsage'>,
+    model: Model | ContextKeyer,
     readonly modelVersion: string,
     readonly capacityBytes: number,
-  ) {}
+  ) {
+    this.keyer = typeof model === 'function' ? model : nativeKeyer(model, modelVersion);
+  }
 
   get enabled(): boolean {
     return this.capacityBytes > 0;
@@ -76,10 +93,9 @@ export class ContextCache {
    * 16 MiB more RSS after a flood). Throws the request's own RankawareError for a context that does not
    * encode (the scorer would refuse it alike).
    */
-  lookup(context: unknown): { readonly contextKey: string; readonly encodedContext?: Inputs } | undefined {
+  lookup(context: unknown): { readonly contextKey: string; readonly encodedContext?: unknown } | undefined {
     if (!this.enabled) return undefined;
-    const encodedContext = encodeContext(this.model.spec, context);
-    const key = contextKey(this.modelVersion, encodedContext);
+    const { contextKey: key, encodedContext } = this.keyer(context);
     return this.scorer.hasContextKey(key) ? { contextKey: key } : { contextKey: key, encodedContext };
   }
 

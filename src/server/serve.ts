@@ -14,7 +14,10 @@ import type { Model } from '../model/model.js';
 import type { PlanMode } from '../plan/ir.js';
 import { loadModelDir } from '../node.js';
 import { createScorer } from '../scheduler/scorer.js';
+import { ImportedScorer } from './imported-scorer.js';
 import type { Scorer } from '../scheduler/scorer.js';
+import { ImportedModel } from '../onnx/model.js';
+import { importedPath, loadImportedDir } from '../onnx/dir.js';
 import { guardConnections } from './connections.js';
 import { ContextCache, modelDigest } from './context-cache.js';
 import { IdleGc } from './idle-gc.js';
@@ -23,7 +26,8 @@ import type { ApiState } from './http.js';
 import { ServerMetrics } from './server-metrics.js';
 
 export interface ServeOptions {
-  readonly model: Model;
+  /** A native model, or an imported graph that is not one of the six (compiled, on the calling thread). */
+  readonly model: Model | ImportedModel;
   /** The model's version (modelDigest of its files): part of every context cache key, reported by /healthz and /metrics. */
   readonly modelVersion: string;
   /** Default 8080; 0 picks a free port (see `port` of the result). */
@@ -67,7 +71,8 @@ export interface RunningServer {
   readonly listening: string;
   readonly port: number;
   readonly server: Server;
-  readonly scorer: Scorer;
+  /** The worker-pool scorer of a native model, or an imported graph's (ImportedScorer). */
+  readonly scorer: Scorer | ImportedScorer;
   readonly cache: ContextCache;
   readonly metrics: ServerMetrics;
   /**
@@ -98,16 +103,54 @@ export const SERVE_DEFAULTS = {
 /** How long a draining server leaves idle keep-alive connections open once no request is in flight: a request a client is sending on one then is answered (with Connection: close) rather than reset. */
 const DRAIN_IDLE_GRACE_MS = 250;
 
-/** Load a model directory and its version (the digest of its two files). */
-export async function loadServedModel(dir: string): Promise<{ model: Model; modelVersion: string }> {
+/**
+ * Load a model directory and its version (the digest of its two files): a native model, or a directory of
+ * `rankaware import` whose graph is not one of the six (its version the digest of model.onnx and import.json).
+ */
+export async function loadServedModel(dir: string): Promise<{ model: Model | ImportedModel; modelVersion: string }> {
+  const imported = await importedPath(dir);
+  if (imported && !imported.native) {
+    const model = await loadImportedDir(dir);
+    const [onnx, record] = await Promise.all([readFile(join(dir, 'model.onnx')), readFile(join(dir, 'import.json'))]);
+    return { model, modelVersion: modelDigest(record, onnx) };
+  }
   const model = await loadModelDir(dir);
   const [json, weights] = await Promise.all([readFile(join(dir, 'model.json')), readFile(join(dir, 'weights.safetensors'))]);
   return { model, modelVersion: modelDigest(json, weights) };
 }
 
+/** The name a served model goes by (startup line, logs). */
+export function servedName(model: Model | ImportedModel): string {
+  return model instanceof ImportedModel ? model.name : model.spec.name;
+}
+
 function checkNumber(name: string, value: number | undefined, min: number, integer = true): void {
   if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))))
     throw new RankawareError(`options.${name}`, `${integer ? 'an integer' : 'a number'} >= ${min}`, show(value));
+}
+
+/** The scorer and context cache of a served model: the worker-pool scorer, or an imported graph's. */
+async function scorerFor(options: ServeOptions, cacheBytes: number): Promise<{ scorer: Scorer | ImportedScorer; cache: ContextCache }> {
+  const model = options.model;
+  if (model instanceof ImportedModel) {
+    if (options.threads !== undefined && options.threads !== 1)
+      throw new RankawareError('options.threads', '1 for an imported graph compiled by rankaware (it scores on the calling thread)', show(options.threads));
+    const engine = options.backend === 'js' ? 'js' : 'wasm';
+    const scorer = new ImportedScorer(model, { plan: options.plan, engine, maxContextBytes: cacheBytes, modelVersion: options.modelVersion });
+    return { scorer, cache: new ContextCache(scorer, (context) => scorer.keyOf(context), options.modelVersion, cacheBytes) };
+  }
+  const scorer = await createScorer(model, {
+    // auto is the CPU preference list: the server's pool runs on CPU threads, never on a GPU queue.
+    ...(options.backend === undefined || options.backend === 'auto' ? { backends: ['wasm', 'js'] as const } : { backend: options.backend }),
+    plan: options.plan ?? 'rank-aware',
+    threads: options.threads,
+    maxInFlight: options.maxInFlight,
+    maxQueued: options.maxQueued,
+    // The cache's bound is the scorer's context LRU's; with the cache off the server keeps no contexts.
+    maxContextBytes: cacheBytes > 0 ? cacheBytes : undefined,
+    maxContexts: cacheBytes > 0 ? Number.MAX_SAFE_INTEGER : undefined,
+  });
+  return { scorer, cache: new ContextCache(scorer, model, options.modelVersion, cacheBytes) };
 }
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
@@ -129,18 +172,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   if (limits.headersTimeoutMs > limits.requestTimeoutMs)
     throw new RankawareError('options.headersTimeoutMs', `at most requestTimeoutMs (${limits.requestTimeoutMs} ms): the head is part of the request`, show(limits.headersTimeoutMs));
   const cacheBytes = Math.floor((options.contextCacheMb ?? SERVE_DEFAULTS.contextCacheMb) * 1024 * 1024);
-  const scorer = await createScorer(options.model, {
-    // auto is the CPU preference list: the server's pool runs on CPU threads, never on a GPU queue.
-    ...(options.backend === undefined || options.backend === 'auto' ? { backends: ['wasm', 'js'] as const } : { backend: options.backend }),
-    plan: options.plan ?? 'rank-aware',
-    threads: options.threads,
-    maxInFlight: options.maxInFlight,
-    maxQueued: options.maxQueued,
-    // The cache's bound is the scorer's context LRU's; with the cache off the server keeps no contexts.
-    maxContextBytes: cacheBytes > 0 ? cacheBytes : undefined,
-    maxContexts: cacheBytes > 0 ? Number.MAX_SAFE_INTEGER : undefined,
-  });
-  const cache = new ContextCache(scorer, options.model, options.modelVersion, cacheBytes);
+  const { scorer, cache } = await scorerFor(options, cacheBytes);
   const idleGc = new IdleGc(options.idleGcMs ?? SERVE_DEFAULTS.idleGcMs);
   const metrics = new ServerMetrics(scorer, cache, idleGc);
   const state: ApiState = { draining: false };

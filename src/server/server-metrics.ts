@@ -2,7 +2,7 @@
  * The series the scoring server exposes on GET /metrics (docs/server.md lists them): requests by route and
  * status, errors by kind, latency, candidates scored, the context cache, the scorer's recoveries, memory.
  */
-import type { Scorer } from '../scheduler/scorer.js';
+import type { ServingScorer } from './imported-scorer.js';
 import type { ContextCache } from './context-cache.js';
 import type { IdleGc } from './idle-gc.js';
 import { Counter, Gauge, Histogram, RateWindow, Registry } from './metrics.js';
@@ -27,7 +27,7 @@ export class ServerMetrics {
   /** Score requests being read, queued or scored. */
   inFlight = 0;
 
-  constructor(scorer: Scorer, cache: ContextCache, idleGc?: IdleGc) {
+  constructor(scorer: ServingScorer, cache: ContextCache, idleGc?: IdleGc) {
     const r = this.registry;
     const info = scorer.info;
     r.add(new Gauge('rankaware_info', 'The model version and how it is served (value 1).', () => [{ labels: { model_version: cache.modelVersion, backend: info.backend, plan: info.plan, threads: String(info.threads), mode: info.mode }, value: 1 }]));
