@@ -16,9 +16,9 @@ import { defaultTiming, median, sideBySide } from '../bench/measure.js';
 import { importOrt } from '../bench/peer.js';
 import type { PeerName } from '../bench/peer.js';
 import { importOnnx } from './model.js';
-import type { ImportedModel } from './model.js';
 import { importReport } from './report.js';
 import { encodeImportRequest, randomImportedRequest } from './request.js';
+import { ortFeeds } from './bench.js';
 
 export interface OnnxSuiteOptions {
   readonly ns: readonly number[];
@@ -42,21 +42,6 @@ export function suiteGraphs(shared: string): [string, string][] {
   }
   if (graphs.length === 0) throw new RankawareError('--suite onnx', `the graphs of onnx-zoo and golden/cases under ${shared}`, 'no model.onnx there');
   return graphs;
-}
-
-type Ort = Awaited<ReturnType<typeof importOrt>>;
-
-function ortFeeds(ort: Ort, model: ImportedModel, request: unknown): Record<string, InstanceType<Ort['Tensor']>> {
-  const encoded = encodeImportRequest(model.inputs, request);
-  const feeds: Record<string, InstanceType<Ort['Tensor']>> = {};
-  for (const input of model.inputs) {
-    const v = (input.side === 'context' ? encoded.context : encoded.candidates).get(input.name)!;
-    feeds[input.name] =
-      input.dtype === 'int' ? new ort.Tensor('int64', BigInt64Array.from(v.data, (x) => BigInt(x)), v.shape)
-      : input.dtype === 'bool' ? new ort.Tensor('bool', Uint8Array.from(v.data), v.shape)
-      : new ort.Tensor('float32', Float32Array.from(v.data), v.shape);
-  }
-  return feeds;
 }
 
 export interface OnnxSuiteRow {

@@ -29,7 +29,7 @@ export interface ImportedBenchOptions {
 }
 
 /** onnxruntime feeds of a request: the graph's own inputs, context ones at [1, ...]. */
-function ortFeeds(ort: Awaited<ReturnType<typeof importOrt>>, model: ImportedModel, request: unknown): Record<string, InstanceType<typeof ort.Tensor>> {
+export function ortFeeds(ort: Awaited<ReturnType<typeof importOrt>>, model: ImportedModel, request: unknown): Record<string, InstanceType<typeof ort.Tensor>> {
   const encoded = encodeImportRequest(model.inputs, request);
   const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
   for (const input of model.inputs) {

@@ -26,8 +26,10 @@ import { simdKernels } from './simd-kernels.js';
 import { gpuGemm } from './gpu.js';
 import type { GpuEngine } from './gpu.js';
 import type { WasmVariant } from '../../backends/wasm/module.js';
-import type { Epilogue } from './lower.js';
-import { concatColumns, gemmByConstant, lowerGemm, lowerMatMul, lowerMatMulT, lowerNode, materialize } from './lower.js';
+import type { Epilogue } from './lower-linear.js';
+import { gemmByConstant, lowerGemm, lowerMatMul, lowerMatMulT } from './lower-linear.js';
+import { concatColumns, materialize } from './lower-movement.js';
+import { lowerNode } from './lower.js';
 import { decomposedLayerNorm } from './fuse-layer-norm.js';
 
 export type CompiledEngine = 'js' | 'wasm' | 'webgpu';

@@ -47,20 +47,20 @@ export const jsGemm: GemmEngine = {
 };
 
 function jsGemmRun(f: Float32Array, c: GemmCall): void {
-    const act = c.act;
-    for (let r = 0; r < c.rows; r++) {
-      const xo = c.x + r * c.xStride;
-      const oo = c.out + r * c.outStride;
-      const ao = c.add + r * c.addStride;
-      for (let j = 0; j < c.outDim; j++) {
-        const wo = c.w + j * c.inDim;
-        let s = 0;
-        for (let k = 0; k < c.inDim; k++) s += f[xo + k]! * f[wo + k]!;
-        if (c.bias) s += f[c.bias + j]!;
-        if (c.add) s += f[ao + j]!;
-        f[oo + j] = act === 'relu' ? (s > 0 ? s : 0) : act === 'sigmoid' ? 1 / (1 + Math.exp(-s)) : s;
-      }
+  const act = c.act;
+  for (let r = 0; r < c.rows; r++) {
+    const xo = c.x + r * c.xStride;
+    const oo = c.out + r * c.outStride;
+    const ao = c.add + r * c.addStride;
+    for (let j = 0; j < c.outDim; j++) {
+      const wo = c.w + j * c.inDim;
+      let s = 0;
+      for (let k = 0; k < c.inDim; k++) s += f[xo + k]! * f[wo + k]!;
+      if (c.bias) s += f[c.bias + j]!;
+      if (c.add) s += f[ao + j]!;
+      f[oo + j] = act === 'relu' ? (s > 0 ? s : 0) : act === 'sigmoid' ? 1 / (1 + Math.exp(-s)) : s;
     }
+  }
 }
 
 /** The WASM engine on a kernel instance whose memory is the arena's. */

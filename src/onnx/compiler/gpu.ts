@@ -10,6 +10,7 @@ import { COMPILER_SHADERS } from '../../../build/shaders/compiler-shaders.js';
 import { RankawareError } from '../../errors.js';
 import type { GpuRuntime } from '../../backends/webgpu/device.js';
 import type { Arena } from './arena.js';
+import { jsGemm } from './gemm.js';
 import type { GemmCall, GemmEngine } from './gemm.js';
 
 export const GPU_ENTRIES = ['gemm', 'binary', 'select3', 'unary', 'convert', 'copyMap', 'gather', 'softmax', 'layerNorm', 'reduceLines', 'bmm', 'affine'] as const;
@@ -142,15 +143,12 @@ export class GpuEngine {
   }
 }
 
-/** The GEMM of the WebGPU engine: weights as given ([out, in]), the gemm kernel. */
+/** The GEMM of the WebGPU engine: the gemm kernel. */
 export function gpuGemm(engine: GpuEngine): GemmEngine {
   return {
     name: 'webgpu',
-    place(arena, w) {
-      const at = arena.alloc(w.length);
-      arena.current.f32.set(w, at);
-      return at;
-    },
+    // Weights as given ([out, in]), as the js engine places them.
+    place: jsGemm.place,
     step(c: GemmCall) {
       const run = engine.step('gemm', [c.x, c.xStride, c.rows, c.w, c.inDim, c.outDim, c.bias, c.add, c.addStride, c.out, c.outStride, c.act === 'relu' ? 1 : c.act === 'sigmoid' ? 2 : 0], c.rows * c.outDim);
       return () => run();

@@ -1,16 +1,14 @@
 /**
  * Lowering one node of an imported graph onto float32 kernels, at the shapes of one compiled program.
  * A node whose inputs are all known is folded by the interpreter (shape arithmetic, constants); a data
- * movement op becomes one copy kernel whose element map the interpreter computes (./kernels/movement.ts);
- * every other op has its kernel here. An op with no lowering is refused with the node's name: nothing
+ * movement op becomes one copy kernel whose element map the interpreter computes (./lower-movement.ts);
+ * MatMul and Gemm are ./lower-linear.ts; the elementwise, normalization and reduction ops are here. An op with no lowering is refused with the node's name: nothing
  * falls back to the float64 interpreter silently.
  */
-import { RankawareError, show } from '../../errors.js';
-import type { Activation } from '../../plan/ir.js';
 import type { GraphNode } from '../reader/onnx-graph.js';
 import { einsumSizes, parseEinsum } from '../interpreter/einsum.js';
 import { attr, axisOf, fail } from '../interpreter/kernel-parts.js';
-import { KERNELS, nodeWhere } from '../interpreter/ops.js';
+import { KERNELS } from '../interpreter/ops.js';
 import type { DType, Value } from '../interpreter/tensor.js';
 import { broadcastIndex, broadcastShapes, size, strides } from '../interpreter/tensor.js';
 import type { CValue, ProgramBuilder, RTensor } from './builder.js';
@@ -18,161 +16,16 @@ import { storage } from './builder.js';
 import { broadcastPlan } from './kernels/broadcast.js';
 import { BINARY_CODES, SQUARE_CODE, UNARY_CODES, binary, cast, unary, where } from './kernels/elementwise.js';
 import type { BinaryOp, UnaryOp } from './kernels/elementwise.js';
-import { REDUCE_CODES, batchedMatmul, batchedMatmulT, channelAffine, einsum, layerNorm, reduce, reduceBlock, softmax } from './kernels/math.js';
+import { REDUCE_CODES, channelAffine, einsum, layerNorm, reduce, reduceBlock, softmax } from './kernels/math.js';
 import type { ReduceKind } from './kernels/math.js';
-import { gatherRows, movePlan, moveStep, rowSegments } from './kernels/movement.js';
-import type { MovePlan } from './kernels/movement.js';
-import type { GpuEntry, GpuParam } from './gpu.js';
 import { SIMD_BINARY, SIMD_UNARY } from './simd-kernels.js';
+import { gpuEmit, isInt, known, need, unsupported } from './lower-parts.js';
+import type { Inputs } from './lower-parts.js';
+import { lowerGather, lowerMovement, MOVEMENT } from './lower-movement.js';
+import { emitBatchedMatmul, lowerGemm, lowerMatMul } from './lower-linear.js';
 
-export type Inputs = readonly (CValue | undefined)[];
+
 type Lowering = (node: GraphNode, ins: Inputs, b: ProgramBuilder) => (CValue | undefined)[];
-
-/** A Gemm/MatMul epilogue fused from the nodes after it (the stage compiler finds them). */
-export interface Epilogue {
-  /** A constant added to every row ([O] or [1, O], already scaled). */
-  readonly bias?: Float64Array;
-  /** A runtime tensor added: one row for all ([1, O]) or one per row. */
-  readonly add?: RTensor;
-  readonly act: Activation;
-}
-
-const known = (v: CValue | undefined): Value | undefined => (v && v.kind === 'known' ? v.value : undefined);
-
-/** A dispatch of the webgpu engine; its parameters are made once the slots have offsets. */
-function gpuEmit(b: ProgramBuilder, reads: readonly RTensor[], writes: readonly RTensor[], entry: GpuEntry, params: () => GpuParam[], threads: number): void {
-  b.emit(reads, writes, () => b.store.gpu!.step(entry, params(), threads), true);
-}
-
-/** A copy plan's absolute source offset for every output element (the GPU's copyMap reads one table). */
-function absoluteMap(plan: MovePlan, sourceAt: readonly number[], n: number): Int32Array {
-  const abs = new Int32Array(n);
-  if (plan.kind === 'map') for (let j = 0; j < n; j++) abs[j] = sourceAt[plan.source[j]!]! + plan.from[j]!;
-  else
-    for (let r = 0; r < plan.runs.length; r += 4) {
-      const [k, from, to, len] = [plan.runs[r]!, plan.runs[r + 1]!, plan.runs[r + 2]!, plan.runs[r + 3]!];
-      for (let t = 0; t < len; t++) abs[to + t] = sourceAt[k]! + from + t;
-    }
-  return abs;
-}
-
-/** Copy elements of `sources` into `out` by a plan: the copy kernel (js), or copyMap (webgpu). */
-function emitMove(b: ProgramBuilder, plan: MovePlan, sources: readonly RTensor[], out: RTensor): void {
-  const n = size(out.shape);
-  if (b.store.gpu) {
-    gpuEmit(b, sources, [out], 'copyMap', () => [out.slot.at, b.store.ints(absoluteMap(plan, sources.map((s) => s.slot.at), n)), n], n);
-    return;
-  }
-  const simd = b.store.simd;
-  // Rows of pieces (a concatenation): one kernel call copies them all, row by row.
-  const segs = simd && out.shape.length >= 2 ? rowSegments(plan, out.shape[0]!, n / out.shape[0]!) : undefined;
-  if (simd && segs) {
-    b.emit(sources, [out], () => {
-      const per = segs.segments.length / 5;
-      const table = new Int32Array(per * 4);
-      for (let j = 0; j < per; j++) {
-        const [k, from, stride, to, len] = segs.segments.subarray(5 * j, 5 * j + 5);
-        table.set([(sources[k!]!.slot.at + from!) * 4, stride! * 4, to! * 4, len!], 4 * j);
-      }
-      const at = b.store.ints(table) * 4;
-      const [o, stride, rows] = [out.slot.at * 4, segs.rowWidth * 4, segs.rows];
-      return () => simd.copySegments(o, stride, rows, at, per);
-    });
-    return;
-  }
-  if (simd && plan.kind === 'runs') {
-    // The runs as a table of [from, to, floats] in bytes: one memory.copy each, in the kernel.
-    b.emit(sources, [out], () => {
-      const r = plan.runs;
-      const count = r.length / 4;
-      const table = new Int32Array(count * 3);
-      for (let j = 0; j < count; j++) {
-        table[3 * j] = (sources[r[4 * j]!]!.slot.at + r[4 * j + 1]!) * 4;
-        table[3 * j + 1] = (out.slot.at + r[4 * j + 2]!) * 4;
-        table[3 * j + 2] = r[4 * j + 3]!;
-      }
-      const at = b.store.ints(table) * 4;
-      return () => simd.copyRuns(at, count);
-    });
-    return;
-  }
-  const key = storage(out.dtype);
-  b.emit(sources, [out], () => {
-    const run = moveStep(plan, sources.map((s) => s.slot.at), out.slot.at);
-    return (v) => run(v[key]);
-  });
-}
-
-const isInt = (t: RTensor) => (t.dtype === 'float' ? 0 : 1);
-
-function need(node: GraphNode, ins: Inputs, i: number): CValue {
-  const v = ins[i];
-  if (!v) fail(node, `input ${i}`, 'nothing');
-  return v;
-}
-
-function unsupported(node: GraphNode, what: string): never {
-  throw new RankawareError(nodeWhere(node), `what the compiler lowers to float32 kernels (${what}); score with --plan interpret to run the graph on the float64 interpreter`, `this node`, 'unknown');
-}
-
-/** The data inputs of each movement op (all: every input); its other inputs must be known. */
-const MOVEMENT: Readonly<Record<string, readonly number[] | 'all'>> = {
-  Identity: [0], Reshape: [0], Flatten: [0], Squeeze: [0], Unsqueeze: [0], Transpose: [0], Expand: [0], Tile: [0], Slice: [0],
-  Split: [0], Concat: 'all', Gather: [0], GatherElements: [0],
-};
-
-/** Copy elements of runtime (or placed known) sources as the interpreter's kernel moves their positions. */
-function lowerMovement(node: GraphNode, ins: Inputs, b: ProgramBuilder): (CValue | undefined)[] {
-  const dataIdx = MOVEMENT[node.op] === 'all' ? ins.map((_, i) => i) : (MOVEMENT[node.op] as number[]);
-  const sources: RTensor[] = [];
-  const offsets: number[] = [];
-  let next = 0;
-  const fake = ins.map((v, i) => {
-    if (!v || !dataIdx.includes(i)) return known(v);
-    const t = b.operand(v);
-    offsets.push(next);
-    sources.push(t);
-    const data = new Float64Array(size(t.shape));
-    for (let j = 0; j < data.length; j++) data[j] = next + j;
-    next += data.length;
-    return { dtype: t.dtype, shape: t.shape, data } as Value;
-  });
-  const outs = KERNELS[node.op]!(fake, node);
-  return outs.map((o) => {
-    const plan = movePlan(o.data, offsets);
-    if (plan.kind === 'runs' && plan.runs.length === 4 && plan.runs[1] === 0 && plan.runs[3] === size(sources[plan.runs[0]!]!.shape))
-      return b.view(sources[plan.runs[0]!]!, o.shape);
-    const out = b.tensor(sources[0]!.dtype, o.shape);
-    emitMove(b, plan, sources, out);
-    return out;
-  });
-}
-
-/** Gather by runtime indices (embedding lookups): rows of the data along `axis`. */
-function lowerGather(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
-  const data = b.operand(need(node, ins, 0));
-  const idx = b.operand(need(node, ins, 1));
-  const axis = axisOf(node, attr(node, 'axis', 0), data.shape.length);
-  const dim = data.shape[axis]!;
-  const outer = size(data.shape.slice(0, axis));
-  const inner = size(data.shape.slice(axis + 1));
-  const count = size(idx.shape);
-  const out = b.tensor(data.dtype, [...data.shape.slice(0, axis), ...idx.shape, ...data.shape.slice(axis + 1)]);
-  if (b.store.gpu) {
-    gpuEmit(b, [data, idx], [out], 'gather', () => [out.slot.at, data.slot.at, idx.slot.at, count, outer, dim, inner], outer * count * inner);
-    return [out];
-  }
-  const key = storage(data.dtype);
-  b.emit([data, idx], [out], () => {
-    const [d, i, o] = [data.slot.at, idx.slot.at, out.slot.at];
-    return (v) => {
-      const bad = gatherRows(v[key], v.i32, d, i, count, outer, dim, inner, o);
-      if (bad !== -1) throw new RankawareError(nodeWhere(node), `indices in [${-dim}, ${dim})`, show(bad), 'invalid');
-    };
-  });
-  return [out];
-}
-
 const COMPARISONS = new Set(['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or']);
 
 function binaryOf(node: GraphNode, op: BinaryOp, x: CValue, y: CValue, b: ProgramBuilder): RTensor {
@@ -287,142 +140,6 @@ function lowerCast(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
   });
   return [out];
 }
-
-/** out = a W (+ epilogue) where W is a known [K, O] matrix (or its transpose): the engine's GEMM. */
-export function gemmByConstant(b: ProgramBuilder, a: RTensor, w: Value, transposed: boolean, alpha: number, epi: Epilogue, outShape: readonly number[]): RTensor {
-  const [k, o] = transposed ? [w.shape[1]!, w.shape[0]!] : [w.shape[0]!, w.shape[1]!];
-  const rows = size(a.shape) / k;
-  const at = b.store.weight(w, `${transposed}:${alpha}`, () => {
-    const canon = new Float32Array(o * k);
-    for (let i = 0; i < k; i++) for (let j = 0; j < o; j++) canon[j * k + i] = alpha * w.data[transposed ? j * k + i : i * o + j]!;
-    return canon;
-  }, k, o);
-  const bias = epi.bias ? b.operand({ kind: 'known', value: { dtype: 'float', shape: [o], data: epi.bias } }) : undefined;
-  const out = b.tensor('float', outShape);
-  const add = epi.add;
-  const addStride = add && size(add.shape) === o ? 0 : o;
-  b.emit(
-    [a, ...(bias ? [bias] : []), ...(add ? [add] : [])],
-    [out],
-    () => b.store.gemm.step({ x: a.slot.at, xStride: k, rows, w: at, inDim: k, outDim: o, bias: bias ? bias.slot.at : 0, add: add ? add.slot.at : 0, addStride, out: out.slot.at, outStride: o, act: epi.act }),
-    b.store.gpu !== undefined,
-  );
-  return out;
-}
-
-/** numpy MatMul between runtime tensors (or a known first operand): batch axes broadcast. */
-function matmulGeneral(node: GraphNode, x: CValue, y: CValue, b: ProgramBuilder): RTensor {
-  const [p, q] = [b.operand(x), b.operand(y)];
-  const aShape = p.shape.length === 1 ? [1, p.shape[0]!] : p.shape;
-  const bShape = q.shape.length === 1 ? [q.shape[0]!, 1] : q.shape;
-  const [m, k] = aShape.slice(-2) as [number, number];
-  const [k2, o] = bShape.slice(-2) as [number, number];
-  if (k !== k2) fail(node, 'operands with matching inner dims', `[${p.shape.join(', ')}] x [${q.shape.join(', ')}]`);
-  const batch = broadcastShapes(aShape.slice(0, -2), bShape.slice(0, -2));
-  if (!batch) fail(node, 'operands whose batch dims broadcast', `[${p.shape.join(', ')}] x [${q.shape.join(', ')}]`);
-  const ia = broadcastIndex(aShape.slice(0, -2), batch).map((i) => i * m * k);
-  const ib = broadcastIndex(bShape.slice(0, -2), batch).map((i) => i * k * o);
-  let shape = [...batch, m, o];
-  if (p.shape.length === 1) shape = [...shape.slice(0, -2), o];
-  if (q.shape.length === 1) shape = shape.slice(0, -1);
-  const out = b.tensor('float', shape);
-  emitBatchedMatmul(b, p, q, out, ia, ib, m, k, o);
-  return out;
-}
-
-/**
- * MatMul(A, Transpose(B, last two axes swapped)) with B read in place: C[t] = A[t] B[t]^T (X X^T of a dot
- * interaction, Q K^T of attention scores). The stage compiler defers such a Transpose when this MatMul is
- * its only reader (not on webgpu).
- */
-export function lowerMatMulT(node: GraphNode, x: CValue, bt: CValue, b: ProgramBuilder): RTensor {
-  const [p, q] = [b.operand(x), b.operand(bt)];
-  const [m, k] = p.shape.slice(-2) as [number, number];
-  const [o, k2] = q.shape.slice(-2) as [number, number];
-  if (p.shape.length < 2 || q.shape.length < 2 || k !== k2) fail(node, 'operands with matching inner dims', `[${p.shape.join(', ')}] x transposed [${q.shape.join(', ')}]`);
-  const batch = broadcastShapes(p.shape.slice(0, -2), q.shape.slice(0, -2));
-  if (!batch) fail(node, 'operands whose batch dims broadcast', `[${p.shape.join(', ')}] x transposed [${q.shape.join(', ')}]`);
-  const ia = broadcastIndex(p.shape.slice(0, -2), batch).map((i) => i * m * k);
-  const ib = broadcastIndex(q.shape.slice(0, -2), batch).map((i) => i * o * k);
-  const out = b.tensor('float', [...batch, m, o]);
-  emitBatchedMatmul(b, p, q, out, ia, ib, m, k, o, true);
-  return out;
-}
-
-/**
- * C[t] = A[t] B[t] (or A[t] B[t]^T, `transposed`) with per-batch element offsets ia / ib: the SIMD kernel on
- * the wasm engine, a dispatch on webgpu (which has no transposed form: the stage compiler keeps its
- * Transposes), else js.
- */
-function emitBatchedMatmul(b: ProgramBuilder, p: RTensor, q: RTensor, out: RTensor, ia: Int32Array, ib: Int32Array, m: number, k: number, o: number, transposed = false): void {
-  if (b.store.gpu) {
-    if (transposed) throw new Error('import bug: a transposed batched MatMul on webgpu');
-    gpuEmit(b, [p, q], [out], 'bmm', () => [p.slot.at, q.slot.at, out.slot.at, b.store.ints(ia), b.store.ints(ib), ia.length, m, k, o], ia.length * m * o);
-    return;
-  }
-  const simd = b.store.simd;
-  if (simd) {
-    const [ab, bb] = [b.store.ints(ia), b.store.ints(ib)];
-    const kernel = transposed ? simd.batchedMatmulT : simd.batchedMatmul;
-    b.emit([p, q], [out], () => {
-      const [pa, qa, oa] = [p.slot.at * 4, q.slot.at * 4, out.slot.at * 4];
-      return () => kernel(pa, qa, oa, ab * 4, bb * 4, ia.length, m, k, o);
-    });
-    return;
-  }
-  const js = transposed ? batchedMatmulT : batchedMatmul;
-  b.emit([p, q], [out], () => {
-    const [pa, qa, oa] = [p.slot.at, q.slot.at, out.slot.at];
-    return (v) => js(v.f32, pa, qa, oa, ia, ib, m, k, o);
-  });
-}
-
-/** MatMul; by a known 2-D second operand it is the engine's GEMM (with the fused epilogue). */
-export function lowerMatMul(node: GraphNode, ins: Inputs, b: ProgramBuilder, epi: Epilogue = { act: 'none' }): CValue[] {
-  const [x, y] = [need(node, ins, 0), need(node, ins, 1)];
-  const w = known(y);
-  if (w && w.shape.length === 2 && x.kind === 'tensor' && x.shape.length >= 1 && x.shape[x.shape.length - 1] === w.shape[0]) {
-    const outShape = [...x.shape.slice(0, -1), w.shape[1]!];
-    return [gemmByConstant(b, x, w, false, 1, epi, outShape)];
-  }
-  if (epi.bias || epi.add || epi.act !== 'none') throw new Error('import bug: an epilogue fused into a MatMul without a constant weight');
-  // TorchRec's W @ x.unsqueeze(2): a known [O, K] by [..., K, 1] is the GEMM of the rows x by W^T.
-  const wa = known(x);
-  if (wa && wa.shape.length === 2 && y.kind === 'tensor' && y.shape.length >= 3 && y.shape[y.shape.length - 1] === 1 && y.shape[y.shape.length - 2] === wa.shape[1]) {
-    const rows = b.view(y, [size(y.shape.slice(0, -2)), wa.shape[1]!]);
-    return [gemmByConstant(b, rows, wa, true, 1, epi, [...y.shape.slice(0, -2), wa.shape[0]!, 1])];
-  }
-  return [matmulGeneral(node, x, y, b)];
-}
-
-/** Gemm: alpha A B' + beta C. By a known B it is the engine's GEMM with C as its bias or addend. */
-export function lowerGemm(node: GraphNode, ins: Inputs, b: ProgramBuilder, epi: Epilogue = { act: 'none' }): CValue[] {
-  const [x, y] = [need(node, ins, 0), need(node, ins, 1)];
-  if (attr(node, 'transA', 0)) unsupported(node, 'Gemm without transA');
-  const transB = attr(node, 'transB', 0) !== 0;
-  const [alpha, beta] = [attr(node, 'alpha', 1), attr(node, 'beta', 1)];
-  const w = known(y);
-  const c = ins[2];
-  const a = b.operand(x);
-  if (!w || a.shape.length !== 2) {
-    if (epi.bias || epi.add || epi.act !== 'none') throw new Error('import bug: an epilogue fused into a Gemm without a constant weight');
-    unsupported(node, 'Gemm by a constant B');
-  }
-  const o = transB ? w.shape[0]! : w.shape[1]!;
-  let bias = epi.bias;
-  let add = epi.add;
-  const cv = known(c);
-  if (cv && (size(cv.shape) === o || size(cv.shape) === 1)) {
-    const own = Float64Array.from({ length: o }, (_, j) => beta * cv.data[size(cv.shape) === 1 ? 0 : j]!);
-    if (bias) for (let j = 0; j < o; j++) own[j]! += bias[j]!;
-    bias = own;
-  } else if (c) {
-    if (add || beta !== 1) unsupported(node, 'Gemm whose C is a bias vector, or a matrix with beta 1');
-    add = b.operand(c);
-  }
-  return [gemmByConstant(b, a, w, transB, alpha, { bias, add, act: epi.act }, [a.shape[0]!, o])];
-}
-
 function lowerSoftmax(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] {
   const x = b.operand(need(node, ins, 0));
   const axis = axisOf(node, attr(node, 'axis', -1), x.shape.length);
@@ -655,32 +372,4 @@ export function lowerNode(node: GraphNode, ins: Inputs, b: ProgramBuilder): (CVa
   const lower = LOWERINGS[node.op];
   if (!lower) unsupported(node, LOWERED_OPS.join(', '));
   return lower(node, ins, b);
-}
-
-/** A once value ([1, ...] along its candidate axes) repeated to `shape`: a copy kernel. */
-export function materialize(b: ProgramBuilder, t: RTensor, shape: readonly number[]): RTensor {
-  const map = broadcastIndex(t.shape, shape);
-  const plan = movePlan(Float64Array.from(map), [0]);
-  const out = b.tensor(t.dtype, shape);
-  emitMove(b, plan, [t], out);
-  return out;
-}
-
-/** Rows of several [rows, width_i] tensors side by side: [rows, sum of widths] (one part: a view). */
-export function concatColumns(b: ProgramBuilder, parts: readonly RTensor[], widths: readonly number[], rows: number): RTensor {
-  const total = widths.reduce((a, w) => a + w, 0);
-  if (parts.length === 1) return b.view(parts[0]!, [rows, total]);
-  const runs: number[] = [];
-  for (let r = 0; r < rows; r++) {
-    let col = 0;
-    parts.forEach((p, k) => {
-      // A part of one row (a context row, or a constant) is the same for every row.
-      const one = size(p.shape) === widths[k];
-      runs.push(k, one ? 0 : r * widths[k]!, r * total + col, widths[k]!);
-      col += widths[k]!;
-    });
-  }
-  const out = b.tensor(parts[0]!.dtype, [rows, total]);
-  emitMove(b, { kind: 'runs', runs: Int32Array.from(runs) }, parts, out);
-  return out;
 }
