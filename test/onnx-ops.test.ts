@@ -242,6 +242,38 @@ const linear: OpCase[] = [
   { name: 'Gemm with C the context row [1,3]', dx: 7, du: 3, build: (t) => t.op('Gemm', [t.x, t.w([7, 3]), t.u]) },
   { name: 'X X^T: MatMul of [N,3,5] by its Transpose [0,2,1] (read in place)', dx: 15, build: (t) => t.op('MatMul', [mixed3(t), t.op('Transpose', [mixed3(t)], { perm: [0, 2, 1] })]) },
   { name: 'Q K^T with K the context: MatMul [N,3,5] by Transpose of [1,2,5] (batch broadcast)', dx: 15, du: 10, build: (t) => t.op('MatMul', [x3(t), t.op('Transpose', [t.r(t.u, [1, 2, 5])], { perm: [0, 2, 1] })]) },
+  // Scaled dot-product attention (fused into one kernel on wasm and js when its intermediates have no other reader).
+  {
+    name: 'attention softmax(Q K^T / 2) V, self over mixed rows [N,3,5] (fused)', dx: 15,
+    build: (t) => {
+      const q = mixed3(t);
+      return t.op('MatMul', [t.op('Softmax', [t.op('Div', [t.op('MatMul', [q, t.op('Transpose', [q], { perm: [0, 2, 1] })]), t.s(2)])], { axis: -1 }), q]);
+    },
+  },
+  {
+    name: 'target attention: K [1,6,5] and V [1,6,3] the context, scaled by Mul, 6 keys (fused)', dx: 15, du: 48,
+    build: (t) => {
+      const k = t.r(t.cols(t.u, 0, 30), [1, 6, 5]);
+      const v = t.r(t.cols(t.u, 30, 48), [1, 6, 3]);
+      return t.op('MatMul', [t.op('Softmax', [t.op('Mul', [t.s(0.7), t.op('MatMul', [x3(t), t.op('Transpose', [k], { perm: [0, 2, 1] })])])]), v]);
+    },
+  },
+  {
+    name: 'attention over 2 heads [N,2,3,5] by keys [N,2,9,5], unscaled (fused)', dx: 15, du: 90,
+    build: (t) => {
+      const q = t.op('Concat', [t.r(t.x, [-1, 1, 3, 5]), t.op('Mul', [t.r(t.x, [-1, 1, 3, 5]), t.s(-0.5)])], { axis: 1 });
+      const kv = t.op('Add', [t.r(t.u, [1, 2, 9, 5]), t.op('Unsqueeze', [t.op('Unsqueeze', [t.cols(t.x, 0, 5), t.i64([1])]), t.i64([1])])]);
+      return t.op('MatMul', [t.op('Softmax', [t.op('MatMul', [q, t.op('Transpose', [kv], { perm: [0, 1, 3, 2] })])], { axis: 3 }), kv]);
+    },
+  },
+  {
+    name: 'attention whose probabilities are read again (not fused)', dx: 15,
+    build: (t) => {
+      const q = x3(t);
+      const p = t.op('Softmax', [t.op('MatMul', [q, t.op('Transpose', [q], { perm: [0, 2, 1] })])], { axis: -1 });
+      return t.op('Concat', [t.op('MatMul', [p, q]), p], { axis: -1 });
+    },
+  },
   { name: 'batched MatMul [N,3,5] x [N,5,2] (both runtime)', dx: 25, build: (t) => t.op('MatMul', [t.r(t.cols(t.x, 0, 15), [-1, 3, 5]), t.r(t.cols(t.x, 15, 25), [-1, 5, 2])]) },
   { name: 'MatMul [N,3,5] by the context [1,5,2]', dx: 15, du: 10, build: (t) => t.op('MatMul', [x3(t), t.r(t.u, [1, 5, 2])]) },
   { name: 'MatMul the context [1,3,5] by [N,5,2]', dx: 10, du: 15, build: (t) => t.op('MatMul', [t.r(t.u, [1, 3, 5]), t.r(t.x, [-1, 5, 2])]) },

@@ -3,4 +3,5 @@
  * own (plain SIMD and relaxed SIMD, private memory) so that the native plans' module, which every page
  * embeds, does not carry them. A compiled graph instantiates both modules on one memory.
  */
+export { attentionRows } from './attention-rows';
 export { batchedMatmul, batchedMatmulT, binaryRows, copyRuns, copySegments, layerNormRows, softmaxRows, unaryRows } from './elementwise';

@@ -95,17 +95,36 @@ export function unaryRows(code: i32, out: usize, x: usize, n: i32, p: f32, q: f3
 /**
  * LayerNormalization of rows x width: (x - mean) / sqrt(var + eps) * scale + bias, with scale and bias
  * (0: none) rows of `width` repeated every sRows / bRows rows ([width]: 1, a per-field [F, width]: F).
- * Mean and variance in f64 over the row, as the js kernel.
+ * Mean and variance in f64 over the row, as the js kernel (summed in another order).
  */
 export function layerNormRows(x: usize, out: usize, rows: i32, width: i32, eps: f32, scale: usize, sRows: i32, bias: usize, bRows: i32): void {
   for (let r = 0; r < rows; r++) {
     const xo = x + ((<usize>r * <usize>width) << 2);
     const oo = out + ((<usize>r * <usize>width) << 2);
-    let sum: f64 = 0;
-    for (let i = 0; i < width; i++) sum += <f64>load<f32>(xo + (<usize>i << 2));
+    // Four floats a step as two f64x2 (independent sums, so the adds overlap); the tail one at a time.
+    const body = width & ~3;
+    let lo = f64x2.splat(0);
+    let hi = f64x2.splat(0);
+    for (let i = 0; i < body; i += 4) {
+      const v = v128.load(xo + (<usize>i << 2));
+      lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+      hi = f64x2.add(hi, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)));
+    }
+    let sum: f64 = f64x2.extract_lane(lo, 0) + f64x2.extract_lane(lo, 1) + f64x2.extract_lane(hi, 0) + f64x2.extract_lane(hi, 1);
+    for (let i = body; i < width; i++) sum += <f64>load<f32>(xo + (<usize>i << 2));
     const mean = sum / <f64>width;
-    let sq: f64 = 0;
-    for (let i = 0; i < width; i++) {
+    const mm = f64x2.splat(mean);
+    lo = f64x2.splat(0);
+    hi = f64x2.splat(0);
+    for (let i = 0; i < body; i += 4) {
+      const v = v128.load(xo + (<usize>i << 2));
+      const a = f64x2.sub(f64x2.promote_low_f32x4(v), mm);
+      const b = f64x2.sub(f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), mm);
+      lo = f64x2.add(lo, f64x2.mul(a, a));
+      hi = f64x2.add(hi, f64x2.mul(b, b));
+    }
+    let sq: f64 = f64x2.extract_lane(lo, 0) + f64x2.extract_lane(lo, 1) + f64x2.extract_lane(hi, 0) + f64x2.extract_lane(hi, 1);
+    for (let i = body; i < width; i++) {
       const d = <f64>load<f32>(xo + (<usize>i << 2)) - mean;
       sq += d * d;
     }
@@ -159,8 +178,11 @@ export function softmaxRows(x: usize, out: usize, rows: i32, len: i32): void {
   for (let r = 0; r < rows; r++) {
     const xo = x + ((<usize>r * <usize>len) << 2);
     const oo = out + ((<usize>r * <usize>len) << 2);
-    let mx: f32 = -Infinity;
-    for (let i = 0; i < len; i++) mx = max(mx, load<f32>(xo + (<usize>i << 2)));
+    const body = len & ~3;
+    let mv = f32x4.splat(-Infinity);
+    for (let i = 0; i < body; i += 4) mv = f32x4.max(mv, v128.load(xo + (<usize>i << 2)));
+    let mx: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    for (let i = body; i < len; i++) mx = max(mx, load<f32>(xo + (<usize>i << 2)));
     const m = f32x4.splat(mx);
     let sum = f32x4.splat(0);
     for (let i = 0; i < len; i += 4) {

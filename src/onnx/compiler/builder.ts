@@ -84,9 +84,22 @@ export class CompiledStore {
   }
 }
 
+/** A tensor that repeats a smaller one (a context value broadcast over the candidates): element j is source[map[j]]. */
+export interface Broadcast {
+  readonly source: RTensor;
+  readonly map: ArrayLike<number>;
+}
+
 export class ProgramBuilder {
   private readonly makers: (() => Step)[] = [];
   private readonly lives = new Map<Slot, Lifetime>();
+  /** Per step: the slots it writes, and whether it may be dropped when nothing reads them. */
+  private readonly writes: { readonly slots: readonly Slot[]; readonly elidable: boolean }[] = [];
+  /**
+   * Tensors that only repeat another's elements, by slot: a copy (movement) step reads the source in their
+   * place, so their own copy is dropped when nothing else reads them.
+   */
+  readonly broadcasts = new Map<Slot, Broadcast>();
   /** The node being lowered (for errors). */
   node: GraphNode | undefined;
 
@@ -122,11 +135,15 @@ export class ProgramBuilder {
     return { kind: 'tensor', dtype: d, shape: v.value.shape, slot: this.store.constant(v.value, d) };
   }
 
-  /** Append a step that reads `reads` and writes `writes`; `make` runs once the slots have offsets. */
-  emit(reads: readonly RTensor[], writes: readonly RTensor[], make: () => Step, gpu = false): void {
+  /**
+   * Append a step that reads `reads` and writes `writes`; `make` runs once the slots have offsets. An
+   * `elidable` step (a copy with no other effect) is dropped when no later step or output reads what it writes.
+   */
+  emit(reads: readonly RTensor[], writes: readonly RTensor[], make: () => Step, gpu = false, elidable = false): void {
     this.checkEngine(gpu);
     const at = this.makers.length;
     this.makers.push(make);
+    this.writes.push({ slots: writes.map((w) => w.slot), elidable });
     for (const w of writes) if (!this.lives.has(w.slot) && w.slot.at < 0) this.lives.set(w.slot, { slot: w.slot, from: at, to: at });
     for (const r of reads) {
       const l = this.lives.get(r.slot);
@@ -141,10 +158,18 @@ export class ProgramBuilder {
       const l = this.lives.get(o.slot);
       if (l) l.to = end;
     }
+    // Elidable steps whose writes nobody reads are dropped, with their slots.
+    const dead = new Set<number>();
+    for (let at = end - 1; at >= 0; at--) {
+      const w = this.writes[at]!;
+      if (!w.elidable || !w.slots.every((s) => this.lives.get(s)?.from === at && this.lives.get(s)!.to === at)) continue;
+      dead.add(at);
+      for (const s of w.slots) this.lives.delete(s);
+    }
     const lives = [...this.lives.values()];
     const region = packSlots(lives, end);
     const base = this.store.arena.alloc(Math.max(region, 1));
     for (const l of lives) l.slot.at += base;
-    return this.makers.map((m) => m());
+    return this.makers.flatMap((m, at) => (dead.has(at) ? [] : [m()]));
   }
 }

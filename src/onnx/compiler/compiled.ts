@@ -5,7 +5,8 @@
  * split-linear rewrite lowers onto the GEMM (context columns once, a broadcast row added per candidate);
  * the other rewrites are the interpreter's alone, so the compiled stages run those nodes as exported.
  * MatMul/Gemm by a constant runs on the engine's GEMM with the Add of a bias and a Relu/Sigmoid after it
- * fused in.
+ * fused in; a hand-written LayerNorm is one kernel (./fuse-layer-norm.ts), and so is scaled dot-product
+ * attention (./fuse-attention.ts).
  */
 import { RankawareError, show } from '../../errors.js';
 import type { Activation } from '../../plan/ir.js';
@@ -31,6 +32,7 @@ import { gemmByConstant, lowerGemm, lowerMatMul, lowerMatMulT } from './lower-li
 import { concatColumns, materialize } from './lower-movement.js';
 import { lowerNode } from './lower.js';
 import { decomposedLayerNorm } from './fuse-layer-norm.js';
+import { fusedAttention } from './fuse-attention.js';
 
 export type CompiledEngine = 'js' | 'wasm' | 'webgpu';
 
@@ -199,11 +201,18 @@ export class CompiledGraph {
         b.node = node;
         const [x, bt] = [read(node.inputs[0]!, node), read(transposed.get(node.inputs[1]!)!, node)];
         if (!x || !bt) throw new Error(`import bug: the operands of ${node.name} were not lowered`);
+        const attention = fusedAttention(node, x, bt, { sole, users: (name) => (internal(name) ? (users.get(name) ?? []) : []), read }, b);
+        if (attention) {
+          for (const n of attention.absorbed) skip.add(n);
+          values.set(attention.output, attention.value);
+          continue;
+        }
         values.set(node.outputs[0]!, lowerMatMulT(node, x, bt, b));
         continue;
       }
       const rewrite = rewriteOf(node);
       if (rewrite) {
+        b.node = node;
         values.set(node.outputs[0]!, rewrite(b));
         continue;
       }

@@ -29,10 +29,10 @@ function absoluteMap(plan: MovePlan, sourceAt: readonly number[], n: number): In
 }
 
 /** Copy elements of `sources` into `out` by a plan: the copy kernel (js), or copyMap (webgpu). */
-export function emitMove(b: ProgramBuilder, plan: MovePlan, sources: readonly RTensor[], out: RTensor): void {
+export function emitMove(b: ProgramBuilder, plan: MovePlan, sources: readonly RTensor[], out: RTensor, elidable = false): void {
   const n = size(out.shape);
   if (b.store.gpu) {
-    gpuEmit(b, sources, [out], 'copyMap', () => [out.slot.at, b.store.ints(absoluteMap(plan, sources.map((s) => s.slot.at), n)), n], n);
+    gpuEmit(b, sources, [out], 'copyMap', () => [out.slot.at, b.store.ints(absoluteMap(plan, sources.map((s) => s.slot.at), n)), n], n, elidable);
     return;
   }
   const simd = b.store.simd;
@@ -49,7 +49,7 @@ export function emitMove(b: ProgramBuilder, plan: MovePlan, sources: readonly RT
       const at = b.store.ints(table) * 4;
       const [o, stride, rows] = [out.slot.at * 4, segs.rowWidth * 4, segs.rows];
       return () => simd.copySegments(o, stride, rows, at, per);
-    });
+    }, false, elidable);
     return;
   }
   if (simd && plan.kind === 'runs') {
@@ -65,14 +65,14 @@ export function emitMove(b: ProgramBuilder, plan: MovePlan, sources: readonly RT
       }
       const at = b.store.ints(table) * 4;
       return () => simd.copyRuns(at, count);
-    });
+    }, false, elidable);
     return;
   }
   const key = storage(out.dtype);
   b.emit(sources, [out], () => {
     const run = moveStep(plan, sources.map((s) => s.slot.at), out.slot.at);
     return (v) => run(v[key]);
-  });
+  }, false, elidable);
 }
 /** The data inputs of each movement op (all: every input); its other inputs must be known. */
 export const MOVEMENT: Readonly<Record<string, readonly number[] | 'all'>> = {
@@ -89,11 +89,14 @@ export function lowerMovement(node: GraphNode, ins: Inputs, b: ProgramBuilder): 
   const fake = ins.map((v, i) => {
     if (!v || !dataIdx.includes(i)) return known(v);
     const t = b.operand(v);
+    // A broadcast context value is read from its one row: the positions are the source's, repeated.
+    const repeated = b.broadcasts.get(t.slot);
     offsets.push(next);
-    sources.push(t);
+    sources.push(repeated?.source ?? t);
     const data = new Float64Array(size(t.shape));
-    for (let j = 0; j < data.length; j++) data[j] = next + j;
-    next += data.length;
+    if (repeated) for (let j = 0; j < data.length; j++) data[j] = next + repeated.map[j]!;
+    else for (let j = 0; j < data.length; j++) data[j] = next + j;
+    next += repeated ? size(repeated.source.shape) : data.length;
     return { dtype: t.dtype, shape: t.shape, data } as Value;
   });
   const outs = KERNELS[node.op]!(fake, node);
@@ -131,12 +134,16 @@ export function lowerGather(node: GraphNode, ins: Inputs, b: ProgramBuilder): CV
   });
   return [out];
 }
-/** A once value ([1, ...] along its candidate axes) repeated to `shape`: a copy kernel. */
+/**
+ * A once value ([1, ...] along its candidate axes) repeated to `shape`: a copy kernel, dropped when only
+ * copies read it (they read `t` in its place).
+ */
 export function materialize(b: ProgramBuilder, t: RTensor, shape: readonly number[]): RTensor {
   const map = broadcastIndex(t.shape, shape);
   const plan = movePlan(Float64Array.from(map), [0]);
   const out = b.tensor(t.dtype, shape);
-  emitMove(b, plan, [t], out);
+  emitMove(b, plan, [t], out, true);
+  b.broadcasts.set(out.slot, { source: t, map });
   return out;
 }
 

@@ -15,8 +15,8 @@ export type Inputs = readonly (CValue | undefined)[];
 export const known = (v: CValue | undefined): Value | undefined => (v && v.kind === 'known' ? v.value : undefined);
 
 /** A dispatch of the webgpu engine; its parameters are made once the slots have offsets. */
-export function gpuEmit(b: ProgramBuilder, reads: readonly RTensor[], writes: readonly RTensor[], entry: GpuEntry, params: () => GpuParam[], threads: number): void {
-  b.emit(reads, writes, () => b.store.gpu!.step(entry, params(), threads), true);
+export function gpuEmit(b: ProgramBuilder, reads: readonly RTensor[], writes: readonly RTensor[], entry: GpuEntry, params: () => GpuParam[], threads: number, elidable = false): void {
+  b.emit(reads, writes, () => b.store.gpu!.step(entry, params(), threads), true, elidable);
 }
 export const isInt = (t: RTensor) => (t.dtype === 'float' ? 0 : 1);
 

@@ -34,6 +34,36 @@ export function batchedMatmulT(f: Float32Array, a: number, b: number, c: number,
   }
 }
 
+/**
+ * softmax(Q[t] K[t]^T * mul / div) V[t] for every batch t, one query row at a time (the fused attention of
+ * ../fuse-attention.ts): float32 where the unfused nodes would write (scores, scaled, probabilities).
+ * `room` holds o scores.
+ */
+export function attentionRows(f: Float32Array, q: number, k: number, v: number, out: number, qBase: Int32Array, kBase: Int32Array, vBase: Int32Array, m: number, o: number, dk: number, dv: number, mul: number, div: number, room: number): void {
+  for (let t = 0; t < qBase.length; t++) {
+    const qo = q + qBase[t]!, ko = k + kBase[t]!, vo = v + vBase[t]!;
+    for (let i = 0; i < m; i++) {
+      let max = -Infinity;
+      for (let j = 0; j < o; j++) {
+        let s = 0;
+        for (let p = 0; p < dk; p++) s += f[qo + i * dk + p]! * f[ko + j * dk + p]!;
+        const scaled = Math.fround(Math.fround(Math.fround(s) * mul) / div);
+        f[room + j] = scaled;
+        max = Math.max(max, scaled);
+      }
+      let sum = 0;
+      for (let j = 0; j < o; j++) sum += Math.exp(f[room + j]! - max);
+      for (let j = 0; j < o; j++) f[room + j] = Math.exp(f[room + j]! - max) / sum;
+      const oo = out + (t * m + i) * dv;
+      for (let c = 0; c < dv; c++) {
+        let acc = 0;
+        for (let j = 0; j < o; j++) acc += f[room + j]! * f[vo + j * dv + c]!;
+        f[oo + c] = acc;
+      }
+    }
+  }
+}
+
 /** Softmax (or its log) over `len` elements `inner` apart, for each of outer x inner lines. */
 export function softmax(f: Float32Array, x: number, out: number, outer: number, len: number, inner: number, log: boolean): void {
   for (let o = 0; o < outer; o++)
