@@ -501,6 +501,27 @@ describe('refusals', () => {
     expect(refusal(() => model.score({ ...ok, candidates: [{ item: 1 }, {}] })).message).toContain('request.candidates[1].item');
     expect(refusal(() => model.score({ ...ok, candidates: [{ item: 1 }, { item: -1 }] })).message).toBe('request.candidates[1].item: expected an id in [0, 12), received -1');
   });
+  it('bad candidate lists name the candidate, the field and the element', () => {
+    // Candidate inputs x [N, 3] (floats) and ids [N, L] (a free list length into a table of 5 rows).
+    const g = new GraphBuilder();
+    g.input('u', 'float32', [1, 3]);
+    g.input('x', 'float32', ['N', 3]);
+    g.input('ids', 'int64', ['N', 'L']);
+    const table = g.floats('table', Float32Array.from({ length: 15 }, (_, i) => i / 10), [5, 3]);
+    const pooled = g.op('ReduceSum', [g.op('Gather', [table, 'ids']), g.int64s([1])], { keepdims: 0 });
+    g.output('score', g.op('ReduceSum', [g.op('Mul', [g.op('Add', ['x', pooled]), 'u']), g.int64s([1])], { keepdims: 1 }), 'float32', ['N', 1]);
+    const model = importOnnx(g.encode('lists', ''), { context: ['u'] });
+    const ctx = { u: [1, 2, 3] };
+    const c = (x: unknown, ids: unknown) => ({ x, ids });
+    expect(model.score({ context: ctx, candidates: [c([1, 2, 3], [0, 4]), c([0, 0, 1], [1, 1])] }).scores).toHaveLength(2);
+    const message = (candidates: unknown[]) => refusal(() => model.score({ context: ctx, candidates })).message;
+    expect(message([c([1, 2, 3], [0]), c([1, 2], [0])])).toBe('request.candidates[1].x: expected a list of 3 finite numbers, received [1, 2]');
+    expect(message([c([1, 2, 3], [0]), c([1, NaN, 3], [0])])).toBe('request.candidates[1].x[1]: expected a list of 3 finite numbers, received NaN');
+    expect(message([c([1, 2, 3], [0]), c([1, '2', 3], [0])])).toBe('request.candidates[1].x[1]: expected a list of 3 finite numbers, received "2"');
+    expect(message([c([1, 2, 3], [0, 1]), c([1, 2, 3], [0, 5])])).toBe('request.candidates[1].ids[1]: expected a list of ids in [0, 5), received 5');
+    expect(message([c([1, 2, 3], [0, 1]), c([1, 2, 3], [0])])).toMatch(/^request\.candidates\[1\]\.ids: expected a list of 2 values, like the first candidate's/);
+    expect(message([c([1, 2, 3], [0]), c(7, [0])])).toBe('request.candidates[1].x: expected a list of 3 finite numbers, received 7');
+  });
 });
 
 describe('CLI: import, score, inspect', () => {

@@ -67,13 +67,20 @@ function rowValues(input: ImportedInput, v: unknown, whereOf: () => string): num
   return list as number[];
 }
 
+/** The dims after the first of an input whose rows hold `width` values (a free list length solved for). */
+function innerDims(input: ImportedInput, width: number): readonly number[] {
+  if (input.inner.length === 0 || !input.inner.includes(-1)) return input.inner;
+  const fixed = Math.max(input.inner.filter((x) => x !== -1).reduce((a, b) => a * b, 1), 1);
+  return input.inner.map((d) => (d === -1 ? width / fixed : d));
+}
+
 function tensor(input: ImportedInput, rows: number[][], where: string): Value {
   const width = rows[0]?.length ?? 0;
   rows.forEach((r, i) => {
     if (r.length !== width)
       throw new RankawareError(`${where.replace('#', String(i))}.${input.name}`, `a list of ${width} values, like the first candidate's (ONNX inputs are rectangular)`, `a list of ${r.length}`);
   });
-  const inner = input.inner.length === 0 ? [] : input.inner.includes(-1) ? input.inner.map((d) => (d === -1 ? width / Math.max(input.inner.filter((x) => x !== -1).reduce((a, b) => a * b, 1), 1) : d)) : input.inner;
+  const inner = innerDims(input, width);
   if (!inner.every(Number.isInteger)) throw new RankawareError(`${where.replace('#', '0')}.${input.name}`, expectedOf(input), `a list of ${width}`);
   const data = new Float64Array(rows.length * width);
   for (let r = 0; r < rows.length; r++) data.set(rows[r]!, r * width);
@@ -97,16 +104,53 @@ export function encodeContextInputs(inputs: readonly ImportedInput[], context: u
 export function encodeCandidateInputs(inputs: readonly ImportedInput[], candidates: unknown): { feeds: Map<string, Value>; n: number } {
   const cand = inputs.filter((i) => i.side === 'candidate');
   if (!Array.isArray(candidates) || candidates.length === 0) throw new RankawareError('request.candidates', 'a non-empty array of candidates', show(candidates), 'invalid');
+  const names = new Set(cand.map((i) => i.name));
   candidates.forEach((c, r) => {
     if (!isRecord(c)) throw new RankawareError(`request.candidates[${r}]`, 'an object of candidate fields', show(c), 'invalid');
-    checkKeys(c, cand, `request.candidates[${r}]`);
+    for (const key in c) if (!names.has(key)) checkKeys(c, cand, `request.candidates[${r}]`);
   });
   const feeds = new Map<string, Value>();
   for (const i of cand) {
+    // The common case in one pass; anything it does not take goes the checked way, which names what is wrong.
+    const fast = candidateColumn(i, candidates as Record<string, unknown>[]);
+    if (fast) {
+      feeds.set(i.name, fast);
+      continue;
+    }
     const rows = candidates.map((c, r) => rowValues(i, (c as Record<string, unknown>)[i.name], () => `request.candidates[${r}].${i.name}`));
     feeds.set(i.name, tensor(i, rows, 'request.candidates[#]'));
   }
   return { feeds, n: candidates.length };
+}
+
+/**
+ * One candidate input's values for every candidate, written straight into its tensor, or undefined at the
+ * first value that is not what the input takes (rowValues and tensor then say what and where).
+ */
+function candidateColumn(input: ImportedInput, candidates: readonly Record<string, unknown>[]): Value | undefined {
+  const n = candidates.length;
+  const first = candidates[0]![input.name];
+  const width = input.inner.includes(-1) ? (Array.isArray(first) ? first.length : 1) : input.inner.reduce((a, d) => a * d, 1);
+  const inner = innerDims(input, width);
+  if (!inner.every(Number.isInteger)) return undefined;
+  const data = new Float64Array(n * width);
+  const int = input.dtype !== 'float';
+  const rows = input.rows ?? Infinity;
+  const ok = (x: unknown): x is number => typeof x === 'number' && (int ? Number.isInteger(x) && (rows === Infinity || (x >= 0 && x < rows)) : Number.isFinite(x));
+  for (let r = 0; r < n; r++) {
+    const v = candidates[r]![input.name];
+    if (Array.isArray(v)) {
+      if (v.length !== width) return undefined;
+      for (let k = 0; k < width; k++) {
+        const x: unknown = v[k];
+        if (!ok(x)) return undefined;
+        data[r * width + k] = x;
+      }
+    } else if (width === 1 && ok(v)) data[r] = v;
+    else return undefined;
+  }
+  if (input.float32) for (let i = 0; i < data.length; i++) data[i] = Math.fround(data[i]!);
+  return { dtype: input.dtype, shape: [n, ...inner], data };
 }
 
 export function encodeImportRequest(inputs: readonly ImportedInput[], request: unknown): EncodedImportRequest {
