@@ -4,4 +4,5 @@
  * embeds, does not carry them. A compiled graph instantiates both modules on one memory.
  */
 export { attentionRows } from './attention-rows';
+export { pairDots } from './pair-dots';
 export { batchedMatmul, batchedMatmulT, binaryRows, copyRuns, copySegments, layerNormRows, softmaxRows, unaryRows } from './elementwise';

@@ -8,7 +8,7 @@
  * Unary codes: neg 0, abs 1, reciprocal 2, sqrt 3, exp 4, relu 6, leaky relu 7 (alpha p), sigmoid 8,
  * clip 12 (to [p, q]), copy 14.
  */
-import { exp4, loadN, storeN } from './simd';
+import { exp4, hsum4, loadN, storeN } from './simd';
 
 // @ts-ignore: decorator
 @inline function op4(code: i32, x: v128, y: v128): v128 {
@@ -211,13 +211,24 @@ export function batchedMatmulT(a: usize, b: usize, c: usize, aBases: usize, bBas
     const co = c + ((<usize>t * <usize>m * <usize>o) << 2);
     for (let i = 0; i < m; i++) {
       const ar = ao + ((<usize>i * <usize>k) << 2);
-      for (let j = 0; j < o; j++) {
-        const br = bo + ((<usize>j * <usize>k) << 2);
-        let acc = f32x4.splat(0);
-        let p = 0;
-        for (; p + 4 <= k; p += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(ar + (<usize>p << 2)), v128.load(br + (<usize>p << 2))));
-        if (p < k) acc = f32x4.add(acc, f32x4.mul(loadN(ar + (<usize>p << 2), k - p), loadN(br + (<usize>p << 2), k - p)));
-        store<f32>(co + ((<usize>(i * o + j)) << 2), f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+      // Four outputs a step: four dot products in flight, one horizontal sum for the four. Rows past o
+      // repeat the last (their lanes are not stored).
+      for (let j = 0; j < o; j += 4) {
+        const b0 = bo + ((<usize>j * <usize>k) << 2);
+        const b1 = bo + ((<usize>min(j + 1, o - 1) * <usize>k) << 2);
+        const b2 = bo + ((<usize>min(j + 2, o - 1) * <usize>k) << 2);
+        const b3 = bo + ((<usize>min(j + 3, o - 1) * <usize>k) << 2);
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+        for (let p = 0; p < k; p += 4) {
+          const n = k - p;
+          const at = <usize>p << 2;
+          const x = loadN(ar + at, n);
+          a0 = f32x4.add(a0, f32x4.mul(x, loadN(b0 + at, n)));
+          a1 = f32x4.add(a1, f32x4.mul(x, loadN(b1 + at, n)));
+          a2 = f32x4.add(a2, f32x4.mul(x, loadN(b2 + at, n)));
+          a3 = f32x4.add(a3, f32x4.mul(x, loadN(b3 + at, n)));
+        }
+        storeN(co + ((<usize>(i * o + j)) << 2), hsum4(a0, a1, a2, a3), o - j);
       }
     }
   }

@@ -2,8 +2,8 @@
  * An imported graph compiled onto float32 kernels: the staged program of the rank analysis (a context
  * stage once per request, a candidate stage per request's N candidates) or the plain graph (vanilla), each
  * lowered node by node at the shapes of the request and cached by those shapes (N, list lengths). The
- * split-linear rewrite lowers onto the GEMM (context columns once, a broadcast row added per candidate);
- * the other rewrites are the interpreter's alone, so the compiled stages run those nodes as exported.
+ * rank-aware rewrites lower as ./lower-rewrites.ts says (split-linear, pair-products, fm-split,
+ * row-projection; on webgpu split-linear and row-projection); attention-lse runs as exported.
  * MatMul/Gemm by a constant runs on the engine's GEMM with the Add of a bias and a Relu/Sigmoid after it
  * fused in; a hand-written LayerNorm is one kernel (./fuse-layer-norm.ts), and so is scaled dot-product
  * attention (./fuse-attention.ts).
@@ -28,8 +28,9 @@ import { gpuGemm } from './gpu.js';
 import type { GpuEngine } from './gpu.js';
 import type { WasmVariant } from '../../backends/wasm/module.js';
 import type { Epilogue } from './lower-linear.js';
-import { gemmByConstant, lowerGemm, lowerMatMul, lowerMatMulT } from './lower-linear.js';
-import { concatColumns, materialize } from './lower-movement.js';
+import { lowerGemm, lowerMatMul, lowerMatMulT } from './lower-linear.js';
+import { materialize } from './lower-movement.js';
+import { lowerRewriteCand, lowerRewriteOnce, lowersRewrite, storedNames } from './lower-rewrites.js';
 import { lowerNode } from './lower.js';
 import { decomposedLayerNorm } from './fuse-layer-norm.js';
 import { fusedAttention } from './fuse-attention.js';
@@ -98,9 +99,9 @@ export class CompiledGraph {
     this.graph = staged.graph;
     this.rank = staged.rank;
     const { graph, rank } = staged;
-    const lowered = new Map([...rewrites].filter(([, rw]) => rw.kind === 'split-linear' && rw.linear));
+    const lowered = new Map([...rewrites].filter(([, rw]) => lowersRewrite(rw, engine)));
     this.staged = new StagedProgram(graph, rank, lowered);
-    const needed = new Set<string>(this.staged.rewrites.map((rw) => rw.onceName));
+    const needed = new Set<string>(this.staged.rewrites.flatMap(storedNames));
     for (const node of this.staged.candNodes) {
       const rw = lowered.get(node);
       if (rw && this.staged.rewrites.includes(rw)) continue;
@@ -300,7 +301,7 @@ export class CompiledGraph {
         return undefined;
       };
       this.lowerNodes(b, this.staged.onceNodes, read, values, new Set(this.onceNeeded), () => undefined);
-      for (const rw of this.staged.rewrites) values.set(rw.onceName, this.splitOnce(b, rw, read));
+      for (const rw of this.staged.rewrites) for (const [name, t] of lowerRewriteOnce(b, rw, read)) values.set(name, t);
       const outputs = this.onceNeeded.map((name) => {
         const v = values.get(name);
         if (!v) throw new Error(`import bug: once value ${name} was not lowered`);
@@ -372,7 +373,7 @@ export class CompiledGraph {
       const rewrites = new Map(this.staged.rewrites.map((rw) => [rw.node, rw]));
       this.lowerNodes(b, this.staged.candNodes, read, values, new Set(this.graph.outputs), (node) => {
         const rw = rewrites.get(node);
-        return rw ? (bb) => this.splitCand(bb, rw, read, once.get(rw.onceName)!, n) : undefined;
+        return rw ? (bb) => lowerRewriteCand(bb, rw, read, (name) => once.get(name)!, n) : undefined;
       });
       const outputs = this.graph.outputs.map((name) => {
         const out = read(name);
@@ -430,34 +431,6 @@ export class CompiledGraph {
     this.write(program, feeds, once);
     const range = (t: RTensor) => [t.slot.at, t.slot.at + size(t.shape)] as const;
     await this.gpu.run(this.store.arena, program.inputs.map(({ t }) => range(t)), program.steps as unknown as (() => void)[], program.outputs.flatMap(({ v }) => (v.kind === 'tensor' ? [range(v)] : [])));
-  }
-
-  // ----- split-linear, lowered -----------------------------------------------------------------
-
-  private partTensors(b: ProgramBuilder, rw: Rewrite, once: boolean, read: (name: string) => CValue | undefined) {
-    const parts = rw.parts.filter((p) => p.once === once);
-    return { tensors: parts.map((p) => b.operand(read(p.name)!, 'float')), widths: parts.map((p) => p.width) };
-  }
-
-  /** x_c W_c + bias, once: [1, outDim]. */
-  private splitOnce(b: ProgramBuilder, rw: Rewrite, read: (name: string) => CValue | undefined): RTensor {
-    const lin = rw.linear!;
-    const { tensors, widths } = this.partTensors(b, rw, true, read);
-    const x = concatColumns(b, tensors, widths, 1);
-    const k = widths.reduce((a, w) => a + w, 0);
-    const w: Value = { dtype: 'float', shape: [k, lin.outDim], data: lin.once };
-    return gemmByConstant(b, x, w, false, 1, { bias: lin.bias, act: 'none' }, [1, lin.outDim]);
-  }
-
-  /** x_t W_t + the once row, per candidate. */
-  private splitCand(b: ProgramBuilder, rw: Rewrite, read: (name: string, node?: GraphNode) => CValue | undefined, onceRow: CValue, n: number): RTensor {
-    const lin = rw.linear!;
-    const { tensors, widths } = this.partTensors(b, rw, false, (name) => read(name));
-    const x = concatColumns(b, tensors, widths, n);
-    const k = widths.reduce((a, w) => a + w, 0);
-    const w: Value = { dtype: 'float', shape: [k, lin.outDim], data: lin.cand };
-    const out = gemmByConstant(b, x, w, false, 1, { add: b.operand(onceRow), act: 'none' }, [n, lin.outDim]);
-    return b.view(out, lin.outShape(n));
   }
 
   // ----- feeds and results -----------------------------------------------------------------------

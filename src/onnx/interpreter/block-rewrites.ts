@@ -26,6 +26,8 @@ export function fmSplit(node: GraphNode, parts: readonly Part[], rows: RowMap, o
   const kt = candRows.length;
   return {
     kind: 'fm-split',
+    rows,
+    outShape,
     node,
     parts,
     onceName: `${node.outputs[0]}#once`,
@@ -92,6 +94,7 @@ export function attentionLse(node: GraphNode, parts: readonly Part[], rows: RowM
   const qAt = 0, kAt = kc * w, vAt = 2 * kc * w, mAt = 3 * kc * w, lAt = mAt + h * kc, accAt = lAt + h * kc;
   return {
     kind: 'attention-lse',
+    rows,
     node,
     parts,
     onceName: `${node.outputs[0]}#once`,

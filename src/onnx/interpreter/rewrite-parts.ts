@@ -34,6 +34,12 @@ export interface Rewrite {
   readonly kind: RewriteKind;
   /** split-linear only: its weights. */
   readonly linear?: SplitLinearWeights;
+  /** The block rewrites (pair-products, fm-split, row-projection, attention-lse): which stacked rows are context. */
+  readonly rows?: RowMap;
+  /** row-projection: the constant [D, O] the rows are projected by. */
+  readonly weight?: Value;
+  /** fm-split: the node's output shape for n candidates. */
+  readonly outShape?: (n: number) => number[];
   readonly node: GraphNode;
   readonly parts: readonly Part[];
   /** The once-stage value this rewrite stores (`<output>#once`). */

@@ -182,6 +182,7 @@ function pairProducts(node: GraphNode, parts: readonly Part[], rows: RowMap): Re
   onceRows.forEach((r, i) => (slot[r] = i));
   return {
     kind: 'pair-products',
+    rows,
     node,
     parts,
     onceName: `${node.outputs[0]}#once`,
@@ -228,6 +229,8 @@ function rowProjection(node: GraphNode, parts: readonly Part[], rows: RowMap, w:
   const candParts = parts.filter((p) => !p.once);
   return {
     kind: 'row-projection',
+    rows,
+    weight: w,
     node,
     parts,
     onceName: `${node.outputs[0]}#once`,

@@ -1,0 +1,220 @@
+/**
+ * The rank-aware rewrites (src/onnx/interpreter/rewrites.ts, block-rewrites.ts) lowered onto the compiled
+ * stages: each stores its context share once (the context program) and computes only what involves a
+ * candidate in the candidate program.
+ * - split-linear: x_c W_c + bias once, x_t W_t on the GEMM with that row added in its epilogue;
+ * - pair-products: the context rows' dot products once, per candidate only the pairs with a candidate row
+ *   (each pair once, mirrored), reading every row where it lies (pairDots);
+ * - fm-split: the context rows' sum and sum of squares once, the candidate rows added per candidate;
+ * - row-projection: the context rows projected once, the candidate rows on the GEMM, the rows put back in
+ *   field order by one copy.
+ * attention-lse is not lowered: the attention runs as exported, fused into one kernel (./fuse-attention.ts).
+ */
+import type { Rewrite } from '../interpreter/rewrite-parts.js';
+import type { Value } from '../interpreter/tensor.js';
+import type { GraphNode } from '../reader/onnx-graph.js';
+import type { CValue, ProgramBuilder, RTensor } from './builder.js';
+import { gemmByConstant } from './lower-linear.js';
+import { concatColumns, emitMove } from './lower-movement.js';
+import type { CompiledEngine } from './compiled.js';
+
+type Read = (name: string, node?: GraphNode) => CValue | undefined;
+
+/** Whether the compiler lowers `rw` on `engine` (webgpu: those made of its dispatches: GEMMs and copies). */
+export function lowersRewrite(rw: Rewrite, engine: CompiledEngine): boolean {
+  switch (rw.kind) {
+    case 'split-linear':
+      return !!rw.linear;
+    case 'row-projection':
+      return !!rw.rows && !!rw.weight;
+    case 'pair-products':
+    case 'fm-split':
+      return !!rw.rows && engine !== 'webgpu';
+    default:
+      return false;
+  }
+}
+
+/** The context values a lowered rewrite stores for the candidate program. */
+export function storedNames(rw: Rewrite): string[] {
+  return rw.kind === 'pair-products' ? [rw.onceName, `${rw.onceName}#rows`] : [rw.onceName];
+}
+
+function sideTensors(b: ProgramBuilder, rw: Rewrite, once: boolean, read: Read) {
+  const parts = rw.parts.filter((p) => p.once === once);
+  return { tensors: parts.map((p) => b.operand(read(p.name)!, 'float')), widths: parts.map((p) => p.width) };
+}
+
+/** One side's parts side by side: [rows, sum of widths] (a part of one row is repeated). */
+function sideRows(b: ProgramBuilder, rw: Rewrite, once: boolean, read: Read, rows: number): RTensor {
+  const { tensors, widths } = sideTensors(b, rw, once, read);
+  return concatColumns(b, tensors, widths, rows);
+}
+
+/** The context program's share of `rw`: its stored values by name. */
+export function lowerRewriteOnce(b: ProgramBuilder, rw: Rewrite, read: Read): [string, RTensor][] {
+  const x = sideRows(b, rw, true, read, 1);
+  switch (rw.kind) {
+    case 'split-linear': {
+      const lin = rw.linear!;
+      const w: Value = { dtype: 'float', shape: [x.shape[1]!, lin.outDim], data: lin.once };
+      return [[rw.onceName, gemmByConstant(b, x, w, false, 1, { bias: lin.bias, act: 'none' }, [1, lin.outDim])]];
+    }
+    case 'row-projection': {
+      const { onceRows, d } = rw.rows!;
+      const w = rw.weight!;
+      return [[rw.onceName, gemmByConstant(b, b.view(x, [onceRows.length, d]), w, false, 1, { act: 'none' }, [onceRows.length, w.shape[1]!])]];
+    }
+    case 'pair-products': {
+      const { onceRows, d } = rw.rows!;
+      const kc = onceRows.length;
+      const gram = b.tensor('float', [kc, kc]);
+      emitPairDots(b, [x], () => Array.from({ length: kc }, (_, i) => [(x.slot.at + i * d) * 4, 0] as const), new Int32Array(kc).fill(-1), undefined, 0, gram, 1, kc, d);
+      return [
+        [rw.onceName, gram],
+        [`${rw.onceName}#rows`, x],
+      ];
+    }
+    case 'fm-split': {
+      const { onceRows, d } = rw.rows!;
+      const kc = onceRows.length;
+      const out = b.tensor('float', [2, d]);
+      b.emit([x], [out], () => {
+        const [xa, oa] = [x.slot.at, out.slot.at];
+        return ({ f32: f }) => {
+          for (let k = 0; k < d; k++) {
+            let [s, q] = [0, 0];
+            for (let i = 0; i < kc; i++) {
+              const e = f[xa + i * d + k]!;
+              s += e;
+              q += e * e;
+            }
+            f[oa + k] = s;
+            f[oa + d + k] = q;
+          }
+        };
+      });
+      return [[rw.onceName, out]];
+    }
+    default:
+      throw new Error(`import bug: the ${rw.kind} rewrite is not lowered`);
+  }
+}
+
+/** The candidate program's share of `rw` for n candidates: the node's output. */
+export function lowerRewriteCand(b: ProgramBuilder, rw: Rewrite, read: Read, once: (name: string) => CValue, n: number): RTensor {
+  switch (rw.kind) {
+    case 'split-linear': {
+      const lin = rw.linear!;
+      const x = sideRows(b, rw, false, read, n);
+      const w: Value = { dtype: 'float', shape: [x.shape[1]!, lin.outDim], data: lin.cand };
+      const out = gemmByConstant(b, x, w, false, 1, { add: b.operand(once(rw.onceName)), act: 'none' }, [n, lin.outDim]);
+      return b.view(out, lin.outShape(n));
+    }
+    case 'row-projection': {
+      const { f, d, onceRows, candRows } = rw.rows!;
+      const w = rw.weight!;
+      const o = w.shape[1]!;
+      const kt = candRows.length;
+      const x = sideRows(b, rw, false, read, n);
+      const y = gemmByConstant(b, b.view(x, [n * kt, d]), w, false, 1, { act: 'none' }, [n * kt, o]);
+      // Rows back in field order: the stored context rows (the same for every candidate) and the candidate's.
+      const runs: number[] = [];
+      for (let r = 0; r < n; r++) {
+        onceRows.forEach((row, i) => runs.push(0, i * o, (r * f + row) * o, o));
+        candRows.forEach((row, t) => runs.push(1, (r * kt + t) * o, (r * f + row) * o, o));
+      }
+      const out = b.tensor('float', [n, f, o]);
+      emitMove(b, { kind: 'runs', runs: Int32Array.from(runs) }, [b.operand(once(rw.onceName)), y], out);
+      return out;
+    }
+    case 'pair-products': {
+      const { f, d, onceRows } = rw.rows!;
+      const kc = onceRows.length;
+      const gram = b.operand(once(rw.onceName));
+      const onceX = b.operand(once(`${rw.onceName}#rows`));
+      const tensors = rw.parts.map((p) => (p.once ? onceX : b.operand(read(p.name)!, 'float')));
+      const slots = new Int32Array(f).fill(-1);
+      onceRows.forEach((row, i) => (slots[row] = i));
+      // Row i of candidate t: a byte base and a per-candidate byte stride (0 for a context row).
+      const rows = () => {
+        const table: (readonly [number, number])[] = [];
+        let onceAt = 0;
+        rw.parts.forEach((p, k) => {
+          const t = tensors[k]!;
+          for (let q = 0; q < p.width / d; q++)
+            table.push(p.once ? [(t.slot.at + (onceAt + q) * d) * 4, 0] : [(t.slot.at + q * d) * 4, p.width * 4]);
+          if (p.once) onceAt += p.width / d;
+        });
+        return table;
+      };
+      const out = b.tensor('float', [n, f, f]);
+      emitPairDots(b, [onceX, ...tensors], rows, slots, gram, kc, out, n, f, d);
+      return out;
+    }
+    case 'fm-split': {
+      const { d, candRows } = rw.rows!;
+      const kt = candRows.length;
+      const x = sideRows(b, rw, false, read, n);
+      const stored = b.operand(once(rw.onceName));
+      const out = b.tensor('float', rw.outShape!(n));
+      b.emit([x, stored], [out], () => {
+        const [xa, sa, oa] = [x.slot.at, stored.slot.at, out.slot.at];
+        return ({ f32: f }) => {
+          for (let r = 0; r < n; r++)
+            for (let k = 0; k < d; k++) {
+              let [s, q] = [f[sa + k]!, f[sa + d + k]!];
+              for (let i = 0; i < kt; i++) {
+                const e = f[xa + (r * kt + i) * d + k]!;
+                s += e;
+                q += e * e;
+              }
+              f[oa + r * d + k] = s * s - q;
+            }
+        };
+      });
+      return out;
+    }
+    default:
+      throw new Error(`import bug: the ${rw.kind} rewrite is not lowered`);
+  }
+}
+
+/**
+ * out[t] = X[t] X[t]^T with row i of X[t] at rows()[i] (byte base, per-candidate byte stride), the products
+ * of two context rows (slots >= 0) read from `gram`: the SIMD kernel, or the same loops in js.
+ */
+function emitPairDots(b: ProgramBuilder, reads: readonly RTensor[], rows: () => readonly (readonly [number, number])[], slots: Int32Array, gram: RTensor | undefined, kc: number, out: RTensor, batches: number, f: number, d: number): void {
+  const simd = b.store.simd;
+  const all = gram ? [...reads, gram] : reads;
+  if (simd) {
+    const slotsAt = b.store.ints(slots) * 4;
+    b.emit(all, [out], () => {
+      const table = b.store.ints(Int32Array.from(rows().flat())) * 4;
+      const [g, o] = [gram ? gram.slot.at * 4 : 0, out.slot.at * 4];
+      return () => simd.pairDots(table, slotsAt, g, kc, o, batches, f, d);
+    });
+    return;
+  }
+  b.emit(all, [out], () => {
+    const table = rows().map(([base, stride]) => [base / 4, stride / 4] as const);
+    const [g, o] = [gram ? gram.slot.at : 0, out.slot.at];
+    return ({ f32: x }) => {
+      for (let t = 0; t < batches; t++)
+        for (let i = 0; i < f; i++) {
+          const bi = table[i]![0] + t * table[i]![1];
+          for (let j = 0; j <= i; j++) {
+            let v: number;
+            if (slots[i]! >= 0 && slots[j]! >= 0) v = x[g + slots[i]! * kc + slots[j]!]!;
+            else {
+              const bj = table[j]![0] + t * table[j]![1];
+              v = 0;
+              for (let k = 0; k < d; k++) v += x[bi + k]! * x[bj + k]!;
+            }
+            x[o + (t * f + i) * f + j] = v;
+            x[o + (t * f + j) * f + i] = v;
+          }
+        }
+    };
+  });
+}

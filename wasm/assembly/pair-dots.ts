@@ -1,0 +1,34 @@
+/**
+ * The pairwise dot products of stacked field vectors (DLRM's X X^T) with the context's block computed
+ * once: the ONNX compiler's lowering of the pair-products rewrite. Each row is read where it lies (a
+ * context row from the stored context, a candidate row from its part), so nothing is concatenated first.
+ */
+import { dot } from './simd';
+
+/**
+ * out[t] = X[t] X[t]^T ([f, f]) for t < batches, where row i of X[t] is d floats at
+ * rows[2i] + t * rows[2i + 1] (a byte base and a per-batch byte stride: 0 for a context row), and
+ * slots[i] >= 0 marks a context row: the product of two of them is stored[slots[i] * kc + slots[j]].
+ * Each product is computed once and written to both halves.
+ */
+export function pairDots(rows: usize, slots: usize, stored: usize, kc: i32, out: usize, batches: i32, f: i32, d: i32): void {
+  for (let t = 0; t < batches; t++) {
+    const ob = out + ((<usize>t * <usize>f * <usize>f) << 2);
+    for (let i = 0; i < f; i++) {
+      const ri = rows + (<usize>i << 3);
+      const bi = <usize>load<i32>(ri) + <usize>t * <usize>load<i32>(ri, 4);
+      const si = load<i32>(slots + (<usize>i << 2));
+      for (let j = 0; j <= i; j++) {
+        const sj = load<i32>(slots + (<usize>j << 2));
+        let v: f32;
+        if (si >= 0 && sj >= 0) v = load<f32>(stored + (<usize>(si * kc + sj) << 2));
+        else {
+          const rj = rows + (<usize>j << 3);
+          v = dot(bi, <usize>load<i32>(rj) + <usize>t * <usize>load<i32>(rj, 4), d);
+        }
+        store<f32>(ob + (<usize>(i * f + j) << 2), v);
+        store<f32>(ob + (<usize>(j * f + i) << 2), v);
+      }
+    }
+  }
+}
