@@ -148,9 +148,8 @@ async function ortScores(bytes: Uint8Array, req: ReturnType<typeof request>): Pr
 async function checkGraph(bytes: Uint8Array, rewrites: RewriteKind[]): Promise<ImportedModel> {
   const model = importOnnx(bytes, { context: ['u', 'c'] });
   expect(model.program.rewrites.map((r) => r.kind).sort()).toEqual([...rewrites].sort());
-  // The compiled plan lowers every rewrite but attention-lse (its attention runs as one fused kernel).
-  const lowered = new Set(model.compiled('wasm').staged.rewrites.map((r) => r.kind));
-  for (const kind of rewrites) if (kind !== 'attention-lse') expect(lowered.has(kind), `${kind} lowered on the compiled plan`).toBe(true);
+  // The compiled plans lower every rewrite (webgpu: split-linear and row-projection).
+  for (const engine of ['wasm', 'js'] as const) expect(model.compiled(engine).staged.rewrites.map((r) => r.kind).sort(), `the rewrites lowered on ${engine}`).toEqual([...rewrites].sort());
   for (const n of [1, 2, 7]) {
     const want = await ortScores(bytes, request(n));
     // Compiled on both engines, and on the float64 interpreter (every rewrite).

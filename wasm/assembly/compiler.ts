@@ -5,4 +5,5 @@
  */
 export { attentionRows } from './attention-rows';
 export { pairDots } from './pair-dots';
+export { attentionMixed } from './attention-mixed';
 export { batchedMatmul, batchedMatmulT, binaryRows, copyRuns, copySegments, layerNormRows, softmaxRows, unaryRows } from './elementwise';

@@ -7,8 +7,10 @@
  *   (each pair once, mirrored), reading every row where it lies (pairDots);
  * - fm-split: the context rows' sum and sum of squares once, the candidate rows added per candidate;
  * - row-projection: the context rows projected once, the candidate rows on the GEMM, the rows put back in
- *   field order by one copy.
- * attention-lse is not lowered: the attention runs as exported, fused into one kernel (./fuse-attention.ts).
+ *   field order by one copy;
+ * - attention-lse: the context rows' Q/K/V and their softmax over the context keys (max, exp sum,
+ *   exp-weighted values per head) once; per candidate one GEMM for the candidate rows' Q/K/V, then the
+ *   context queries merge in the candidate keys and the candidate queries attend over all (attentionMixed).
  */
 import type { Rewrite } from '../interpreter/rewrite-parts.js';
 import type { Value } from '../interpreter/tensor.js';
@@ -30,6 +32,8 @@ export function lowersRewrite(rw: Rewrite, engine: CompiledEngine): boolean {
     case 'pair-products':
     case 'fm-split':
       return !!rw.rows && engine !== 'webgpu';
+    case 'attention-lse':
+      return !!rw.rows && !!rw.attention && engine !== 'webgpu';
     default:
       return false;
   }
@@ -37,7 +41,9 @@ export function lowersRewrite(rw: Rewrite, engine: CompiledEngine): boolean {
 
 /** The context values a lowered rewrite stores for the candidate program. */
 export function storedNames(rw: Rewrite): string[] {
-  return rw.kind === 'pair-products' ? [rw.onceName, `${rw.onceName}#rows`] : [rw.onceName];
+  if (rw.kind === 'pair-products') return [rw.onceName, `${rw.onceName}#rows`];
+  if (rw.kind === 'attention-lse') return [rw.onceName, `${rw.onceName}#ctx`];
+  return [rw.onceName];
 }
 
 function sideTensors(b: ProgramBuilder, rw: Rewrite, once: boolean, read: Read) {
@@ -96,9 +102,61 @@ export function lowerRewriteOnce(b: ProgramBuilder, rw: Rewrite, read: Read): [s
       });
       return [[rw.onceName, out]];
     }
+    case 'attention-lse': {
+      const { onceRows, d } = rw.rows!;
+      const kc = onceRows.length;
+      const { heads: h, headDim: dh, scale } = rw.attention!;
+      const w = h * dh;
+      const ctx = gemmByConstant(b, b.view(x, [kc, d]), qkvWeight(rw), false, 1, { act: 'none' }, [kc, 3 * w]);
+      // Per head and context query: max, exp sum ([h, kc] each), exp-weighted values [h, kc, dh].
+      const state = b.tensor('float', [h * kc * (2 + dh)]);
+      b.emit([ctx], [state], () => {
+        const [ca, sa] = [ctx.slot.at, state.slot.at];
+        return ({ f32: f }) => {
+          const scores = new Float64Array(kc);
+          for (let hh = 0; hh < h; hh++)
+            for (let i = 0; i < kc; i++) {
+              let max = -Infinity;
+              for (let j = 0; j < kc; j++) {
+                let s = 0;
+                for (let c = 0; c < dh; c++) s += f[ca + i * 3 * w + hh * dh + c]! * f[ca + j * 3 * w + w + hh * dh + c]!;
+                scores[j] = s / scale;
+                max = Math.max(max, scores[j]!);
+              }
+              let sum = 0;
+              for (let j = 0; j < kc; j++) sum += scores[j] = Math.exp(scores[j]! - max);
+              f[sa + hh * kc + i] = max;
+              f[sa + h * kc + hh * kc + i] = sum;
+              for (let c = 0; c < dh; c++) {
+                let acc = 0;
+                for (let j = 0; j < kc; j++) acc += scores[j]! * f[ca + j * 3 * w + 2 * w + hh * dh + c]!;
+                f[sa + 2 * h * kc + (hh * kc + i) * dh + c] = acc;
+              }
+            }
+        };
+      });
+      return [
+        [rw.onceName, state],
+        [`${rw.onceName}#ctx`, ctx],
+      ];
+    }
     default:
       throw new Error(`import bug: the ${rw.kind} rewrite is not lowered`);
   }
+}
+
+/** The Q, K and V projections side by side, [D, 3 * heads * headDim] (one GEMM for the three), once per rewrite. */
+const qkvWeights = new WeakMap<Rewrite, Value>();
+function qkvWeight(rw: Rewrite): Value {
+  let w = qkvWeights.get(rw);
+  if (!w) {
+    const { q, k, v } = rw.attention!;
+    const [d, o] = q.shape as [number, number];
+    const data = new Float64Array(d * 3 * o);
+    for (let i = 0; i < d; i++) [q, k, v].forEach((m, j) => data.set(m.data.subarray(i * o, (i + 1) * o), i * 3 * o + j * o));
+    qkvWeights.set(rw, (w = { dtype: 'float', shape: [d, 3 * o], data }));
+  }
+  return w;
 }
 
 /** The candidate program's share of `rw` for n candidates: the node's output. */
@@ -175,9 +233,79 @@ export function lowerRewriteCand(b: ProgramBuilder, rw: Rewrite, read: Read, onc
       });
       return out;
     }
+    case 'attention-lse':
+      return lowerAttentionCand(b, rw, read, once, n);
     default:
       throw new Error(`import bug: the ${rw.kind} rewrite is not lowered`);
   }
+}
+
+function lowerAttentionCand(b: ProgramBuilder, rw: Rewrite, read: Read, once: (name: string) => CValue, n: number): RTensor {
+  const { f, d, onceRows, candRows } = rw.rows!;
+  const [kc, kt] = [onceRows.length, candRows.length];
+  const { heads: h, headDim: dh, scale, layout } = rw.attention!;
+  const w = h * dh;
+  const x = sideRows(b, rw, false, read, n);
+  const qkv = gemmByConstant(b, b.view(x, [n * kt, d]), qkvWeight(rw), false, 1, { act: 'none' }, [n * kt, 3 * w]);
+  const state = b.operand(once(rw.onceName));
+  const ctx = b.operand(once(`${rw.onceName}#ctx`));
+  const out = b.tensor('float', layout === 'batch-first' ? [n, h, f, dh] : [h, n, f, dh]);
+  const [sR, sH] = layout === 'batch-first' ? [h * f * dh, f * dh] : [f * dh, n * f * dh];
+  const rows = Int32Array.from([...onceRows, ...candRows]);
+  const scratch = b.tensor('float', [kc + kt + 4]);
+  const simd = b.store.simd;
+  if (simd) {
+    const rowsAt = b.store.ints(rows) * 4;
+    b.emit([qkv, ctx, state], [out, scratch], () => {
+      const [pa, ca, sa, oa, ra] = [qkv.slot.at * 4, ctx.slot.at * 4, state.slot.at * 4, out.slot.at * 4, scratch.slot.at * 4];
+      return () => simd.attentionMixed(pa, ca, sa, oa, sR, sH, rowsAt, n, kc, kt, h, dh, scale, ra);
+    });
+    return out;
+  }
+  b.emit([qkv, ctx, state], [out, scratch], () => {
+    const [pa, ca, sa, oa] = [qkv.slot.at, ctx.slot.at, state.slot.at, out.slot.at];
+    return ({ f32: f }) => {
+      const scores = new Float64Array(kc + kt);
+      const dot = (a: number, c: number) => {
+        let s = 0;
+        for (let k = 0; k < dh; k++) s += f[a + k]! * f[c + k]!;
+        return s / scale;
+      };
+      for (let r = 0; r < n; r++)
+        for (let hh = 0; hh < h; hh++) {
+          const cand = (t: number, which: number) => pa + (r * kt + t) * 3 * w + which * w + hh * dh;
+          const fixed = (j: number, which: number) => ca + j * 3 * w + which * w + hh * dh;
+          const o = (row: number) => oa + r * sR + hh * sH + row * dh;
+          for (let i = 0; i < kc; i++) {
+            const m0 = f[sa + hh * kc + i]!;
+            let max = m0;
+            for (let t = 0; t < kt; t++) max = Math.max(max, (scores[t] = dot(fixed(i, 0), cand(t, 1))));
+            const alpha = Math.exp(m0 - max);
+            let sum = f[sa + h * kc + hh * kc + i]! * alpha;
+            for (let t = 0; t < kt; t++) sum += scores[t] = Math.exp(scores[t]! - max);
+            for (let c = 0; c < dh; c++) {
+              let acc = f[sa + 2 * h * kc + (hh * kc + i) * dh + c]! * alpha;
+              for (let t = 0; t < kt; t++) acc += scores[t]! * f[cand(t, 2) + c]!;
+              f[o(onceRows[i]!) + c] = acc / sum;
+            }
+          }
+          for (let t = 0; t < kt; t++) {
+            let max = -Infinity;
+            for (let j = 0; j < kc; j++) max = Math.max(max, (scores[j] = dot(cand(t, 0), fixed(j, 1))));
+            for (let u = 0; u < kt; u++) max = Math.max(max, (scores[kc + u] = dot(cand(t, 0), cand(u, 1))));
+            let sum = 0;
+            for (let j = 0; j < kc + kt; j++) sum += scores[j] = Math.exp(scores[j]! - max);
+            for (let c = 0; c < dh; c++) {
+              let acc = 0;
+              for (let j = 0; j < kc; j++) acc += scores[j]! * f[fixed(j, 2) + c]!;
+              for (let u = 0; u < kt; u++) acc += scores[kc + u]! * f[cand(u, 2) + c]!;
+              f[o(candRows[t]!) + c] = acc / sum;
+            }
+          }
+        }
+    };
+  });
+  return out;
 }
 
 /**

@@ -95,6 +95,7 @@ export function attentionLse(node: GraphNode, parts: readonly Part[], rows: RowM
   return {
     kind: 'attention-lse',
     rows,
+    attention: { heads: h, headDim: dh, scale: s, layout, q: weights.q, k: weights.k, v: weights.v },
     node,
     parts,
     onceName: `${node.outputs[0]}#once`,

@@ -40,6 +40,8 @@ export interface Rewrite {
   readonly weight?: Value;
   /** fm-split: the node's output shape for n candidates. */
   readonly outShape?: (n: number) => number[];
+  /** attention-lse: the heads and the Q/K/V projections ([D, heads * headDim] each). */
+  readonly attention?: AttentionBlock;
   readonly node: GraphNode;
   readonly parts: readonly Part[];
   /** The once-stage value this rewrite stores (`<output>#once`). */
@@ -51,6 +53,18 @@ export interface Rewrite {
   once(read: (name: string) => Value): Value;
   /** Candidate stage: rows of every part, the stored once value, and N; returns the node's output. */
   cand(read: (name: string) => Value, stored: Value, n: number): Value;
+}
+
+export interface AttentionBlock {
+  readonly heads: number;
+  readonly headDim: number;
+  /** The scores' divisor (1 without scaling). */
+  readonly scale: number;
+  /** The output's axes: [N, heads, F, headDim] (batch-first) or [heads, N, F, headDim]. */
+  readonly layout: 'batch-first' | 'head-first';
+  readonly q: Value;
+  readonly k: Value;
+  readonly v: Value;
 }
 
 export interface RowMap {
