@@ -227,6 +227,12 @@ const reductions: OpCase[] = [
   reduceOp('ReduceProd', x4, [1, 3], 0, { dx: 45, range: [0.7, 1.3] }),
   reduceOp('ReduceL2', mixed3, [1], 1),
   reduceOp('ReduceL2', x4, [2, 3], 0, { dx: 45 }),
+  // Lines of 13 (the SIMD kernel's steps of four and a tail of one) and of 3 (a tail only), contiguous and strided.
+  { name: 'ReduceMax of [N,13] over axis 1 (a contiguous line of 13)', dx: 13, build: (t) => t.op('ReduceMax', [t.op('Mul', [t.x, t.w([13])])], { axes: [1], keepdims: 1 }) },
+  { name: 'ReduceSum of [N,13] over axis -1 (a contiguous line of 13)', dx: 13, build: (t) => reduceSum(t, t.op('Mul', [t.x, t.w([13])]), [-1], 0) },
+  { name: 'ReduceMean of [N,13,2] over axis 1 (lines of 13, 2 apart)', dx: 26, build: (t) => t.op('ReduceMean', [t.r(t.x, [-1, 13, 2])], { axes: [1], keepdims: 0 }) },
+  reduceOp('ReduceL2', x4, [3], 0, { dx: 45 }),
+  reduceOp('ReduceMin', x4, [2], 1, { dx: 45 }),
   { name: 'ReduceMean of the context (once) added to x', dx: 5, build: (t) => t.op('Add', [t.x, t.op('ReduceMean', [t.u], { axes: [1], keepdims: 1 })]) },
 ];
 

@@ -6,4 +6,5 @@
 export { attentionRows } from './attention-rows';
 export { pairDots } from './pair-dots';
 export { attentionMixed } from './attention-mixed';
+export { reduceLines } from './reduce-lines';
 export { batchedMatmul, batchedMatmulT, binaryRows, copyRuns, copySegments, layerNormRows, softmaxRows, unaryRows } from './elementwise';

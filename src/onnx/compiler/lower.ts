@@ -273,6 +273,14 @@ function lowerReduce(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] 
       gpuEmit(b, [x], [out], 'reduceLines', () => [x.slot.at, out.slot.at, outer, len, inner, code, isInt(x)], outer * inner);
       return [out];
     }
+    const simd = b.store.simd;
+    if (simd && sx === 'f32' && len > 0) {
+      b.emit([x], [out], () => {
+        const [xa, oa] = [x.slot.at * 4, out.slot.at * 4];
+        return () => simd.reduceLines(code, xa, oa, outer, len, inner);
+      });
+      return [out];
+    }
     b.emit([x], [out], () => {
       const [xa, oa] = [x.slot.at, out.slot.at];
       return (v) => reduceBlock(v[so], xa, oa, outer, len, inner, code);
