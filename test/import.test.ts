@@ -357,6 +357,32 @@ describe('hand-built graphs, one per pattern, against onnxruntime-node', () => {
     expect(report.flopsRankAware).toBeLessThan(report.flopsVanilla);
   });
 
+  it('PNN inner products, DeepCTR style (cat of the pairs\' fields, sum(p * q)): concat-pieces computes the context pairs once', async () => {
+    const { g, rows, cEmb, tEmb, u } = base();
+    const unsq = (v: string) => g.op('Unsqueeze', [v, g.int64s([1])]);
+    const ctx = (v: string) => unsq(g.op('Expand', [v, rows]));
+    const c1 = g.op('MatMul', [u, g.floats('wu', floats(12, 51), [3, 4])]);
+    const c2 = g.op('Gather', [g.floats('ctx2_table', floats(40, 52), [10, 4]), 'c']);
+    const t1 = g.op('Gather', [g.floats('item2_table', floats(48, 53), [12, 4]), 'item']);
+    // Fields in an interleaved order: context, context, candidate, context, candidate.
+    const fields = [ctx(cEmb), ctx(c1), unsq(tEmb), ctx(c2), unsq(t1)];
+    const pairs: [number, number][] = [];
+    for (let i = 0; i < fields.length; i++) for (let j = i + 1; j < fields.length; j++) pairs.push([i, j]);
+    const p = g.op('Concat', pairs.map(([i]) => fields[i]!), { axis: 1 });
+    const q = g.op('Concat', pairs.map(([, j]) => fields[j]!), { axis: 1 });
+    const inner = g.op('Flatten', [g.op('ReduceSum', [g.op('Mul', [p, q]), g.int64s([2])], { keepdims: 1 })], { axis: 1 });
+    const linear = g.op('Flatten', [g.op('Concat', fields, { axis: 1 })], { axis: 1 });
+    const x = g.op('Concat', [inner, linear], { axis: 1 });
+    const h = g.op('Relu', [g.op('Gemm', [x, g.floats('w1', floats(150, 54), [5, 30]), g.floats('b1', floats(5, 55), [5])], { transB: 1 })]);
+    g.output('score', g.op('Sigmoid', [g.op('MatMul', [h, g.floats('w2', floats(5, 56), [5, 1])])]), 'float32', ['N', 1]);
+    const model = await checkGraph(g.encode('pnn', ''), ['split-linear']);
+    expect(model.staged.folds.map((f) => f.pass)).toEqual(['concat-pieces', 'concat-pieces']);
+    const report = importReport(model, 100);
+    // 3 of the 10 pairs are context-context: their products and sums are once, and so are their Gemm columns.
+    expect(report.nodes.filter((n) => n.op === 'ReduceSum' && n.rank === 'once')).toHaveLength(3);
+    expect(report.flopsRankAware).toBeLessThan(report.flopsVanilla);
+  });
+
   it('a graph with no candidate-independent linear layer runs generically, context-only nodes once', async () => {
     const { g, rows, cEmb, tEmb, u } = base();
     const ctx = g.op('Sigmoid', [g.op('MatMul', [u, g.floats('wu', floats(12, 30), [3, 4])])]);

@@ -27,7 +27,8 @@ import { kernelInstanceSync } from '../backends/wasm/load.js';
 import { acquireGpu } from '../backends/webgpu/device.js';
 import { GpuEngine } from './compiler/gpu.js';
 import { foldLinearTerms } from './passes/linear-terms.js';
-import type { LinearTermsFold } from './passes/linear-terms.js';
+import { splitConcatPieces } from './passes/concat-pieces.js';
+import type { GraphFold } from './passes/fold.js';
 import type { Recognition } from './patterns/recognize.js';
 
 export interface ImportOptions {
@@ -56,7 +57,7 @@ const COMPILED = 'the graph compiled onto float32 kernels (src/onnx/compiler)';
 export interface StagedGraph {
   readonly graph: OnnxGraph;
   readonly rank: RankAnalysis;
-  readonly folds: readonly LinearTermsFold[];
+  readonly folds: readonly GraphFold[];
 }
 
 /** How an imported graph is scored: compiled (rank-aware, vanilla) or on the float64 interpreter. */
@@ -227,8 +228,11 @@ export function importOnnx(bytes: Uint8Array, options: ImportOptions): ImportedM
     rank = analyzeRanks(graph, roles);
   }
   // The rank-aware graph passes, then the rank analysis of the graph they leave.
-  const folded = foldLinearTerms(graph, rank);
-  const staged = folded.folds.length > 0 ? { graph: folded.graph, rank: analyzeRanks(folded.graph, roles), folds: folded.folds } : undefined;
+  const pieces = splitConcatPieces(graph, rank);
+  const piecesRank = pieces.folds.length > 0 ? analyzeRanks(pieces.graph, roles) : rank;
+  const folded = foldLinearTerms(pieces.graph, piecesRank);
+  const folds = [...pieces.folds, ...folded.folds];
+  const staged = folds.length > 0 ? { graph: folded.graph, rank: folded.folds.length > 0 ? analyzeRanks(folded.graph, roles) : piecesRank, folds } : undefined;
   return new ImportedModel(graph, rank, outputs, staged);
 }
 

@@ -6,6 +6,7 @@
 import type { ImportedModel } from './model.js';
 import type { GraphNode } from './reader/onnx-graph.js';
 import type { RewriteKind } from './interpreter/rewrite-parts.js';
+import type { GraphPass } from './passes/fold.js';
 
 export type NodeRank = 'import' | 'shape' | 'once' | 'per-candidate' | 'not run';
 
@@ -13,7 +14,7 @@ export interface NodeReport {
   readonly node: string;
   readonly op: string;
   readonly rank: NodeRank;
-  readonly rewrite?: RewriteKind | 'linear-terms';
+  readonly rewrite?: RewriteKind | GraphPass;
   readonly what?: string;
   readonly flopsVanilla: number;
   readonly flopsRankAware: number;
@@ -86,9 +87,9 @@ export function importReport(model: ImportedModel, n: number): ImportReport {
       flopsSaved: vanilla - ra,
     };
   });
-  // A MatMul the linear-terms pass replaced: its vanilla FLOPs, and the terms that compute it now (listed above).
+  // A node a graph pass replaced: its vanilla FLOPs, and the terms that compute it now (listed above).
   for (const fold of model.staged.folds)
-    nodes.push({ node: fold.node.name, op: fold.node.op, rank: 'per-candidate', rewrite: 'linear-terms', what: fold.what, flopsVanilla: vanillaAt(fold.node, n), flopsRankAware: 0, flopsSaved: vanillaAt(fold.node, n) });
+    nodes.push({ node: fold.node.name, op: fold.node.op, rank: 'per-candidate', rewrite: fold.pass, what: fold.what, flopsVanilla: vanillaAt(fold.node, n), flopsRankAware: 0, flopsSaved: vanillaAt(fold.node, n) });
   const sum = (f: (r: NodeReport) => number) => nodes.reduce((a, r) => a + f(r), 0);
   return {
     model: model.name,

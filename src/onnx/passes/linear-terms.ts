@@ -14,18 +14,7 @@ import type { RankAnalysis, ShapeTemplate } from '../interpreter/rank.js';
 import type { Value } from '../interpreter/tensor.js';
 import { size } from '../interpreter/tensor.js';
 
-export interface LinearTermsFold {
-  /** The MatMul replaced (in the original graph). */
-  readonly node: GraphNode;
-  /** The nodes that compute it now. */
-  readonly terms: readonly GraphNode[];
-  readonly what: string;
-}
-
-export interface LinearTermsResult {
-  readonly graph: OnnxGraph;
-  readonly folds: readonly LinearTermsFold[];
-}
+import type { GraphFold, PassResult } from './fold.js';
 
 const same = (a: ShapeTemplate, b: ShapeTemplate) => a.at2.join() === b.at2.join() && a.at3.join() === b.at3.join() && a.withL.join() === b.withL.join();
 
@@ -48,13 +37,13 @@ function broadcast(ts: readonly ShapeTemplate[]): ShapeTemplate | undefined {
   return { at2, at3, withL };
 }
 
-export function foldLinearTerms(graph: OnnxGraph, rank: RankAnalysis): LinearTermsResult {
+export function foldLinearTerms(graph: OnnxGraph, rank: RankAnalysis): PassResult {
   const producers = new Map<string, GraphNode>();
   for (const node of graph.nodes) for (const o of node.outputs) producers.set(o, node);
   const t = (name: string) => rank.templates.get(name);
   const constants = new Map(graph.constants);
   const replaced = new Map<GraphNode, GraphNode[]>();
-  const folds: LinearTermsFold[] = [];
+  const folds: GraphFold[] = [];
 
   for (const node of graph.nodes) {
     if (node.op !== 'MatMul') continue;
@@ -143,6 +132,7 @@ export function foldLinearTerms(graph: OnnxGraph, rank: RankAnalysis): LinearTer
     });
     replaced.set(node, newNodes);
     folds.push({
+      pass: 'linear-terms',
       node,
       terms: newNodes,
       what: `${parts.length} concatenated pieces as ${leaves.size} terms (${terms.map((x) => `[${x.template.at2.join(', ')}]`).join(' + ')} at N = 2), each at its own shape`,
