@@ -148,7 +148,7 @@ async function ortScores(bytes: Uint8Array, req: ReturnType<typeof request>): Pr
 async function checkGraph(bytes: Uint8Array, rewrites: RewriteKind[]): Promise<ImportedModel> {
   const model = importOnnx(bytes, { context: ['u', 'c'] });
   expect(model.program.rewrites.map((r) => r.kind).sort()).toEqual([...rewrites].sort());
-  // The compiled plans lower every rewrite (webgpu: split-linear and row-projection).
+  // The compiled plans lower every rewrite, on every engine (webgpu's is compiled on first use, below).
   for (const engine of ['wasm', 'js'] as const) expect(model.compiled(engine).staged.rewrites.map((r) => r.kind).sort(), `the rewrites lowered on ${engine}`).toEqual([...rewrites].sort());
   for (const n of [1, 2, 7]) {
     const want = await ortScores(bytes, request(n));
@@ -157,6 +157,12 @@ async function checkGraph(bytes: Uint8Array, rewrites: RewriteKind[]): Promise<I
       const got = model.score(request(n), plan, engine).scores;
       expect(got).toHaveLength(n);
       got.forEach((s, i) => expect(Math.abs(s - want[i]!), `${plan} ${engine} N=${n} candidate ${i}: ${s} vs onnxruntime ${want[i]}`).toBeLessThanOrEqual(1e-5));
+    }
+    // WebGPU (Dawn on SwiftShader here), float32 throughout: 1e-4.
+    for (const plan of ['rank-aware', 'vanilla'] as const) {
+      const got = await model.scoreAsync(request(n), plan, 'webgpu');
+      expect(got.backend, got.reason).toBe('webgpu');
+      got.scores.forEach((s, i) => expect(Math.abs(s - want[i]!), `${plan} webgpu N=${n} candidate ${i}: ${s} vs onnxruntime ${want[i]}`).toBeLessThanOrEqual(1e-4));
     }
   }
   return model;

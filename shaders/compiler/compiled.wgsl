@@ -249,3 +249,217 @@ fn affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
   let c = (t / P(4u)) % P(3u);
   setF(P(1u) + t, F(P(0u) + t) * F(P(5u) + c) + F(P(6u) + c));
 }
+
+// rows, slots, stored, kc, out, batches, f, d: out[t] = X[t] X[t]^T ([f, f]), row i of X[t] at
+// m[rows + 2i] + t * m[rows + 2i + 1] (word offsets); two context rows (slots >= 0) read stored[si * kc + sj]
+@compute @workgroup_size(64)
+fn pairDots(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flatIndex(gid, nwg);
+  let f = P(6u);
+  if (t >= P(5u) * f * f) { return; }
+  let j = t % f;
+  let i = (t / f) % f;
+  let b = t / (f * f);
+  let si = I(P(1u) + i);
+  let sj = I(P(1u) + j);
+  if (si >= 0 && sj >= 0) { setF(P(4u) + t, F(P(2u) + u32(si) * P(3u) + u32(sj))); return; }
+  let rows = P(0u);
+  let bi = m[rows + 2u * i] + b * m[rows + 2u * i + 1u];
+  let bj = m[rows + 2u * j] + b * m[rows + 2u * j + 1u];
+  var s = 0.0;
+  for (var k = 0u; k < P(7u); k++) { s += F(bi + k) * F(bj + k); }
+  setF(P(4u) + t, s);
+}
+
+// x, out, kc, d: the FM's context sums: out[k] = sum_i x[i, k], out[d + k] = sum_i x[i, k]^2
+@compute @workgroup_size(64)
+fn fmOnce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let k = flatIndex(gid, nwg);
+  let d = P(3u);
+  if (k >= d) { return; }
+  var s = 0.0;
+  var q = 0.0;
+  for (var i = 0u; i < P(2u); i++) { let e = F(P(0u) + i * d + k); s += e; q += e * e; }
+  setF(P(1u) + k, s);
+  setF(P(1u) + d + k, q);
+}
+
+// x, stored, out, n, kt, d: out[r, k] = (s_k + sum_t x[r, t, k])^2 - (q_k + sum_t x[r, t, k]^2)
+@compute @workgroup_size(64)
+fn fmCand(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flatIndex(gid, nwg);
+  let d = P(5u);
+  if (t >= P(3u) * d) { return; }
+  let k = t % d;
+  let r = t / d;
+  let kt = P(4u);
+  var s = F(P(1u) + k);
+  var q = F(P(1u) + d + k);
+  for (var i = 0u; i < kt; i++) { let e = F(P(0u) + (r * kt + i) * d + k); s += e; q += e * e; }
+  setF(P(2u) + t, s * s - q);
+}
+
+fn headDot(a: u32, b: u32, dh: u32, scale: f32) -> f32 {
+  var s = 0.0;
+  for (var k = 0u; k < dh; k++) { s += F(a + k) * F(b + k); }
+  return s / scale;
+}
+
+// ctx, state, kc, h, dh, scale: per head hh and context query i (one thread each), the softmax over the
+// context keys of ctx [kc, 3w] (Q | K | V): state holds max [h, kc], exp sum [h, kc], weighted values [h, kc, dh]
+@compute @workgroup_size(64)
+fn attentionOnce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flatIndex(gid, nwg);
+  let kc = P(2u);
+  let h = P(3u);
+  if (t >= h * kc) { return; }
+  let dh = P(4u);
+  let scale = Pf(5u);
+  let hh = t / kc;
+  let i = t % kc;
+  let w = h * dh;
+  let ctx = P(0u);
+  let q = ctx + i * 3u * w + hh * dh;
+  var mx = -3.4e38;
+  for (var j = 0u; j < kc; j++) { mx = max(mx, headDot(q, ctx + j * 3u * w + w + hh * dh, dh, scale)); }
+  let acc = P(1u) + 2u * h * kc + t * dh;
+  for (var c = 0u; c < dh; c++) { setF(acc + c, 0.0); }
+  var sum = 0.0;
+  for (var j = 0u; j < kc; j++) {
+    let e = exp(headDot(q, ctx + j * 3u * w + w + hh * dh, dh, scale) - mx);
+    sum += e;
+    let v = ctx + j * 3u * w + 2u * w + hh * dh;
+    for (var c = 0u; c < dh; c++) { setF(acc + c, F(acc + c) + e * F(v + c)); }
+  }
+  setF(P(1u) + t, mx);
+  setF(P(1u) + h * kc + t, sum);
+}
+
+// qkv, ctx, state, out, sR, sH, rows, n, kc, kt, h, dh, scale: one thread per (candidate, head, query row);
+// a context query resumes its stored softmax with the candidate keys, a candidate query attends over all
+@compute @workgroup_size(64)
+fn attentionMixed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flatIndex(gid, nwg);
+  let kc = P(8u);
+  let kt = P(9u);
+  let h = P(10u);
+  let f = kc + kt;
+  if (t >= P(7u) * h * f) { return; }
+  let dh = P(11u);
+  let scale = Pf(12u);
+  let row = t % f;
+  let hh = (t / f) % h;
+  let r = t / (f * h);
+  let w = h * dh;
+  let cand = P(0u) + r * kt * 3u * w + hh * dh;
+  let ctx = P(1u) + hh * dh;
+  let st = P(2u);
+  let o = P(3u) + r * P(4u) + hh * P(5u) + m[P(6u) + row] * dh;
+  if (row < kc) {
+    let q = ctx + row * 3u * w;
+    let m0 = F(st + hh * kc + row);
+    var mx = m0;
+    for (var u = 0u; u < kt; u++) { mx = max(mx, headDot(q, cand + u * 3u * w + w, dh, scale)); }
+    let alpha = exp(m0 - mx);
+    var sum = F(st + h * kc + hh * kc + row) * alpha;
+    let acc = st + 2u * h * kc + (hh * kc + row) * dh;
+    for (var c = 0u; c < dh; c++) { setF(o + c, F(acc + c) * alpha); }
+    for (var u = 0u; u < kt; u++) {
+      let e = exp(headDot(q, cand + u * 3u * w + w, dh, scale) - mx);
+      sum += e;
+      for (var c = 0u; c < dh; c++) { setF(o + c, F(o + c) + e * F(cand + u * 3u * w + 2u * w + c)); }
+    }
+    for (var c = 0u; c < dh; c++) { setF(o + c, F(o + c) / sum); }
+    return;
+  }
+  let q = cand + (row - kc) * 3u * w;
+  var mx = -3.4e38;
+  for (var j = 0u; j < kc; j++) { mx = max(mx, headDot(q, ctx + j * 3u * w + w, dh, scale)); }
+  for (var u = 0u; u < kt; u++) { mx = max(mx, headDot(q, cand + u * 3u * w + w, dh, scale)); }
+  for (var c = 0u; c < dh; c++) { setF(o + c, 0.0); }
+  var sum = 0.0;
+  for (var j = 0u; j < kc; j++) {
+    let e = exp(headDot(q, ctx + j * 3u * w + w, dh, scale) - mx);
+    sum += e;
+    for (var c = 0u; c < dh; c++) { setF(o + c, F(o + c) + e * F(ctx + j * 3u * w + 2u * w + c)); }
+  }
+  for (var u = 0u; u < kt; u++) {
+    let e = exp(headDot(q, cand + u * 3u * w + w, dh, scale) - mx);
+    sum += e;
+    for (var c = 0u; c < dh; c++) { setF(o + c, F(o + c) + e * F(cand + u * 3u * w + 2u * w + c)); }
+  }
+  for (var c = 0u; c < dh; c++) { setF(o + c, F(o + c) / sum); }
+}
+
+// a, b, c, out, operands, letters, table, outSize, summed: one thread per output element of an Einsum; the
+// table holds per letter [dim, stride in a, in b, in c, stride in out (0: summed), radix among the summed]
+@compute @workgroup_size(64)
+fn einsum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flatIndex(gid, nwg);
+  if (t >= P(7u)) { return; }
+  let letters = P(5u);
+  let tb = P(6u);
+  let count = P(4u);
+  var a = P(0u);
+  var b = P(1u);
+  var c = P(2u);
+  for (var l = 0u; l < letters; l++) {
+    let e = tb + 6u * l;
+    if (m[e + 4u] != 0u) {
+      let idx = (t / m[e + 4u]) % m[e];
+      a += idx * m[e + 1u];
+      b += idx * m[e + 2u];
+      c += idx * m[e + 3u];
+    }
+  }
+  var acc = 0.0;
+  for (var s = 0u; s < P(8u); s++) {
+    var ao = a;
+    var bo = b;
+    var co = c;
+    for (var l = 0u; l < letters; l++) {
+      let e = tb + 6u * l;
+      if (m[e + 4u] == 0u) {
+        let idx = (s / m[e + 5u]) % m[e];
+        ao += idx * m[e + 1u];
+        bo += idx * m[e + 2u];
+        co += idx * m[e + 3u];
+      }
+    }
+    var v = F(ao);
+    if (count >= 2u) { v *= F(bo); }
+    if (count == 3u) { v *= F(co); }
+    acc += v;
+  }
+  setF(P(3u) + t, acc);
+}
+
+// x, out, axes, table, outSize, count, code, int: a reduction over any set of axes, one thread per output
+// element; the table holds per axis [dim, stride in x, stride in out (0: reduced), radix among the reduced]
+@compute @workgroup_size(64)
+fn reduceAxes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flatIndex(gid, nwg);
+  if (t >= P(4u)) { return; }
+  let axes = P(2u);
+  let tb = P(3u);
+  let code = P(6u);
+  var base = P(0u);
+  for (var l = 0u; l < axes; l++) {
+    let e = tb + 4u * l;
+    if (m[e + 2u] != 0u) { base += ((t / m[e + 2u]) % m[e]) * m[e + 1u]; }
+  }
+  var acc = 0.0;
+  if (code == 2u) { acc = -3.4e38; } else if (code == 3u) { acc = 3.4e38; } else if (code == 4u) { acc = 1.0; }
+  let count = P(5u);
+  for (var s = 0u; s < count; s++) {
+    var at = base;
+    for (var l = 0u; l < axes; l++) {
+      let e = tb + 4u * l;
+      if (m[e + 2u] == 0u) { at += ((s / m[e + 3u]) % m[e]) * m[e + 1u]; }
+    }
+    let v = num(at, P(7u));
+    if (code == 2u) { acc = max(acc, v); } else if (code == 3u) { acc = min(acc, v); } else if (code == 4u) { acc *= v; } else if (code == 5u) { acc += v * v; } else { acc += v; }
+  }
+  if (code == 1u) { acc /= f32(count); } else if (code == 5u) { acc = sqrt(acc); }
+  put(P(1u) + t, acc, P(7u));
+}

@@ -3,7 +3,7 @@
  * stage once per request, a candidate stage per request's N candidates) or the plain graph (vanilla), each
  * lowered node by node at the shapes of the request and cached by those shapes (N, list lengths). The
  * rank-aware rewrites lower as ./lower-rewrites.ts says (split-linear, pair-products, fm-split,
- * row-projection; on webgpu split-linear and row-projection); attention-lse runs as exported.
+ * row-projection, attention-lse), on every engine.
  * MatMul/Gemm by a constant runs on the engine's GEMM with the Add of a bias and a Relu/Sigmoid after it
  * fused in; a hand-written LayerNorm is one kernel (./fuse-layer-norm.ts), and so is scaled dot-product
  * attention (./fuse-attention.ts).
@@ -99,7 +99,7 @@ export class CompiledGraph {
     this.graph = staged.graph;
     this.rank = staged.rank;
     const { graph, rank } = staged;
-    const lowered = new Map([...rewrites].filter(([, rw]) => lowersRewrite(rw, engine)));
+    const lowered = new Map([...rewrites].filter(([, rw]) => lowersRewrite(rw)));
     this.staged = new StagedProgram(graph, rank, lowered);
     const needed = new Set<string>(this.staged.rewrites.flatMap(storedNames));
     for (const node of this.staged.candNodes) {

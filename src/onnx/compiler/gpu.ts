@@ -13,7 +13,7 @@ import type { Arena } from './arena.js';
 import { jsGemm } from './gemm.js';
 import type { GemmCall, GemmEngine } from './gemm.js';
 
-export const GPU_ENTRIES = ['gemm', 'binary', 'select3', 'unary', 'convert', 'copyMap', 'gather', 'softmax', 'layerNorm', 'reduceLines', 'bmm', 'affine'] as const;
+export const GPU_ENTRIES = ['gemm', 'binary', 'select3', 'unary', 'convert', 'copyMap', 'gather', 'softmax', 'layerNorm', 'reduceLines', 'bmm', 'affine', 'pairDots', 'fmOnce', 'fmCand', 'attentionOnce', 'attentionMixed', 'einsum', 'reduceAxes'] as const;
 export type GpuEntry = (typeof GPU_ENTRIES)[number];
 
 const WORKGROUP = 64;

@@ -11,6 +11,8 @@
  * - attention-lse: the context rows' Q/K/V and their softmax over the context keys (max, exp sum,
  *   exp-weighted values per head) once; per candidate one GEMM for the candidate rows' Q/K/V, then the
  *   context queries merge in the candidate keys and the candidate queries attend over all (attentionMixed).
+ * Each runs on all three engines (the SIMD kernels of wasm/assembly, js loops, WGSL entries of
+ * shaders/compiler/compiled.wgsl).
  */
 import type { Rewrite } from '../interpreter/rewrite-parts.js';
 import type { Value } from '../interpreter/tensor.js';
@@ -18,12 +20,12 @@ import type { GraphNode } from '../reader/onnx-graph.js';
 import type { CValue, ProgramBuilder, RTensor } from './builder.js';
 import { gemmByConstant } from './lower-linear.js';
 import { concatColumns, emitMove } from './lower-movement.js';
-import type { CompiledEngine } from './compiled.js';
+import { gpuEmit } from './lower-parts.js';
 
 type Read = (name: string, node?: GraphNode) => CValue | undefined;
 
-/** Whether the compiler lowers `rw` on `engine` (webgpu: those made of its dispatches: GEMMs and copies). */
-export function lowersRewrite(rw: Rewrite, engine: CompiledEngine): boolean {
+/** Whether the compiler lowers `rw` (each kind it lowers has kernels on all three engines). */
+export function lowersRewrite(rw: Rewrite): boolean {
   switch (rw.kind) {
     case 'split-linear':
       return !!rw.linear;
@@ -31,9 +33,9 @@ export function lowersRewrite(rw: Rewrite, engine: CompiledEngine): boolean {
       return !!rw.rows && !!rw.weight;
     case 'pair-products':
     case 'fm-split':
-      return !!rw.rows && engine !== 'webgpu';
+      return !!rw.rows;
     case 'attention-lse':
-      return !!rw.rows && !!rw.attention && engine !== 'webgpu';
+      return !!rw.rows && !!rw.attention;
     default:
       return false;
   }
@@ -85,6 +87,10 @@ export function lowerRewriteOnce(b: ProgramBuilder, rw: Rewrite, read: Read): [s
       const { onceRows, d } = rw.rows!;
       const kc = onceRows.length;
       const out = b.tensor('float', [2, d]);
+      if (b.store.gpu) {
+        gpuEmit(b, [x], [out], 'fmOnce', () => [x.slot.at, out.slot.at, kc, d], d);
+        return [[rw.onceName, out]];
+      }
       b.emit([x], [out], () => {
         const [xa, oa] = [x.slot.at, out.slot.at];
         return ({ f32: f }) => {
@@ -110,7 +116,8 @@ export function lowerRewriteOnce(b: ProgramBuilder, rw: Rewrite, read: Read): [s
       const ctx = gemmByConstant(b, b.view(x, [kc, d]), qkvWeight(rw), false, 1, { act: 'none' }, [kc, 3 * w]);
       // Per head and context query: max, exp sum ([h, kc] each), exp-weighted values [h, kc, dh].
       const state = b.tensor('float', [h * kc * (2 + dh)]);
-      b.emit([ctx], [state], () => {
+      if (b.store.gpu) gpuEmit(b, [ctx], [state], 'attentionOnce', () => [ctx.slot.at, state.slot.at, kc, h, dh, { f: scale }], h * kc);
+      else b.emit([ctx], [state], () => {
         const [ca, sa] = [ctx.slot.at, state.slot.at];
         return ({ f32: f }) => {
           const scores = new Float64Array(kc);
@@ -216,6 +223,10 @@ export function lowerRewriteCand(b: ProgramBuilder, rw: Rewrite, read: Read, onc
       const x = sideRows(b, rw, false, read, n);
       const stored = b.operand(once(rw.onceName));
       const out = b.tensor('float', rw.outShape!(n));
+      if (b.store.gpu) {
+        gpuEmit(b, [x, stored], [out], 'fmCand', () => [x.slot.at, stored.slot.at, out.slot.at, n, kt, d], n * d);
+        return out;
+      }
       b.emit([x, stored], [out], () => {
         const [xa, sa, oa] = [x.slot.at, stored.slot.at, out.slot.at];
         return ({ f32: f }) => {
@@ -253,6 +264,10 @@ function lowerAttentionCand(b: ProgramBuilder, rw: Rewrite, read: Read, once: (n
   const [sR, sH] = layout === 'batch-first' ? [h * f * dh, f * dh] : [f * dh, n * f * dh];
   const rows = Int32Array.from([...onceRows, ...candRows]);
   const scratch = b.tensor('float', [kc + kt + 4]);
+  if (b.store.gpu) {
+    gpuEmit(b, [qkv, ctx, state], [out], 'attentionMixed', () => [qkv.slot.at, ctx.slot.at, state.slot.at, out.slot.at, sR, sH, b.store.ints(rows), n, kc, kt, h, dh, { f: scale }], n * h * (kc + kt));
+    return out;
+  }
   const simd = b.store.simd;
   if (simd) {
     const rowsAt = b.store.ints(rows) * 4;
@@ -315,6 +330,11 @@ function lowerAttentionCand(b: ProgramBuilder, rw: Rewrite, read: Read, once: (n
 function emitPairDots(b: ProgramBuilder, reads: readonly RTensor[], rows: () => readonly (readonly [number, number])[], slots: Int32Array, gram: RTensor | undefined, kc: number, out: RTensor, batches: number, f: number, d: number): void {
   const simd = b.store.simd;
   const all = gram ? [...reads, gram] : reads;
+  if (b.store.gpu) {
+    const table = () => b.store.ints(Int32Array.from(rows().flatMap(([base, stride]) => [base / 4, stride / 4])));
+    gpuEmit(b, all, [out], 'pairDots', () => [table(), b.store.ints(slots), gram ? gram.slot.at : 0, kc, out.slot.at, batches, f, d], batches * f * f);
+    return;
+  }
   if (simd) {
     const slotsAt = b.store.ints(slots) * 4;
     b.emit(all, [out], () => {

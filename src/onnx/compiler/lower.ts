@@ -287,6 +287,21 @@ function lowerReduce(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] 
     });
     return [out];
   }
+  if (b.store.gpu) {
+    // Per axis: its dim, stride in x, stride in the output (0: reduced), radix among the reduced axes.
+    const inStrides = x.shape.map((_, i) => size(x.shape.slice(i + 1)));
+    const outStrides = x.shape.map((_, i) => (set.has(i) ? 0 : size(kept.slice(i + 1))));
+    let radix = 1;
+    const radices: number[] = new Array(x.shape.length).fill(0);
+    for (let i = x.shape.length - 1; i >= 0; i--)
+      if (set.has(i)) {
+        radices[i] = radix;
+        radix *= x.shape[i]!;
+      }
+    const table = Int32Array.from(x.shape.flatMap((d, i) => [d, inStrides[i]!, outStrides[i]!, radices[i]!]));
+    gpuEmit(b, [x], [out], 'reduceAxes', () => [x.slot.at, out.slot.at, x.shape.length, b.store.ints(table), outSize, count, code, isInt(x)], outSize);
+    return [out];
+  }
   b.emit([x], [out], () => {
     const [xa, oa] = [x.slot.at, out.slot.at];
     const acc = new Float64Array(outSize);
@@ -310,6 +325,20 @@ function lowerEinsum(node: GraphNode, ins: Inputs, b: ProgramBuilder): CValue[] 
   const so = stridesFor(output);
   const out = b.tensor('float', [...output].map((c) => sizes.get(c)!));
   const n = size(out.shape);
+  if (b.store.gpu) {
+    // Per letter: its dim, strides in each operand and in the output (0: summed), its radix among the summed letters.
+    let radix = 1;
+    const summed: number[] = new Array(letters.length).fill(0);
+    for (let l = letters.length - 1; l >= 0; l--)
+      if (so[l] === 0) {
+        summed[l] = radix;
+        radix *= dims[l]!;
+      }
+    const table = Int32Array.from(letters.flatMap((_, l) => [dims[l]!, operandStrides[0]![l]!, operandStrides[1]?.[l] ?? 0, operandStrides[2]?.[l] ?? 0, so[l]!, summed[l]!]));
+    const at = (i: number) => operands[i]?.slot.at ?? 0;
+    gpuEmit(b, operands, [out], 'einsum', () => [at(0), at(1), at(2), out.slot.at, operands.length, letters.length, b.store.ints(table), n, radix], n);
+    return [out];
+  }
   b.emit(operands, [out], () => {
     const at = Int32Array.from(operands, (o) => o.slot.at);
     const oa = out.slot.at;
