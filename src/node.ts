@@ -19,6 +19,10 @@ export type { ImportOptions, ImportedScores } from './onnx/model.js';
 export { importReport, formatReport } from './onnx/report.js';
 export type { ImportReport, NodeReport } from './onnx/report.js';
 export { importToDir, loadImportedDir, isImportedDir } from './onnx/dir.js';
+// createScorer that also takes an imported graph (it shadows the native-only one of the browser entry).
+export { createScorer } from './onnx/scorer/create.js';
+export { createImportedScorer, ImportedScorer } from './onnx/scorer/scorer.js';
+export type { ImportedScorerOptions } from './onnx/scorer/scorer.js';
 
 async function readOrExplain(path: string): Promise<Buffer> {
   try {

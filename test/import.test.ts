@@ -607,8 +607,16 @@ describe('CLI: import, score, inspect', () => {
     const table = await run('bench', '--model', model, '--n', '3', '--seconds', '0.2', '--backend', 'js');
     expect(table.out).toMatch(/N=3: the compiled rank-aware plan is \d+\.\d\dx its vanilla \(same run\)/);
     expect(table.out).toMatch(/N=3: the compiled rank-aware plan is \d+\.\d\dx the float64 interpreter/);
-    const threads = await run('bench', '--model', model, '--threads', '2');
-    expect(threads.err).toMatch(/^error: --threads: expected no such option for an imported graph compiled by rankaware \(it runs on one thread\), received "2"$/);
+    // --threads: the rank-aware plan through createScorer at each thread count, side by side.
+    const threads = await run('bench', '--model', model, '--n', '7', '--threads', '1,2', '--concurrency', '4', '--seconds', '0.1', '--json');
+    expect(threads.code, threads.err).toBe(0);
+    const threadRows = (JSON.parse(threads.out) as { rows: { threads: number; n: number; concurrency: number; requestsPerSecond: number }[] }).rows;
+    expect(threadRows.map((r) => [r.threads, r.n, r.concurrency])).toEqual([
+      [1, 7, 4],
+      [2, 7, 4],
+    ]);
+    for (const r of threadRows) expect(r.requestsPerSecond).toBeGreaterThan(0);
+    expect((await run('bench', '--model', model, '--threads', '2', '--peer', 'ort-node')).err).toMatch(/^error: --peer: expected no such option with --threads on an imported graph/);
   });
 
   it('imports the golden DLRM, scores a request by input names, inspects per node', async () => {

@@ -76,8 +76,21 @@ describe('serving an imported graph (compiled)', () => {
     expect(metrics.text).toMatch(/rankaware_info\{[^}]*backend="wasm"[^}]*\} 1/);
   });
 
-  it('more than one thread is refused at startup, in one line', async () => {
+  it('--threads 2: a worker thread beside the calling thread, the same scores, the context cache on the workers', async () => {
     const served = await loadServedModel(dir);
-    await expect(startServer({ ...served, port: 0, host: '127.0.0.1', threads: 2 })).rejects.toThrow(/^options\.threads: expected 1 for an imported graph compiled by rankaware \(it scores on the calling thread\), received 2$/);
+    const two = await startServer({ ...served, port: 0, host: '127.0.0.1', idleGcMs: 0, threads: 2 });
+    try {
+      expect((await post(two, '/healthz')).json).toMatchObject({ status: 'ok', threads: 2 });
+      const requests = Array.from({ length: 12 }, (_, i) => randomImportedRequest(model.inputs, 40, mulberry32(50 + i), 8));
+      const replies = await Promise.all(requests.map((r) => post(two, '/v1/score', r)));
+      replies.forEach((reply, i) => {
+        expect(reply.status).toBe(200);
+        expect(reply.json.scores).toEqual(model.score(requests[i], 'rank-aware', 'wasm').scores);
+      });
+      await post(two, '/v1/score', requests[0]);
+      expect(two.cache.stats.hits).toBeGreaterThanOrEqual(1);
+    } finally {
+      await two.close();
+    }
   });
 });

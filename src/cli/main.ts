@@ -225,7 +225,21 @@ const COMMANDS: Record<string, Command> = {
       for (const key of ['quick', 'out']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, '--suite with it (it applies to the benchmark suites)', show(v[key]));
       const imported = await importedPath(need(v, 'model'));
       if (imported && !imported.native) {
-        for (const key of ['threads', 'concurrency']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, 'no such option for an imported graph compiled by rankaware (it runs on one thread)', show(v[key]));
+        if (v.threads !== undefined || v.concurrency !== undefined) {
+          for (const key of ['plan', 'peer']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, 'no such option with --threads on an imported graph (it times the rank-aware plan through createScorer)', show(v[key]));
+          const engine = importedEngine(parseBackend(v.backend));
+          if (engine === 'webgpu') throw new RankawareError('--backend', '"wasm" or "js" with --threads (worker threads score on the CPU)', '"webgpu"');
+          const { benchImportedThreads } = await import('../onnx/bench.js');
+          return benchImportedThreads(need(v, 'model'), {
+            ns: parseList(typeof v.n === 'string' ? v.n : '256', 'n'),
+            threads: parseList(typeof v.threads === 'string' ? v.threads : '1', 'threads'),
+            concurrency: int(v, 'concurrency', 64),
+            engine,
+            seconds: seconds(v.seconds),
+            json: v.json === true,
+            out,
+          });
+        }
         const { benchImportedDir } = await import('../onnx/bench.js');
         return benchImportedDir(need(v, 'model'), {
           ns: parseList(typeof v.n === 'string' ? v.n : '256', 'n'),

@@ -107,3 +107,54 @@ export async function benchImportedDir(dir: string, o: ImportedBenchOptions): Pr
     }
   }
 }
+
+export interface ImportedThreadsBenchOptions {
+  readonly ns: readonly number[];
+  readonly threads: readonly number[];
+  /** Requests in flight at once. */
+  readonly concurrency: number;
+  readonly engine: Exclude<CompiledEngine, 'webgpu'>;
+  readonly seconds: number;
+  readonly json: boolean;
+  readonly out: (line: string) => void;
+}
+
+/**
+ * `rankaware bench --model DIR --threads 1,2 [--concurrency C]` on an imported graph: the compiled
+ * rank-aware plan through createScorer at each thread count, C requests in flight, rounds alternating
+ * between the thread counts (one scorer each, started before timing); requests per second and the
+ * ratio to one thread. Each scorer's scores are checked against ImportedModel.score first.
+ */
+export async function benchImportedThreads(dir: string, o: ImportedThreadsBenchOptions): Promise<void> {
+  const { createImportedScorer } = await import('./scorer/scorer.js');
+  const model = await loadImportedDir(dir);
+  const scorers = await Promise.all(o.threads.map((threads) => createImportedScorer(model, { threads, engine: o.engine, maxInFlight: Math.max(64, o.concurrency) })));
+  const rows: { threads: number; n: number; concurrency: number; msPerBatch: number; requestsPerSecond: number }[] = [];
+  try {
+    for (const n of o.ns) {
+      const requests = Array.from({ length: o.concurrency }, (_, i) => randomImportedRequest(model.inputs, n, mulberry32(101 + i + n), LIST_LENGTH));
+      const want = requests.map((r) => model.score(r, 'rank-aware', o.engine).scores);
+      for (const [k, s] of scorers.entries()) {
+        const got = await Promise.all(requests.map((r) => s.score(r)));
+        got.forEach((g, i) => {
+          if (g.scores.some((x, j) => x !== want[i]![j])) throw new RankawareError(`--threads ${o.threads[k]} on ${dir}`, 'the scores of ImportedModel.score', 'other scores', 'invalid');
+        });
+      }
+      const times = await sideBySide(scorers.map((s) => () => Promise.all(requests.map((r) => s.score(r)))), defaultTiming(o.seconds));
+      o.threads.forEach((threads, k) => {
+        const ms = median(times[k]!);
+        rows.push({ threads, n, concurrency: o.concurrency, msPerBatch: ms, requestsPerSecond: (o.concurrency * 1000) / ms });
+      });
+    }
+  } finally {
+    for (const s of scorers) s.dispose();
+  }
+  if (o.json) return o.out(JSON.stringify({ model: dir, path: 'compiled', engine: o.engine, plan: 'rank-aware', rows }));
+  o.out(`imported graph, compiled rank-aware (${o.engine}) through createScorer, ${o.concurrency} requests in flight`);
+  o.out('| threads | N | ms per batch | requests/s | vs 1 thread |');
+  o.out('|---|---|---|---|---|');
+  for (const r of rows) {
+    const one = rows.find((x) => x.n === r.n && x.threads === 1);
+    o.out(`| ${r.threads} | ${r.n} | ${r.msPerBatch.toFixed(3)} | ${Math.round(r.requestsPerSecond)} | ${one ? `${(r.requestsPerSecond / one.requestsPerSecond).toFixed(2)}x` : '-'} |`);
+  }
+}

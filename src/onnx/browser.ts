@@ -5,6 +5,9 @@
  * the compiler (src/onnx/browser.ts; the main entry stays within its 100 KB budget).
  */
 export { importOnnx, ImportedModel } from './model.js';
+export { createScorer } from './scorer/create.js';
+export { createImportedScorer, ImportedScorer } from './scorer/scorer.js';
+export type { ImportedScorerOptions } from './scorer/scorer.js';
 export type { ImportOptions, ImportedPlan, ImportedScores, StagedGraph } from './model.js';
 export type { CompiledEngine } from './compiler/compiled.js';
 export type { ImportedInput } from './request.js';

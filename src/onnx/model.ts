@@ -82,6 +82,8 @@ export class ImportedModel {
     readonly rank: RankAnalysis,
     readonly outputs: readonly string[] = graph.outputs,
     staged?: StagedGraph,
+    /** The bytes and options it was imported from: a worker thread imports its own copy from them. */
+    readonly source?: { readonly bytes: Uint8Array; readonly options: ImportOptions },
   ) {
     this.staged = staged ?? { graph, rank, folds: [] };
     this.rewrites = findRewrites(this.staged.graph, this.staged.rank, this.staged.rank.folded);
@@ -233,7 +235,7 @@ export function importOnnx(bytes: Uint8Array, options: ImportOptions): ImportedM
   const folded = foldLinearTerms(pieces.graph, piecesRank);
   const folds = [...pieces.folds, ...folded.folds];
   const staged = folds.length > 0 ? { graph: folded.graph, rank: folded.folds.length > 0 ? analyzeRanks(folded.graph, roles) : piecesRank, folds } : undefined;
-  return new ImportedModel(graph, rank, outputs, staged);
+  return new ImportedModel(graph, rank, outputs, staged, { bytes, options: { context, file, ...(options.output !== undefined ? { output: options.output } : {}) } });
 }
 
 /**

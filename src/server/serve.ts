@@ -14,7 +14,9 @@ import type { Model } from '../model/model.js';
 import type { PlanMode } from '../plan/ir.js';
 import { loadModelDir } from '../node.js';
 import { createScorer } from '../scheduler/scorer.js';
-import { ImportedScorer } from './imported-scorer.js';
+import { importedContextKey } from './imported-scorer.js';
+import { createImportedScorer } from '../onnx/scorer/scorer.js';
+import type { ImportedScorer } from '../onnx/scorer/scorer.js';
 import type { Scorer } from '../scheduler/scorer.js';
 import { ImportedModel } from '../onnx/model.js';
 import { importedPath, loadImportedDir } from '../onnx/dir.js';
@@ -133,11 +135,9 @@ function checkNumber(name: string, value: number | undefined, min: number, integ
 async function scorerFor(options: ServeOptions, cacheBytes: number): Promise<{ scorer: Scorer | ImportedScorer; cache: ContextCache }> {
   const model = options.model;
   if (model instanceof ImportedModel) {
-    if (options.threads !== undefined && options.threads !== 1)
-      throw new RankawareError('options.threads', '1 for an imported graph compiled by rankaware (it scores on the calling thread)', show(options.threads));
     const engine = options.backend === 'js' ? 'js' : 'wasm';
-    const scorer = new ImportedScorer(model, { plan: options.plan, engine, maxContextBytes: cacheBytes, modelVersion: options.modelVersion });
-    return { scorer, cache: new ContextCache(scorer, (context) => scorer.keyOf(context), options.modelVersion, cacheBytes) };
+    const scorer = await createImportedScorer(model, { plan: options.plan, engine, threads: options.threads, maxInFlight: options.maxInFlight, maxQueued: options.maxQueued, maxContextBytes: cacheBytes });
+    return { scorer, cache: new ContextCache(scorer, (context) => importedContextKey(model, options.modelVersion, context), options.modelVersion, cacheBytes) };
   }
   const scorer = await createScorer(model, {
     // auto is the CPU preference list: the server's pool runs on CPU threads, never on a GPU queue.

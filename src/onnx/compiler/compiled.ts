@@ -314,6 +314,16 @@ export class CompiledGraph {
   private contextOf(program: Program): CompiledContext {
     const values = new Map<string, StoredValue>();
     for (const { name, v } of program.outputs) values.set(name, v.kind === 'known' ? v.value : this.readTensor(v, this.fromShapes.has(name)));
+    return this.contextFrom(values);
+  }
+
+  /**
+   * A context of this compiled graph from the values of another's context stage (another thread's compiled
+   * copy of the same graph and engine: CompiledContext.values, structured-cloned).
+   */
+  contextFrom(values: ReadonlyMap<string, StoredValue>): CompiledContext {
+    for (const name of this.onceNeeded)
+      if (!values.has(name)) throw new RankawareError('context', `the context values of this graph (${name} among them)`, 'values without it', 'invalid');
     const onceKey = [...values].map(([k, v]) => `${k}:${v.shape.join('x')}${compileTime(v) ? `=${v.data.join(',')}` : ''}`).join(';');
     return { compiled: this, values, key: onceKey };
   }
