@@ -152,15 +152,15 @@ describe.each([
 });
 
 describe('Chromium, an ONNX graph imported in the page (rankaware/onnx) and scored compiled', () => {
-  it('scores on wasm and js, rank-aware and vanilla, as the float64 interpreter in Node within 1e-5', async () => {
+  it('scores on wasm and js, rank-aware and vanilla, and through createScorer with a worker, as the float64 interpreter in Node within 1e-5', async () => {
     const { results } = await page('not-isolated');
     expect(results.error).toBeUndefined();
     const { bytes, request } = onnxCase();
     const want = importOnnx(bytes, { context: 'ctx_' }).score(request, 'interpret').scores;
     const onnx = results.onnx!;
-    expect(Object.keys(onnx.scores).sort()).toEqual(['rank-aware js', 'rank-aware wasm', 'vanilla wasm']);
+    expect(Object.keys(onnx.scores).sort()).toEqual(['rank-aware js', 'rank-aware wasm', 'scorer threads 2 wasm', 'vanilla wasm']);
     for (const [key, got] of Object.entries(onnx.scores)) {
-      expect(onnx.backends[key]).toBe(key.split(' ')[1]);
+      expect(onnx.backends[key]).toBe(key.split(' ').at(-1));
       expect(got.length).toBe(want.length);
       expect(maxDiff(got, want), key).toBeLessThan(TOLERANCE);
     }

@@ -5,7 +5,7 @@
  */
 import { createScorer, loadBackend, randomModel, randomRequest, score, scoreAsync } from '../../src/index.js';
 import { equivalenceCases } from '../cases.js';
-import { importOnnx } from '../../src/onnx/browser.js';
+import { createScorer as createOnnxScorer, importOnnx } from '../../src/onnx/browser.js';
 import { BROWSER_CASES, BROWSER_THREADS, BROWSER_TILE_ROWS, onnxCase } from './cases.js';
 import type { CaseResult, GpuCaseResult, OnnxPageResult, PageResults } from './cases.js';
 
@@ -53,8 +53,11 @@ async function runGpuCases(): Promise<NonNullable<PageResults['webgpu']>> {
   return { loaded: { name: loaded.name, reason: loaded.reason }, cases };
 }
 
-/** An ONNX graph imported in the page (rankaware/onnx) and scored compiled on both engines and plans. */
-function runOnnx(): OnnxPageResult {
+/**
+ * An ONNX graph imported in the page (rankaware/onnx) and scored compiled on both engines and plans, and
+ * through createScorer with a worker (module Worker) beside the page's thread, the request split across both.
+ */
+async function runOnnx(): Promise<OnnxPageResult> {
   const { bytes, request } = onnxCase();
   const model = importOnnx(bytes, { context: 'ctx_' });
   const scores: Record<string, number[]> = {};
@@ -63,6 +66,14 @@ function runOnnx(): OnnxPageResult {
     const r = model.score(request, plan, engine);
     scores[`${plan} ${engine}`] = r.scores;
     backends[`${plan} ${engine}`] = r.backend;
+  }
+  const scorer = await createOnnxScorer(model, { threads: 2, splitRows: 2 });
+  try {
+    const r = await scorer.score(request);
+    scores['scorer threads 2 wasm'] = r.scores;
+    backends['scorer threads 2 wasm'] = `${r.backend}`;
+  } finally {
+    scorer.dispose();
   }
   return { scores, backends };
 }
@@ -74,7 +85,7 @@ async function main(): Promise<void> {
   let onnx: OnnxPageResult | undefined;
   try {
     for (const c of BROWSER_CASES) cases.push(await runCase(c));
-    onnx = runOnnx();
+    onnx = await runOnnx();
     if (new URLSearchParams(location.search).has('webgpu')) webgpu = await runGpuCases();
   } catch (e) {
     error = describe(e);
