@@ -389,6 +389,52 @@ describe('hand-built graphs, one per pattern, against onnxruntime-node', () => {
     expect(report.flopsRankAware).toBeLessThan(report.flopsVanilla);
   });
 
+  it('FiBiNET bilinear products of torch.split fields (Split of the stacked fields): the context pairs once', async () => {
+    const { g, rows, cEmb, tEmb, u } = base();
+    const unsq = (v: string) => g.op('Unsqueeze', [v, g.int64s([1])]);
+    const ctx = (v: string) => unsq(g.op('Expand', [v, rows]));
+    const c1 = g.op('MatMul', [u, g.floats('wu', floats(12, 61), [3, 4])]);
+    const t1 = g.op('Gather', [g.floats('item2_table', floats(48, 62), [12, 4]), 'item']);
+    const stacked = g.op('Concat', [ctx(cEmb), ctx(c1), unsq(tEmb), unsq(t1)], { axis: 1 });
+    const fields = g.opOutputs('Split', [stacked, g.int64s([1, 1, 1, 1])], 4, { axis: 1 });
+    const w = g.floats('bilinear', floats(16, 63), [4, 4]);
+    const products: string[] = [];
+    for (let i = 0; i < 4; i++) for (let j = i + 1; j < 4; j++) products.push(g.op('Mul', [g.op('MatMul', [fields[i]!, w]), fields[j]!]));
+    const x = g.op('Flatten', [g.op('Concat', products, { axis: 1 })], { axis: 1 });
+    const h = g.op('Relu', [g.op('Gemm', [x, g.floats('w1', floats(120, 64), [5, 24]), g.floats('b1', floats(5, 65), [5])], { transB: 1 })]);
+    g.output('score', g.op('Sigmoid', [g.op('MatMul', [h, g.floats('w2', floats(5, 66), [5, 1])])]), 'float32', ['N', 1]);
+    const model = await checkGraph(g.encode('fibinet', ''), ['split-linear']);
+    expect(model.staged.folds.map((f) => f.pass)).toEqual(['concat-pieces']);
+    // Fields 0 and 1 are context: their bilinear product (one of six) is once, and its Gemm columns.
+    expect(importReport(model, 100).nodes.filter((n) => n.op === 'Mul' && n.rank === 'once')).toHaveLength(1);
+  });
+
+  it("xDeepFM's CIN, DeepCTR style (einsum 'bhd,bmd->bhmd', reshape, Conv1d 1x1, two layers): outer-blocks computes the context block of the first layer once", async () => {
+    const { g, rows, cEmb, tEmb, u } = base();
+    const unsq = (v: string) => g.op('Unsqueeze', [v, g.int64s([1])]);
+    const ctx = (v: string) => unsq(g.op('Expand', [v, rows]));
+    const c1 = g.op('MatMul', [u, g.floats('wu', floats(12, 71), [3, 4])]);
+    const c2 = g.op('Gather', [g.floats('ctx2_table', floats(40, 72), [10, 4]), 'c']);
+    const t1 = g.op('Gather', [g.floats('item2_table', floats(48, 73), [12, 4]), 'item']);
+    // Interleaved fields: context, candidate, context, context, candidate.
+    const x0 = g.op('Concat', [ctx(cEmb), unsq(tEmb), ctx(c1), ctx(c2), unsq(t1)], { axis: 1 });
+    const layer = (h: string, hi: number, size: number, seed: number) => {
+      const z = g.op('Reshape', [g.op('Einsum', [h, x0], { equation: 'bhd,bmd->bhmd' }), g.int64s([-1, hi * 5, 4])]);
+      return g.op('Relu', [g.op('Conv', [z, g.floats(`cin${seed}`, floats(size * hi * 5, seed), [size, hi * 5, 1]), g.floats(`cinb${seed}`, floats(size, seed + 1), [size])], { kernel_shape: [1] })]);
+    };
+    const h1 = layer(x0, 5, 3, 74);
+    const h2 = layer(h1, 3, 2, 76);
+    const pooled = g.op('Concat', [g.op('ReduceSum', [h1, g.int64s([2])], { keepdims: 0 }), g.op('ReduceSum', [h2, g.int64s([2])], { keepdims: 0 })], { axis: 1 });
+    g.output('score', g.op('Sigmoid', [g.op('MatMul', [pooled, g.floats('wo', floats(5, 78), [5, 1])])]), 'float32', ['N', 1]);
+    const model = await checkGraph(g.encode('xdeepfm', ''), []);
+    expect(model.staged.folds.map((f) => f.pass)).toEqual(['outer-blocks']);
+    expect(model.staged.folds[0]!.what).toMatch(/^the 5x5 outer product in 16 blocks: 9 of its 25 products context only, computed once$/);
+    const report = importReport(model, 100);
+    // The context rows are 0, 2 and 3: two runs, so four of the sixteen blocks are context by context.
+    expect(report.nodes.filter((n) => n.op === 'Conv' && n.rank === 'once')).toHaveLength(4);
+    expect(report.flopsRankAware).toBeLessThan(report.flopsVanilla);
+  });
+
   it('a graph with no candidate-independent linear layer runs generically, context-only nodes once', async () => {
     const { g, rows, cEmb, tEmb, u } = base();
     const ctx = g.op('Sigmoid', [g.op('MatMul', [u, g.floats('wu', floats(12, 30), [3, 4])])]);

@@ -28,6 +28,7 @@ import { acquireGpu } from '../backends/webgpu/device.js';
 import { GpuEngine } from './compiler/gpu.js';
 import { foldLinearTerms } from './passes/linear-terms.js';
 import { splitConcatPieces } from './passes/concat-pieces.js';
+import { splitOuterBlocks } from './passes/outer-blocks.js';
 import type { GraphFold } from './passes/fold.js';
 import type { Recognition } from './patterns/recognize.js';
 
@@ -59,6 +60,9 @@ export interface StagedGraph {
   readonly rank: RankAnalysis;
   readonly folds: readonly GraphFold[];
 }
+
+/** The rank-aware graph passes (./passes), in order: the rank-aware plans run the graph they leave. */
+const GRAPH_PASSES = [splitConcatPieces, splitOuterBlocks, foldLinearTerms] as const;
 
 /** How an imported graph is scored: compiled (rank-aware, vanilla) or on the float64 interpreter. */
 export type ImportedPlan = PlanMode | 'interpret' | 'interpret-vanilla';
@@ -230,11 +234,16 @@ export function importOnnx(bytes: Uint8Array, options: ImportOptions): ImportedM
     rank = analyzeRanks(graph, roles);
   }
   // The rank-aware graph passes, then the rank analysis of the graph they leave.
-  const pieces = splitConcatPieces(graph, rank);
-  const piecesRank = pieces.folds.length > 0 ? analyzeRanks(pieces.graph, roles) : rank;
-  const folded = foldLinearTerms(pieces.graph, piecesRank);
-  const folds = [...pieces.folds, ...folded.folds];
-  const staged = folds.length > 0 ? { graph: folded.graph, rank: folded.folds.length > 0 ? analyzeRanks(folded.graph, roles) : piecesRank, folds } : undefined;
+  // Each pass sees the rank analysis of the graph the one before left.
+  let [passed, passedRank] = [graph, rank];
+  const folds: GraphFold[] = [];
+  for (const pass of GRAPH_PASSES) {
+    const result = pass(passed, passedRank);
+    if (result.folds.length === 0) continue;
+    [passed, passedRank] = [result.graph, analyzeRanks(result.graph, roles)];
+    folds.push(...result.folds);
+  }
+  const staged = folds.length > 0 ? { graph: passed, rank: passedRank, folds } : undefined;
   return new ImportedModel(graph, rank, outputs, staged, { bytes, options: { context, file, ...(options.output !== undefined ? { output: options.output } : {}) } });
 }
 

@@ -6,6 +6,8 @@
  * context value that the rank analysis computes once per request. PNN's inner products (DeepCTR writes
  * `p = cat(e_i for the pairs' first fields)`, `q = cat(e_j ...)`, `sum(p * q, dim=2)`) thus compute the
  * context-context pairs once, and the split of the first DNN layer then takes them as context columns.
+ * A Split of a concatenation on its pieces' boundaries reads the pieces themselves (FiBiNET's bilinear
+ * products of `torch.split(E, 1, dim=1)` pairs are then once for two context fields).
  */
 import type { GraphNode, OnnxGraph } from '../reader/onnx-graph.js';
 import type { RankAnalysis, ShapeTemplate } from '../interpreter/rank.js';
@@ -35,7 +37,45 @@ export function splitConcatPieces(graph: OnnxGraph, rank: RankAnalysis): PassRes
   const split = new Map<string, { readonly axis: number; readonly runs: readonly string[]; readonly once: readonly boolean[] }>();
   const concat = (name: string, inputs: readonly string[], axis: number, output: string): GraphNode => ({ name, op: 'Concat', domain: '', inputs: [...inputs], outputs: [output], attrs: new Map([['axis', axis]]) });
 
+  /**
+   * A Split of a Concat along the same axis whose cuts fall on the pieces' boundaries (DeepCTR's
+   * torch.split of the stacked fields): each output is an Identity of its piece, or a Concat of its pieces,
+   * so a context piece stays a context value.
+   */
+  const splitOfConcat = (node: GraphNode): GraphNode[] | undefined => {
+    const c = producers.get(node.inputs[0]!);
+    const ti = t(node.inputs[0]!);
+    if (!c || c.op !== 'Concat' || !ti) return undefined;
+    const r = ti.at2.length;
+    const norm = (x: number) => (x < 0 ? x + r : x);
+    const axis = norm((node.attrs.get('axis') as number | undefined) ?? 0);
+    if (norm((c.attrs.get('axis') as number | undefined) ?? 0) !== axis || ti.at2[axis] !== ti.at3[axis] || ti.withL[axis]) return undefined;
+    const pieces = c.inputs.filter((p) => p !== '');
+    const extents = pieces.map((p) => t(p)?.at2[axis]);
+    const sizes = node.outputs.map((o) => t(o)?.at2[axis]);
+    if (extents.some((e) => e === undefined) || sizes.some((e) => e === undefined)) return undefined;
+    const nodes: GraphNode[] = [];
+    let k = 0;
+    for (const [j, output] of node.outputs.entries()) {
+      let want = sizes[j]!;
+      const from = k;
+      while (want > 0 && k < pieces.length && extents[k]! <= want) want -= extents[k++]!;
+      if (want !== 0 || k === from) return undefined;
+      const run = pieces.slice(from, k);
+      nodes.push(run.length === 1 ? { name: `${node.name}#${j}`, op: 'Identity', domain: '', inputs: [run[0]!], outputs: [output], attrs: new Map() } : concat(`${node.name}#${j}`, run, axis, output));
+    }
+    return k === pieces.length ? nodes : undefined;
+  };
+
   for (const node of graph.nodes) {
+    if (node.op === 'Split') {
+      const pieces = splitOfConcat(node);
+      if (pieces) {
+        replaced.set(node, pieces);
+        folds.push({ pass: 'concat-pieces', node, terms: pieces, what: `each of its ${node.outputs.length} outputs is pieces of the concatenation it splits, read as they are` });
+      }
+      continue;
+    }
     if (ELEMENTWISE.has(node.op) && node.inputs.length === 2) {
       const [a, b] = node.inputs as [string, string];
       const [ca, cb] = [producers.get(a), producers.get(b)];

@@ -108,6 +108,15 @@ export class GraphBuilder {
     return out;
   }
 
+  /** A node of `count` outputs (Split): their names, the first being the node's. */
+  opOutputs(opType: string, inputs: readonly string[], count: number, attrs: Readonly<Record<string, number | string | readonly number[]>> = {}): string[] {
+    const first = this.op(opType, inputs, attrs);
+    const node = this.nodes[this.nodes.length - 1]!;
+    const rest = Array.from({ length: count - 1 }, (_, i) => this.define(`${first}#${i + 1}`));
+    node.output = [first, ...rest];
+    return [first, ...rest];
+  }
+
   /** The ModelProto; `opset` above 17 for graphs with newer ops (Gelu is opset 20). */
   encode(graphName: string, docString: string, opset: number = OPSET): Uint8Array {
     const model: onnx.IModelProto = {
