@@ -239,6 +239,10 @@ const linear: OpCase[] = [
   { name: 'MatMul + a context row + Sigmoid (fused epilogue)', dx: 7, du: 3, build: (t) => t.op('Sigmoid', [t.op('Add', [t.op('MatMul', [t.x, t.w([7, 3])]), t.u])]) },
   { name: 'Gemm transB 0, alpha 0.5, beta 2.5, bias [3]', dx: 7, build: (t) => t.op('Gemm', [t.x, t.w([7, 3]), t.w([3])], { alpha: 0.5, beta: 2.5 }) },
   { name: 'Gemm transB 1, alpha 1.5, beta 0.5, scalar bias', dx: 7, build: (t) => t.op('Gemm', [t.x, t.w([3, 7]), t.s(0.75)], { transB: 1, alpha: 1.5, beta: 0.5 }) },
+  {
+    name: 'MatMul [N,3,5] x [5,4] + a tensor of its own shape + a bias, then Sigmoid (all fused into the GEMM)', dx: 27,
+    build: (t) => t.op('Sigmoid', [t.op('Add', [t.w([4]), t.op('Add', [t.r(t.cols(t.x, 15, 27), [-1, 3, 4]), t.op('MatMul', [t.r(t.cols(t.x, 0, 15), [-1, 3, 5]), t.w([5, 4])])])])]),
+  },
   { name: 'Gemm transB 1 without C, then Tanh', dx: 9, build: (t) => t.op('Tanh', [t.op('Gemm', [t.x, t.w([5, 9])], { transB: 1 })]) },
   { name: 'Gemm with C the context row [1,3]', dx: 7, du: 3, build: (t) => t.op('Gemm', [t.x, t.w([7, 3]), t.u]) },
   { name: 'X X^T: MatMul of [N,3,5] by its Transpose [0,2,1] (read in place)', dx: 15, build: (t) => t.op('MatMul', [mixed3(t), t.op('Transpose', [mixed3(t)], { perm: [0, 2, 1] })]) },

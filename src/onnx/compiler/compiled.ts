@@ -241,17 +241,19 @@ export class CompiledGraph {
     let output = node.outputs[0]!;
     let bias: Float64Array | undefined;
     let add: RTensor | undefined;
-    const addNode = sole(output);
-    if (addNode && addNode.op === 'Add') {
+    const outShape = node.op === 'Gemm' ? [x.shape[0]!, outDim] : [...x.shape.slice(0, -1), outDim];
+    const rowShaped = (shape: readonly number[]) => shape[shape.length - 1] === outDim && size(shape) === outDim && shape.length <= x.shape.length;
+    // Up to two Adds: a constant row (the bias) and a runtime tensor, a row or the output's own shape.
+    for (let k = 0; k < 2; k++) {
+      const addNode = sole(output);
+      if (!addNode || addNode.op !== 'Add') break;
       const otherName = addNode.inputs[0] === output ? addNode.inputs[1]! : addNode.inputs[0]!;
       const other = ready(otherName, addNode);
-      const rowShaped = (shape: readonly number[]) => shape[shape.length - 1] === outDim && size(shape) === outDim && shape.length <= x.shape.length;
-      if (other?.kind === 'known' && other.value.dtype === 'float' && rowShaped(other.value.shape)) bias = other.value.data;
-      else if (other?.kind === 'tensor' && other.dtype === 'float' && rowShaped(other.shape) && !(node.op === 'Gemm' && ins[2] && ins[2].kind !== 'known')) add = other;
-      if (bias || add) {
-        absorbed.push(addNode);
-        output = addNode.outputs[0]!;
-      }
+      if (!bias && other?.kind === 'known' && other.value.dtype === 'float' && rowShaped(other.value.shape)) bias = other.value.data;
+      else if (!add && other?.kind === 'tensor' && other.dtype === 'float' && (rowShaped(other.shape) || other.shape.join() === outShape.join()) && !(node.op === 'Gemm' && ins[2] && ins[2].kind !== 'known')) add = other;
+      else break;
+      absorbed.push(addNode);
+      output = addNode.outputs[0]!;
     }
     let act: Activation = 'none';
     const actNode = sole(output);
