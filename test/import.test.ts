@@ -297,6 +297,24 @@ describe('hand-built graphs, one per pattern, against onnxruntime-node', () => {
     expect(mm.flopsRankAware).toBe(2 * 4 * 4 + 50 * 2 * (9 - 4) * 4);
   });
 
+  it('DLRM pairs with the context fields first: pair-runs gathers the context pairs from the context rows alone, once, and the top layer takes them as context columns', async () => {
+    const { g, rows, cEmb, tEmb, u } = base();
+    const dense = g.op('Relu', [g.op('MatMul', [g.op('Expand', [u, rows]), g.floats('bot', floats(12, 81), [3, 4])])]);
+    const t1 = g.op('Gather', [g.floats('item2_table', floats(48, 82), [12, 4]), 'item']);
+    const x = g.op('Reshape', [g.op('Concat', [dense, g.op('Expand', [cEmb, rows]), tEmb, t1], { axis: 1 }), g.int64s([-1, 4, 4])]);
+    const z = g.op('MatMul', [x, g.op('Transpose', [x], { perm: [0, 2, 1] })]);
+    // DLRM's (li, lj) order, i > j: (1, 0) is the one context pair.
+    const pairs = g.op('Gather', [g.op('Reshape', [z, g.int64s([-1, 16])]), g.int64s([4, 8, 9, 12, 13, 14])], { axis: 1 });
+    const top = g.op('Gemm', [g.op('Concat', [dense, pairs], { axis: 1 }), g.floats('top', floats(10, 83), [10, 1]), g.floats('top_b', floats(1, 84), [1])]);
+    g.output('score', g.op('Sigmoid', [top]), 'float32', ['N', 1]);
+    const model = await checkGraph(g.encode('dlrm-context-first', ''), ['pair-products', 'split-linear']);
+    expect(model.staged.folds.map((f) => f.pass)).toEqual(['pair-runs']);
+    expect(model.staged.folds[0]!.what).toBe('6 selected pairs of 4 stacked vectors (D = 4) in 2 runs: 1 context-context pairs from the 2 context rows\' products, once');
+    const split = model.program.rewrites.find((r) => r.kind === 'split-linear')!;
+    // dense (4 columns) and the context pair (1) are once; the 5 other pairs per candidate.
+    expect(split.parts.filter((p) => p.once).reduce((a, p) => a + p.width, 0)).toBe(5);
+  });
+
   it('TorchRec CrossNet layer (W @ x.unsqueeze(2) + b, x0 * . + x): split-linear on the first layer', async () => {
     const { g, rows, cEmb, tEmb } = base();
     const x0 = g.op('Unsqueeze', [g.op('Concat', [g.op('Expand', [cEmb, rows]), tEmb], { axis: 1 }), g.int64s([2])]);

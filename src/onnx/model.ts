@@ -29,6 +29,7 @@ import { GpuEngine } from './compiler/gpu.js';
 import { foldLinearTerms } from './passes/linear-terms.js';
 import { splitConcatPieces } from './passes/concat-pieces.js';
 import { splitOuterBlocks } from './passes/outer-blocks.js';
+import { splitPairRuns } from './passes/pair-runs.js';
 import type { GraphFold } from './passes/fold.js';
 import type { Recognition } from './patterns/recognize.js';
 
@@ -62,7 +63,7 @@ export interface StagedGraph {
 }
 
 /** The rank-aware graph passes (./passes), in order: the rank-aware plans run the graph they leave. */
-const GRAPH_PASSES = [splitConcatPieces, splitOuterBlocks, foldLinearTerms] as const;
+const GRAPH_PASSES = [splitConcatPieces, splitOuterBlocks, splitPairRuns, foldLinearTerms] as const;
 
 /** How an imported graph is scored: compiled (rank-aware, vanilla) or on the float64 interpreter. */
 export type ImportedPlan = PlanMode | 'interpret' | 'interpret-vanilla';

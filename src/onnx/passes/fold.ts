@@ -1,7 +1,7 @@
-/** What the rank-aware graph passes (./concat-pieces.ts, ./outer-blocks.ts, ./linear-terms.ts) report and return. */
+/** What the rank-aware graph passes (./concat-pieces.ts, ./outer-blocks.ts, ./pair-runs.ts, ./linear-terms.ts) report and return. */
 import type { GraphNode, OnnxGraph } from '../reader/onnx-graph.js';
 
-export type GraphPass = 'concat-pieces' | 'outer-blocks' | 'linear-terms';
+export type GraphPass = 'concat-pieces' | 'outer-blocks' | 'pair-runs' | 'linear-terms';
 
 export interface GraphFold {
   readonly pass: GraphPass;
