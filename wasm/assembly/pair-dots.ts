@@ -3,7 +3,7 @@
  * once: the ONNX compiler's lowering of the pair-products rewrite. Each row is read where it lies (a
  * context row from the stored context, a candidate row from its part), so nothing is concatenated first.
  */
-import { dot } from './simd';
+import { hsum, loadN } from './simd';
 
 /**
  * out[t] = X[t] X[t]^T ([f, f]) for t < batches, where row i of X[t] is d floats at
@@ -24,11 +24,28 @@ export function pairDots(rows: usize, slots: usize, stored: usize, kc: i32, out:
         if (si >= 0 && sj >= 0) v = load<f32>(stored + (<usize>(si * kc + sj) << 2));
         else {
           const rj = rows + (<usize>j << 3);
-          v = dot(bi, <usize>load<i32>(rj) + <usize>t * <usize>load<i32>(rj, 4), d);
+          v = rowDot(bi, <usize>load<i32>(rj) + <usize>t * <usize>load<i32>(rj, 4), d);
         }
         store<f32>(ob + (<usize>(i * f + j) << 2), v);
         store<f32>(ob + (<usize>(j * f + i) << 2), v);
       }
     }
   }
+}
+
+/** A dot product of two short rows (field vectors): two sums in flight, the tail masked by loadN. */
+// @ts-ignore: decorator
+@inline function rowDot(a: usize, b: usize, d: i32): f32 {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 8 <= d; k += 8) {
+    const o = <usize>k << 2;
+    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+    s1 = f32x4.add(s1, f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16)));
+  }
+  for (; k < d; k += 4) {
+    const o = <usize>k << 2;
+    s0 = f32x4.add(s0, f32x4.mul(loadN(a + o, d - k), loadN(b + o, d - k)));
+  }
+  return hsum(f32x4.add(s0, s1));
 }

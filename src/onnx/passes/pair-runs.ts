@@ -12,8 +12,8 @@ import type { RankAnalysis } from '../interpreter/rank.js';
 import type { Value } from '../interpreter/tensor.js';
 import type { GraphFold, PassResult } from './fold.js';
 
-/** More runs than this would trade one gather for many small ones. */
-const MAX_RUNS = 8;
+/** More runs than this would trade one gather for too many small ones (each is one copy, read in place by the split layer after). */
+const MAX_RUNS = 64;
 
 export function splitPairRuns(graph: OnnxGraph, rank: RankAnalysis): PassResult {
   const producers = new Map<string, GraphNode>();
