@@ -5,7 +5,7 @@
  * merges in the candidate keys (log-sum-exp), and each candidate query attends over every key, the context's
  * Q/K/V read from the request's rows. The ONNX compiler's lowering of the attention-lse rewrite.
  */
-import { exp4, hmax, hsum, hsum4, loadN, storeN } from './simd';
+import { shortDot1x4, exp4, hmax, hsum, loadN, storeN } from './simd';
 
 /**
  * Scores of the query at q against `count` keys at k (byte stride `kStride`), divided by div, into
@@ -22,17 +22,7 @@ import { exp4, hmax, hsum, hsum4, loadN, storeN } from './simd';
     const k1 = k + <usize>min(j + 1, last) * kStride;
     const k2 = k + <usize>min(j + 2, last) * kStride;
     const k3 = k + <usize>min(j + 3, last) * kStride;
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    for (let p = 0; p < dh; p += 4) {
-      const n = dh - p;
-      const o = <usize>p << 2;
-      const x = loadN(q + o, n);
-      a0 = f32x4.add(a0, f32x4.mul(x, loadN(k0 + o, n)));
-      a1 = f32x4.add(a1, f32x4.mul(x, loadN(k1 + o, n)));
-      a2 = f32x4.add(a2, f32x4.mul(x, loadN(k2 + o, n)));
-      a3 = f32x4.add(a3, f32x4.mul(x, loadN(k3 + o, n)));
-    }
-    const sc = f32x4.div(hsum4(a0, a1, a2, a3), d4);
+    const sc = f32x4.div(shortDot1x4(q, k0, k1, k2, k3, dh), d4);
     v128.store(scratch + (<usize>(at + j) << 2), sc);
     const n = count - j;
     mv = f32x4.max(mv, n >= 4 ? sc : v128.bitselect(sc, f32x4.splat(-Infinity), i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(n))));

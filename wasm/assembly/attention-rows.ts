@@ -3,7 +3,7 @@
  * MatMul(Softmax(Q K^T * mul / div), V)): the row's scores over the keys, their softmax and the weighted sum
  * of the value rows, without writing the [m, o] score matrix between four kernels.
  */
-import { exp4, hmax, hsum, hsum4, loadN, storeN } from './simd';
+import { shortDot1x4, exp4, hmax, hsum, loadN, storeN } from './simd';
 
 /**
  * out[t] = softmax(Q[t] K[t]^T * mul / div) V[t] for t < batches: Q [m, dk] at q + qBases[t], K [o, dk] at
@@ -26,17 +26,7 @@ export function attentionRows(q: usize, k: usize, v: usize, out: usize, qBases: 
         const k1 = ko + ((<usize>min(j + 1, o - 1) * <usize>dk) << 2);
         const k2 = ko + ((<usize>min(j + 2, o - 1) * <usize>dk) << 2);
         const k3 = ko + ((<usize>min(j + 3, o - 1) * <usize>dk) << 2);
-        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-        for (let p = 0; p < dk; p += 4) {
-          const n = dk - p;
-          const at = <usize>p << 2;
-          const x = loadN(qr + at, n);
-          a0 = f32x4.add(a0, f32x4.mul(x, loadN(k0 + at, n)));
-          a1 = f32x4.add(a1, f32x4.mul(x, loadN(k1 + at, n)));
-          a2 = f32x4.add(a2, f32x4.mul(x, loadN(k2 + at, n)));
-          a3 = f32x4.add(a3, f32x4.mul(x, loadN(k3 + at, n)));
-        }
-        const s = f32x4.div(f32x4.mul(hsum4(a0, a1, a2, a3), ms), ds);
+        const s = f32x4.div(f32x4.mul(shortDot1x4(qr, k0, k1, k2, k3, dk), ms), ds);
         const n = o - j;
         v128.store(scores + (<usize>j << 2), s);
         mv = f32x4.max(mv, n >= 4 ? s : v128.bitselect(s, f32x4.splat(-Infinity), i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(n))));

@@ -8,7 +8,7 @@
  * Unary codes: neg 0, abs 1, reciprocal 2, sqrt 3, exp 4, relu 6, leaky relu 7 (alpha p), sigmoid 8,
  * clip 12 (to [p, q]), copy 14.
  */
-import { exp4, hsum4, loadN, storeN } from './simd';
+import { shortDot1x4, exp4, loadN, storeN } from './simd';
 
 // @ts-ignore: decorator
 @inline function op4(code: i32, x: v128, y: v128): v128 {
@@ -218,17 +218,7 @@ export function batchedMatmulT(a: usize, b: usize, c: usize, aBases: usize, bBas
         const b1 = bo + ((<usize>min(j + 1, o - 1) * <usize>k) << 2);
         const b2 = bo + ((<usize>min(j + 2, o - 1) * <usize>k) << 2);
         const b3 = bo + ((<usize>min(j + 3, o - 1) * <usize>k) << 2);
-        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-        for (let p = 0; p < k; p += 4) {
-          const n = k - p;
-          const at = <usize>p << 2;
-          const x = loadN(ar + at, n);
-          a0 = f32x4.add(a0, f32x4.mul(x, loadN(b0 + at, n)));
-          a1 = f32x4.add(a1, f32x4.mul(x, loadN(b1 + at, n)));
-          a2 = f32x4.add(a2, f32x4.mul(x, loadN(b2 + at, n)));
-          a3 = f32x4.add(a3, f32x4.mul(x, loadN(b3 + at, n)));
-        }
-        storeN(co + ((<usize>(i * o + j)) << 2), hsum4(a0, a1, a2, a3), o - j);
+        storeN(co + ((<usize>(i * o + j)) << 2), shortDot1x4(ar, b0, b1, b2, b3, k), o - j);
       }
     }
   }

@@ -32,19 +32,8 @@ export function reduceLines(code: i32, x: usize, out: usize, outer: i32, len: i3
       let hi = lo;
       for (let t = 0; t < len; t++) {
         const v = loadN(xb + <usize>t * rowBytes + at, n);
-        let a = f64x2.promote_low_f32x4(v);
-        let b = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
-        if (code == 4) {
-          lo = f64x2.mul(lo, a);
-          hi = f64x2.mul(hi, b);
-          continue;
-        }
-        if (code == 5) {
-          a = f64x2.mul(a, a);
-          b = f64x2.mul(b, b);
-        }
-        lo = f64x2.add(lo, a);
-        hi = f64x2.add(hi, b);
+        lo = fold(lo, f64x2.promote_low_f32x4(v), code);
+        hi = fold(hi, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), code);
       }
       if (code == 1) {
         const k = f64x2.splat(<f64>len);
@@ -83,19 +72,8 @@ function reduceRun(code: i32, x: usize, len: i32): f32 {
   let hi = lo;
   for (let t = 0; t < body; t += 4) {
     const v = v128.load(x + (<usize>t << 2));
-    let a = f64x2.promote_low_f32x4(v);
-    let b = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
-    if (code == 4) {
-      lo = f64x2.mul(lo, a);
-      hi = f64x2.mul(hi, b);
-      continue;
-    }
-    if (code == 5) {
-      a = f64x2.mul(a, a);
-      b = f64x2.mul(b, b);
-    }
-    lo = f64x2.add(lo, a);
-    hi = f64x2.add(hi, b);
+    lo = fold(lo, f64x2.promote_low_f32x4(v), code);
+    hi = fold(hi, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), code);
   }
   let acc: f64;
   if (code == 4) {
@@ -111,4 +89,12 @@ function reduceRun(code: i32, x: usize, len: i32): f32 {
   if (code == 1) return <f32>(acc / <f64>len);
   if (code == 5) return <f32>Math.sqrt(acc);
   return <f32>acc;
+}
+
+/** Two f64 lanes folded into a sum (0, 1), a product (4) or a sum of squares (5). */
+// @ts-ignore: decorator
+@inline function fold(acc: v128, x: v128, code: i32): v128 {
+  if (code == 4) return f64x2.mul(acc, x);
+  if (code == 5) return f64x2.add(acc, f64x2.mul(x, x));
+  return f64x2.add(acc, x);
 }

@@ -59,6 +59,25 @@
 }
 
 /**
+ * dot1x4 for short rows (attention heads, field vectors), inlined: [x.k0, x.k1, x.k2, x.k3] over n floats,
+ * four sums in flight, one horizontal sum for the four, the tail masked by loadN.
+ */
+// @ts-ignore: decorator
+@inline export function shortDot1x4(x: usize, k0: usize, k1: usize, k2: usize, k3: usize, n: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  for (let p = 0; p < n; p += 4) {
+    const left = n - p;
+    const at = <usize>p << 2;
+    const v = loadN(x + at, left);
+    a0 = f32x4.add(a0, f32x4.mul(v, loadN(k0 + at, left)));
+    a1 = f32x4.add(a1, f32x4.mul(v, loadN(k1 + at, left)));
+    a2 = f32x4.add(a2, f32x4.mul(v, loadN(k2 + at, left)));
+    a3 = f32x4.add(a3, f32x4.mul(v, loadN(k3 + at, left)));
+  }
+  return hsum4(a0, a1, a2, a3);
+}
+
+/**
  * e^x on each lane, table-free (Mathf.exp would put its lookup table in the caller's memory):
  * x = n ln2 + r with |r| <= ln2 / 2, e^r by the Cephes expf polynomial (about 1 ulp), times 2^n
  * built in the exponent bits. Lanes below -87.3 give 0 (-inf included), above 88.3 +inf; NaN stays NaN.

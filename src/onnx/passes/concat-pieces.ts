@@ -11,7 +11,8 @@
  */
 import type { GraphNode, OnnxGraph } from '../reader/onnx-graph.js';
 import type { RankAnalysis, ShapeTemplate } from '../interpreter/rank.js';
-import type { GraphFold, PassResult } from './fold.js';
+import { PassScope } from './fold.js';
+import type { PassResult } from './fold.js';
 
 const ELEMENTWISE = new Set(['Mul', 'Add', 'Sub', 'Div']);
 const REDUCTIONS = new Set(['ReduceSum', 'ReduceMean', 'ReduceMax', 'ReduceMin']);
@@ -27,12 +28,10 @@ interface Run {
 }
 
 export function splitConcatPieces(graph: OnnxGraph, rank: RankAnalysis): PassResult {
-  const producers = new Map<string, GraphNode>();
-  for (const node of graph.nodes) for (const o of node.outputs) producers.set(o, node);
-  const t = (name: string) => rank.templates.get(name);
-  const isOnce = (name: string) => rank.classes.get(name) === 'once' || rank.classes.get(name) === 'const';
-  const replaced = new Map<GraphNode, GraphNode[]>();
-  const folds: GraphFold[] = [];
+  const scope = new PassScope(graph, rank);
+  const { producers, replaced, folds } = scope;
+  const t = (name: string) => scope.template(name);
+  const isOnce = (name: string) => scope.isOnce(name);
   /** Outputs this pass rebuilt as concatenations of runs: their axis and the runs' values. */
   const split = new Map<string, { readonly axis: number; readonly runs: readonly string[]; readonly once: readonly boolean[] }>();
   const concat = (name: string, inputs: readonly string[], axis: number, output: string): GraphNode => ({ name, op: 'Concat', domain: '', inputs: [...inputs], outputs: [output], attrs: new Map([['axis', axis]]) });
@@ -141,6 +140,5 @@ export function splitConcatPieces(graph: OnnxGraph, rank: RankAnalysis): PassRes
     split.set(node.outputs[0]!, { axis, runs: outs, once: from.once });
     folds.push({ pass: 'concat-pieces', node, terms: nodes, what: `reduced run by run (${from.runs.length} runs, ${from.once.filter(Boolean).length} of them context only)` });
   }
-  if (replaced.size === 0) return { graph, folds };
-  return { graph: { ...graph, nodes: graph.nodes.flatMap((n) => replaced.get(n) ?? [n]) }, folds };
+  return scope.result();
 }

@@ -10,7 +10,8 @@
 import type { GraphNode, OnnxGraph } from '../reader/onnx-graph.js';
 import type { RankAnalysis } from '../interpreter/rank.js';
 import type { Value } from '../interpreter/tensor.js';
-import type { GraphFold, PassResult } from './fold.js';
+import { PassScope } from './fold.js';
+import type { PassResult } from './fold.js';
 
 /** More blocks than this would trade one kernel for many small ones. */
 const MAX_BLOCKS = 16;
@@ -24,13 +25,10 @@ interface Run {
 }
 
 export function splitOuterBlocks(graph: OnnxGraph, rank: RankAnalysis): PassResult {
-  const producers = new Map<string, GraphNode>();
-  for (const node of graph.nodes) for (const o of node.outputs) producers.set(o, node);
-  const t = (name: string) => rank.templates.get(name);
-  const isOnce = (name: string) => rank.classes.get(name) === 'once' || rank.classes.get(name) === 'const';
-  const constants = new Map(graph.constants);
-  const replaced = new Map<GraphNode, GraphNode[]>();
-  const folds: GraphFold[] = [];
+  const scope = new PassScope(graph, rank);
+  const { producers, constants, replaced, folds } = scope;
+  const t = (name: string) => scope.template(name);
+  const isOnce = (name: string) => scope.isOnce(name);
 
   /** The runs of a concatenation along axis 1 of a [N, F, D] value, or undefined. */
   const runsOf = (name: string): Run[] | undefined => {
@@ -109,6 +107,5 @@ export function splitOuterBlocks(graph: OnnxGraph, rank: RankAnalysis): PassResu
     const onceProducts = onceBlocks.reduce((s, k) => s + (k.x.to - k.x.from) * (k.y.to - k.y.from), 0);
     folds.push({ pass: 'outer-blocks', node: conv, terms: nodes, what: `the ${H}x${M} outer product in ${blocks.length} blocks: ${onceProducts} of its ${H * M} products context only, computed once` });
   }
-  if (replaced.size === 0) return { graph, folds };
-  return { graph: { ...graph, nodes: graph.nodes.flatMap((n) => replaced.get(n) ?? [n]), constants }, folds };
+  return scope.result();
 }

@@ -10,19 +10,17 @@
 import type { GraphNode, OnnxGraph } from '../reader/onnx-graph.js';
 import type { RankAnalysis } from '../interpreter/rank.js';
 import type { Value } from '../interpreter/tensor.js';
-import type { GraphFold, PassResult } from './fold.js';
+import { PassScope } from './fold.js';
+import type { PassResult } from './fold.js';
 
 /** More runs than this would trade one gather for too many small ones (each is one copy, read in place by the split layer after). */
 const MAX_RUNS = 64;
 
 export function splitPairRuns(graph: OnnxGraph, rank: RankAnalysis): PassResult {
-  const producers = new Map<string, GraphNode>();
-  for (const node of graph.nodes) for (const o of node.outputs) producers.set(o, node);
-  const t = (name: string) => rank.templates.get(name);
-  const isOnce = (name: string) => rank.classes.get(name) === 'once' || rank.classes.get(name) === 'const';
-  const constants = new Map(graph.constants);
-  const replaced = new Map<GraphNode, GraphNode[]>();
-  const folds: GraphFold[] = [];
+  const scope = new PassScope(graph, rank);
+  const { producers, constants, replaced, folds } = scope;
+  const t = (name: string) => scope.template(name);
+  const isOnce = (name: string) => scope.isOnce(name);
 
   for (const gather of graph.nodes) {
     if (gather.op !== 'Gather') continue;
@@ -106,6 +104,5 @@ export function splitPairRuns(graph: OnnxGraph, rank: RankAnalysis): PassResult 
     const onceCount = runs.filter((r) => r.once).reduce((s, r) => s + r.to - r.from, 0);
     folds.push({ pass: 'pair-runs', node: gather, terms: nodes, what: `${pairs.length} selected pairs of ${F} stacked vectors (D = ${D}) in ${runs.length} runs: ${onceCount} context-context pairs from the ${kc} context rows' products, once` });
   }
-  if (replaced.size === 0) return { graph, folds };
-  return { graph: { ...graph, nodes: graph.nodes.flatMap((n) => replaced.get(n) ?? [n]), constants }, folds };
+  return scope.result();
 }
