@@ -87,6 +87,8 @@ interface PageResult {
 }
 
 // Plain Node in the fresh project: the entry points, loadModel from a path, a scorer left undisposed.
+/** An onnx-zoo graph the packed rankaware/onnx imports and scores with a worker thread. */
+const ZOO_GRAPH = join(repo, '..', 'shared', 'onnx-zoo', 'two_tower', 'model.onnx');
 const NODE_JS = `import * as browserEntry from 'rankaware';
 import { createScorer, loadModel, score, scoreAsync } from 'rankaware/node';
 import { readFileSync } from 'node:fs';
@@ -94,6 +96,16 @@ if (typeof browserEntry.score !== 'function' || typeof browserEntry.loadModel !=
 // The ONNX subpath loads (its compiled-graph kernels are in the package too).
 const onnxEntry = await import('rankaware/onnx');
 if (typeof onnxEntry.importOnnx !== 'function') throw new Error('rankaware/onnx exports no importOnnx');
+// An imported graph through createScorer with a worker thread (the worker file is in the package), split across both.
+const graph = onnxEntry.importOnnx(new Uint8Array(readFileSync(${JSON.stringify(ZOO_GRAPH)})), { context: 'ctx_' });
+const value = (i, k) => (i.dtype === 'float' ? Array.from({ length: i.inner.reduce((a, d) => a * (d < 0 ? 3 : d), 1) }, (_, j) => ((k + j) % 7) / 7 - 0.5) : i.inner.length === 0 ? k % Math.min(i.rows ?? 2, 5) : Array.from({ length: i.inner.reduce((a, d) => a * (d < 0 ? 3 : d), 1) }, (_, j) => (k + j) % Math.min(i.rows ?? 2, 5)));
+const onnxRequest = {
+  context: Object.fromEntries(graph.inputs.filter((i) => i.side === 'context').map((i, k) => [i.name, value(i, k)])),
+  candidates: Array.from({ length: 9 }, (_, r) => Object.fromEntries(graph.inputs.filter((i) => i.side === 'candidate').map((i, k) => [i.name, value(i, r + k)]))),
+};
+const graphScorer = await onnxEntry.createScorer(graph, { threads: 2, splitRows: 2 });
+const graphThreaded = await graphScorer.score(onnxRequest);
+const graphDirect = graph.score(onnxRequest);
 const model = await loadModel('public/model');
 const request = JSON.parse(readFileSync('public/model/request.json', 'utf8'));
 const sync = score(model, request);
@@ -103,7 +115,7 @@ const threaded = await scorer.score(request);
 const gpu = await scoreAsync(model, request, { backend: 'webgpu' });
 const onlyGpu = await scoreAsync(model, request, { backends: ['webgpu'] }).then(() => 'scored', (e) => e.message);
 // No scorer.dispose(): the process must still exit by itself.
-console.log(JSON.stringify({ sync: sync.scores, syncBackend: sync.backend, threaded: threaded.scores, info: scorer.info, gpu: { backend: gpu.backend, reason: gpu.reason }, onlyGpu }));
+console.log(JSON.stringify({ sync: sync.scores, syncBackend: sync.backend, threaded: threaded.scores, info: scorer.info, gpu: { backend: gpu.backend, reason: gpu.reason }, onlyGpu, graph: { threaded: graphThreaded.scores, direct: graphDirect.scores, tiles: graphThreaded.timing.tiles, threads: graphScorer.info.threads } }));
 `;
 
 describe('the packed package in a fresh project', () => {
@@ -128,7 +140,7 @@ describe('the packed package in a fresh project', () => {
   });
 
   let cliScores: number[] = [];
-  let nodeResult: { sync: number[]; syncBackend: string; threaded: number[]; info: { threads: number }; gpu: { backend: string; reason: string }; onlyGpu: string };
+  let nodeResult: { sync: number[]; syncBackend: string; threaded: number[]; info: { threads: number }; gpu: { backend: string; reason: string }; onlyGpu: string; graph: { threaded: number[]; direct: number[]; tiles: number; threads: number } };
 
   it('runs `npx rankaware init` and `score`', async () => {
     await sh(app, 'npx', ['rankaware', 'init', '--arch', 'dlrm', '--context', '3', '--target', '2', '--dim', '12', '--candidates', '37', '--out', 'public/model']);
@@ -152,6 +164,10 @@ describe('the packed package in a fresh project', () => {
     expect(nodeResult.info.threads).toBe(2);
     expectSameScores(nodeResult.sync, cliScores);
     expectSameScores(nodeResult.threaded, cliScores);
+    // The imported graph's scorer from the packed rankaware/onnx: a worker thread, the request split in two tiles.
+    expect(nodeResult.graph.threads).toBe(2);
+    expect(nodeResult.graph.tiles).toBe(2);
+    expect(nodeResult.graph.threaded).toEqual(nodeResult.graph.direct);
     expect(nodeResult.gpu).toEqual({ backend: 'wasm', reason: 'WebGPU in Node needs the optional peer package "webgpu" (Dawn), which is not installed (npm install webgpu); using wasm (WASM with relaxed-SIMD FMA)' });
     expect(nodeResult.onlyGpu).toBe('backends: expected one backend of ["webgpu"] that runs here, received not webgpu: WebGPU in Node needs the optional peer package "webgpu" (Dawn), which is not installed (npm install webgpu)');
   }, 60_000);
