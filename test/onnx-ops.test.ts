@@ -243,6 +243,10 @@ const linear: OpCase[] = [
     name: 'MatMul [N,3,5] x [5,4] + a tensor of its own shape + a bias, then Sigmoid (all fused into the GEMM)', dx: 27,
     build: (t) => t.op('Sigmoid', [t.op('Add', [t.w([4]), t.op('Add', [t.r(t.cols(t.x, 15, 27), [-1, 3, 4]), t.op('MatMul', [t.r(t.cols(t.x, 0, 15), [-1, 3, 5]), t.w([5, 4])])])])]),
   },
+  // One output: the score head's dot products of rows (rowDots on wasm), with each epilogue.
+  { name: 'MatMul [N,7] x [7,1] + a per-row [N,1] addend, then Relu (one output)', dx: 8, build: (t) => t.op('Relu', [t.op('Add', [t.op('MatMul', [t.cols(t.x, 0, 7), t.w([7, 1])]), t.cols(t.x, 7, 8)])]) },
+  { name: 'Gemm transB [N,9] to 1 output with a bias, then Sigmoid', dx: 9, build: (t) => t.op('Sigmoid', [t.op('Gemm', [t.x, t.w([1, 9]), t.w([1])], { transB: 1, alpha: 0.5 })]) },
+  { name: 'MatMul [N,5] x [5,1] + the context [1,1]', dx: 5, du: 1, build: (t) => t.op('Add', [t.op('MatMul', [t.x, t.w([5, 1])]), t.u]) },
   { name: 'Gemm transB 1 without C, then Tanh', dx: 9, build: (t) => t.op('Tanh', [t.op('Gemm', [t.x, t.w([5, 9])], { transB: 1 })]) },
   { name: 'Gemm with C the context row [1,3]', dx: 7, du: 3, build: (t) => t.op('Gemm', [t.x, t.w([7, 3]), t.u]) },
   { name: 'X X^T: MatMul of [N,3,5] by its Transpose [0,2,1] (read in place)', dx: 15, build: (t) => t.op('MatMul', [mixed3(t), t.op('Transpose', [mixed3(t)], { perm: [0, 2, 1] })]) },

@@ -7,4 +7,5 @@ export { attentionRows } from './attention-rows';
 export { pairDots } from './pair-dots';
 export { attentionMixed } from './attention-mixed';
 export { reduceLines } from './reduce-lines';
+export { rowDots } from './row-dots';
 export { batchedMatmul, batchedMatmulT, binaryRows, copyRuns, copySegments, layerNormRows, softmaxRows, unaryRows } from './elementwise';

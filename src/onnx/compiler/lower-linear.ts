@@ -24,6 +24,20 @@ export interface Epilogue {
 export function gemmByConstant(b: ProgramBuilder, a: RTensor, w: Value, transposed: boolean, alpha: number, epi: Epilogue, outShape: readonly number[]): RTensor {
   const [k, o] = transposed ? [w.shape[1]!, w.shape[0]!] : [w.shape[0]!, w.shape[1]!];
   const rows = size(a.shape) / k;
+  const simd = b.store.simd;
+  if (o === 1 && simd && !b.store.gpu) {
+    // One output (a score head): dot products of rows, not a GEMM padded to a 16-column panel.
+    const column = b.operand({ kind: 'known', value: { dtype: 'float', shape: [k], data: Float64Array.from({ length: k }, (_, i) => alpha * w.data[i]!) } });
+    const out = b.tensor('float', outShape);
+    const add = epi.add;
+    const act = epi.act === 'relu' ? 1 : epi.act === 'sigmoid' ? 2 : 0;
+    b.emit([a, column, ...(add ? [add] : [])], [out], () => {
+      const [xa, wa, oa, aa] = [a.slot.at * 4, column.slot.at * 4, out.slot.at * 4, add ? add.slot.at * 4 : 0];
+      const addStride = add && size(add.shape) === 1 ? 0 : 1;
+      return () => simd.rowDots(xa, rows, k, wa, epi.bias?.[0] ?? 0, aa, addStride, act, oa);
+    });
+    return out;
+  }
   const at = b.store.weight(w, `${transposed}:${alpha}`, () => {
     const canon = new Float32Array(o * k);
     for (let i = 0; i < k; i++) for (let j = 0; j < o; j++) canon[j * k + i] = alpha * w.data[transposed ? j * k + i : i * o + j]!;
