@@ -9,7 +9,7 @@ import type { Model } from '../model/model.js';
 import { encodeContext } from '../model/request.js';
 import type { Inputs } from '../model/request.js';
 import type { ContextUsage } from '../scheduler/contexts.js';
-import type { ServingScorer } from './imported-scorer.js';
+import type { ServingScorer } from './serving-scorer.js';
 
 /** The model's version: a SHA-256 of model.json and weights.safetensors as stored (any change is a new version). */
 export function modelDigest(modelJson: Uint8Array | string, weights: Uint8Array): string {

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RankawareError, show } from '../errors.js';
 import { closeAfterResponse, isOverCap, trackRequest } from './connections.js';
 import { checkRequestShape } from '../model/request.js';
-import type { ServingScorer } from './imported-scorer.js';
+import type { ServingScorer } from './serving-scorer.js';
 import type { ScorerResult } from '../scheduler/types.js';
 import type { ContextCache } from './context-cache.js';
 import type { IdleGc } from './idle-gc.js';

@@ -14,7 +14,7 @@ import type { Model } from '../model/model.js';
 import type { PlanMode } from '../plan/ir.js';
 import { loadModelDir } from '../node.js';
 import { createScorer } from '../scheduler/scorer.js';
-import { importedContextKey } from './imported-scorer.js';
+import { importedContextKey } from './serving-scorer.js';
 import { createImportedScorer } from '../onnx/scorer/scorer.js';
 import type { ImportedScorer } from '../onnx/scorer/scorer.js';
 import type { Scorer } from '../scheduler/scorer.js';

@@ -2,7 +2,7 @@
  * The series the scoring server exposes on GET /metrics (docs/server.md lists them): requests by route and
  * status, errors by kind, latency, candidates scored, the context cache, the scorer's recoveries, memory.
  */
-import type { ServingScorer } from './imported-scorer.js';
+import type { ServingScorer } from './serving-scorer.js';
 import type { ContextCache } from './context-cache.js';
 import type { IdleGc } from './idle-gc.js';
 import { Counter, Gauge, Histogram, RateWindow, Registry } from './metrics.js';

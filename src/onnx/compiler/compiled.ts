@@ -64,6 +64,12 @@ interface Program {
   readonly outputs: readonly { readonly name: string; readonly v: CValue }[];
 }
 
+/** A program's cache key part for its feeds: each name and shape. */
+const shapesKey = (feeds: ReadonlyMap<string, Value>) => [...feeds].map(([k, v]) => `${k}:${v.shape.join('x')}`).join(';');
+
+/** One program input per feed, in order. */
+const feedInputs = (b: ProgramBuilder, feeds: ReadonlyMap<string, Value>) => [...feeds].map(([name, v]) => ({ name, t: b.input(v.dtype, v.shape) }));
+
 /** Compiled programs kept per stage (a request shape not seen before compiles, once). */
 const PROGRAMS_PER_STAGE = 8;
 
@@ -285,10 +291,10 @@ export class CompiledGraph {
   }
 
   private contextProgram(feeds: ReadonlyMap<string, Value>): Program {
-    const key = [...feeds].map(([k, v]) => `${k}:${v.shape.join('x')}`).join(';');
+    const key = shapesKey(feeds);
     return this.program('once', key, (b) => {
       const values = new Map<string, CValue>();
-      const inputs = [...feeds].map(([name, v]) => ({ name, t: b.input(v.dtype, v.shape) }));
+      const inputs = feedInputs(b, feeds);
       for (const { name, t } of inputs) values.set(name, t);
       const read = (name: string): CValue | undefined => {
         const v = values.get(name);
@@ -345,11 +351,10 @@ export class CompiledGraph {
 
   private candidateProgram(context: CompiledContext, feeds: ReadonlyMap<string, Value>, n: number): Program {
     if (context.compiled !== this) throw new RankawareError('context', 'a context from this compiled model', 'a context from another model', 'invalid');
-    let key = `${n}|${context.key}`;
-    for (const [k, v] of feeds) key += `|${k}:${v.shape.join('x')}`;
+    const key = `${n}|${context.key}|${shapesKey(feeds)}`;
     return this.program('cand', key, (b) => {
       const values = new Map<string, CValue>();
-      const inputs = [...feeds].map(([name, v]) => ({ name, t: b.input(v.dtype, v.shape) }));
+      const inputs = feedInputs(b, feeds);
       const once = new Map<string, CValue>();
       for (const [name, v] of context.values) {
         if (compileTime(v)) once.set(name, { kind: 'known', value: v });
@@ -410,10 +415,10 @@ export class CompiledGraph {
   }
 
   private vanillaProgram(feeds: ReadonlyMap<string, Value>): Program {
-    const key = [...feeds].map(([k, v]) => `${k}:${v.shape.join('x')}`).join(';');
+    const key = shapesKey(feeds);
     return this.program('vanilla', key, (b) => {
       const values = new Map<string, CValue>();
-      const inputs = [...feeds].map(([name, v]) => ({ name, t: b.input(v.dtype, v.shape) }));
+      const inputs = feedInputs(b, feeds);
       for (const { name, t } of inputs) values.set(name, t);
       const { graph, rank } = this.vanilla;
       const read = (name: string): CValue | undefined => {

@@ -7,12 +7,11 @@
  */
 import type { GraphNode } from '../reader/onnx-graph.js';
 import { attr, axisOf } from '../interpreter/kernel-parts.js';
-import { broadcastIndex, broadcastShapes, size } from '../interpreter/tensor.js';
+import { broadcastIndex, broadcastShapes } from '../interpreter/tensor.js';
 import type { CValue, ProgramBuilder, RTensor } from './builder.js';
 import type { FusionView } from './fuse-layer-norm.js';
+import { scalar } from './lower-parts.js';
 import { attentionRows } from './kernels/math.js';
-
-const scalar = (v: CValue | undefined): number | undefined => (v?.kind === 'known' && size(v.value.shape) === 1 ? v.value.data[0] : undefined);
 
 /**
  * The attention block whose scores are `scores` = MatMul(q, Transpose(k)) (k read in place, [..., o, dk]),

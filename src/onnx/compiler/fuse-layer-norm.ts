@@ -6,9 +6,9 @@
  */
 import type { GraphNode } from '../reader/onnx-graph.js';
 import { attr } from '../interpreter/kernel-parts.js';
-import { size } from '../interpreter/tensor.js';
 import type { CValue, ProgramBuilder, RTensor } from './builder.js';
 import { layerNormOf } from './lower.js';
+import { scalar } from './lower-parts.js';
 
 export interface FusionView {
   /** The one node that reads `name` (in this stage), when it is the only reader. */
@@ -16,8 +16,6 @@ export interface FusionView {
   readonly users: (name: string) => readonly GraphNode[];
   readonly read: (name: string, node: GraphNode) => CValue | undefined;
 }
-
-const scalar = (v: CValue | undefined): number | undefined => (v?.kind === 'known' && size(v.value.shape) === 1 ? v.value.data[0] : undefined);
 
 /** ReduceMean over the last axis with keepdims. */
 function lastAxisMean(node: GraphNode, ins: readonly (CValue | undefined)[], rank: number): boolean {

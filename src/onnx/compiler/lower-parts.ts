@@ -1,5 +1,5 @@
 /**
- * What the lowerings share (lower.ts, lower-movement.ts, lower-linear.ts): reading inputs, refusing what has
+ * What the lowerings share (lower.ts, lower-movement.ts, lower-linear.ts, the fusions): reading inputs, refusing what has
  * no lowering, and emitting a webgpu dispatch.
  */
 import { RankawareError } from '../../errors.js';
@@ -7,12 +7,16 @@ import type { GraphNode } from '../reader/onnx-graph.js';
 import { fail } from '../interpreter/kernel-parts.js';
 import { nodeWhere } from '../interpreter/ops.js';
 import type { Value } from '../interpreter/tensor.js';
+import { size } from '../interpreter/tensor.js';
 import type { CValue, ProgramBuilder, RTensor } from './builder.js';
 import type { GpuEntry, GpuParam } from './gpu.js';
 
 export type Inputs = readonly (CValue | undefined)[];
 
 export const known = (v: CValue | undefined): Value | undefined => (v && v.kind === 'known' ? v.value : undefined);
+
+/** A known one-element value's number (a scale, an epsilon, an exponent), else undefined. */
+export const scalar = (v: CValue | undefined): number | undefined => (v?.kind === 'known' && size(v.value.shape) === 1 ? v.value.data[0] : undefined);
 
 /** A dispatch of the webgpu engine; its parameters are made once the slots have offsets. */
 export function gpuEmit(b: ProgramBuilder, reads: readonly RTensor[], writes: readonly RTensor[], entry: GpuEntry, params: () => GpuParam[], threads: number, elidable = false): void {

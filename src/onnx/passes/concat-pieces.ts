@@ -10,8 +10,8 @@
  * products of `torch.split(E, 1, dim=1)` pairs are then once for two context fields).
  */
 import type { GraphNode, OnnxGraph } from '../reader/onnx-graph.js';
-import type { RankAnalysis, ShapeTemplate } from '../interpreter/rank.js';
-import { PassScope } from './fold.js';
+import type { RankAnalysis } from '../interpreter/rank.js';
+import { PassScope, sameTemplate } from './fold.js';
 import type { PassResult } from './fold.js';
 
 const ELEMENTWISE = new Set(['Mul', 'Add', 'Sub', 'Div']);
@@ -19,7 +19,6 @@ const REDUCTIONS = new Set(['ReduceSum', 'ReduceMean', 'ReduceMax', 'ReduceMin']
 /** More runs than this would trade one kernel for many small ones. */
 const MAX_RUNS = 8;
 
-const same = (a: ShapeTemplate | undefined, b: ShapeTemplate | undefined) => !!a && !!b && a.at2.join() === b.at2.join() && a.at3.join() === b.at3.join() && a.withL.join() === b.withL.join();
 
 interface Run {
   readonly once: boolean;
@@ -80,7 +79,7 @@ export function splitConcatPieces(graph: OnnxGraph, rank: RankAnalysis): PassRes
       const [ca, cb] = [producers.get(a), producers.get(b)];
       const out = t(node.outputs[0]!);
       // A square of one concatenation (DeepFM's E * E) is left to the fm-split rewrite, which needs it whole.
-      if (a === b || !ca || !cb || ca.op !== 'Concat' || cb.op !== 'Concat' || !same(t(a), out) || !same(t(b), out)) continue;
+      if (a === b || !ca || !cb || ca.op !== 'Concat' || cb.op !== 'Concat' || !sameTemplate(t(a), out) || !sameTemplate(t(b), out)) continue;
       const r = out!.at2.length;
       const axisOf = (c: GraphNode) => {
         const x = (c.attrs.get('axis') as number | undefined) ?? 0;

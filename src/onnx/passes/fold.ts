@@ -14,6 +14,10 @@ export interface GraphFold {
   readonly what: string;
 }
 
+/** Whether two values have the same shape template (at both probes, list axes included). */
+export const sameTemplate = (a: ShapeTemplate | undefined, b: ShapeTemplate | undefined): boolean =>
+  !!a && !!b && a.at2.join() === b.at2.join() && a.at3.join() === b.at3.join() && a.withL.join() === b.withL.join();
+
 export interface PassResult {
   readonly graph: OnnxGraph;
   readonly folds: readonly GraphFold[];

@@ -14,9 +14,9 @@ import type { RankAnalysis, ShapeTemplate } from '../interpreter/rank.js';
 import type { Value } from '../interpreter/tensor.js';
 import { size } from '../interpreter/tensor.js';
 
+import { sameTemplate } from './fold.js';
 import type { GraphFold, PassResult } from './fold.js';
 
-const same = (a: ShapeTemplate, b: ShapeTemplate) => a.at2.join() === b.at2.join() && a.at3.join() === b.at3.join() && a.withL.join() === b.withL.join();
 
 /** The numpy broadcast of templates, or undefined. */
 function broadcast(ts: readonly ShapeTemplate[]): ShapeTemplate | undefined {
@@ -65,7 +65,7 @@ export function foldLinearTerms(graph: OnnxGraph, rank: RankAnalysis): PassResul
     const leaves = new Map<string, { width: number; uses: { coeff: number; row: number }[] }>();
     const expand = (name: string, coeff: number, row: number, width: number, depth: number): void => {
       const p = producers.get(name);
-      const inputsSame = p && p.inputs.length >= 1 && p.inputs.every((i) => t(i) && same(t(i)!, t(name)!));
+      const inputsSame = p && p.inputs.length >= 1 && p.inputs.every((i) => t(i) && sameTemplate(t(i)!, t(name)!));
       if (depth < 4 && p && inputsSame && (p.op === 'Sub' || p.op === 'Add') && p.inputs.length === 2) {
         expand(p.inputs[0]!, coeff, row, width, depth + 1);
         expand(p.inputs[1]!, p.op === 'Sub' ? -coeff : coeff, row, width, depth + 1);
@@ -98,7 +98,7 @@ export function foldLinearTerms(graph: OnnxGraph, rank: RankAnalysis): PassResul
       if (input === name && p && p.op === 'Mul' && p.inputs.length === 2) {
         const [a, b] = [unexpanded(p.inputs[0]!), unexpanded(p.inputs[1]!)];
         const bt = (a !== p.inputs[0] || b !== p.inputs[1]) && broadcast([t(a)!, t(b)!]);
-        if (bt && same(bt, t(name)!)) {
+        if (bt && sameTemplate(bt, t(name)!)) {
           input = `${name}#product`;
           newNodes.push({ name: `${p.name}#product`, op: 'Mul', domain: '', inputs: [a, b], outputs: [input], attrs: new Map() });
           terms.push({ input, template: bt });

@@ -93,7 +93,7 @@ export class ImportedScorer {
   /** Which worker holds each cached key; each worker's last reported cache state. */
   private readonly keys = new Map<string, number>();
   private readonly cacheStates: { entries: number; bytes: number; evictions: number }[];
-  private readonly counters = { scored: 0, hits: 0, misses: 0, replaced: 0, tiles: 0 };
+  private readonly counters = { hits: 0, misses: 0, replaced: 0, tiles: 0 };
   private disposed = false;
   /** Requests between encoding and their answer (queued ones included). */
   private inFlight = 0;
@@ -207,7 +207,6 @@ export class ImportedScorer {
       } else if (this.workers.length === 0 || (contextKey === undefined && (this.inFlight <= 1 || this.msPerCandidate * n < WORTH_A_MESSAGE_MS))) reply = this.scoreHere(task);
       else if (contextKey !== undefined) reply = await this.whole(this.holder(contextKey), task, signal);
       else reply = await abortable(this.enqueue(task), signal);
-      this.counters.scored++;
       if (reply.cache === 'hit') this.counters.hits++;
       else if (reply.cache === 'miss') this.counters.misses++;
       const scores = reply.outputs.map((o) => checkScores(o));
