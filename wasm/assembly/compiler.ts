@@ -4,7 +4,7 @@
  * embeds, does not carry them. A compiled graph instantiates both modules on one memory.
  */
 export { attentionRows } from './attention-rows';
-export { pairDots } from './pair-dots';
+export { pairDots, pairSelect } from './pair-dots';
 export { attentionMixed } from './attention-mixed';
 export { reduceLines } from './reduce-lines';
 export { rowDots } from './row-dots';

@@ -33,6 +33,29 @@ export function pairDots(rows: usize, slots: usize, stored: usize, kc: i32, out:
   }
 }
 
+/**
+ * Only the listed products, where a reader wants them (DLRM's selected pairs, gathered from X X^T):
+ * out[t * outStride + col] = X[t]_i . X[t]_j for each (i, j, col) triple of `pairs`, rows and context
+ * products as in pairDots. A candidate then computes its own pairs and writes nothing else.
+ */
+export function pairSelect(rows: usize, slots: usize, stored: usize, kc: i32, pairs: usize, count: i32, out: usize, outStride: i32, batches: i32, d: i32): void {
+  for (let t = 0; t < batches; t++) {
+    const ob = out + ((<usize>t * <usize>outStride) << 2);
+    for (let p = 0; p < count; p++) {
+      const e = pairs + <usize>p * 12;
+      const i = load<i32>(e), j = load<i32>(e, 4);
+      const si = load<i32>(slots + (<usize>i << 2)), sj = load<i32>(slots + (<usize>j << 2));
+      let v: f32;
+      if (si >= 0 && sj >= 0) v = load<f32>(stored + (<usize>(si * kc + sj) << 2));
+      else {
+        const ri = rows + (<usize>i << 3), rj = rows + (<usize>j << 3);
+        v = rowDot(<usize>load<i32>(ri) + <usize>t * <usize>load<i32>(ri, 4), <usize>load<i32>(rj) + <usize>t * <usize>load<i32>(rj, 4), d);
+      }
+      store<f32>(ob + (<usize>load<i32>(e, 8) << 2), v);
+    }
+  }
+}
+
 /** A dot product of two short rows (field vectors): two sums in flight, the tail masked by loadN. */
 // @ts-ignore: decorator
 @inline function rowDot(a: usize, b: usize, d: i32): f32 {

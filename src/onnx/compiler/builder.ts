@@ -90,6 +90,20 @@ export interface Broadcast {
   readonly map: ArrayLike<number>;
 }
 
+/** X X^T of stacked rows (the pair-products rewrite), as its step computes it: for a Gather of some products. */
+export interface PairSource {
+  readonly reads: readonly RTensor[];
+  /** Row i of batch t: a byte base and a per-batch byte stride (known once the slots are placed). */
+  readonly rows: () => readonly (readonly [number, number])[];
+  /** A row's index among the context rows, or -1: two context rows' product is gram[si * kc + sj]. */
+  readonly slots: Int32Array;
+  readonly gram: RTensor | undefined;
+  readonly kc: number;
+  readonly batches: number;
+  readonly f: number;
+  readonly d: number;
+}
+
 export class ProgramBuilder {
   private readonly makers: (() => Step)[] = [];
   private readonly lives = new Map<Slot, Lifetime>();
@@ -100,6 +114,8 @@ export class ProgramBuilder {
    * place, so their own copy is dropped when nothing else reads them.
    */
   readonly broadcasts = new Map<Slot, Broadcast>();
+  /** X X^T tensors by slot: a Gather of some of their products computes only those (./pair-products.ts). */
+  readonly pairs = new Map<Slot, PairSource>();
   /** The node being lowered (for errors). */
   node: GraphNode | undefined;
 

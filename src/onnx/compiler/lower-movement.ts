@@ -1,6 +1,6 @@
 /**
  * Lowering data movement: the ops whose outputs copy their inputs' elements (by the interpreter's own map
- * of positions, ./kernels/movement.ts), Gather by runtime ids, the broadcast of a context row, and the
+ * of positions, ./kernels/movement.ts; some of X X^T's products: ./pair-products.ts), Gather by runtime ids, the broadcast of a context row, and the
  * concatenation of rows a split layer reads.
  */
 import { RankawareError, show } from '../../errors.js';
@@ -15,6 +15,7 @@ import { gatherRows, movePlan, moveStep, rowSegments } from './kernels/movement.
 import type { MovePlan } from './kernels/movement.js';
 import { gpuEmit, known, need } from './lower-parts.js';
 import type { Inputs } from './lower-parts.js';
+import { selectPairs } from './pair-products.js';
 
 /** A copy plan's absolute source offset for every output element (the GPU's copyMap reads one table). */
 function absoluteMap(plan: MovePlan, sourceAt: readonly number[], n: number): Int32Array {
@@ -104,6 +105,9 @@ export function lowerMovement(node: GraphNode, ins: Inputs, b: ProgramBuilder): 
     const plan = movePlan(o.data, offsets);
     if (plan.kind === 'runs' && plan.runs.length === 4 && plan.runs[1] === 0 && plan.runs[3] === size(sources[plan.runs[0]!]!.shape))
       return b.view(sources[plan.runs[0]!]!, o.shape);
+    // Some of X X^T's products (DLRM's selected pairs): computed here, only those.
+    const pairs = sources.length === 1 ? selectPairs(b, sources[0]!, o.data, o.shape) : undefined;
+    if (pairs) return pairs;
     const out = b.tensor(sources[0]!.dtype, o.shape);
     emitMove(b, plan, sources, out);
     return out;

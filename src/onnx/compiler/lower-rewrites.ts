@@ -21,6 +21,7 @@ import type { CValue, ProgramBuilder, RTensor } from './builder.js';
 import { gemmByConstant } from './lower-linear.js';
 import { concatColumns, emitMove } from './lower-movement.js';
 import { gpuEmit } from './lower-parts.js';
+import { emitPairDots } from './pair-products.js';
 
 type Read = (name: string, node?: GraphNode) => CValue | undefined;
 
@@ -321,48 +322,4 @@ function lowerAttentionCand(b: ProgramBuilder, rw: Rewrite, read: Read, once: (n
     };
   });
   return out;
-}
-
-/**
- * out[t] = X[t] X[t]^T with row i of X[t] at rows()[i] (byte base, per-candidate byte stride), the products
- * of two context rows (slots >= 0) read from `gram`: the SIMD kernel, or the same loops in js.
- */
-function emitPairDots(b: ProgramBuilder, reads: readonly RTensor[], rows: () => readonly (readonly [number, number])[], slots: Int32Array, gram: RTensor | undefined, kc: number, out: RTensor, batches: number, f: number, d: number): void {
-  const simd = b.store.simd;
-  const all = gram ? [...reads, gram] : reads;
-  if (b.store.gpu) {
-    const table = () => b.store.ints(Int32Array.from(rows().flatMap(([base, stride]) => [base / 4, stride / 4])));
-    gpuEmit(b, all, [out], 'pairDots', () => [table(), b.store.ints(slots), gram ? gram.slot.at : 0, kc, out.slot.at, batches, f, d], batches * f * f);
-    return;
-  }
-  if (simd) {
-    const slotsAt = b.store.ints(slots) * 4;
-    b.emit(all, [out], () => {
-      const table = b.store.ints(Int32Array.from(rows().flat())) * 4;
-      const [g, o] = [gram ? gram.slot.at * 4 : 0, out.slot.at * 4];
-      return () => simd.pairDots(table, slotsAt, g, kc, o, batches, f, d);
-    });
-    return;
-  }
-  b.emit(all, [out], () => {
-    const table = rows().map(([base, stride]) => [base / 4, stride / 4] as const);
-    const [g, o] = [gram ? gram.slot.at : 0, out.slot.at];
-    return ({ f32: x }) => {
-      for (let t = 0; t < batches; t++)
-        for (let i = 0; i < f; i++) {
-          const bi = table[i]![0] + t * table[i]![1];
-          for (let j = 0; j <= i; j++) {
-            let v: number;
-            if (slots[i]! >= 0 && slots[j]! >= 0) v = x[g + slots[i]! * kc + slots[j]!]!;
-            else {
-              const bj = table[j]![0] + t * table[j]![1];
-              v = 0;
-              for (let k = 0; k < d; k++) v += x[bi + k]! * x[bj + k]!;
-            }
-            x[o + (t * f + i) * f + j] = v;
-            x[o + (t * f + j) * f + i] = v;
-          }
-        }
-    };
-  });
 }

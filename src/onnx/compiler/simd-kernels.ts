@@ -1,6 +1,6 @@
 /**
  * The compiler's SIMD kernels (wasm/assembly/elementwise.ts: elementwise ops, LayerNorm and Softmax rows,
- * batched MatMul between activations; attention-rows.ts: fused attention; pair-dots.ts: X X^T with the context block once; attention-mixed.ts: attention with the context's softmax once; reduce-lines.ts: reductions; row-dots.ts: one-output layers): a module of their own, built
+ * batched MatMul between activations; attention-rows.ts: fused attention; pair-dots.ts: X X^T with the context block once, or only the pairs a Gather reads; attention-mixed.ts: attention with the context's softmax once; reduce-lines.ts: reductions; row-dots.ts: one-output layers): a module of their own, built
  * beside the native plans' kernels and instantiated on the same memory, so that a compiled graph's js
  * steps, its GEMM and these all work on one arena. Pointers are byte offsets; sizes count elements.
  */
@@ -22,6 +22,7 @@ export const SIMD_KERNELS = {
   rowDots: ['x', 'rows', 'k', 'w', 'bias', 'add', 'addStride', 'act', 'out'],
   attentionMixed: ['qkv', 'ctx', 'state', 'out', 'sR', 'sH', 'rows', 'n', 'kc', 'kt', 'h', 'dh', 'div', 'scratch'],
   pairDots: ['rows', 'slots', 'stored', 'kc', 'out', 'batches', 'f', 'd'],
+  pairSelect: ['rows', 'slots', 'stored', 'kc', 'pairs', 'count', 'out', 'outStride', 'batches', 'd'],
   attentionRows: ['q', 'k', 'v', 'out', 'qBases', 'kBases', 'vBases', 'batches', 'm', 'o', 'dk', 'dv', 'mul', 'div', 'scores'],
 } as const;
 
@@ -38,6 +39,7 @@ export interface SimdKernels {
   rowDots(x: number, rows: number, k: number, w: number, bias: number, add: number, addStride: number, act: number, out: number): void;
   attentionMixed(qkv: number, ctx: number, state: number, out: number, sR: number, sH: number, rows: number, n: number, kc: number, kt: number, h: number, dh: number, div: number, scratch: number): void;
   pairDots(rows: number, slots: number, stored: number, kc: number, out: number, batches: number, f: number, d: number): void;
+  pairSelect(rows: number, slots: number, stored: number, kc: number, pairs: number, count: number, out: number, outStride: number, batches: number, d: number): void;
   attentionRows(q: number, k: number, v: number, out: number, qBases: number, kBases: number, vBases: number, batches: number, m: number, o: number, dk: number, dv: number, mul: number, div: number, scores: number): void;
 }
 
