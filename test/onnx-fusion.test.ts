@@ -122,3 +122,40 @@ describe('selected pairs of X X^T', () => {
       }
     });
 });
+
+/** A split layer written MatMul + Add + Relu over concat(u broadcast, x), then a one-output head; `reread` also adds the bias Add's output to the score. */
+function splitLayerGraph(reread: boolean): Uint8Array {
+  const g = new GraphBuilder();
+  const rand = mulberry32(9);
+  g.input('u', 'float32', [1, 3]);
+  g.input('x', 'float32', ['N', 5]);
+  const rows = g.op('Concat', [g.op('Slice', [g.op('Shape', ['x']), g.int64s([0]), g.int64s([1])]), g.int64s([3])], { axis: 0 });
+  const input = g.op('Concat', [g.op('Expand', ['u', rows]), 'x'], { axis: 1 });
+  const w = g.floats('w', Float32Array.from({ length: 48 }, () => rand() * 2 - 1), [8, 6]);
+  const added = g.op('Add', [g.op('MatMul', [input, w]), g.floats('b', Float32Array.from({ length: 6 }, () => rand() - 0.5), [6])]);
+  const hidden = g.op('Relu', [added]);
+  const head = g.floats('head', Float32Array.from({ length: 6 }, () => rand() * 2 - 1), [6, 1]);
+  let score = g.op('MatMul', [hidden, head]);
+  if (reread) score = g.op('Add', [score, g.op('ReduceSum', [added, g.int64s([1])], { keepdims: 1 })]);
+  g.output('score', score, 'float32', ['N', 1]);
+  return g.encode('split-layer', '');
+}
+
+describe("a split layer's bias Add and activation", () => {
+  for (const [what, reread, fused] of [['join its GEMM epilogue (no elementwise kernel per candidate)', false, true], ['the activation stays a node when the Add is read again (the bias still joins)', true, false]] as const)
+    it(what, () => {
+      const model = importOnnx(splitLayerGraph(reread), { context: ['u'] });
+      expect(model.program.rewrites.map((r) => r.kind)).toContain('split-linear');
+      for (const n of [1, 5]) {
+        const req = { context: { u: [0.5, -1, 2] }, candidates: Array.from({ length: n }, (_, i) => ({ x: [i - 2, 0.5, -0.25 * i, 1, 3 - i] })) };
+        const expected = model.score(req, 'interpret').scores;
+        for (const engine of ['wasm', 'js'] as const) model.score(req, 'rank-aware', engine).scores.forEach((s, i) => expect(Math.abs(s - expected[i]!), `${engine} N=${n}`).toBeLessThan(1e-5));
+        const c = model.compiled('wasm');
+        const encoded = encodeImportRequest(model.inputs, req);
+        const context = c.runContext(encoded.context);
+        calls.simd.clear();
+        c.runCandidates(context, encoded.candidates, encoded.n);
+        expect((calls.simd.get('binaryRows') ?? 0) + (calls.simd.get('unaryRows') ?? 0) === 0).toBe(fused);
+      }
+    });
+});

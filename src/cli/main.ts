@@ -22,7 +22,7 @@ import type { BackendChoice } from '../backends/backend.js';
 import { runBench } from './bench.js';
 import { createScorer } from '../scheduler/scorer.js';
 import type { ScoreRequest } from '../scheduler/types.js';
-import { importCommand, importedEngine, importedPath, inspectImportedDir, nativeNote, scoreImportedDir } from '../onnx/cli.js';
+import { importCommand, importedEngine, isImportedDir, inspectImportedDir, scoreImportedDir } from '../onnx/cli.js';
 import type { ImportedPlan } from '../onnx/model.js';
 import { loadCommand, serveCommand, SERVE_USAGE } from '../server/commands.js';
 
@@ -50,6 +50,9 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
   rankaware bench --suite onnx [--quick] [--json]
       The ONNX graphs of ../shared/onnx-zoo and ../shared/golden compiled (wasm, one thread), rank-aware and
       vanilla, beside onnxruntime-node and onnxruntime-web on the same model.onnx at N = 16, 256, 1024.
+  rankaware bench --suite compiled [--quick] [--json]
+      Each native architecture's rank-aware plan beside the ONNX compiler's plan of its own export-onnx graph
+      (wasm, one thread) at N = 16, 256, 1024: the times, their ratio and the FLOPs.
 ${SERVE_USAGE}
   rankaware --version | rankaware COMMAND --help`;
 
@@ -91,7 +94,7 @@ export function parsePlan(v: unknown): PlanMode {
   return v;
 }
 
-/** --plan for an imported graph that is not one of the six: compiled plans, or the float64 interpreter. */
+/** --plan for an imported graph: compiled plans, or the float64 interpreter. */
 export function parseImportedPlan(v: unknown): ImportedPlan {
   if (v === undefined) return 'rank-aware';
   if (v !== 'vanilla' && v !== 'rank-aware' && v !== 'interpret') throw new RankawareError('--plan', '"vanilla", "rank-aware" or "interpret" (the float64 interpreter)', show(v));
@@ -155,24 +158,22 @@ const COMMANDS: Record<string, Command> = {
   score: {
     options: { model: { type: 'string' }, request: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' }, threads: { type: 'string' } },
     async run(v, out, err) {
-      const imported = await importedPath(need(v, 'model'));
-      if (imported && !imported.native) return out(await scoreImportedDir(need(v, 'model'), await readJson(need(v, 'request')), parseImportedPlan(v.plan), parseBackend(v.backend)));
+      if (await isImportedDir(need(v, 'model'))) return out(await scoreImportedDir(need(v, 'model'), await readJson(need(v, 'request')), parseImportedPlan(v.plan), parseBackend(v.backend), int(v, 'threads', 1)));
       const plan = parsePlan(v.plan);
       const backendName = parseBackend(v.backend);
       const threads = int(v, 'threads', 1);
-      const path = imported?.native ? { path: 'native', import: nativeNote(imported) } : {};
       const model = await loadModelDir(need(v, 'model'));
       const request = await readJson(need(v, 'request'));
       if (threads === 1) {
         const result = await scoreAsync(model, request, { plan, backend: backendName });
         noteFallback(backendName, result.backend, result.reason, err);
-        return out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: result.reason, ...path }));
+        return out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: result.reason }));
       }
       const scorer = await createScorer(model, { backend: backendName, plan, threads });
       try {
         const result = await scorer.score(request as ScoreRequest);
         noteFallback(backendName, scorer.info.backend, scorer.info.backendReason, err);
-        out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: result.reason, threads: scorer.info.threads, mode: scorer.info.mode, ...path }));
+        out(JSON.stringify({ scores: result.scores, backend: result.backend, plan: result.plan, reason: result.reason, threads: scorer.info.threads, mode: scorer.info.mode }));
       } finally {
         scorer.dispose();
       }
@@ -182,10 +183,8 @@ const COMMANDS: Record<string, Command> = {
     options: { model: { type: 'string' }, plan: { type: 'string' }, n: { type: 'string' }, json: { type: 'boolean' } },
     async run(v, out) {
       const n = int(v, 'n', 256);
-      const imported = await importedPath(need(v, 'model'));
-      // An imported directory: the per-node report of the graph, then (recognized, text mode) the native plan that scores it.
-      if (imported) await inspectImportedDir(need(v, 'model'), n, v.json === true, out);
-      if (imported && (!imported.native || v.json)) return;
+      // An imported directory: the per-node report of the graph (what runs once, per candidate, each rewrite and graph pass).
+      if (await isImportedDir(need(v, 'model'))) return inspectImportedDir(need(v, 'model'), n, v.json === true, out);
       const model = await loadModelDir(need(v, 'model'));
       const modes: PlanMode[] = v.plan === undefined ? ['vanilla', 'rank-aware'] : [parsePlan(v.plan)];
       const report = modes.map((mode) => {
@@ -210,8 +209,15 @@ const COMMANDS: Record<string, Command> = {
     options: { model: { type: 'string' }, out: { type: 'string' } },
     async run(v, out) {
       const { exportOnnx } = await import('../onnx/writer/export.js');
-      const model = await loadModelDir(need(v, 'model'));
       const file = need(v, 'out');
+      if (await isImportedDir(need(v, 'model'))) {
+        // An imported directory's vanilla graph is the graph it was imported from.
+        const bytes = await readFile(join(need(v, 'model'), 'model.onnx'));
+        await mkdir(dirname(file), { recursive: true });
+        await writeFile(file, bytes);
+        return out(`wrote ${file} (${bytes.byteLength} bytes, the imported graph as given)`);
+      }
+      const model = await loadModelDir(need(v, 'model'));
       await mkdir(dirname(file), { recursive: true });
       const bytes = exportOnnx(model);
       await writeFile(file, bytes);
@@ -223,8 +229,7 @@ const COMMANDS: Record<string, Command> = {
     async run(v, out, err) {
       if (v.suite !== undefined) return (await import('../bench/command.js')).benchSuites(v, out);
       for (const key of ['quick', 'out']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, '--suite with it (it applies to the benchmark suites)', show(v[key]));
-      const imported = await importedPath(need(v, 'model'));
-      if (imported && !imported.native) {
+      if (await isImportedDir(need(v, 'model'))) {
         if (v.threads !== undefined || v.concurrency !== undefined) {
           for (const key of ['plan', 'peer']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, 'no such option with --threads on an imported graph (it times the rank-aware plan through createScorer)', show(v[key]));
           const engine = importedEngine(parseBackend(v.backend));

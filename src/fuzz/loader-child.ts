@@ -73,7 +73,7 @@ async function runJob(job: LoaderJob): Promise<LoaderResult[]> {
   } catch (e) {
     return [refusal('import', e)];
   }
-  const out: LoaderResult[] = [{ on: 'import', outcome: imported.recognition.native ? 'imported: recognized (native path)' : 'imported: not recognized (compiled, interpreter)' }];
+  const out: LoaderResult[] = [{ on: 'import', outcome: 'imported (compiled, interpreter)' }];
   const rng = new Rng(job.id);
   const request = randomImportedRequest(imported.inputs, 4, () => rng.float(), 2);
   // The float64 interpreter, and the graph compiled onto the float32 kernels (wasm), both plans each.
@@ -84,7 +84,6 @@ async function runJob(job: LoaderJob): Promise<LoaderResult[]> {
       out.push(refusal(what, e));
     }
   }
-  if (imported.recognition.native) out.push(...(await scoreNative(imported.recognition.model, 'native ')));
   return out;
 }
 

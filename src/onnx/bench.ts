@@ -1,5 +1,5 @@
 /**
- * `rankaware bench` on an imported graph that is not one of the six: its compiled rank-aware and vanilla
+ * `rankaware bench` on an imported graph: its compiled rank-aware and vanilla
  * plans, the float64 interpreter (`interpret`) and onnxruntime on model.onnx as given, side by side in one
  * run (medians of alternating rounds), on seeded random requests shaped by the graph's inputs. Every
  * entry's scores are checked against the interpreter's first: timings of different answers mean nothing.
@@ -89,7 +89,7 @@ export async function benchImportedDir(dir: string, o: ImportedBenchOptions): Pr
     for (const s of sessions) await s.session.release();
   }
   if (o.json) return o.out(JSON.stringify({ model: dir, path: 'compiled', engine: o.engine, rows }));
-  o.out(`imported graph compiled onto float32 kernels (${o.engine}): ${model.recognition.native ? 'recognized, but run here compiled' : model.recognition.reason}`);
+  o.out(`imported graph compiled onto float32 kernels (${o.engine})`);
   o.out('| path | plan | N | ms/request | candidates/s |');
   o.out('|---|---|---|---|---|');
   for (const r of rows) o.out(`| ${r.path} | ${r.plan} | ${r.n} | ${r.msPerRequest.toFixed(3)} | ${Math.round(r.candidatesPerSecond)} |`);

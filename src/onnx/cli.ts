@@ -7,19 +7,14 @@ import type { BackendChoice } from '../backends/backend.js';
 import { importToDir, loadImportedDir } from './dir.js';
 import type { ImportedModel, ImportedPlan } from './model.js';
 import type { CompiledEngine } from './compiler/compiled.js';
+import type { ScoreRequest } from '../scheduler/types.js';
 import { formatReport, importReport } from './report.js';
 
-export { importedPath } from './dir.js';
-import type { ImportRecord } from './dir.js';
+export { isImportedDir } from './dir.js';
 
-/** Why an imported graph runs where it runs (reported as `reason`, like a backend fallback). */
-const INTERPRETER_REASON = 'this imported ONNX graph runs on the float64 graph interpreter of src/onnx/interpreter (js), as --plan interpret asks; it was not recognized as one of the six architectures';
-const COMPILED_REASON = 'this imported ONNX graph is compiled onto float32 kernels (src/onnx/compiler) because it was not recognized as one of the six architectures';
-
-/** The `import` note a score of a recognized imported directory carries. */
-export function nativeNote(path: ImportRecord['path'] & { native: true }): string {
-  return `recognized as ${path.architecture} at import (structure matched; probe logits within ${path.probeError.toExponential(1)} relative): runs as a native model on the chosen backend`;
-}
+/** Where an imported graph runs (reported as `reason`, like a backend fallback). */
+const INTERPRETER_REASON = 'this imported ONNX graph runs on the float64 graph interpreter of src/onnx/interpreter (js), as --plan interpret asks';
+const COMPILED_REASON = 'this imported ONNX graph is compiled onto float32 kernels (src/onnx/compiler), its rank-aware rewrites lowered';
 
 function inspectLines(model: ImportedModel, n: number, json: boolean, all: boolean): string[] {
   const report = importReport(model, n);
@@ -46,13 +41,12 @@ export const importCommand = {
     const dir = need('out');
     const model = await importToDir(file, context, dir, typeof v.output === 'string' ? v.output : undefined);
     const rewrites = model.program.rewrites.map((r) => `${r.kind} at ${r.node.name}`);
-    const r = model.recognition;
-    out(r.native ? `recognized as ${r.architecture}: wrote the native model (${dir}/model.json, weights.safetensors); score, inspect, bench, export-onnx and createScorer run it on any backend` : `not recognized as one of the six architectures, so it is compiled onto float32 kernels (--plan interpret: the float64 interpreter): ${r.reason}`);
+    const folds = model.staged.folds.map((f) => `${f.pass} at ${f.node.name}`);
     out(
       `imported ${file} into ${dir}: context inputs ${model.inputs.filter((i) => i.side === 'context').map((i) => i.name).join(', ')}; ` +
         `candidate inputs ${model.inputs.filter((i) => i.side === 'candidate').map((i) => i.name).join(', ')}; ` +
         (model.outputs.length > 1 ? `scores output "${model.graph.outputs[0]}" first (every output by name: ${model.graph.outputs.join(', ')}${model.graph.outputs.length < model.outputs.length ? `; dropped, not one value per candidate: ${model.outputs.filter((o) => !model.graph.outputs.includes(o)).join(', ')}` : ''}; --output NAME scores another first); ` : '') +
-        `interpreter: ${model.program.onceNodes.length} nodes once per request, ${model.program.candNodes.length} per candidate; rewrites: ${rewrites.join(', ') || 'none'}`,
+        `compiled onto float32 kernels (--plan interpret: the float64 interpreter): ${model.program.onceNodes.length} nodes once per request, ${model.program.candNodes.length} per candidate; graph passes: ${folds.join(', ') || 'none'}; rewrites: ${rewrites.join(', ') || 'none'}`,
     );
     if (v.inspect) for (const line of inspectLines(model, positive(v.n, 'n', 256), v.json === true, v.all === true)) out(line);
   },
@@ -63,13 +57,25 @@ export function importedEngine(backend: BackendChoice): CompiledEngine {
   return backend === 'js' ? 'js' : backend === 'webgpu' ? 'webgpu' : 'wasm';
 }
 
-export async function scoreImportedDir(dir: string, request: unknown, plan: ImportedPlan, backend: BackendChoice): Promise<string> {
+export async function scoreImportedDir(dir: string, request: unknown, plan: ImportedPlan, backend: BackendChoice, threads = 1): Promise<string> {
   const engine = importedEngine(backend);
   const model = await loadImportedDir(dir);
-  const result = await model.scoreAsync(request, plan, engine);
-  const why = model.recognition.native ? 'recognized, but this directory holds no native model.json (re-run rankaware import)' : model.recognition.reason;
   const path = plan === 'interpret' ? 'interpreter' : 'compiled';
-  const reason = `${path === 'interpreter' ? INTERPRETER_REASON : COMPILED_REASON} (${why})${result.backend !== engine && plan !== 'interpret' ? `; ${result.reason}` : ''}`;
+  if (threads > 1) {
+    // Worker threads: the imported scorer (a request of at least splitRows candidates is split across them).
+    if (plan !== 'rank-aware' && plan !== 'vanilla') throw new RankawareError('--plan', '"rank-aware" or "vanilla" with --threads', show(plan));
+    if (engine === 'webgpu') throw new RankawareError('--backend', '"wasm" or "js" with --threads (worker threads score on the CPU)', '"webgpu"');
+    const { createImportedScorer } = await import('./scorer/scorer.js');
+    const scorer = await createImportedScorer(model, { plan, engine, threads });
+    try {
+      const result = await scorer.score(request as ScoreRequest);
+      return JSON.stringify({ scores: result.scores, ...(result.outputs ? { outputs: result.outputs } : {}), backend: result.backend, plan: result.plan, path, threads, reason: COMPILED_REASON });
+    } finally {
+      scorer.dispose();
+    }
+  }
+  const result = await model.scoreAsync(request, plan, engine);
+  const reason = `${path === 'interpreter' ? INTERPRETER_REASON : COMPILED_REASON}${result.backend !== engine && plan !== 'interpret' ? `; ${result.reason}` : ''}`;
   return JSON.stringify({ scores: result.scores, ...(result.outputs ? { outputs: result.outputs } : {}), backend: result.backend, plan: result.plan, path, reason });
 }
 

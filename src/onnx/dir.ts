@@ -1,14 +1,10 @@
 /**
  * An imported model directory: `model.onnx` (the graph as given) and `import.json` (which inputs are
- * context, and which path scores it). When the graph was recognized as one of the six architectures, the
- * directory is also a native model directory (`model.json` + `weights.safetensors`, extracted from the
- * graph's constants), which every command (score on any backend, bench, export-onnx) and createScorer
- * read as usual. Otherwise scoring re-imports the graph and runs it on the interpreter.
+ * context, which output is scored first). Every command re-imports the graph from them and compiles it.
  */
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RankawareError, show } from '../errors.js';
-import { modelToFiles } from '../model/model.js';
 import { importOnnx } from './model.js';
 import type { ImportedModel } from './model.js';
 
@@ -22,14 +18,6 @@ export interface ImportRecord {
   readonly candidates: readonly string[];
   /** The graph output scored (absent in directories of earlier versions: the only output). */
   readonly output?: string;
-  /** native: model.json + weights.safetensors hold the recognized model; interpreter: the reason it was not recognized. */
-  readonly path: { readonly native: true; readonly architecture: string; readonly probeError: number } | { readonly native: false; readonly reason: string };
-}
-
-/** How an imported directory is scored, from its import.json (undefined: not an imported directory). */
-export async function importedPath(dir: string): Promise<ImportRecord['path'] | undefined> {
-  if (!(await isImportedDir(dir))) return undefined;
-  return (await readRecord(dir)).path ?? { native: false, reason: 'import.json names no path' };
 }
 
 export async function isImportedDir(dir: string): Promise<boolean> {
@@ -61,21 +49,13 @@ export async function importToDir(file: string, context: string, dir: string, ou
     context: model.inputs.filter((i) => i.side === 'context').map((i) => i.name),
     candidates: model.inputs.filter((i) => i.side === 'candidate').map((i) => i.name),
     output: model.graph.outputs[0]!,
-    path: model.recognition.native
-      ? { native: true, architecture: model.recognition.architecture, probeError: model.recognition.probeError }
-      : { native: false, reason: model.recognition.reason },
   };
   try {
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'model.onnx'), bytes);
-    // A stale native model from an earlier import must not outlive a graph that is no longer recognized.
+    // Earlier versions also wrote a native model (model.json) for six architectures: it must not outlive a new import.
     await rm(join(dir, 'model.json'), { force: true });
     await rm(join(dir, 'weights.safetensors'), { force: true });
-    if (model.recognition.native) {
-      const files = modelToFiles(model.recognition.model);
-      await writeFile(join(dir, 'model.json'), files.modelJson);
-      await writeFile(join(dir, 'weights.safetensors'), files.weightsBytes);
-    }
     await writeFile(join(dir, 'import.json'), JSON.stringify(record, null, 2) + '\n');
   } catch (e) {
     throw new RankawareError('--out', 'a writable directory', `${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'invalid');

@@ -20,7 +20,6 @@ import { describeInputs, encodeCandidateInputs, encodeContextInputs, encodeImpor
 import type { Rewrite } from './interpreter/rewrite-parts.js';
 import { findRewrites } from './interpreter/rewrites.js';
 import type { GraphNode } from './reader/onnx-graph.js';
-import { recognize } from './patterns/recognize.js';
 import { CompiledGraph } from './compiler/compiled.js';
 import type { CompiledEngine } from './compiler/compiled.js';
 import { kernelInstanceSync } from '../backends/wasm/load.js';
@@ -31,7 +30,6 @@ import { splitConcatPieces } from './passes/concat-pieces.js';
 import { splitOuterBlocks } from './passes/outer-blocks.js';
 import { splitPairRuns } from './passes/pair-runs.js';
 import type { GraphFold } from './passes/fold.js';
-import type { Recognition } from './patterns/recognize.js';
 
 export interface ImportOptions {
   /** Context input names, or one prefix that selects them (e.g. "ctx_"). Every other input is a candidate input. */
@@ -72,8 +70,6 @@ export class ImportedModel {
   readonly inputs: readonly ImportedInput[];
   readonly rewrites: ReadonlyMap<GraphNode, Rewrite>;
   readonly program: StagedProgram;
-  /** The native model when the graph is one of the six architectures, or why it runs on the interpreter. */
-  readonly recognition: Recognition;
 
   /**
    * @param outputs every output of the graph as given; `graph` keeps the one scored first (outputs[0] by
@@ -94,7 +90,6 @@ export class ImportedModel {
     this.rewrites = findRewrites(this.staged.graph, this.staged.rank, this.staged.rank.folded);
     this.program = new StagedProgram(this.staged.graph, this.staged.rank, this.rewrites);
     this.inputs = describeInputs(rank.roles, tableRows(graph, rank));
-    this.recognition = recognize(graph, rank, this.inputs);
   }
 
   private readonly compiledBy = new Map<CompiledEngine, CompiledGraph>();

@@ -32,8 +32,6 @@ export interface ImportReport {
   /** FLOPs of the rank-aware program: once per request, and per candidate. */
   readonly flopsOnce: number;
   readonly flopsPerCandidate: number;
-  /** Which path scores it: the native plan (recognized architecture, and the plan kernels each matched subgraph runs on) or the interpreter and why. */
-  readonly path: { readonly native: true; readonly architecture: string; readonly components: readonly { readonly what: string; readonly kernel: string; readonly nodes: readonly string[] }[] } | { readonly native: false; readonly reason: string };
 }
 
 export function importReport(model: ImportedModel, n: number): ImportReport {
@@ -101,9 +99,6 @@ export function importReport(model: ImportedModel, n: number): ImportReport {
     flopsRankAware: sum((r) => r.flopsRankAware),
     flopsOnce,
     flopsPerCandidate,
-    path: model.recognition.native
-      ? { native: true, architecture: model.recognition.architecture, components: model.recognition.components }
-      : { native: false, reason: model.recognition.reason },
   };
 }
 
@@ -122,10 +117,7 @@ export function formatReport(r: ImportReport, all = false): string[] {
   const counts = new Map<string, number>();
   for (const node of r.nodes) counts.set(node.rank, (counts.get(node.rank) ?? 0) + 1);
   lines.push(`nodes: ${[...counts].map(([k, c]) => `${c} ${k}`).join(', ')}${all ? '' : ' (nodes without FLOPs not listed; --all lists them)'}`);
-  if (r.path.native) {
-    lines.push(`recognized as ${r.path.architecture}: scored natively on the plan IR (js, wasm, the worker pool, bench); the matched subgraphs and the kernels they run on:`);
-    for (const c of r.path.components) lines.push(`  ${c.what.padEnd(22)} -> ${c.kernel}  (${c.nodes.length} nodes: ${c.nodes.slice(0, 3).join(', ')}${c.nodes.length > 3 ? ', ...' : ''})`);
-  } else lines.push(`not recognized as one of the six architectures: runs on the float64 graph interpreter (${r.path.reason})`);
-  lines.push(`interpreter FLOPs at N=${r.n}: vanilla ${r.flopsVanilla}, rank-aware ${r.flopsRankAware} (${r.flopsOnce} once + ${r.flopsPerCandidate} per candidate), ${(r.flopsVanilla / Math.max(r.flopsRankAware, 1)).toFixed(2)}x fewer`);
+  lines.push('compiled onto float32 kernels (wasm by default; --backend js|webgpu, --plan vanilla, --plan interpret: the float64 interpreter)');
+  lines.push(`FLOPs at N=${r.n}: vanilla ${r.flopsVanilla}, rank-aware ${r.flopsRankAware} (${r.flopsOnce} once + ${r.flopsPerCandidate} per candidate), ${(r.flopsVanilla / Math.max(r.flopsRankAware, 1)).toFixed(2)}x fewer`);
   return lines;
 }

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { RankawareError, show } from '../errors.js';
 import { loadModelDir } from '../node.js';
 import { mulberry32, randomRequest } from '../model/random.js';
-import { importedPath, loadImportedDir } from '../onnx/dir.js';
+import { isImportedDir, loadImportedDir } from '../onnx/dir.js';
 import { randomImportedRequest } from '../onnx/request.js';
 import type { PlanMode } from '../plan/ir.js';
 import { formatReport, parseDuration, runLoad } from './load.js';
@@ -117,9 +117,8 @@ async function requestBodies(v: Values): Promise<Buffer[]> {
   if (dir !== undefined) {
     const n = numeric(v, 'candidates', 1) ?? 256;
     const users = numeric(v, 'users', 1) ?? 1;
-    // An imported graph that is not one of the six: requests by its input names.
-    const imported = await importedPath(dir);
-    if (imported && !imported.native) {
+    // An imported graph: requests by its input names.
+    if (await isImportedDir(dir)) {
       const model = await loadImportedDir(dir);
       return Array.from({ length: users }, (_, u) => Buffer.from(JSON.stringify(randomImportedRequest(model.inputs, n, mulberry32(1 + u), 8))));
     }

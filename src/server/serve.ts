@@ -19,7 +19,7 @@ import { createImportedScorer } from '../onnx/scorer/scorer.js';
 import type { ImportedScorer } from '../onnx/scorer/scorer.js';
 import type { Scorer } from '../scheduler/scorer.js';
 import { ImportedModel } from '../onnx/model.js';
-import { importedPath, loadImportedDir } from '../onnx/dir.js';
+import { isImportedDir, loadImportedDir } from '../onnx/dir.js';
 import { guardConnections } from './connections.js';
 import { ContextCache, modelDigest } from './context-cache.js';
 import { IdleGc } from './idle-gc.js';
@@ -28,7 +28,7 @@ import type { ApiState } from './http.js';
 import { ServerMetrics } from './server-metrics.js';
 
 export interface ServeOptions {
-  /** A native model, or an imported graph that is not one of the six (compiled, on the calling thread). */
+  /** A native model, or an imported graph (compiled). */
   readonly model: Model | ImportedModel;
   /** The model's version (modelDigest of its files): part of every context cache key, reported by /healthz and /metrics. */
   readonly modelVersion: string;
@@ -107,11 +107,10 @@ const DRAIN_IDLE_GRACE_MS = 250;
 
 /**
  * Load a model directory and its version (the digest of its two files): a native model, or a directory of
- * `rankaware import` whose graph is not one of the six (its version the digest of model.onnx and import.json).
+ * `rankaware import` (its version the digest of model.onnx and import.json).
  */
 export async function loadServedModel(dir: string): Promise<{ model: Model | ImportedModel; modelVersion: string }> {
-  const imported = await importedPath(dir);
-  if (imported && !imported.native) {
+  if (await isImportedDir(dir)) {
     const model = await loadImportedDir(dir);
     const [onnx, record] = await Promise.all([readFile(join(dir, 'model.onnx')), readFile(join(dir, 'import.json'))]);
     return { model, modelVersion: modelDigest(record, onnx) };

@@ -1,8 +1,8 @@
 /**
  * What an architecture of the zoo is made of. Each src/zoo/<arch>/index.ts exports one ArchDef; the
  * registry (registry.ts) holds them typed by Architecture, so an architecture without one of these parts
- * does not compile. Its ONNX export and matcher are the other half (onnx.ts), kept apart so that the
- * browser bundle carries no ONNX code.
+ * does not compile. Its ONNX export is the other half (onnx.ts), kept apart so that the browser bundle
+ * carries no ONNX code.
  */
 import type { Json } from '../model/parse.js';
 import type { Architecture, SpecOf } from '../model/spec.js';

@@ -8,4 +8,4 @@ export { pairDots, pairSelect } from './pair-dots';
 export { attentionMixed } from './attention-mixed';
 export { reduceLines } from './reduce-lines';
 export { rowDots } from './row-dots';
-export { batchedMatmul, batchedMatmulT, binaryRows, copyRuns, copySegments, layerNormRows, softmaxRows, unaryRows } from './elementwise';
+export { batchedMatmul, batchedMatmulT, binaryRows, copyRuns, copySegments, gatherRows, layerNormRows, softmaxRows, unaryRows } from './elementwise';

@@ -251,3 +251,24 @@ export function copySegments(out: usize, outStride: i32, rows: i32, table: usize
     }
   }
 }
+
+/**
+ * Gather by runtime ids (embedding lookups): for each of `outer` blocks and each of `count` i32 ids at
+ * `ids` (negative counts from the end), copy row id of `dim` rows of `inner` floats (or i32s) from `data`
+ * to `out`. Returns the first id outside [-dim, dim) or, when every id is in range, i32.MIN_VALUE.
+ */
+export function gatherRows(data: usize, ids: usize, count: i32, outer: i32, dim: i32, inner: i32, out: usize): i32 {
+  const rowBytes = <usize>inner << 2;
+  for (let o = 0; o < outer; o++)
+    for (let j = 0; j < count; j++) {
+      const raw = load<i32>(ids + (<usize>j << 2));
+      const i = raw < 0 ? raw + dim : raw;
+      if (i < 0 || i >= dim) return raw;
+      const from = data + (<usize>o * <usize>dim + <usize>i) * rowBytes;
+      const to = out + (<usize>o * <usize>count + <usize>j) * rowBytes;
+      let k = 0;
+      for (; k + 4 <= inner; k += 4) v128.store(to + (<usize>k << 2), v128.load(from + (<usize>k << 2)));
+      if (k < inner) storeN(to + (<usize>k << 2), loadN(from + (<usize>k << 2), inner - k), inner - k);
+    }
+  return i32.MIN_VALUE;
+}

@@ -182,7 +182,7 @@ export class CompiledGraph {
   }
 
   /** Lower nodes in order; MatMul/Gemm by a constant absorb a following bias Add and Relu/Sigmoid. */
-  private lowerNodes(b: ProgramBuilder, nodes: readonly GraphNode[], read: (name: string, node: GraphNode) => CValue | undefined, values: Map<string, CValue>, keep: ReadonlySet<string>, rewriteOf: (node: GraphNode) => ((b: ProgramBuilder) => CValue) | undefined): void {
+  private lowerNodes(b: ProgramBuilder, nodes: readonly GraphNode[], read: (name: string, node: GraphNode) => CValue | undefined, values: Map<string, CValue>, keep: ReadonlySet<string>, rewriteOf: (node: GraphNode) => RewriteLowering | undefined): void {
     const uses = new Map<string, number>();
     for (const node of nodes) for (const i of node.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
     const users = new Map<string, GraphNode[]>();
@@ -220,7 +220,10 @@ export class CompiledGraph {
       const rewrite = rewriteOf(node);
       if (rewrite) {
         b.node = node;
-        values.set(node.outputs[0]!, rewrite(b));
+        // A split layer's bias Add and activation after it (MatMul + Add + Relu exports): in its GEMM's epilogue.
+        const after = rewrite.outDim !== undefined ? rewriteEpilogue(node, rewrite.outDim, sole, read) : undefined;
+        for (const n of after?.absorbed ?? []) skip.add(n);
+        values.set(after?.output ?? node.outputs[0]!, rewrite.lower(b, after?.epilogue));
         continue;
       }
       b.node = node;
@@ -390,7 +393,7 @@ export class CompiledGraph {
       const rewrites = new Map(this.staged.rewrites.map((rw) => [rw.node, rw]));
       this.lowerNodes(b, this.staged.candNodes, read, values, new Set(this.graph.outputs), (node) => {
         const rw = rewrites.get(node);
-        return rw ? (bb) => lowerRewriteCand(bb, rw, read, (name) => once.get(name)!, n) : undefined;
+        return rw ? { lower: (bb, epi) => lowerRewriteCand(bb, rw, read, (name) => once.get(name)!, n, epi), outDim: rw.kind === 'split-linear' ? rw.linear?.outDim : undefined } : undefined;
       });
       const outputs = this.graph.outputs.map((name) => {
         const out = read(name);
@@ -486,4 +489,35 @@ export class CompiledGraph {
       return f32.slice(out.slot.at, out.slot.at + n);
     });
   }
+}
+
+/** How lowerNodes lowers a rewrite's node; `outDim`: a split layer's width, whose bias and activation after it may join its epilogue. */
+interface RewriteLowering {
+  readonly lower: (b: ProgramBuilder, epilogue?: Pick<Epilogue, 'bias' | 'act'>) => CValue;
+  readonly outDim?: number;
+}
+
+/** A constant-row Add (the bias) and then an activation, each the sole reader of the value before it. */
+function rewriteEpilogue(node: GraphNode, outDim: number, sole: (name: string) => GraphNode | undefined, read: (name: string, node: GraphNode) => CValue | undefined) {
+  const absorbed: GraphNode[] = [];
+  let output = node.outputs[0]!;
+  let bias: Float64Array | undefined;
+  const addNode = sole(output);
+  if (addNode?.op === 'Add') {
+    const other = read(addNode.inputs[0] === output ? addNode.inputs[1]! : addNode.inputs[0]!, addNode);
+    // Only a row that does not add axes: [outDim] or [1, outDim].
+    if (other?.kind === 'known' && other.value.dtype === 'float' && other.value.data.length === outDim && other.value.shape[other.value.shape.length - 1] === outDim && other.value.shape.length <= 2) {
+      bias = other.value.data;
+      absorbed.push(addNode);
+      output = addNode.outputs[0]!;
+    }
+  }
+  let act: Activation = 'none';
+  const actNode = sole(output);
+  if (actNode && ACTIVATIONS[actNode.op]) {
+    act = ACTIVATIONS[actNode.op]!;
+    absorbed.push(actNode);
+    output = actNode.outputs[0]!;
+  }
+  return absorbed.length ? { absorbed, output, epilogue: { bias, act } } : undefined;
 }

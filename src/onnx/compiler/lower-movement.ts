@@ -128,6 +128,17 @@ export function lowerGather(node: GraphNode, ins: Inputs, b: ProgramBuilder): CV
     gpuEmit(b, [data, idx], [out], 'gather', () => [out.slot.at, data.slot.at, idx.slot.at, count, outer, dim, inner], outer * count * inner);
     return [out];
   }
+  const simd = b.store.simd;
+  if (simd) {
+    b.emit([data, idx], [out], () => {
+      const [d, i, o] = [data.slot.at * 4, idx.slot.at * 4, out.slot.at * 4];
+      return () => {
+        const bad = simd.gatherRows(d, i, count, outer, dim, inner, o);
+        if (bad !== -0x80000000) throw new RankawareError(nodeWhere(node), `indices in [${-dim}, ${dim})`, show(bad), 'invalid');
+      };
+    });
+    return [out];
+  }
   const key = storage(data.dtype);
   b.emit([data, idx], [out], () => {
     const [d, i, o] = [data.slot.at, idx.slot.at, out.slot.at];

@@ -19,6 +19,7 @@ import type { Value } from '../interpreter/tensor.js';
 import type { GraphNode } from '../reader/onnx-graph.js';
 import type { CValue, ProgramBuilder, RTensor } from './builder.js';
 import { gemmByConstant } from './lower-linear.js';
+import type { Epilogue } from './lower-linear.js';
 import { concatColumns, emitMove } from './lower-movement.js';
 import { gpuEmit } from './lower-parts.js';
 import { emitPairDots } from './pair-products.js';
@@ -168,13 +169,13 @@ function qkvWeight(rw: Rewrite): Value {
 }
 
 /** The candidate program's share of `rw` for n candidates: the node's output. */
-export function lowerRewriteCand(b: ProgramBuilder, rw: Rewrite, read: Read, once: (name: string) => CValue, n: number): RTensor {
+export function lowerRewriteCand(b: ProgramBuilder, rw: Rewrite, read: Read, once: (name: string) => CValue, n: number, epilogue?: Pick<Epilogue, 'bias' | 'act'>): RTensor {
   switch (rw.kind) {
     case 'split-linear': {
       const lin = rw.linear!;
       const x = sideRows(b, rw, false, read, n);
       const w: Value = { dtype: 'float', shape: [x.shape[1]!, lin.outDim], data: lin.cand };
-      const out = gemmByConstant(b, x, w, false, 1, { add: b.operand(once(rw.onceName)), act: 'none' }, [n, lin.outDim]);
+      const out = gemmByConstant(b, x, w, false, 1, { bias: epilogue?.bias, add: b.operand(once(rw.onceName)), act: epilogue?.act ?? 'none' }, [n, lin.outDim]);
       return b.view(out, lin.outShape(n));
     }
     case 'row-projection': {

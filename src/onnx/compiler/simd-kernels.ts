@@ -18,6 +18,7 @@ export const SIMD_KERNELS = {
   batchedMatmulT: ['a', 'b', 'c', 'aBases', 'bBases', 'batches', 'm', 'k', 'o'],
   copyRuns: ['table', 'count'],
   copySegments: ['out', 'outStride', 'rows', 'table', 'count'],
+  gatherRows: ['data', 'ids', 'count', 'outer', 'dim', 'inner', 'out'],
   reduceLines: ['code', 'x', 'out', 'outer', 'len', 'inner'],
   rowDots: ['x', 'rows', 'k', 'w', 'bias', 'add', 'addStride', 'act', 'out'],
   attentionMixed: ['qkv', 'ctx', 'state', 'out', 'sR', 'sH', 'rows', 'n', 'kc', 'kt', 'h', 'dh', 'div', 'scratch'],
@@ -35,6 +36,8 @@ export interface SimdKernels {
   batchedMatmulT(a: number, b: number, c: number, aBases: number, bBases: number, batches: number, m: number, k: number, o: number): void;
   copyRuns(table: number, count: number): void;
   copySegments(out: number, outStride: number, rows: number, table: number, count: number): void;
+  /** The first id out of range, or -2^31 when all are in range. */
+  gatherRows(data: number, ids: number, count: number, outer: number, dim: number, inner: number, out: number): number;
   reduceLines(code: number, x: number, out: number, outer: number, len: number, inner: number): void;
   rowDots(x: number, rows: number, k: number, w: number, bias: number, add: number, addStride: number, act: number, out: number): void;
   attentionMixed(qkv: number, ctx: number, state: number, out: number, sR: number, sH: number, rows: number, n: number, kc: number, kt: number, h: number, dh: number, div: number, scratch: number): void;

@@ -1,6 +1,6 @@
 /**
- * Rank-aware rewrites of whole blocks the node-by-node rewrites cannot split, found by the native
- * recognizer's structural matchers:
+ * Rank-aware rewrites of whole blocks the node-by-node rewrites cannot split, found through the structural
+ * view of ./graph-view.ts and ./attention-core.ts:
  * - fm-split: DeepFM's FM written as (sum_f E_f)^2 - sum_f E_f^2 over stacked field vectors [N, F, D]: the
  *   context rows' sum and sum of squares once, per candidate only the candidate rows' terms are added;
  * - attention-lse: self-attention softmax(Q K^T [/ s]) V over stacked field vectors whose rows are partly
@@ -15,7 +15,7 @@ import { gatherParts } from './rewrite-parts.js';
 import type { Value } from './tensor.js';
 import { value } from './tensor.js';
 import { OnlineSoftmax } from '../../backends/js/online-softmax.js';
-import type { AttentionCore } from '../patterns/attention.js';
+import type { AttentionCore } from './attention-core.js';
 
 /** The FM difference node `sub` = square(ReduceSum(E, 1)) - ReduceSum(E * E, 1), output [N, (1,) D]. */
 export function fmSplit(node: GraphNode, parts: readonly Part[], rows: RowMap, outShape: (n: number) => number[]): Rewrite {

@@ -19,8 +19,8 @@ import { size, value } from './tensor.js';
 import { attentionLse, fmSplit } from './block-rewrites.js';
 import { gatherParts } from './rewrite-parts.js';
 import type { Part, Rewrite, RowMap } from './rewrite-parts.js';
-import { attentionCore } from '../patterns/attention.js';
-import { GraphView, NoMatch } from '../patterns/view.js';
+import { attentionCore } from './attention-core.js';
+import { GraphView, NoMatch } from './graph-view.js';
 
 const isOnce = (c: ValueClass | undefined) => c === 'once' || c === 'const';
 

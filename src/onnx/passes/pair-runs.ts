@@ -14,7 +14,7 @@ import { PassScope } from './fold.js';
 import type { PassResult } from './fold.js';
 
 /** More runs than this would trade one gather for too many small ones (each is one copy, read in place by the split layer after). */
-const MAX_RUNS = 64;
+const MAX_RUNS = 1024;
 
 export function splitPairRuns(graph: OnnxGraph, rank: RankAnalysis): PassResult {
   const scope = new PassScope(graph, rank);

@@ -1,17 +1,17 @@
 /**
- * The multi-head attention block as exporters write it, matched node by node for the AutoInt and
- * rank-attention recognizers: relu(cat_h(softmax(Q_h K_h^T [/ sqrt(dh)]) V_h) [+ X W_res]) with Q, K, V
- * projections MatMul(X, W) by constant [in, out] weights. Two ways of cutting the heads are read:
+ * Multi-head attention as exporters write it, read node by node for the attention rewrites
+ * (./rewrites.ts): softmax(Q_h K_h^T [/ sqrt(dh)]) V_h for every head, with Q, K, V projections
+ * MatMul(X, W) by constant [in, out] weights. Two ways of cutting the heads are read:
  * - batch first (our export-onnx, nn.MultiheadAttention-like code): Transpose(Reshape(P, [-1, F, H, dh]),
  *   [0, 2, 1, 3]) ([0, 2, 3, 1] for the keys), merged back by Reshape(Transpose(O, [0, 2, 1, 3]));
  * - head first (DeepCTR-Torch's InteractingLayer): Concat on axis 0 of Unsqueeze(Split(P, dh, axis 2)),
  *   keys Transpose [0, 1, 3, 2], merged back by Squeeze(Concat on the last axis of Split(O, axis 0)).
- * Keys and values may be a Concat on the field axis of several projections (rank-attention's target
- * stream attends over [context keys; target keys]).
+ * Keys and values may be a Concat on the field axis of several projections (a target stream attending
+ * over [context keys; target keys]).
  */
 import type { GraphNode } from '../reader/onnx-graph.js';
-import type { GraphView } from './view.js';
-import { fail } from './view.js';
+import type { GraphView } from './graph-view.js';
+import { fail } from './graph-view.js';
 
 /** MatMul(x, W) of stacked field vectors x [rows, F, in] by a constant W [in, out] (stored as is: projectionLayout in_out). */
 export interface Projection {
@@ -23,19 +23,6 @@ export interface Projection {
   readonly inOut: Float32Array;
   readonly in: number;
   readonly out: number;
-}
-
-export interface AttentionBlock {
-  /** The stacked field vectors the queries read. */
-  readonly x: string;
-  readonly query: Projection;
-  /** One projection per key part, in field-axis order. */
-  readonly keys: readonly Projection[];
-  readonly values: readonly Projection[];
-  readonly residual?: Projection;
-  readonly heads: number;
-  readonly headDim: number;
-  readonly scaling: boolean;
 }
 
 export type Layout = 'batch-first' | 'head-first';
@@ -55,7 +42,6 @@ function projections(v: GraphView, name: string, what: string): Projection[] {
   if (node?.op === 'Concat' && v.dims(name).length === 3) {
     const axis = v.intAttr(node, 'axis', 0);
     if (axis !== 1 && axis !== -2) fail(`${what}: Concat "${node.name}" on the field axis`);
-    v.used.add(node);
     return node.inputs.map((i) => projection(v, i, what));
   }
   return [projection(v, name, what)];
@@ -108,26 +94,6 @@ function splitHeads(v: GraphView, name: string, keys: boolean, what: string): { 
   return { p: s.inputs[0]!, heads: h, headDim: dh, layout: 'head-first' };
 }
 
-/** The per-head output O merged back to [rows, F, H*dh]. */
-function mergeHeads(v: GraphView, name: string, what: string): { o: string; layout: Layout } {
-  const node = v.expect(name, ['Reshape', 'Squeeze'], what);
-  const d = v.dims(name);
-  if (node.op === 'Reshape') {
-    const tr = v.expect(node.inputs[0]!, 'Transpose', what);
-    const t = v.dims(tr.outputs[0]!);
-    if (perm(tr) !== '0,2,1,3' || d.length !== 3 || t.length !== 4 || d[2] !== t[2]! * t[3]!) fail(`${what}: Reshape(Transpose(O, [0, 2, 1, 3])) to [rows, F, H*dh]`);
-    return { o: tr.inputs[0]!, layout: 'batch-first' };
-  }
-  if (!unsqueezedAt0(v, node)) fail(`${what}: Squeeze "${node.name}" of axis 0`);
-  const concat = v.expect(node.inputs[0]!, 'Concat', what);
-  const axis = v.intAttr(concat, 'axis', 0);
-  if (axis !== -1 && axis !== 3) fail(`${what}: Concat "${concat.name}" of the heads on the last axis`);
-  const split = v.expect(concat.inputs[0]!, 'Split', what);
-  if (v.intAttr(split, 'axis', 0) !== 0 || split.outputs.length !== concat.inputs.length || split.outputs.some((o, i) => concat.inputs[i] !== o) || split.outputs.some((o) => v.dims(o)[0] !== 1))
-    fail(`${what}: Concat "${concat.name}" of the outputs of Split "${split.name}" (one head each, axis 0) in order`);
-  return { o: split.inputs[0]!, layout: 'head-first' };
-}
-
 /** softmax(Q_h K_h^T [/ scale]) V_h for every head: the MatMul `weighted` ([rows, H, F, dh] or [H, rows, F, dh]). */
 export interface AttentionCore {
   readonly query: Projection;
@@ -165,24 +131,4 @@ export function attentionCore(v: GraphView, weightedName: string, what: string):
   if ([query, ...keys, ...values].some((p) => p.out !== width)) fail(`${what}: every projection of width heads x headDim = ${width}`);
   if (keys.length !== values.length || keys.some((kp, i) => kp.x !== values[i]!.x)) fail(`${what}: keys and values read the same field vectors`);
   return { query, keys, values, heads: q.heads, headDim: q.headDim, scale, layout: q.layout };
-}
-
-/** relu(MHA [+ X W_res]) ending at `out` (the Relu's output). */
-export function attentionBlock(v: GraphView, out: string, what: string): AttentionBlock {
-  const relu = v.expect(out, 'Relu', what);
-  let att = relu.inputs[0]!;
-  let residual: Projection | undefined;
-  if (v.is(att, 'Add')) {
-    const add = v.expect(att, 'Add', `${what} (attention + residual)`);
-    const resAt = add.inputs.findIndex((i) => v.is(i, 'MatMul') && v.constant(v.producer(i)!.inputs[1]!) !== undefined);
-    if (resAt < 0) fail(`${what}: Add "${add.name}" of the attention and X W_res`);
-    residual = projection(v, add.inputs[resAt]!, `${what} residual`);
-    att = add.inputs[1 - resAt]!;
-  }
-  const merged = mergeHeads(v, att, `${what} (heads merged)`);
-  const core = attentionCore(v, merged.o, what);
-  if (merged.layout !== core.layout) fail(`${what}: the heads merged back the way they were cut`);
-  const width = core.heads * core.headDim;
-  if (residual && (residual.out !== width || residual.x !== core.query.x)) fail(`${what}: a residual X W_res of width ${width} on the queries' input`);
-  return { x: core.query.x, query: core.query, keys: core.keys, values: core.values, residual, heads: core.heads, headDim: core.headDim, scaling: core.scale !== undefined };
 }
