@@ -264,15 +264,10 @@ export class CompiledGraph {
       absorbed.push(addNode);
       output = addNode.outputs[0]!;
     }
-    let act: Activation = 'none';
-    const actNode = sole(output);
-    if (actNode && ACTIVATIONS[actNode.op]) {
-      act = ACTIVATIONS[actNode.op]!;
-      absorbed.push(actNode);
-      output = actNode.outputs[0]!;
-    }
+    const after = activationAfter(output, sole, absorbed);
+    output = after.output;
     if (absorbed.length === 0) return undefined;
-    const epi: Epilogue = { bias, add, act };
+    const epi: Epilogue = { bias, add, act: after.act };
     const value = (node.op === 'Gemm' ? lowerGemm : lowerMatMul)(node, ins, b, epi)[0]!;
     return { absorbed, output, value };
   }
@@ -512,12 +507,14 @@ function rewriteEpilogue(node: GraphNode, outDim: number, sole: (name: string) =
       output = addNode.outputs[0]!;
     }
   }
-  let act: Activation = 'none';
+  const after = activationAfter(output, sole, absorbed);
+  return absorbed.length ? { absorbed, output: after.output, epilogue: { bias, act: after.act } } : undefined;
+}
+
+/** The activation that is the sole reader of `output` (appended to `absorbed`), or none. */
+function activationAfter(output: string, sole: (name: string) => GraphNode | undefined, absorbed: GraphNode[]): { act: Activation; output: string } {
   const actNode = sole(output);
-  if (actNode && ACTIVATIONS[actNode.op]) {
-    act = ACTIVATIONS[actNode.op]!;
-    absorbed.push(actNode);
-    output = actNode.outputs[0]!;
-  }
-  return absorbed.length ? { absorbed, output, epilogue: { bias, act } } : undefined;
+  if (!actNode || !ACTIVATIONS[actNode.op]) return { act: 'none', output };
+  absorbed.push(actNode);
+  return { act: ACTIVATIONS[actNode.op]!, output: actNode.outputs[0]! };
 }
