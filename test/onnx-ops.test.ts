@@ -189,6 +189,9 @@ const unary: OpCase[] = ([
   build: (t: Ctx) => t.op('Add', [t.op(op, [t.x], attrs), t.op(op, [t.u], attrs)]),
 }));
 unary.push(
+  // exp's range ends: 0 below -87.3, saturated sigmoids, and large values (the SIMD exp clamps, then fixes the ends).
+  { name: 'Sigmoid on [-100, 100)', dx: 7, du: 7, range: [-100, 100], build: (t) => t.op('Add', [t.op('Sigmoid', [t.x]), t.op('Sigmoid', [t.u])]) },
+  { name: 'Exp on [-100, 10)', dx: 7, du: 7, range: [-100, 10], build: (t) => t.op('Add', [t.op('Exp', [t.x]), t.op('Exp', [t.u])]) },
   { name: 'Clip (min and max as constant inputs)', dx: 7, du: 7, build: (t) => t.op('Add', [t.op('Clip', [t.x, t.s(-0.5), t.s(0.7)]), t.op('Clip', [t.u, t.s(-0.5), t.s(0.7)])]) },
   { name: 'Clip (max only)', dx: 7, build: (t) => t.op('Clip', [t.x, '', t.s(0.7)]) },
 );

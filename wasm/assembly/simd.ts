@@ -85,8 +85,13 @@
 function expLanes(x: v128): v128 {
   const lo = f32x4.splat(-87.3);
   const hi = f32x4.splat(88.3);
-  const c = f32x4.min(f32x4.max(x, lo), hi);
-  const n = f32x4.nearest(f32x4.mul(c, f32x4.splat(1.44269504089)));
+  // pmin/pmax (one instruction each; min/max carry NaN and -0 fixups), in the order that keeps a NaN x.
+  const c = f32x4.pmin(f32x4.pmax(x, lo), hi);
+  // n = round(c log2 e) by the 1.5 * 2^23 shifter: t's low mantissa bits hold n, t - shifter is n as a float
+  // (no nearest, no float-to-int conversion).
+  const shifter = f32x4.splat(12582912.0);
+  const t = madd(c, f32x4.splat(1.44269504089), shifter);
+  const n = f32x4.sub(t, shifter);
   let r = madd(n, f32x4.splat(-0.693359375), c);
   r = madd(n, f32x4.splat(2.12194440e-4), r);
   let p = madd(f32x4.splat(1.9875691500e-4), r, f32x4.splat(1.3981999507e-3));
@@ -95,7 +100,8 @@ function expLanes(x: v128): v128 {
   p = madd(p, r, f32x4.splat(1.6666665459e-1));
   p = madd(p, r, f32x4.splat(5.0000001201e-1));
   p = madd(p, f32x4.mul(r, r), f32x4.add(r, f32x4.splat(1)));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  // 2^n in the exponent bits: t's bits are 0x4B400000 + n.
+  const scale = i32x4.shl(i32x4.add(t, i32x4.splat(127 - 0x4b400000)), 23);
   const y = f32x4.mul(p, scale);
   return v128.bitselect(f32x4.splat(Infinity), v128.andnot(y, f32x4.lt(x, lo)), f32x4.gt(x, hi));
 }
