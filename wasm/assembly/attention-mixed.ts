@@ -25,7 +25,7 @@ import { shortDot1x4, exp4, hmax, hsum, loadN, storeN } from './simd';
     const sc = f32x4.div(shortDot1x4(q, k0, k1, k2, k3, dh), d4);
     v128.store(scratch + (<usize>(at + j) << 2), sc);
     const n = count - j;
-    mv = f32x4.max(mv, n >= 4 ? sc : v128.bitselect(sc, f32x4.splat(-Infinity), i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(n))));
+    mv = f32x4.pmax(mv, n >= 4 ? sc : v128.bitselect(sc, f32x4.splat(-Infinity), i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(n))));
   }
   return hmax(mv);
 }

@@ -29,7 +29,7 @@ export function attentionRows(q: usize, k: usize, v: usize, out: usize, qBases: 
         const s = f32x4.div(f32x4.mul(shortDot1x4(qr, k0, k1, k2, k3, dk), ms), ds);
         const n = o - j;
         v128.store(scores + (<usize>j << 2), s);
-        mv = f32x4.max(mv, n >= 4 ? s : v128.bitselect(s, f32x4.splat(-Infinity), i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(n))));
+        mv = f32x4.pmax(mv, n >= 4 ? s : v128.bitselect(s, f32x4.splat(-Infinity), i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(n))));
       }
       const mx = hmax(mv);
       const m4 = f32x4.splat(mx);

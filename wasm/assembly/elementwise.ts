@@ -180,7 +180,8 @@ export function softmaxRows(x: usize, out: usize, rows: i32, len: i32): void {
     const oo = out + ((<usize>r * <usize>len) << 2);
     const body = len & ~3;
     let mv = f32x4.splat(-Infinity);
-    for (let i = 0; i < body; i += 4) mv = f32x4.max(mv, v128.load(xo + (<usize>i << 2)));
+    // The shift only (pmax: one instruction; a NaN stays NaN through the exp).
+    for (let i = 0; i < body; i += 4) mv = f32x4.pmax(mv, v128.load(xo + (<usize>i << 2)));
     let mx: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
     for (let i = body; i < len; i++) mx = max(mx, load<f32>(xo + (<usize>i << 2)));
     const m = f32x4.splat(mx);

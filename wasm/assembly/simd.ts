@@ -43,10 +43,13 @@
   return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1);
 }
 
-/** Largest of the four lanes. */
+/**
+ * Largest of the four lanes, for a softmax's shift (pmax: one instruction; a NaN lane may be passed over
+ * here, but it stays NaN through the exp after, so the softmax is NaN as it should be).
+ */
 // @ts-ignore: decorator
 @inline export function hmax(v: v128): f32 {
-  const m = f32x4.max(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  const m = f32x4.pmax(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
   return max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
 }
 
