@@ -1,7 +1,9 @@
 /**
  * `rankaware bench --suite onnx` (src/onnx/bench-suite.ts) on a small copy of the zoo: it finds the graphs,
  * checks every entry's scores against the interpreter before timing, and prints one row per graph and N
- * with the ratios. Timings are not asserted (they are the benchmark's output, not a test).
+ * with the ratios; `--suite compiled` (src/onnx/bench-compiled.ts) on two small models: the native plan and
+ * the compiled plan of its export, checked against each other first. Timings are not asserted (they are
+ * the benchmark's output, not a test).
  */
 import { cpSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { benchOnnxSuite, suiteGraphs } from '../src/onnx/bench-suite.js';
+import { benchCompiledSuite, COMPILED_SUITE_MODELS } from '../src/onnx/bench-compiled.js';
 
 const shared = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared');
 
@@ -35,5 +38,29 @@ describe('bench --suite onnx', () => {
     expect(rows[0]!.flopsPerCandidate).toBeLessThan(rows[0]!.flopsVanilla / 3);
     expect(lines[0]).toMatch(/^\| graph \| N \| rank-aware ms \|/);
     expect(lines[2]).toMatch(/^\| zoo\/two_tower \| 3 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+x \| [\d.]+x \| [\d.]+x \| [\d.]+ \/ [\d.]+ \| [\d.]+x \| \d+ \| \d+ \| \d+ \|$/);
+  }, 60_000);
+});
+
+describe('bench --suite compiled', () => {
+  it('covers the six architectures', () => {
+    expect(new Set(COMPILED_SUITE_MODELS.map((m) => m.init.arch)).size).toBe(6);
+  });
+
+  it('times each native plan beside the compiled plan of its export and prints the rows', async () => {
+    const lines: string[] = [];
+    const models = [
+      { name: 'small-dlrm', init: { arch: 'dlrm', context: 3, target: 2, dim: 4, mlp: [8], vocab: 20 } },
+      { name: 'small-autoint', init: { arch: 'autoint', context: 3, target: 2, dim: 4, mlp: [8], options: { layers: 1, heads: 2, headDim: 2 }, vocab: 20 } },
+    ] as const;
+    const rows = await benchCompiledSuite({ ns: [3], seconds: 0.05, json: false, out: (l) => lines.push(l), note: () => undefined, models });
+    expect(rows.map((r) => [r.model, r.n])).toEqual([['small-dlrm', 3], ['small-autoint', 3]]);
+    for (const r of rows) {
+      expect(r.nativeMs).toBeGreaterThan(0);
+      expect(r.compiledMs).toBeGreaterThan(0);
+      expect(r.native.flopsPerCandidate).toBeGreaterThan(0);
+      expect(r.compiled.flopsPerCandidate).toBeGreaterThan(0);
+    }
+    expect(lines[0]).toMatch(/^\| model \| N \| native ms \| compiled ms \|/);
+    expect(lines[2]).toMatch(/^\| small-dlrm \| 3 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \/ \d+ \| \d+ \/ \d+ \|$/);
   }, 60_000);
 });

@@ -25,6 +25,8 @@ export interface CompiledSuiteOptions {
   readonly json: boolean;
   readonly out: (line: string) => void;
   readonly note: (line: string) => void;
+  /** The models (default: the peers suite's four, and DeepFM and rank-attention of their size). */
+  readonly models?: readonly BenchModel[];
 }
 
 export interface CompiledSuiteRow {
@@ -36,7 +38,7 @@ export interface CompiledSuiteRow {
   readonly compiled: { readonly flopsOnce: number; readonly flopsPerCandidate: number };
 }
 
-const MODELS: readonly BenchModel[] = [
+export const COMPILED_SUITE_MODELS: readonly BenchModel[] = [
   ...PEER_MODELS,
   { name: 'deepfm', init: { arch: 'deepfm', context: 20, target: 6, dim: 16, mlp: [256, 128], vocab: 100 } },
   { name: 'rank-attention', init: { arch: 'rank-attention', context: 20, target: 6, dim: 16, mlp: [256, 128], options: { layers: 2, heads: 2, headDim: 8 }, vocab: 100 } },
@@ -46,7 +48,7 @@ export async function benchCompiledSuite(o: CompiledSuiteOptions): Promise<Compi
   const wasm = await loadBackend('wasm');
   if (wasm.name !== 'wasm') throw new RankawareError('--suite compiled', 'the wasm backend', `${wasm.name} (${wasm.reason ?? 'no reason'})`, 'unavailable');
   const rows: CompiledSuiteRow[] = [];
-  for (const { name, init } of MODELS) {
+  for (const { name, init } of o.models ?? COMPILED_SUITE_MODELS) {
     const model = randomModel({ ...init, seed: 11 });
     const context = model.spec.fields.filter((f) => f.side === 'context').map((f) => f.name);
     const imported = importOnnx(exportOnnx(model), { context, file: `${name} (export-onnx)` });
