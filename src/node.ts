@@ -18,7 +18,9 @@ export { importOnnx, ImportedModel } from './onnx/model.js';
 export type { ImportOptions, ImportedScores } from './onnx/model.js';
 export { importReport, formatReport } from './onnx/report.js';
 export type { ImportReport, NodeReport } from './onnx/report.js';
-export { importToDir, loadImportedDir, isImportedDir } from './onnx/dir.js';
+export { importToDir, loadImportedDir, isImportedDir, isCompiledDir, loadCompiledDir } from './onnx/dir.js';
+export { compileModel } from './onnx/native-graph.js';
+export { historyInputs, lengthBucket, readHistory } from './model/sequence.js';
 // createScorer that also takes an imported graph (it shadows the native-only one of the browser entry).
 export { createScorer } from './onnx/scorer/create.js';
 export { createImportedScorer, ImportedScorer } from './onnx/scorer/scorer.js';

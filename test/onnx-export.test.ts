@@ -14,7 +14,7 @@ import type { Model } from '../src/model/model.js';
 import type { InitOptions } from '../src/model/random.js';
 import { randomModel, randomRequest } from '../src/model/random.js';
 import type { Field, ModelSpec, SparseField } from '../src/model/spec.js';
-import { ARCHITECTURES } from '../src/model/parse-spec.js';
+import { NATIVE_ARCHITECTURES } from './cases.js';
 import type { RequestJson } from '../src/model/request.js';
 import { exportOnnx } from '../src/onnx/writer/export.js';
 import { onnxFeeds } from '../src/onnx/writer/feeds.js';
@@ -89,7 +89,7 @@ describe('exportOnnx vs reference, every architecture', () => {
 });
 
 describe('odd shapes', () => {
-  const archs = ARCHITECTURES;
+  const archs = NATIVE_ARCHITECTURES;
   it.each(archs)('%s with K=1, M=1, D=3', async (arch) => {
     await checkModel({ arch, context: 1, target: 1, dim: 3, mlp: [8], seed: 5 });
   });
@@ -115,7 +115,7 @@ describe('pooled, dense and OOV fields', () => {
       { t0: 49, tags: [0, 49], t1: 7 },
     ],
   };
-  it.each(ARCHITECTURES)('%s with pooled sum/mean and OOV buckets', async (arch) => {
+  it.each(NATIVE_ARCHITECTURES)('%s with pooled sum/mean and OOV buckets', async (arch) => {
     const model = randomModel({ arch, context: 0, target: 0, dim: 4, mlp: [8], fields: pooledFields, seed: 9 });
     await check(model, pooledRequest);
     await check(model, { ...pooledRequest, context: { clicks: [], u: -1, views: [] } });

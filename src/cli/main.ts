@@ -22,13 +22,13 @@ import type { BackendChoice } from '../backends/backend.js';
 import { runBench } from './bench.js';
 import { createScorer } from '../scheduler/scorer.js';
 import type { ScoreRequest } from '../scheduler/types.js';
-import { importCommand, importedEngine, isImportedDir, inspectImportedDir, scoreImportedDir } from '../onnx/cli.js';
+import { importCommand, importedEngine, isCompiledDir, isImportedDir, inspectImportedDir, scoreImportedDir } from '../onnx/cli.js';
 import type { ImportedPlan } from '../onnx/model.js';
 import { loadCommand, serveCommand, SERVE_USAGE } from '../server/commands.js';
 
 const USAGE = `rankaware: exact rank-aware inference for recommender ranking models
 
-  rankaware init --arch A --context K --target M --dim D [--mlp 512,256] [--candidates N] [--seed S] --out DIR
+  rankaware init --arch A --context K --target M --dim D [--mlp 512,256] [--candidates N] [--seed S] [--history MAXLEN (din, bst)] --out DIR
       A seeded random model (A: ${ARCHITECTURES.join(', ')}) and DIR/request.json with N candidates.
   rankaware score --model DIR --request FILE.json [--backend auto|wasm|webgpu|js] [--plan vanilla|rank-aware] [--threads T]
       Prints {"scores": [...], "backend": ..., "plan": ..., "reason": ...}: the backend that ran, and why.
@@ -131,7 +131,7 @@ type Command = { options: Record<string, { type: 'string' | 'boolean' }>; run: (
 
 const COMMANDS: Record<string, Command> = {
   init: {
-    options: { arch: { type: 'string' }, context: { type: 'string' }, target: { type: 'string' }, dim: { type: 'string' }, mlp: { type: 'string' }, candidates: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' } },
+    options: { arch: { type: 'string' }, context: { type: 'string' }, target: { type: 'string' }, dim: { type: 'string' }, mlp: { type: 'string' }, candidates: { type: 'string' }, seed: { type: 'string' }, history: { type: 'string' }, out: { type: 'string' } },
     async run(v, out) {
       const arch = need(v, 'arch');
       if (!(ARCHITECTURES as readonly string[]).includes(arch)) throw new RankawareError('--arch', `one of ${ARCHITECTURES.join(', ')}`, show(arch));
@@ -144,6 +144,7 @@ const COMMANDS: Record<string, Command> = {
         dim: int(v, 'dim', undefined, 1, 65536),
         mlp: v.mlp === undefined ? undefined : parseList(need(v, 'mlp'), 'mlp'),
         seed,
+        history: v.history === undefined ? undefined : int(v, 'history', 50, 1, 4096),
       });
       const request = randomRequest(model.spec, int(v, 'candidates', 64), seed + 1);
       try {
@@ -158,7 +159,7 @@ const COMMANDS: Record<string, Command> = {
   score: {
     options: { model: { type: 'string' }, request: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' }, threads: { type: 'string' } },
     async run(v, out, err) {
-      if (await isImportedDir(need(v, 'model'))) return out(await scoreImportedDir(need(v, 'model'), await readJson(need(v, 'request')), parseImportedPlan(v.plan), parseBackend(v.backend), int(v, 'threads', 1)));
+      if (await isCompiledDir(need(v, 'model'))) return out(await scoreImportedDir(need(v, 'model'), await readJson(need(v, 'request')), parseImportedPlan(v.plan), parseBackend(v.backend), int(v, 'threads', 1)));
       const plan = parsePlan(v.plan);
       const backendName = parseBackend(v.backend);
       const threads = int(v, 'threads', 1);
@@ -184,7 +185,7 @@ const COMMANDS: Record<string, Command> = {
     async run(v, out) {
       const n = int(v, 'n', 256);
       // An imported directory: the per-node report of the graph (what runs once, per candidate, each rewrite and graph pass).
-      if (await isImportedDir(need(v, 'model'))) return inspectImportedDir(need(v, 'model'), n, v.json === true, out);
+      if (await isCompiledDir(need(v, 'model'))) return inspectImportedDir(need(v, 'model'), n, v.json === true, out);
       const model = await loadModelDir(need(v, 'model'));
       const modes: PlanMode[] = v.plan === undefined ? ['vanilla', 'rank-aware'] : [parsePlan(v.plan)];
       const report = modes.map((mode) => {
@@ -229,7 +230,7 @@ const COMMANDS: Record<string, Command> = {
     async run(v, out, err) {
       if (v.suite !== undefined) return (await import('../bench/command.js')).benchSuites(v, out);
       for (const key of ['quick', 'out']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, '--suite with it (it applies to the benchmark suites)', show(v[key]));
-      if (await isImportedDir(need(v, 'model'))) {
+      if (await isCompiledDir(need(v, 'model'))) {
         if (v.threads !== undefined || v.concurrency !== undefined) {
           for (const key of ['plan', 'peer']) if (v[key] !== undefined) throw new RankawareError(`--${key}`, 'no such option with --threads on an imported graph (it times the rank-aware plan through createScorer)', show(v[key]));
           const engine = importedEngine(parseBackend(v.backend));

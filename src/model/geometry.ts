@@ -3,8 +3,8 @@
  * the width of every layer input. Shared by the weight declarations, the planner and the ONNX
  * exporter so that all three agree on one vanilla layout.
  */
-import type { DenseField, Field, ModelSpec, Side, SparseField, SpecOf } from './spec.js';
-import { denseFields, sparseFields } from './fields.js';
+import type { DenseField, FlatField, ModelSpec, Side, SparseField, SpecOf } from './spec.js';
+import { denseFields, flatFields, sparseFields } from './fields.js';
 
 /** The embedding dim shared by all sparse fields (architectures that interact field vectors). */
 export function embeddingDim(spec: ModelSpec): number {
@@ -12,7 +12,7 @@ export function embeddingDim(spec: ModelSpec): number {
 }
 
 /** The side of a value computed from several fields: context only if every input is context. */
-export function sideOf(fields: readonly Field[]): Side {
+export function sideOf(fields: readonly FlatField[]): Side {
   return fields.some((f) => f.side === 'target') ? 'target' : 'context';
 }
 
@@ -72,12 +72,12 @@ export function pairOrder(n: number, order: 'dlrm' | 'torchrec'): [number, numbe
 
 /** A vector made by concatenating fields: each field's column range in it. */
 export interface Concat {
-  readonly fields: readonly Field[];
+  readonly fields: readonly FlatField[];
   readonly offsets: readonly number[];
   readonly width: number;
 }
 
-export function concatOf(fields: readonly Field[]): Concat {
+export function concatOf(fields: readonly FlatField[]): Concat {
   const offsets: number[] = [];
   let width = 0;
   for (const f of fields) {
@@ -89,14 +89,14 @@ export function concatOf(fields: readonly Field[]): Concat {
 
 /** DCNv2 x0 = every field (sparse vectors and dense values) in declared order. */
 export function dcnInput(spec: ModelSpec): Concat {
-  return concatOf(spec.fields);
+  return concatOf(flatFields(spec));
 }
 
 /** rDCN c0 (context fields) and T0 (target fields), each in declared order. */
 export function rdcnStreams(spec: ModelSpec): { readonly context: Concat; readonly target: Concat } {
   return {
-    context: concatOf(spec.fields.filter((f) => f.side === 'context')),
-    target: concatOf(spec.fields.filter((f) => f.side === 'target')),
+    context: concatOf(flatFields(spec).filter((f) => f.side === 'context')),
+    target: concatOf(flatFields(spec).filter((f) => f.side === 'target')),
   };
 }
 

@@ -3,10 +3,11 @@
  * architecture's options and field rules from its folder in the zoo (src/zoo/<arch>/index.ts).
  */
 import { RankawareError, show } from '../errors.js';
-import { sparseFields } from './fields.js';
+import { sequenceFields, sparseFields } from './fields.js';
 import { noExtraKeys, obj, oneOf, positiveInt, SPEC_LIMITS } from './parse.js';
 import { MODEL_FORMAT, MODEL_VERSION } from './spec.js';
-import type { Architecture, Field, ModelSpec } from './spec.js';
+import type { Architecture, Field, ModelSpec, SequenceField } from './spec.js';
+import type { Json } from './parse.js';
 import { archOf, ZOO } from '../zoo/registry.js';
 
 /** The architectures, in the registry's order. */
@@ -20,8 +21,9 @@ function parseField(v: unknown, i: number): Field {
   if (typeof f.name !== 'string' || !NAME_PATTERN.test(f.name))
     throw new RankawareError(`${where}.name`, 'a name of letters, digits, _ . - (not starting with a digit)', show(f.name));
   const at = `model.json field "${f.name}"`;
+  const type = oneOf(f.type, ['sparse', 'dense', 'sequence'] as const, `${at}.type`, 'sparse');
+  if (type === 'sequence') return parseSequence(f, at);
   const side = oneOf(f.side, ['context', 'target'] as const, `${at}.side`);
-  const type = oneOf(f.type, ['sparse', 'dense'] as const, `${at}.type`, 'sparse');
   if (type === 'dense') {
     noExtraKeys(f, ['name', 'type', 'side', 'dim'], at);
     return { name: f.name, type, side, dim: positiveInt(f.dim, `${at}.dim`) };
@@ -35,6 +37,38 @@ function parseField(v: unknown, i: number): Field {
     dim: positiveInt(f.dim, `${at}.dim`),
     pooling: oneOf(f.pooling, ['none', 'sum', 'mean'] as const, `${at}.pooling`, 'none'),
     oov: oneOf(f.oov, ['error', 'bucket'] as const, `${at}.oov`, 'error'),
+  };
+}
+
+/** The longest history a sequence field may declare (far above any ranking model's). */
+export const MAX_SEQUENCE_LENGTH = 4096;
+
+function parseSequence(f: Json, at: string): SequenceField {
+  noExtraKeys(f, ['name', 'type', 'side', 'table', 'maxLength', 'overflow', 'features'], at);
+  oneOf(f.side, ['context'] as const, `${at}.side`, 'context');
+  if (typeof f.table !== 'string') throw new RankawareError(`${at}.table`, 'the name of the sparse target field whose embedding table the items index', show(f.table), 'missing');
+  const features = f.features ?? [];
+  if (!Array.isArray(features)) throw new RankawareError(`${at}.features`, 'an array of { name, vocab }', show(features));
+  const parsed = features.map((x, i) => {
+    const feat = obj(x, `${at}.features[${i}]`);
+    noExtraKeys(feat, ['name', 'vocab'], `${at}.features[${i}]`);
+    if (typeof feat.name !== 'string' || !NAME_PATTERN.test(feat.name))
+      throw new RankawareError(`${at}.features[${i}].name`, 'a name of letters, digits, _ . - (not starting with a digit)', show(feat.name));
+    return { name: feat.name, vocab: positiveInt(feat.vocab, `${at}.features[${i}].vocab`) };
+  });
+  const names = new Set<string>();
+  for (const x of parsed) {
+    if (names.has(x.name)) throw new RankawareError(`${at}.features "${x.name}"`, 'a unique name', 'a duplicate');
+    names.add(x.name);
+  }
+  return {
+    name: f.name as string,
+    type: 'sequence',
+    side: 'context',
+    table: f.table,
+    maxLength: positiveInt(f.maxLength, `${at}.maxLength`, 1, MAX_SEQUENCE_LENGTH),
+    overflow: oneOf(f.overflow, ['truncate', 'error'] as const, `${at}.overflow`, 'truncate'),
+    features: parsed,
   };
 }
 
@@ -88,6 +122,14 @@ function checkArchitectureFields(spec: ModelSpec): void {
         throw new RankawareError(`model.json field "${f.name}".dim`, `${d} (${spec.architecture} interacts field vectors, so all embedding dims are equal)`, show(f.dim));
   }
   if (sparse.length === 0) throw new RankawareError('model.json fields', 'at least one sparse (embedding) field', 'only dense fields');
+  for (const f of sequenceFields(spec)) {
+    if (!arch.readsSequences)
+      throw new RankawareError(`model.json field "${f.name}".type`, `"sparse" or "dense" (${spec.architecture} reads no sequence; din and bst do)`, '"sequence"');
+    const table = sparse.find((s) => s.name === f.table);
+    if (!table || table.side !== 'target' || table.pooling !== 'none')
+      throw new RankawareError(`model.json field "${f.name}".table`, 'the name of a sparse target field with pooling "none" (the candidates\' item id, whose table the history shares)', JSON.stringify(f.table));
+    if (table.oov === 'bucket') throw new RankawareError(`model.json field "${f.name}".table`, `a table without an OOV bucket (field "${table.name}" has oov "bucket")`, JSON.stringify(f.table));
+  }
   if (!spec.fields.some((f) => f.side === 'target')) throw new RankawareError('model.json fields', 'at least one field with side "target"', 'none');
   arch.checkFields(spec);
 }

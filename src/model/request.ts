@@ -5,6 +5,7 @@
  * offsets into a list of table rows (OOV ids already mapped to the bucket row), for each dense field
  * rows x dim floats.
  */
+import { historyKeys, readHistory } from './sequence.js';
 import { RankawareError, show } from '../errors.js';
 import type { DenseField, Field, ModelSpec, Side, SparseField } from './spec.js';
 
@@ -47,6 +48,7 @@ function idOf(f: SparseField, v: unknown, where: string): number {
 /** What a field's value looks like, as the refusal of a missing value says it. */
 function expectedValue(f: Field): string {
   if (f.type === 'dense') return `a list of ${f.dim} finite numbers`;
+  if (f.type === 'sequence') return 'a list of item ids (oldest first; [] for none)';
   return f.pooling === 'none' ? `an id in [0, ${f.vocab})` : `a list of ids (field pooling is "${f.pooling}")`;
 }
 
@@ -67,7 +69,7 @@ class SideEncoder {
       if (field.type === 'sparse') {
         this.sparseIds.set(index, []);
         this.sparseOffsets.set(index, [0]);
-      } else {
+      } else if (field.type === 'dense') {
         this.denseValues.set(index, new Float32Array(rows * field.dim));
       }
     }
@@ -76,7 +78,8 @@ class SideEncoder {
   add(values: unknown, where: string, spec: ModelSpec): void {
     if (!isRecord(values)) throw new RankawareError(where, 'an object of field values', show(values));
     for (const key of Object.keys(values)) {
-      const declared = spec.fields.find((f) => f.name === key);
+      // A sequence's side features come under `<sequence>.<feature>`.
+      const declared = spec.fields.find((f) => f.name === key || (f.type === 'sequence' && historyKeys(f).includes(key)));
       if (!declared)
         throw new RankawareError(`${where}.${key}`, `a field the model declares (${this.fields.map((e) => e.field.name).join(', ')})`, 'an unknown field', 'unknown');
       if (declared.side !== this.side) {
@@ -89,7 +92,9 @@ class SideEncoder {
       // Own keys only: a field named like an Object.prototype member ("constructor") is missing, not a function.
       const v = Object.hasOwn(values, field.name) ? values[field.name] : undefined;
       if (v === undefined) throw new RankawareError(at, expectedValue(field), 'nothing (missing field)', 'missing');
-      if (field.type === 'dense') this.addDense(field, index, v, at);
+      // A history is checked here; its graph inputs are laid out by historyInputs (the plans of din and bst are compiled graphs).
+      if (field.type === 'sequence') readHistory(spec, field, values, where);
+      else if (field.type === 'dense') this.addDense(field, index, v, at);
       else this.addSparse(field, index, v, at);
     }
     this.row++;

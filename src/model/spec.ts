@@ -9,6 +9,8 @@ import type { Dcnv2Options } from '../zoo/dcnv2/options.js';
 import type { RdcnOptions } from '../zoo/rdcn/options.js';
 import type { AutoIntOptions } from '../zoo/autoint/options.js';
 import type { RankAttentionOptions } from '../zoo/rank-attention/options.js';
+import type { DinOptions } from '../zoo/din/options.js';
+import type { BstOptions } from '../zoo/bst/options.js';
 
 export { SPEC_LIMITS } from './parse.js';
 
@@ -29,6 +31,8 @@ export interface ArchitectureOptions {
   rdcn: RdcnOptions;
   autoint: AutoIntOptions;
   'rank-attention': RankAttentionOptions;
+  din: DinOptions;
+  bst: BstOptions;
 }
 export type Architecture = keyof ArchitectureOptions;
 
@@ -52,7 +56,33 @@ export interface DenseField {
   readonly dim: number;
 }
 
-export type Field = SparseField | DenseField;
+/** A per-item side feature of a sequence (a time-gap bucket, an action type): an id per item. */
+export interface SequenceFeature {
+  readonly name: string;
+  readonly vocab: number;
+}
+
+/**
+ * A user-history sequence (context only): the ids of the last items the user acted on, oldest first, in
+ * the embedding table of the sparse target field `table` (the candidates' item id), at most `maxLength`
+ * of them. Each side feature's embedding (table `embedding.<name>.<feature>`, the item table's dim) is
+ * added to its item's vector. A request lists the ids under the field's name and each feature's ids under
+ * `<name>.<feature>`, one per item (docs/sequences.md).
+ */
+export interface SequenceField {
+  readonly name: string;
+  readonly type: 'sequence';
+  readonly side: 'context';
+  readonly table: string;
+  readonly maxLength: number;
+  /** A longer history: 'truncate' keeps the last maxLength items (the most recent), 'error' refuses it. */
+  readonly overflow: 'truncate' | 'error';
+  readonly features: readonly SequenceFeature[];
+}
+
+export type Field = SparseField | DenseField | SequenceField;
+/** The fields the native plans read: one vector per row (sequences are read by the compiled architectures only). */
+export type FlatField = SparseField | DenseField;
 
 export type { DlrmOptions } from '../zoo/dlrm/options.js';
 export type { DeepFmOptions } from '../zoo/deepfm/options.js';
@@ -61,6 +91,8 @@ export type { RdcnOptions } from '../zoo/rdcn/options.js';
 export type { AttentionOptions } from '../zoo/attention-options.js';
 export type { AutoIntOptions } from '../zoo/autoint/options.js';
 export type { RankAttentionOptions } from '../zoo/rank-attention/options.js';
+export type { DinOptions } from '../zoo/din/options.js';
+export type { BstOptions } from '../zoo/bst/options.js';
 
 interface SpecBase {
   readonly format: typeof MODEL_FORMAT;

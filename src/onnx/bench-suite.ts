@@ -11,13 +11,11 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RankawareError } from '../errors.js';
-import { mulberry32 } from '../model/random.js';
 import { defaultTiming, median, sideBySide } from '../bench/measure.js';
 import { importOrt } from '../bench/peer.js';
 import type { PeerName } from '../bench/peer.js';
 import { importOnnx } from './model.js';
 import { importReport } from './report.js';
-import { encodeImportRequest, randomImportedRequest } from './request.js';
 import { ortFeeds } from './bench.js';
 
 export interface OnnxSuiteOptions {
@@ -67,7 +65,7 @@ export async function benchOnnxSuite(o: OnnxSuiteOptions): Promise<OnnxSuiteRow[
     try {
       for (const n of o.ns) {
         o.note(`onnx suite: ${graph} N=${n}`);
-        const request = randomImportedRequest(model.inputs, n, mulberry32(29 + n), LIST_LENGTH);
+        const request = model.randomRequest(n, 29 + n, LIST_LENGTH);
         const want = model.score(request, 'interpret').scores;
         const check = (what: string, got: ArrayLike<number>) => {
           let worst = 0;
@@ -77,7 +75,7 @@ export async function benchOnnxSuite(o: OnnxSuiteOptions): Promise<OnnxSuiteRow[
         const feeds = sessions.map((_, i) => ortFeeds(orts[i]!, model, request));
         const output = model.graph.outputs[0]!;
         // Each entry is a request in, scores out: the peers' tensors are built from the request in the timed call.
-        const encoded = encodeImportRequest(model.inputs, request);
+        const encoded = model.encode(request);
         const compiled = model.compiled('wasm');
         const runs = [
           () => model.score(request, 'rank-aware', 'wasm'),

@@ -7,13 +7,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RankawareError } from '../errors.js';
-import { mulberry32 } from '../model/random.js';
 import { defaultTiming, median, sideBySide } from '../bench/measure.js';
 import { importOrt, parsePeer } from '../bench/peer.js';
-import { loadImportedDir } from './dir.js';
+import { loadCompiledDir } from './dir.js';
 import type { ImportedModel, ImportedPlan } from './model.js';
 import type { CompiledEngine } from './compiler/compiled.js';
-import { encodeImportRequest, randomImportedRequest } from './request.js';
 
 /** The length of each free list dim (histories, pooled ids) in the requests bench makes. */
 const LIST_LENGTH = 8;
@@ -30,7 +28,7 @@ export interface ImportedBenchOptions {
 
 /** onnxruntime feeds of a request: the graph's own inputs, context ones at [1, ...]. */
 export function ortFeeds(ort: Awaited<ReturnType<typeof importOrt>>, model: ImportedModel, request: unknown): Record<string, InstanceType<typeof ort.Tensor>> {
-  const encoded = encodeImportRequest(model.inputs, request);
+  const encoded = model.encode(request);
   const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
   for (const input of model.inputs) {
     const v = (input.side === 'context' ? encoded.context : encoded.candidates).get(input.name)!;
@@ -42,7 +40,7 @@ export function ortFeeds(ort: Awaited<ReturnType<typeof importOrt>>, model: Impo
 }
 
 export async function benchImportedDir(dir: string, o: ImportedBenchOptions): Promise<void> {
-  const model = await loadImportedDir(dir);
+  const model = await loadCompiledDir(dir);
   const peers = o.peers.map(parsePeer);
   const bytes = await readFile(join(dir, 'model.onnx'));
   const sessions = await Promise.all(
@@ -55,7 +53,7 @@ export async function benchImportedDir(dir: string, o: ImportedBenchOptions): Pr
   const rows: { path: string; plan: string; n: number; msPerRequest: number; candidatesPerSecond: number }[] = [];
   try {
     for (const n of o.ns) {
-      const request = randomImportedRequest(model.inputs, n, mulberry32(19 + n), LIST_LENGTH);
+      const request = model.randomRequest(n, 19 + n, LIST_LENGTH);
       const peerRuns = sessions.map((s) => {
         const feeds = ortFeeds(s.ort, model, request);
         return { path: s.name, plan: 'vanilla', run: () => s.session.run(feeds) };
@@ -127,12 +125,12 @@ export interface ImportedThreadsBenchOptions {
  */
 export async function benchImportedThreads(dir: string, o: ImportedThreadsBenchOptions): Promise<void> {
   const { createImportedScorer } = await import('./scorer/scorer.js');
-  const model = await loadImportedDir(dir);
+  const model = await loadCompiledDir(dir);
   const scorers = await Promise.all(o.threads.map((threads) => createImportedScorer(model, { threads, engine: o.engine, maxInFlight: Math.max(64, o.concurrency) })));
   const rows: { threads: number; n: number; concurrency: number; msPerBatch: number; requestsPerSecond: number }[] = [];
   try {
     for (const n of o.ns) {
-      const requests = Array.from({ length: o.concurrency }, (_, i) => randomImportedRequest(model.inputs, n, mulberry32(101 + i + n), LIST_LENGTH));
+      const requests = Array.from({ length: o.concurrency }, (_, i) => model.randomRequest(n, 101 + i + n, LIST_LENGTH));
       const want = requests.map((r) => model.score(r, 'rank-aware', o.engine).scores);
       for (const [k, s] of scorers.entries()) {
         const got = await Promise.all(requests.map((r) => s.score(r)));

@@ -6,6 +6,8 @@
  */
 export { importOnnx, ImportedModel } from './model.js';
 export { createScorer } from './scorer/create.js';
+export { compileModel } from './native-graph.js';
+export { historyInputs, lengthBucket, readHistory } from '../model/sequence.js';
 export { createImportedScorer, ImportedScorer } from './scorer/scorer.js';
 export type { ImportedScorerOptions } from './scorer/scorer.js';
 export type { ImportOptions, ImportedPlan, ImportedScores, StagedGraph } from './model.js';

@@ -4,13 +4,13 @@
  */
 import { RankawareError, show } from '../errors.js';
 import type { BackendChoice } from '../backends/backend.js';
-import { importToDir, loadImportedDir } from './dir.js';
+import { importToDir, loadCompiledDir } from './dir.js';
 import type { ImportedModel, ImportedPlan } from './model.js';
 import type { CompiledEngine } from './compiler/compiled.js';
 import type { ScoreRequest } from '../scheduler/types.js';
 import { formatReport, importReport } from './report.js';
 
-export { isImportedDir } from './dir.js';
+export { isCompiledDir, isImportedDir } from './dir.js';
 
 /** Where an imported graph runs (reported as `reason`, like a backend fallback). */
 const INTERPRETER_REASON = 'this imported ONNX graph runs on the float64 graph interpreter of src/onnx/interpreter (js), as --plan interpret asks';
@@ -59,7 +59,7 @@ export function importedEngine(backend: BackendChoice): CompiledEngine {
 
 export async function scoreImportedDir(dir: string, request: unknown, plan: ImportedPlan, backend: BackendChoice, threads = 1): Promise<string> {
   const engine = importedEngine(backend);
-  const model = await loadImportedDir(dir);
+  const model = await loadCompiledDir(dir);
   const path = plan === 'interpret' ? 'interpreter' : 'compiled';
   if (threads > 1) {
     // Worker threads: the imported scorer (a request of at least splitRows candidates is split across them).
@@ -80,6 +80,6 @@ export async function scoreImportedDir(dir: string, request: unknown, plan: Impo
 }
 
 export async function inspectImportedDir(dir: string, n: number, json: boolean, out: (s: string) => void): Promise<void> {
-  const model = await loadImportedDir(dir);
+  const model = await loadCompiledDir(dir);
   for (const line of inspectLines(model, n, json, false)) out(line);
 }

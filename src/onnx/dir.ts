@@ -7,6 +7,10 @@ import { join } from 'node:path';
 import { RankawareError, show } from '../errors.js';
 import { importOnnx } from './model.js';
 import type { ImportedModel } from './model.js';
+import { compileModel } from './native-graph.js';
+import { modelFromFiles } from '../model/model.js';
+import { ZOO } from '../zoo/registry.js';
+import type { Architecture } from '../model/spec.js';
 
 export const IMPORT_FORMAT = 'rankaware-onnx-import';
 
@@ -76,6 +80,33 @@ async function readRecord(dir: string): Promise<Partial<ImportRecord>> {
   if (!Array.isArray(record.context)) throw new RankawareError(`${path} context`, 'a list of context input names', show(record.context), 'format');
   if (record.output !== undefined && typeof record.output !== 'string') throw new RankawareError(`${path} output`, 'the name of the graph output scored', show(record.output), 'format');
   return record;
+}
+
+/** A model directory's architecture when it has no native plan (din, bst: compiled from its export), else undefined. */
+async function compiledArchitecture(dir: string): Promise<string | undefined> {
+  try {
+    const spec = JSON.parse((await readFile(join(dir, 'model.json'))).toString('utf8')) as { architecture?: unknown };
+    return typeof spec.architecture === 'string' && spec.architecture in ZOO && !ZOO[spec.architecture as Architecture].plan ? spec.architecture : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the commands run DIR on the ONNX compiler: an imported directory, or a model directory of an
+ * architecture without a native plan (din, bst).
+ */
+export async function isCompiledDir(dir: string): Promise<boolean> {
+  return (await isImportedDir(dir)) || (await compiledArchitecture(dir)) !== undefined;
+}
+
+/** The compiled model of DIR: an imported graph, or a din / bst model compiled from its export (compileModel). */
+export async function loadCompiledDir(dir: string): Promise<ImportedModel> {
+  if (await isImportedDir(dir)) return loadImportedDir(dir);
+  const file = join(dir, 'weights.safetensors');
+  const weights = await read(file);
+  const model = modelFromFiles((await read(join(dir, 'model.json'))).toString('utf8'), new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength), file);
+  return compileModel(model);
 }
 
 export async function loadImportedDir(dir: string): Promise<ImportedModel> {

@@ -17,6 +17,10 @@ import type { RankAnalysis } from './interpreter/rank.js';
 import { analyzeRanks, inputRoles } from './interpreter/rank.js';
 import type { ImportedInput } from './request.js';
 import { describeInputs, encodeCandidateInputs, encodeContextInputs, encodeImportRequest } from './request.js';
+import type { EncodedImportRequest } from './request.js';
+import { randomImportedRequest } from './request.js';
+import { mulberry32 } from '../model/random.js';
+import type { Value } from './interpreter/tensor.js';
 import type { Rewrite } from './interpreter/rewrite-parts.js';
 import { findRewrites } from './interpreter/rewrites.js';
 import type { GraphNode } from './reader/onnx-graph.js';
@@ -64,6 +68,14 @@ export interface StagedGraph {
 const GRAPH_PASSES = [splitConcatPieces, splitOuterBlocks, splitPairRuns, foldLinearTerms] as const;
 
 /** How an imported graph is scored: compiled (rank-aware, vanilla) or on the float64 interpreter. */
+/** What compileModel puts in front of a native model's graph (src/onnx/native-graph.ts). */
+export interface NativeRequests {
+  prepare(request: unknown): unknown;
+  prepareContext(context: unknown): unknown;
+  /** A random request of the model's format (bench, tests): n candidates, a history of `historyLength`. */
+  random(n: number, seed: number, historyLength?: number): { context: Record<string, unknown>; candidates: Record<string, unknown>[] };
+}
+
 export type ImportedPlan = PlanMode | 'interpret' | 'interpret-vanilla';
 
 export class ImportedModel {
@@ -90,6 +102,27 @@ export class ImportedModel {
     this.rewrites = findRewrites(this.staged.graph, this.staged.rank, this.staged.rank.folded);
     this.program = new StagedProgram(this.staged.graph, this.staged.rank, this.rewrites);
     this.inputs = describeInputs(rank.roles, tableRows(graph, rank));
+  }
+
+  /**
+   * A native model's request rules in front of the graph's (set by compileModel for din and bst): the
+   * request checked as the model format says, its histories laid out as the graph's padded inputs.
+   */
+  native?: NativeRequests;
+
+  /** A request's tensors: checked by the model's rules (native) and the graph's inputs. */
+  encode(request: unknown): EncodedImportRequest {
+    return encodeImportRequest(this.inputs, this.native ? this.native.prepare(request) : request);
+  }
+
+  /** A seeded random request of n candidates (the model's format when native; lists `listLength` long). */
+  randomRequest(n: number, seed: number, listLength: number): { context: Record<string, unknown>; candidates: Record<string, unknown>[] } {
+    return this.native ? this.native.random(n, seed, listLength) : randomImportedRequest(this.inputs, n, mulberry32(seed), listLength);
+  }
+
+  /** A request's `context` as the graph's context inputs. */
+  encodeContext(context: unknown): Map<string, Value> {
+    return encodeContextInputs(this.inputs, this.native ? this.native.prepareContext(context) : context);
   }
 
   private readonly compiledBy = new Map<CompiledEngine, CompiledGraph>();
@@ -134,7 +167,7 @@ export class ImportedModel {
     }
     if ('reason' in gpu) return { ...this.score(request, plan, 'wasm'), reason: `${gpu.reason}; the graph compiled onto wasm answered` };
     const c = gpu.compiled;
-    const encoded = encodeImportRequest(this.inputs, request);
+    const encoded = this.encode(request);
     const data = plan === 'vanilla' ? await c.runVanillaAsync(new Map([...encoded.context, ...encoded.candidates]), encoded.n) : await c.runCandidatesAsync(await c.runContextAsync(encoded.context), encoded.candidates, encoded.n);
     return this.result(data, encoded.n, 'webgpu', plan, COMPILED);
   }
@@ -145,7 +178,7 @@ export class ImportedModel {
 
   /** The context stage of a request's `context` object. */
   runContext(context: unknown): ContextValues {
-    return this.program.runContext(encodeContextInputs(this.inputs, context));
+    return this.program.runContext(this.encodeContext(context));
   }
 
   /** Scores of `candidates` against a context from runContext (the first output's). */
@@ -160,7 +193,7 @@ export class ImportedModel {
    * (the oracle, every rewrite), and `interpret-vanilla` the graph as exported there.
    */
   score(request: unknown, plan: ImportedPlan = 'rank-aware', engine: CompiledEngine = 'wasm'): ImportedScores {
-    const encoded = encodeImportRequest(this.inputs, request);
+    const encoded = this.encode(request);
     if (plan === 'rank-aware' || plan === 'vanilla') {
       const c = this.compiled(engine);
       const data = plan === 'vanilla' ? c.runVanilla(new Map([...encoded.context, ...encoded.candidates]), encoded.n) : c.runCandidates(c.runContext(encoded.context), encoded.candidates, encoded.n);

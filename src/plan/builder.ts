@@ -5,7 +5,7 @@
  */
 import type { Model } from '../model/spec.js';
 import type { Tensor } from '../model/safetensors.js';
-import type { Field } from '../model/spec.js';
+import type { FlatField } from '../model/spec.js';
 import type { Activation, BufferDecl, Component, Op, Plan, PlanMode, PlannedOp, Rank, Slice } from './ir.js';
 import { opDef } from './ops.js';
 
@@ -92,7 +92,7 @@ export class PlanBuilder {
   // ----- building blocks ------------------------------------------------------------------
 
   /** Write a field's value (embedding or dense values) into `out`. */
-  embedField(field: Field, index: number, out: Slice): void {
+  embedField(field: FlatField, index: number, out: Slice): void {
     if (field.type === 'dense') this.emit({ kind: 'dense', field: index, out });
     else this.emit({ kind: 'gather', field: index, table: `embedding.${field.name}`, pooling: field.pooling, out });
   }
@@ -102,7 +102,7 @@ export class PlanBuilder {
    * into a ctx buffer, target fields into a cand buffer. Vanilla: context fields are looked up once and
    * broadcast into the single cand buffer right away (what a broadcast-first export does).
    */
-  embedFields(name: string, fields: readonly { field: Field; index: number; offset: number }[], width: number): SplitVector {
+  embedFields(name: string, fields: readonly { field: FlatField; index: number; offset: number }[], width: number): SplitVector {
     const prev = this.component;
     this.component = 'embedding';
     const ctxFields = fields.filter((f) => f.field.side === 'context');

@@ -5,9 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import { RankawareError, show } from '../errors.js';
 import { loadModelDir } from '../node.js';
-import { mulberry32, randomRequest } from '../model/random.js';
-import { isImportedDir, loadImportedDir } from '../onnx/dir.js';
-import { randomImportedRequest } from '../onnx/request.js';
+import { randomRequest } from '../model/random.js';
+import { isCompiledDir, loadCompiledDir } from '../onnx/dir.js';
 import type { PlanMode } from '../plan/ir.js';
 import { formatReport, parseDuration, runLoad } from './load.js';
 import { loadServedModel, SERVE_DEFAULTS, servedName, startServer } from './serve.js';
@@ -118,9 +117,9 @@ async function requestBodies(v: Values): Promise<Buffer[]> {
     const n = numeric(v, 'candidates', 1) ?? 256;
     const users = numeric(v, 'users', 1) ?? 1;
     // An imported graph: requests by its input names.
-    if (await isImportedDir(dir)) {
-      const model = await loadImportedDir(dir);
-      return Array.from({ length: users }, (_, u) => Buffer.from(JSON.stringify(randomImportedRequest(model.inputs, n, mulberry32(1 + u), 8))));
+    if (await isCompiledDir(dir)) {
+      const model = await loadCompiledDir(dir);
+      return Array.from({ length: users }, (_, u) => Buffer.from(JSON.stringify(model.randomRequest(n, 1 + u, 8))));
     }
     const model = await loadModelDir(dir);
     return Array.from({ length: users }, (_, u) => Buffer.from(JSON.stringify(randomRequest(model.spec, n, 1 + u))));

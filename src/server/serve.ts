@@ -19,7 +19,7 @@ import { createImportedScorer } from '../onnx/scorer/scorer.js';
 import type { ImportedScorer } from '../onnx/scorer/scorer.js';
 import type { Scorer } from '../scheduler/scorer.js';
 import { ImportedModel } from '../onnx/model.js';
-import { isImportedDir, loadImportedDir } from '../onnx/dir.js';
+import { isCompiledDir, loadCompiledDir } from '../onnx/dir.js';
 import { guardConnections } from './connections.js';
 import { ContextCache, modelDigest } from './context-cache.js';
 import { IdleGc } from './idle-gc.js';
@@ -110,8 +110,8 @@ const DRAIN_IDLE_GRACE_MS = 250;
  * `rankaware import` (its version the digest of model.onnx and import.json).
  */
 export async function loadServedModel(dir: string): Promise<{ model: Model | ImportedModel; modelVersion: string }> {
-  if (await isImportedDir(dir)) {
-    const model = await loadImportedDir(dir);
+  if (await isCompiledDir(dir)) {
+    const model = await loadCompiledDir(dir);
     const [onnx, record] = await Promise.all([readFile(join(dir, 'model.onnx')), readFile(join(dir, 'import.json'))]);
     return { model, modelVersion: modelDigest(record, onnx) };
   }

@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import type { ImportedModel } from '../onnx/model.js';
-import { encodeContextInputs } from '../onnx/request.js';
 import type { Value } from '../onnx/interpreter/tensor.js';
 import type { ContextUsage } from '../scheduler/contexts.js';
 import type { ScoreRequest, ScorerInfo, ScorerResult, ScorerStats } from '../scheduler/types.js';
@@ -23,7 +22,7 @@ const bytesOf = (d: Float64Array) => new Uint8Array(d.buffer, d.byteOffset, d.by
 
 /** The context cache key of a request's context and its encoding (the request's own error when it does not encode). */
 export function importedContextKey(model: ImportedModel, modelVersion: string, context: unknown): { readonly contextKey: string; readonly encodedContext: Map<string, Value> } {
-  const encoded = encodeContextInputs(model.inputs, context);
+  const encoded = model.encodeContext(context);
   const hash = createHash('sha256');
   hash.update(modelVersion);
   for (const [name, v] of encoded) {

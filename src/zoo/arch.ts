@@ -35,8 +35,14 @@ export interface ArchDef<A extends Architecture> {
   checkFields(spec: SpecOf<A>): void;
   /** Its weights beyond the embedding tables, in canonical shape (docs/model-format.md lists them). */
   declareWeights(spec: SpecOf<A>, decls: WeightDecl[]): void;
-  /** The planner: emits the plan's ops for the spec's mode (vanilla or rank-aware) and returns the logit or score slice. */
-  plan(b: PlanBuilder, spec: SpecOf<A>): Slice;
+  /**
+   * The planner: emits the plan's ops for the spec's mode (vanilla or rank-aware) and returns the logit or
+   * score slice. Absent for the sequence architectures (din, bst): their ONNX export is compiled by the
+   * ONNX compiler (src/onnx/compiler), whose passes make it rank-aware (src/onnx/native-graph.ts).
+   */
+  readonly plan?: (b: PlanBuilder, spec: SpecOf<A>) => Slice;
+  /** Whether it reads sequence fields (user histories); the other architectures refuse them. */
+  readonly readsSequences?: boolean;
   /** The options of a random model (`rankaware init`, randomModel) with main MLP `mlp` and embedding dim `dim`. */
   defaultOptions(mlp: readonly number[], dim: number): Record<string, unknown>;
   /** The fewest context fields `rankaware init` accepts (1 where the model has a context stream). */

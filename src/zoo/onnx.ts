@@ -11,6 +11,8 @@ import { exportDeepFm } from './deepfm/export.js';
 import { exportDlrm } from './dlrm/export.js';
 import { exportRankAttention } from './rank-attention/export.js';
 import { exportRdcn } from './rdcn/export.js';
+import { exportDin } from './din/export.js';
+import { exportBst } from './bst/export.js';
 
 export interface ArchOnnx<A extends Architecture> {
   /** Its layers in the vanilla graph, from the field values to the logit (an ONNX value name). */
@@ -24,4 +26,6 @@ export const ZOO_ONNX: { readonly [A in Architecture]: ArchOnnx<A> } = {
   deepfm: { exportLogit: exportDeepFm },
   autoint: { exportLogit: exportAutoInt },
   'rank-attention': { exportLogit: exportRankAttention },
+  din: { exportLogit: exportDin },
+  bst: { exportLogit: exportBst },
 };

@@ -14,6 +14,9 @@ import { deepfm } from './deepfm/index.js';
 import { dlrm } from './dlrm/index.js';
 import { rankAttention } from './rank-attention/index.js';
 import { rdcn } from './rdcn/index.js';
+import { din } from './din/index.js';
+import { bst } from './bst/index.js';
+import { RankawareError } from '../errors.js';
 
 export const ZOO: { readonly [A in Architecture]: ArchDef<A> } = {
   dlrm,
@@ -22,7 +25,14 @@ export const ZOO: { readonly [A in Architecture]: ArchDef<A> } = {
   rdcn,
   autoint,
   'rank-attention': rankAttention,
+  din,
+  bst,
 };
+
+/** Whether the architecture has a native planner (false: its export runs on the ONNX compiler). */
+export function hasNativePlan(spec: ModelSpec): boolean {
+  return archOf(spec).plan !== undefined;
+}
 
 /** The definition of a spec's architecture (its methods take any spec; each reads its own kind). */
 export function archOf(spec: ModelSpec): ArchDef<Architecture> {
@@ -30,6 +40,14 @@ export function archOf(spec: ModelSpec): ArchDef<Architecture> {
 }
 
 export function planModel(model: Model, mode: PlanMode): Plan {
+  const plan = archOf(model.spec).plan;
+  if (!plan)
+    throw new RankawareError(
+      `model "${model.spec.name}" (${model.spec.architecture})`,
+      'an architecture with a native plan',
+      `${model.spec.architecture}, which runs on the ONNX compiler: compileModel(model) or createScorer(model) from rankaware/node or rankaware/onnx, or the CLI`,
+      'format',
+    );
   const b = new PlanBuilder(model, mode);
-  return b.build(archOf(model.spec).plan(b, model.spec));
+  return b.build(plan(b, model.spec));
 }

@@ -4,7 +4,7 @@
  * src/model/weights.ts checks and loads what they declare.
  */
 import type { ModelSpec } from '../model/spec.js';
-import { sparseFields, tableRows } from '../model/fields.js';
+import { sequenceFields, sequenceTable, sparseFields, tableRows } from '../model/fields.js';
 import type { AttentionOptions } from './attention.js';
 
 export interface WeightDecl {
@@ -36,6 +36,12 @@ export function embeddings(decls: WeightDecl[], spec: ModelSpec): void {
   for (const f of sparseFields(spec)) {
     const oov = f.oov === 'bucket' ? ' (row vocab is the OOV bucket)' : '';
     decls.push({ name: `embedding.${f.name}`, shape: [tableRows(f), f.dim], layout: 'plain', meaning: `embedding table of "${f.name}"${oov}` });
+  }
+  // A sequence reads its target field's table; each side feature has its own, added to the item's vector.
+  for (const f of sequenceFields(spec)) {
+    const dim = sequenceTable(spec, f).dim;
+    for (const x of f.features)
+      decls.push({ name: `embedding.${f.name}.${x.name}`, shape: [x.vocab, dim], layout: 'plain', meaning: `embedding table of the side feature "${x.name}" of "${f.name}" (added to each item's vector)` });
   }
 }
 

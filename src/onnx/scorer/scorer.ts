@@ -20,7 +20,7 @@ import type { ScoreRequest, ScorerInfo, ScorerResult, ScorerStats } from '../../
 import type { CompiledEngine } from '../compiler/compiled.js';
 import type { Value } from '../interpreter/tensor.js';
 import type { ImportedModel } from '../model.js';
-import { encodeCandidateInputs, encodeContextInputs } from '../request.js';
+import { encodeCandidateInputs } from '../request.js';
 import { ScoringCore } from './core.js';
 import { WorkerThread } from './pool.js';
 import type { Fault, ScoreReply, ScoreTask } from './protocol.js';
@@ -186,7 +186,7 @@ export class ImportedScorer {
     if (typeof request !== 'object' || request === null) throw new RankawareError('request', 'an object {"context": {...}, "candidates": [...]}', show(request));
     // Encoded here: a bad request is refused before it is queued or reaches a thread.
     const { feeds, n } = encodeCandidateInputs(this.model.inputs, request.candidates);
-    const context = (options.encodedContext as Map<string, Value> | undefined) ?? encodeContextInputs(this.model.inputs, request.context);
+    const context = (options.encodedContext as Map<string, Value> | undefined) ?? this.model.encodeContext(request.context);
     const queued = performance.now();
     this.inFlight++;
     try {

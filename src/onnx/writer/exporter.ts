@@ -18,7 +18,8 @@
  */
 import type { Model } from '../../model/model.js';
 import type { Tensor } from '../../model/safetensors.js';
-import type { Field, ModelSpec, SparseField, SpecOf } from '../../model/spec.js';
+import type { Field, ModelSpec, SequenceField, SparseField, SpecOf } from '../../model/spec.js';
+import { maskInput } from '../../model/sequence.js';
 import { GraphBuilder } from './graph.js';
 
 export class OnnxExporter {
@@ -40,6 +41,7 @@ export class OnnxExporter {
     const n = this.g.op('Shape', [anchor.name], { start: 0, end: 1 });
     this.rows = this.g.op('Concat', [n, this.g.int64s([1])], { axis: 0 });
     for (const f of this.spec.fields) {
+      if (f.type === 'sequence') continue; // read by the architecture: history(f)
       if (f.type === 'sparse') {
         this.ids.set(f.name, this.tableIds(f));
         this.values.set(f.name, this.perRow(f, this.lookup(`embedding.${f.name}`, f)));
@@ -63,7 +65,12 @@ export class OnnxExporter {
 
   private declareInput(f: Field): void {
     const rows = f.side === 'context' ? 1 : 'N';
-    if (f.type === 'dense') this.g.input(f.name, 'float32', [rows, f.dim]);
+    if (f.type === 'sequence') {
+      // The history, its mask (1 item, 0 padding) and each side feature: [1, L], one L for all of them.
+      this.g.input(f.name, 'int64', [1, `L_${f.name}`]);
+      this.g.input(maskInput(f), 'float32', [1, `L_${f.name}`]);
+      for (const x of f.features) this.g.input(`${f.name}.${x.name}`, 'int64', [1, `L_${f.name}`]);
+    } else if (f.type === 'dense') this.g.input(f.name, 'float32', [rows, f.dim]);
     else if (f.pooling === 'none') this.g.input(f.name, 'int64', [rows]);
     else this.g.input(f.name, 'int64', [rows, `L_${f.name}`]);
   }
@@ -90,6 +97,32 @@ export class OnnxExporter {
   /** A field value on N rows: context values ([1, x]) are broadcast right away. */
   perRow(f: Field, value: string): string {
     return f.side === 'context' ? this.g.op('Expand', [value, this.rows]) : value;
+  }
+
+  /** A history's item vectors, [1, L, dim]: its table's rows plus each side feature's embedding. */
+  history(f: SequenceField): string {
+    const items = this.g.op('Gather', [this.plain(`embedding.${f.table}`), f.name], { axis: 0 });
+    return this.sum([items, ...f.features.map((x) => this.g.op('Gather', [this.plain(`embedding.${f.name}.${x.name}`), `${f.name}.${x.name}`], { axis: 0 }))]);
+  }
+
+  /** Where a history's items are real: its mask input as [1, L, 1] (1 item, 0 padding). */
+  historyMask(f: SequenceField): string {
+    return this.g.op('Unsqueeze', [maskInput(f), this.g.int64s([2])]);
+  }
+
+  /** The Expand shape [N, 1, 1]: a [1, L, d] context value on N rows. */
+  rows3(): string {
+    return this.g.op('Concat', [this.rows, this.g.int64s([1])], { axis: 0 });
+  }
+
+  /** Every flat field's value on N rows in declared order (the MLP input of the sequence architectures). */
+  flatValues(): string[] {
+    return this.spec.fields.filter((f) => f.type !== 'sequence').map((f) => this.values.get(f.name)!);
+  }
+
+  /** LayerNorm over the last axis with `<prefix>.weight` and `<prefix>.bias` (opset 17's LayerNormalization). */
+  layerNorm(x: string, prefix: string): string {
+    return this.g.op('LayerNormalization', [x, this.plain(`${prefix}.weight`), this.plain(`${prefix}.bias`)], { axis: -1, epsilon: 1e-5 });
   }
 
   valuesOf(fields: readonly Field[]): string[] {
@@ -120,6 +153,17 @@ export class OnnxExporter {
       const data = new Float32Array(rows * cols);
       for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) data[c * rows + r] = t.data[r * cols + c]!;
       return this.g.floats(`${name}:T`, data, [cols, rows]);
+    });
+  }
+
+  /** A [rows, cols] table with its rows in reverse order (bst's positions by recency). */
+  reversedRows(name: string): string {
+    return this.initializer(`${name}:reversed`, () => {
+      const t = this.tensor(name);
+      const [rows, cols] = t.shape as [number, number];
+      const data = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) data.set(t.data.subarray((rows - 1 - r) * cols, (rows - r) * cols), r * cols);
+      return this.g.floats(`${name}:reversed`, data, [rows, cols]);
     });
   }
 

@@ -6,7 +6,9 @@
 import { RankawareError } from '../../errors.js';
 import type { FieldValue } from '../../model/request.js';
 import { encodeRequest } from '../../model/request.js';
-import type { Field, ModelSpec } from '../../model/spec.js';
+import { flatFields, sequenceFields } from '../../model/fields.js';
+import { historyInputs, maskInput } from '../../model/sequence.js';
+import type { FlatField, ModelSpec } from '../../model/spec.js';
 
 export type OnnxFeed =
   | { readonly type: 'int64'; readonly data: BigInt64Array; readonly dims: readonly number[] }
@@ -15,7 +17,7 @@ export type OnnxFeed =
 type Row = Readonly<Record<string, FieldValue>>;
 
 /** The values of one field for every row, as the flat list its input tensor holds, and the list length. */
-function flatten(f: Field, rows: readonly Row[], at: (row: number) => string): { values: number[]; width: number } {
+function flatten(f: FlatField, rows: readonly Row[], at: (row: number) => string): { values: number[]; width: number } {
   const values: number[] = [];
   let width = -1;
   rows.forEach((row, r) => {
@@ -41,7 +43,13 @@ export function onnxFeeds(spec: ModelSpec, request: unknown): Record<string, Onn
   encodeRequest(spec, request);
   const { context, candidates } = request as { context: Row; candidates: readonly Row[] };
   const feeds: Record<string, OnnxFeed> = {};
-  for (const f of spec.fields) {
+  // Histories at their own length (padded only when empty): the graph's mask input marks the items.
+  const masks = new Set(sequenceFields(spec).map(maskInput));
+  for (const [name, values] of Object.entries(historyInputs(spec, context, false)))
+    feeds[name] = masks.has(name)
+      ? { type: 'float32', data: Float32Array.from(values), dims: [1, values.length] }
+      : { type: 'int64', data: BigInt64Array.from(values, BigInt), dims: [1, values.length] };
+  for (const f of flatFields(spec)) {
     const rows = f.side === 'context' ? [context] : candidates;
     const where = f.side === 'context' ? () => 'request.context' : (r: number) => `request.candidates[${r}]`;
     const { values, width } = flatten(f, rows, where);

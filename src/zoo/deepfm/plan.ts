@@ -6,7 +6,7 @@
  * instead of O((K+M)D) (the bilinear case, paper Eq. 2).
  */
 import { dnnInput, embeddingDim } from '../../model/geometry.js';
-import type { SpecOf } from '../../model/spec.js';
+import type { FlatField, SpecOf } from '../../model/spec.js';
 import type { Slice } from '../../plan/ir.js';
 import type { PlanBuilder } from '../../plan/builder.js';
 
@@ -24,7 +24,7 @@ export function planDeepFm(b: PlanBuilder, spec: SpecOf<'deepfm'>): Slice {
   b.component = 'embedding';
   const terms: Slice[] = [];
   const firstOrder = (side: 'ctx' | 'cand'): Slice[] => {
-    const fields = spec.fields.map((f, i) => ({ f, i })).filter(({ f }) => (b.rankAware && f.side === 'context' ? 'ctx' : 'cand') === side);
+    const fields = spec.fields.map((f, i) => ({ f: f as FlatField, i })).filter(({ f }) => (b.rankAware && f.side === 'context' ? 'ctx' : 'cand') === side);
     const sparse = fields.filter(({ f }) => f.type === 'sparse');
     const out: Slice[] = [];
     if (sparse.length > 0) {

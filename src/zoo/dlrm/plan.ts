@@ -7,7 +7,7 @@
  * ctx vectors, Eq. 6) plus the target-target pairs, and the first layer adds the once-per-request row.
  */
 import { dlrmGeometry, withOutput } from '../../model/geometry.js';
-import type { SpecOf } from '../../model/spec.js';
+import type { FlatField, SpecOf } from '../../model/spec.js';
 import type { Slice } from '../../plan/ir.js';
 import type { PlanBuilder, SplitVector } from '../../plan/builder.js';
 
@@ -104,7 +104,7 @@ export function planDlrm(b: PlanBuilder, spec: SpecOf<'dlrm'>): Slice {
 }
 
 function writeField(b: PlanBuilder, spec: SpecOf<'dlrm'>, index: number, out: Slice): void {
-  const field = spec.fields[index]!;
+  const field = spec.fields[index] as FlatField;
   if (b.rankOf(out) === 'cand' && field.side === 'context') {
     // Vanilla: look the context up once, broadcast it to every candidate row.
     const once = b.buffer(`${field.name}.ctx`, 'ctx', out.width);

@@ -1,0 +1,55 @@
+/**
+ * A model in rankaware's own format run on the ONNX compiler: its vanilla export (export-onnx) imported
+ * with its context fields as the context inputs, and the model format's request rules in front (histories
+ * checked, truncated and padded: src/model/sequence.ts). This is how the sequence architectures (din, bst)
+ * run: their graph passes (linear-terms, attention over context keys) make them rank-aware, and the
+ * compiler's kernels run them on wasm, webgpu and js. Any other architecture can be compiled this way too
+ * (the equivalence tests do).
+ */
+import { RankawareError, show } from '../errors.js';
+import type { Model } from '../model/model.js';
+import { checkRequestShape, encodeContext, encodeRequest } from '../model/request.js';
+import { historyInputs, maskInput } from '../model/sequence.js';
+import { randomRequest } from '../model/random.js';
+import { exportOnnx } from './writer/export.js';
+import { importOnnx } from './model.js';
+import type { ImportedModel, NativeRequests } from './model.js';
+
+const compiledModels = new WeakMap<Model, ImportedModel>();
+
+/** The graph inputs that are context: the context fields, each history's mask and side features. */
+export function contextInputs(model: Model): string[] {
+  return model.spec.fields
+    .filter((f) => f.side === 'context')
+    .flatMap((f) => (f.type === 'sequence' ? [f.name, maskInput(f), ...f.features.map((x) => `${f.name}.${x.name}`)] : [f.name]));
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The model compiled from its export (once per model), taking requests in the model's format. */
+export function compileModel(model: Model): ImportedModel {
+  let m = compiledModels.get(model);
+  if (m) return m;
+  const spec = model.spec;
+  m = importOnnx(exportOnnx(model), { context: contextInputs(model), file: `${spec.name} (${spec.architecture}, export-onnx)` });
+  const prepareContext = (context: unknown): unknown => {
+    encodeContext(spec, context);
+    return { ...(context as Record<string, unknown>), ...historyInputs(spec, context as Record<string, unknown>) };
+  };
+  m.native = {
+    prepare(request) {
+      encodeRequest(spec, request);
+      checkRequestShape(request);
+      return { context: prepareContext(request.context), candidates: request.candidates };
+    },
+    prepareContext(context) {
+      if (!isRecord(context)) throw new RankawareError('request.context', 'an object of context field values', show(context), context === undefined ? 'missing' : 'invalid');
+      return prepareContext(context);
+    },
+    random: (n, seed, historyLength) => randomRequest(spec, n, seed, historyLength) as ReturnType<NativeRequests['random']>,
+  };
+  compiledModels.set(model, m);
+  return m;
+}
