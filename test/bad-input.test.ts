@@ -386,7 +386,7 @@ describe('model.json', () => {
 
   it('refuses an unknown architecture', () => {
     const e = refuseModelJson((m) => void (m.architecture = 'transformer'));
-    expect(e.message).toMatch(/^model\.json architecture: expected one of "dlrm", "deepfm", "dcnv2", "rdcn", "autoint", "rank-attention", received "transformer"$/);
+    expect(e.message).toMatch(/^model\.json architecture: expected one of "dlrm", "deepfm", "dcnv2", "rdcn", "autoint", "rank-attention", "din", "bst", received "transformer"$/);
   });
 
   it('refuses an unknown option key', () => {

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { benchOnnxSuite, suiteGraphs } from '../src/onnx/bench-suite.js';
 import { benchCompiledSuite, COMPILED_SUITE_MODELS } from '../src/onnx/bench-compiled.js';
+import { benchSequenceSuite } from '../src/onnx/bench-sequence.js';
 
 const shared = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared');
 
@@ -62,5 +63,27 @@ describe('bench --suite compiled', () => {
     }
     expect(lines[0]).toMatch(/^\| model \| N \| native ms \| compiled ms \|/);
     expect(lines[2]).toMatch(/^\| small-dlrm \| 3 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \/ \d+ \| \d+ \/ \d+ \|$/);
+  }, 60_000);
+});
+
+describe('bench --suite sequence', () => {
+  it('times din and bst by history length beside both onnxruntime peers, with FLOPs counted at the request shapes', async () => {
+    const lines: string[] = [];
+    const base = { context: 1, target: 1, dim: 4, mlp: [8], vocab: 30, history: 16, seed: 3 };
+    const models = [
+      { name: 'small-din', init: { arch: 'din', ...base, options: { attention: [6] } } },
+      { name: 'small-bst', init: { arch: 'bst', ...base, options: { heads: 2, ffn: 8 } } },
+    ] as const;
+    const rows = await benchSequenceSuite({ ns: [3], lengths: [2, 9], seconds: 0.05, json: false, out: (l) => lines.push(l), note: () => undefined, models });
+    expect(rows.map((r) => [r.model, r.length, r.n])).toEqual([['small-din', 2, 3], ['small-din', 9, 3], ['small-bst', 2, 3], ['small-bst', 9, 3]]);
+    for (const r of rows) {
+      for (const v of Object.values(r.ms)) expect(v).toBeGreaterThan(0);
+      expect(r.flopsPerCandidate).toBeLessThan(r.vanillaFlopsPerCandidate);
+    }
+    // A longer history costs more per candidate, and bst's history block is once per request.
+    expect(rows[1]!.flopsPerCandidate).toBeGreaterThan(rows[0]!.flopsPerCandidate);
+    expect(rows[3]!.flopsOnce).toBeGreaterThan(rows[2]!.flopsOnce);
+    expect(lines[0]).toMatch(/^\| model \| L \| N \| rank-aware ms \| history stage ms \|/);
+    expect(lines[2]).toMatch(/^\| small-din \| 2 \| 3 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+x \| [\d.]+x \| [\d.]+x \| \d+ \| \d+ \| \d+ \| [\d.]+x \|$/);
   }, 60_000);
 });

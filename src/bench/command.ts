@@ -2,7 +2,8 @@
  * `rankaware bench --suite table3|fig2|peers|cold|all [--quick] [--json] [--out DIR]`: the benchmark
  * suites (src/bench/*), as opposed to `rankaware bench --model DIR`, which measures one model; and
  * `--suite onnx`, the imported graphs compiled (src/onnx/bench-suite.ts), and `--suite compiled`, the native
- * architectures' plans beside the compiler's of their export (src/onnx/bench-compiled.ts), which print their tables.
+ * architectures' plans beside the compiler's of their export (src/onnx/bench-compiled.ts), and `--suite sequence`,
+ * DIN and BST by history length beside onnxruntime (src/onnx/bench-sequence.ts), which print their tables.
  */
 import { join, resolve } from 'node:path';
 import { RankawareError, show } from '../errors.js';
@@ -35,6 +36,12 @@ export async function benchSuites(v: Record<string, unknown>, out: (s: string) =
   if (v.suite === 'compiled') {
     const { benchCompiledSuite } = await import('../onnx/bench-compiled.js');
     await benchCompiledSuite({ ns: v.quick === true ? [16, 256] : [16, 256, 1024], seconds: v.quick === true ? 0.3 : 1.5, json: v.json === true, out, note: (s) => process.stderr.write(s + '\n') });
+    return;
+  }
+  if (v.suite === 'sequence') {
+    const { benchSequenceSuite } = await import('../onnx/bench-sequence.js');
+    const quick = v.quick === true;
+    await benchSequenceSuite({ ns: quick ? [16, 256] : [16, 256, 1024], lengths: quick ? [20, 50] : [20, 50, 200], seconds: quick ? 0.3 : 1.5, json: v.json === true, out, note: (s) => process.stderr.write(s + '\n') });
     return;
   }
   const suites = parseSuites(v.suite);

@@ -53,6 +53,9 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
   rankaware bench --suite compiled [--quick] [--json]
       Each native architecture's rank-aware plan beside the ONNX compiler's plan of its own export-onnx graph
       (wasm, one thread) at N = 16, 256, 1024: the times, their ratio and the FLOPs.
+  rankaware bench --suite sequence [--quick] [--json]
+      DIN and BST at history lengths L = 20, 50, 200 and N = 16, 256, 1024 (wasm, one thread) beside
+      onnxruntime-node and onnxruntime-web on their vanilla export: times, the history stage, FLOPs.
 ${SERVE_USAGE}
   rankaware --version | rankaware COMMAND --help`;
 

@@ -8,6 +8,7 @@
 import { RankawareError } from '../../errors.js';
 import type { GraphNode, OnnxGraph } from '../reader/onnx-graph.js';
 import { runNode } from './evaluate.js';
+import { nodeFlops } from './ops.js';
 import { BROADCASTING_OPS } from './ops.js';
 import type { RankAnalysis } from './rank.js';
 import { candidateAxes, dimAt } from './rank.js';
@@ -85,14 +86,19 @@ export class StagedProgram {
   }
 
   /** The context stage: once values from the context inputs. */
-  runContext(feeds: ReadonlyMap<string, Value>): ContextValues {
+  /** `count` (benchmarks) receives the FLOPs of each step at the request's own shapes. */
+  runContext(feeds: ReadonlyMap<string, Value>, count?: (flops: number) => void): ContextValues {
     const values = new Map<string, Value>(feeds);
     const lookup = (name: string) => values.get(name) ?? this.rank.folded.get(name) ?? (this.classOf(name) === 'cand' ? this.placeholder(name, 1) : undefined);
     for (const node of this.onceNodes) {
       const outputs = runNode(node, lookup);
+      if (count) count(nodeFlops(node, node.inputs.map((n) => (n === '' ? undefined : lookup(n))), outputs));
       node.outputs.forEach((o, i) => outputs[i] && values.set(o, outputs[i]!));
     }
-    for (const rw of this.rewrites) values.set(rw.onceName, rw.once((name) => lookup(name)!));
+    for (const rw of this.rewrites) {
+      values.set(rw.onceName, rw.once((name) => lookup(name)!));
+      count?.(rw.flopsOnce);
+    }
     return { values };
   }
 
@@ -109,7 +115,7 @@ export class StagedProgram {
   }
 
   /** The candidate stage for n candidates: every graph output ([N, 1] or [N] scores), in graph order. */
-  runCandidates(context: ContextValues, feeds: ReadonlyMap<string, Value>, n: number): Value[] {
+  runCandidates(context: ContextValues, feeds: ReadonlyMap<string, Value>, n: number, count?: (flops: number) => void): Value[] {
     const values = new Map<string, Value>(feeds);
     const materialized = new Map<string, Value>();
     const once = (name: string): Value => {
@@ -133,9 +139,11 @@ export class StagedProgram {
       const rw = this.allRewrites.get(node);
       if (rw && this.rewrites.includes(rw)) {
         values.set(node.outputs[0]!, rw.cand((name) => values.get(name) ?? context.values.get(name) ?? this.rank.folded.get(name)!, once(rw.onceName), n));
+        count?.(rw.flopsPerCandidate * n);
         continue;
       }
       const outputs = runNode(node, (name) => read(name, node));
+      if (count) count(nodeFlops(node, node.inputs.map((name) => (name === '' ? undefined : read(name, node))), outputs));
       node.outputs.forEach((o, i) => outputs[i] && values.set(o, outputs[i]!));
     }
     return this.outputNames.map((name) => {
