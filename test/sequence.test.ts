@@ -229,6 +229,9 @@ describe('the CLI on a sequence model', () => {
     expect((await cli('export-onnx', '--model', dir, '--out', file)).code).toBe(0);
     const session = await ort.InferenceSession.create(readFileSync(file));
     expect(session.inputNames).toContain('history.mask');
+    const bench = await cli('bench', '--model', dir, '--n', '4', '--seconds', '0.05');
+    expect(bench.code, bench.stderr).toBe(0);
+    expect(bench.stdout).toMatch(/\| compiled wasm \| rank-aware \| 4 \|/);
     const bad = await cli('score', '--model', dir, '--request', join(ROOT, 'package.json'));
     expect(bad.code).toBe(1);
   }, 60_000);

@@ -42,7 +42,8 @@ export function ortFeeds(ort: Awaited<ReturnType<typeof importOrt>>, model: Impo
 export async function benchImportedDir(dir: string, o: ImportedBenchOptions): Promise<void> {
   const model = await loadCompiledDir(dir);
   const peers = o.peers.map(parsePeer);
-  const bytes = await readFile(join(dir, 'model.onnx'));
+  // The graph as given, or the export a din / bst model was compiled from.
+  const bytes = model.source?.bytes ?? (await readFile(join(dir, 'model.onnx')));
   const sessions = await Promise.all(
     peers.map(async (name) => {
       const ort = await importOrt(name);
