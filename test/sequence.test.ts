@@ -17,6 +17,8 @@ import { randomModel, randomRequest } from '../src/model/random.js';
 import { historyInputs, lengthBucket } from '../src/model/sequence.js';
 import type { Field, Model } from '../src/model/spec.js';
 import { importOnnx } from '../src/onnx/model.js';
+import type { ImportedModel } from '../src/onnx/model.js';
+import { loadServedModel } from '../src/server/serve.js';
 import { importReport } from '../src/onnx/report.js';
 import { compileModel, contextInputs } from '../src/onnx/native-graph.js';
 import { createScorer } from '../src/onnx/scorer/create.js';
@@ -229,6 +231,10 @@ describe('the CLI on a sequence model', () => {
     expect((await cli('export-onnx', '--model', dir, '--out', file)).code).toBe(0);
     const session = await ort.InferenceSession.create(readFileSync(file));
     expect(session.inputNames).toContain('history.mask');
+    // What `rankaware serve --model DIR` serves: the compiled model, versioned by its two files.
+    const served = await loadServedModel(dir);
+    expect(served.modelVersion).toMatch(/^[0-9a-f]{12,}$/);
+    expect(worst((served.model as ImportedModel).score(JSON.parse(readFileSync(join(dir, 'request.json'), 'utf8'))).scores, scores)).toBeLessThan(1e-6);
     const bench = await cli('bench', '--model', dir, '--n', '4', '--seconds', '0.05');
     expect(bench.code, bench.stderr).toBe(0);
     expect(bench.stdout).toMatch(/\| compiled wasm \| rank-aware \| 4 \|/);

@@ -19,7 +19,7 @@ import { createImportedScorer } from '../onnx/scorer/scorer.js';
 import type { ImportedScorer } from '../onnx/scorer/scorer.js';
 import type { Scorer } from '../scheduler/scorer.js';
 import { ImportedModel } from '../onnx/model.js';
-import { isCompiledDir, loadCompiledDir } from '../onnx/dir.js';
+import { isCompiledDir, isImportedDir, loadCompiledDir } from '../onnx/dir.js';
 import { guardConnections } from './connections.js';
 import { ContextCache, modelDigest } from './context-cache.js';
 import { IdleGc } from './idle-gc.js';
@@ -107,16 +107,18 @@ const DRAIN_IDLE_GRACE_MS = 250;
 
 /**
  * Load a model directory and its version (the digest of its two files): a native model, or a directory of
- * `rankaware import` (its version the digest of model.onnx and import.json).
+ * `rankaware import` (its version the digest of model.onnx and import.json), or a din / bst model compiled from its export.
  */
 export async function loadServedModel(dir: string): Promise<{ model: Model | ImportedModel; modelVersion: string }> {
-  if (await isCompiledDir(dir)) {
+  if (await isImportedDir(dir)) {
     const model = await loadCompiledDir(dir);
     const [onnx, record] = await Promise.all([readFile(join(dir, 'model.onnx')), readFile(join(dir, 'import.json'))]);
     return { model, modelVersion: modelDigest(record, onnx) };
   }
-  const model = await loadModelDir(dir);
   const [json, weights] = await Promise.all([readFile(join(dir, 'model.json')), readFile(join(dir, 'weights.safetensors'))]);
+  // din and bst: compiled from their export.
+  if (await isCompiledDir(dir)) return { model: await loadCompiledDir(dir), modelVersion: modelDigest(json, weights) };
+  const model = await loadModelDir(dir);
   return { model, modelVersion: modelDigest(json, weights) };
 }
 
