@@ -1,7 +1,7 @@
 /**
  * The compiler's fusions are taken exactly when the pattern holds: scaled dot-product attention becomes the
  * one attentionRows kernel (counted here on the js engine, whose kernel module this file wraps) unless an
- * intermediate has another reader; a Gather of a few of X X^T's products computes only those (pairSelect,
+ * intermediate has another reader, a key mask added to the scores included (bst); a Gather of a few of X X^T's products computes only those (pairSelect,
  * counted on the wasm engine's SIMD module) and X X^T is not computed at all, unless it is read whole too.
  * The scores agree with the float64 interpreter either way (the op by op comparison with onnxruntime is
  * test/onnx-ops.test.ts).
@@ -9,7 +9,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { GraphBuilder } from '../src/onnx/writer/graph.js';
 import { importOnnx } from '../src/onnx/model.js';
-import { mulberry32 } from '../src/model/random.js';
+import { mulberry32, randomModel, randomRequest } from '../src/model/random.js';
+import { compileModel } from '../src/onnx/native-graph.js';
 import { encodeImportRequest } from '../src/onnx/request.js';
 
 const calls = vi.hoisted(() => ({ attention: 0, simd: new Map<string, number>() }));
@@ -78,6 +79,22 @@ describe('attention fusion', () => {
         expect(calls.attention > 0).toBe(fused);
       }
     });
+});
+
+describe('attention with a key mask', () => {
+  it("bst's two attention blocks (0 / -1e9 on padded keys) each run as one masked attentionRows, on js and wasm", () => {
+    const model = randomModel({ arch: 'bst', context: 1, target: 1, dim: 8, mlp: [8], history: 20, seed: 4, options: { heads: 2, ffn: 8 } });
+    const m = compileModel(model);
+    // 5 items padded to 8: the mask is what keeps the padding out.
+    const req = randomRequest(model.spec, 6, 2, 5);
+    const want = m.score(req, 'interpret').scores;
+    calls.attention = 0;
+    m.score(req, 'rank-aware', 'js').scores.forEach((s, i) => expect(Math.abs(s - want[i]!)).toBeLessThan(1e-5));
+    expect(calls.attention).toBe(2);
+    calls.simd.clear();
+    m.score(req, 'rank-aware', 'wasm').scores.forEach((s, i) => expect(Math.abs(s - want[i]!)).toBeLessThan(1e-5));
+    expect(calls.simd.get('attentionRows')).toBe(2);
+  });
 });
 
 /** DLRM's dot interaction over [context row, 3 candidate rows] (D = 5): the Gather takes `pairs` of the 16 products; `whole` also sums all 16 into the score. */

@@ -1,6 +1,6 @@
 /**
  * Scaled dot-product attention fused into one pass per query row (the ONNX compiler's lowering of
- * MatMul(Softmax(Q K^T * mul / div), V)): the row's scores over the keys, their softmax and the weighted sum
+ * MatMul(Softmax(Q K^T * mul / div [+ mask]), V)): the row's scores over the keys, their softmax and the weighted sum
  * of the value rows, without writing the [m, o] score matrix between four kernels.
  */
 import { shortDot1x4, exp4, hmax, hsum, loadN, storeN } from './simd';
@@ -8,9 +8,10 @@ import { shortDot1x4, exp4, hmax, hsum, loadN, storeN } from './simd';
 /**
  * out[t] = softmax(Q[t] K[t]^T * mul / div) V[t] for t < batches: Q [m, dk] at q + qBases[t], K [o, dk] at
  * k + kBases[t], V [o, dv] at v + vBases[t] (i32 element offsets), out [m, dv] at out + t * m * dv.
- * `scores` is room for o floats rounded up to a multiple of 4.
+ * `scores` is room for o floats rounded up to a multiple of 4. With `masked`, the o floats at `mask` (one row
+ * for every query: a key mask of 0 and -1e9) are added to each row's scores before the softmax.
  */
-export function attentionRows(q: usize, k: usize, v: usize, out: usize, qBases: usize, kBases: usize, vBases: usize, batches: i32, m: i32, o: i32, dk: i32, dv: i32, mul: f32, div: f32, scores: usize): void {
+export function attentionRows(q: usize, k: usize, v: usize, out: usize, qBases: usize, kBases: usize, vBases: usize, batches: i32, m: i32, o: i32, dk: i32, dv: i32, mul: f32, div: f32, scores: usize, mask: usize, masked: i32): void {
   const ms = f32x4.splat(mul);
   const ds = f32x4.splat(div);
   for (let t = 0; t < batches; t++) {
@@ -26,8 +27,9 @@ export function attentionRows(q: usize, k: usize, v: usize, out: usize, qBases: 
         const k1 = ko + ((<usize>min(j + 1, o - 1) * <usize>dk) << 2);
         const k2 = ko + ((<usize>min(j + 2, o - 1) * <usize>dk) << 2);
         const k3 = ko + ((<usize>min(j + 3, o - 1) * <usize>dk) << 2);
-        const s = f32x4.div(f32x4.mul(shortDot1x4(qr, k0, k1, k2, k3, dk), ms), ds);
         const n = o - j;
+        let s = f32x4.div(f32x4.mul(shortDot1x4(qr, k0, k1, k2, k3, dk), ms), ds);
+        if (masked) s = f32x4.add(s, loadN(mask + (<usize>j << 2), min(n, 4)));
         v128.store(scores + (<usize>j << 2), s);
         mv = f32x4.pmax(mv, n >= 4 ? s : v128.bitselect(s, f32x4.splat(-Infinity), i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(n))));
       }

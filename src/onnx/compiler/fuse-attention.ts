@@ -1,6 +1,6 @@
 /**
  * Scaled dot-product attention fused into one kernel: MatMul(Q, Transpose(K)) [then Div or Mul by a
- * constant], Softmax over the keys, MatMul by V become one pass per query row (wasm/assembly/attention-rows.ts
+ * constant] [then Add of a key mask: one row of o scores, broadcast over the rest], Softmax over the keys, MatMul by V become one pass per query row (wasm/assembly/attention-rows.ts
  * on the wasm engine, the same loops in js), so the [m, o] scores are never written and read back by
  * four kernels. Each intermediate must be read only by the next node, as in the LayerNorm fusion.
  * WebGPU keeps the nodes (its stage compiler reads no Transpose in place).
@@ -34,6 +34,20 @@ export function fusedAttention(scores: GraphNode, q: CValue, k: CValue, v: Fusio
     next = v.sole(at);
   }
   const rank = q.shape.length;
+  // A key mask (bst's 0 / -1e9 on padded keys): one row of o values added to every row of scores.
+  let mask: CValue | undefined;
+  if (next && next.op === 'Add') {
+    const other = next.inputs[0] === at ? next.inputs[1]! : next.inputs[0]!;
+    const m = v.read(other, next);
+    const shapeOf = (c: CValue) => (c.kind === 'tensor' ? c.shape : c.value.shape);
+    const o = shapeOf(k).at(-2);
+    const ms = m && shapeOf(m);
+    if (!m || !ms || (m.kind === 'tensor' ? m.dtype : m.value.dtype) !== 'float' || ms.length > rank || ms.at(-1) !== o || ms.slice(0, -1).some((d) => d !== 1)) return undefined;
+    mask = m;
+    absorbed.push(next);
+    at = next.outputs[0]!;
+    next = v.sole(at);
+  }
   if (!next || next.op !== 'Softmax' || axisOf(next, attr(next, 'axis', -1), rank) !== rank - 1) return undefined;
   absorbed.push(next);
   at = next.outputs[0]!;
@@ -55,16 +69,20 @@ export function fusedAttention(scores: GraphNode, q: CValue, k: CValue, v: Fusio
   const out = b.tensor('float', [...batch, m, dv]);
   const room = b.tensor('float', [Math.ceil(o / 4) * 4]);
   const simd = b.store.simd;
+  const mk = mask && b.operand(mask);
+  const reads = mk ? [q, kt, values, mk] : [q, kt, values];
   if (simd) {
     const [qa, ka, va] = [b.store.ints(qb), b.store.ints(kb), b.store.ints(vb)];
-    b.emit([q, kt, values], [out, room], () => {
+    b.emit(reads, [out, room], () => {
       const [p, kk, vv, oo, r] = [q.slot.at * 4, kt.slot.at * 4, values.slot.at * 4, out.slot.at * 4, room.slot.at * 4];
-      return () => simd.attentionRows(p, kk, vv, oo, qa * 4, ka * 4, va * 4, qb.length, m, o, dk, dv, mul, div, r);
+      const mm = mk ? mk.slot.at * 4 : 0;
+      return () => simd.attentionRows(p, kk, vv, oo, qa * 4, ka * 4, va * 4, qb.length, m, o, dk, dv, mul, div, r, mm, mk ? 1 : 0);
     });
   } else {
-    b.emit([q, kt, values], [out, room], () => {
+    b.emit(reads, [out, room], () => {
       const [p, kk, vv, oo, r] = [q.slot.at, kt.slot.at, values.slot.at, out.slot.at, room.slot.at];
-      return (views) => attentionRows(views.f32, p, kk, vv, oo, qb, kb, vb, m, o, dk, dv, mul, div, r);
+      const mm = mk ? mk.slot.at : -1;
+      return (views) => attentionRows(views.f32, p, kk, vv, oo, qb, kb, vb, m, o, dk, dv, mul, div, r, mm);
     });
   }
   return { absorbed, output: weighted.outputs[0]!, value: out };

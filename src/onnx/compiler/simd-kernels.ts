@@ -24,7 +24,7 @@ export const SIMD_KERNELS = {
   attentionMixed: ['qkv', 'ctx', 'state', 'out', 'sR', 'sH', 'rows', 'n', 'kc', 'kt', 'h', 'dh', 'div', 'scratch'],
   pairDots: ['rows', 'slots', 'stored', 'kc', 'out', 'batches', 'f', 'd'],
   pairSelect: ['rows', 'slots', 'stored', 'kc', 'pairs', 'count', 'out', 'outStride', 'batches', 'd'],
-  attentionRows: ['q', 'k', 'v', 'out', 'qBases', 'kBases', 'vBases', 'batches', 'm', 'o', 'dk', 'dv', 'mul', 'div', 'scores'],
+  attentionRows: ['q', 'k', 'v', 'out', 'qBases', 'kBases', 'vBases', 'batches', 'm', 'o', 'dk', 'dv', 'mul', 'div', 'scores', 'mask', 'masked'],
 } as const;
 
 export interface SimdKernels {
@@ -43,7 +43,7 @@ export interface SimdKernels {
   attentionMixed(qkv: number, ctx: number, state: number, out: number, sR: number, sH: number, rows: number, n: number, kc: number, kt: number, h: number, dh: number, div: number, scratch: number): void;
   pairDots(rows: number, slots: number, stored: number, kc: number, out: number, batches: number, f: number, d: number): void;
   pairSelect(rows: number, slots: number, stored: number, kc: number, pairs: number, count: number, out: number, outStride: number, batches: number, d: number): void;
-  attentionRows(q: number, k: number, v: number, out: number, qBases: number, kBases: number, vBases: number, batches: number, m: number, o: number, dk: number, dv: number, mul: number, div: number, scores: number): void;
+  attentionRows(q: number, k: number, v: number, out: number, qBases: number, kBases: number, vBases: number, batches: number, m: number, o: number, dk: number, dv: number, mul: number, div: number, scores: number, mask: number, masked: number): void;
 }
 
 /** Binary op codes (BINARY_CODES, SQUARE_CODE) with a SIMD loop: add, sub, mul, div, max, min, square. */

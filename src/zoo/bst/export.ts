@@ -16,9 +16,12 @@ export function exportBst(ex: OnnxExporter, spec: SpecOf<'bst'>): string {
 
   /** Multi-head attention of q [B, Lq, dim] over k, v [B, Lk, dim], `mask` added to the scores. */
   const attend = (q: string, k: string, v: string, mask: string): string => {
-    const split = (x: string, perm: number[]) => g.op('Transpose', [ex.reshape(x, [0, -1, heads, headDim])], { perm });
-    const scores = g.op('Add', [g.op('Div', [g.op('MatMul', [split(q, [0, 2, 1, 3]), split(k, [0, 2, 3, 1])]), g.scalar(Math.sqrt(headDim))]), mask]);
-    const out = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), split(v, [0, 2, 1, 3])]);
+    const split = (x: string) => g.op('Transpose', [ex.reshape(x, [0, -1, heads, headDim])], { perm: [0, 2, 1, 3] });
+    // q k^T as PyTorch writes `q @ k.transpose(-2, -1)`; the values split first, as nn.MultiheadAttention does.
+    const values = split(v);
+    const keysT = g.op('Transpose', [split(k)], { perm: [0, 1, 3, 2] });
+    const scores = g.op('Add', [g.op('Div', [g.op('MatMul', [split(q), keysT]), g.scalar(Math.sqrt(headDim))]), mask]);
+    const out = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), values]);
     return ex.reshape(g.op('Transpose', [out], { perm: [0, 2, 1, 3] }), [0, -1, dim]);
   };
   /** Post-LN: LayerNorm(x + attention W_o), then LayerNorm(s + FFN(s)). */

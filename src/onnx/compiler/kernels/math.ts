@@ -39,7 +39,8 @@ export function batchedMatmulT(f: Float32Array, a: number, b: number, c: number,
  * ../fuse-attention.ts): float32 where the unfused nodes would write (scores, scaled, probabilities).
  * `room` holds o scores.
  */
-export function attentionRows(f: Float32Array, q: number, k: number, v: number, out: number, qBase: Int32Array, kBase: Int32Array, vBase: Int32Array, m: number, o: number, dk: number, dv: number, mul: number, div: number, room: number): void {
+/** `mask` (-1: none): o floats added to every row's scores before the softmax. */
+export function attentionRows(f: Float32Array, q: number, k: number, v: number, out: number, qBase: Int32Array, kBase: Int32Array, vBase: Int32Array, m: number, o: number, dk: number, dv: number, mul: number, div: number, room: number, mask = -1): void {
   for (let t = 0; t < qBase.length; t++) {
     const qo = q + qBase[t]!, ko = k + kBase[t]!, vo = v + vBase[t]!;
     for (let i = 0; i < m; i++) {
@@ -47,7 +48,8 @@ export function attentionRows(f: Float32Array, q: number, k: number, v: number, 
       for (let j = 0; j < o; j++) {
         let s = 0;
         for (let p = 0; p < dk; p++) s += f[qo + i * dk + p]! * f[ko + j * dk + p]!;
-        const scaled = Math.fround(Math.fround(Math.fround(s) * mul) / div);
+        const divided = Math.fround(Math.fround(Math.fround(s) * mul) / div);
+        const scaled = mask < 0 ? divided : Math.fround(divided + f[mask + j]!);
         f[room + j] = scaled;
         max = Math.max(max, scaled);
       }
