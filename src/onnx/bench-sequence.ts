@@ -19,6 +19,7 @@ import type { ImportedModel } from './model.js';
 import { compileModel } from './native-graph.js';
 import { exportOnnx } from './writer/export.js';
 import { onnxFeeds } from './writer/feeds.js';
+import { ms, ratio } from './bench-suite.js';
 
 export interface SequenceSuiteOptions {
   readonly ns: readonly number[];
@@ -118,9 +119,6 @@ export async function benchSequenceSuite(o: SequenceSuiteOptions): Promise<Seque
   else for (const line of sequenceSuiteTable(rows)) o.out(line);
   return rows;
 }
-
-const ms = (x: number) => x.toFixed(3);
-const ratio = (x: number) => `${x.toFixed(2)}x`;
 
 export function sequenceSuiteTable(rows: readonly SequenceSuiteRow[]): string[] {
   return [

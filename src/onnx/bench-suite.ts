@@ -108,8 +108,8 @@ export async function benchOnnxSuite(o: OnnxSuiteOptions): Promise<OnnxSuiteRow[
   return rows;
 }
 
-const ms = (x: number) => x.toFixed(3);
-const ratio = (x: number) => `${x.toFixed(2)}x`;
+export const ms = (x: number) => x.toFixed(3);
+export const ratio = (x: number) => `${x.toFixed(2)}x`;
 
 export function onnxSuiteTable(rows: readonly OnnxSuiteRow[]): string[] {
   return [

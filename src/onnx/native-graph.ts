@@ -6,9 +6,8 @@
  * compiler's kernels run them on wasm, webgpu and js. Any other architecture can be compiled this way too
  * (the equivalence tests do).
  */
-import { RankawareError, show } from '../errors.js';
 import type { Model } from '../model/model.js';
-import { checkRequestShape, encodeContext, encodeRequest } from '../model/request.js';
+import { checkRequestShape, encodeCandidates, encodeContext } from '../model/request.js';
 import { historyInputs, maskInput } from '../model/sequence.js';
 import { randomRequest } from '../model/random.js';
 import { exportOnnx } from './writer/export.js';
@@ -24,30 +23,25 @@ export function contextInputs(model: Model): string[] {
     .flatMap((f) => (f.type === 'sequence' ? [f.name, maskInput(f), ...f.features.map((x) => `${f.name}.${x.name}`)] : [f.name]));
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** The model compiled from its export (once per model), taking requests in the model's format. */
 export function compileModel(model: Model): ImportedModel {
   let m = compiledModels.get(model);
   if (m) return m;
   const spec = model.spec;
   m = importOnnx(exportOnnx(model), { context: contextInputs(model), file: `${spec.name} (${spec.architecture}, export-onnx)` });
+  // encodeContext checks every context field (and refuses a context that is no object) before the layout.
   const prepareContext = (context: unknown): unknown => {
     encodeContext(spec, context);
     return { ...(context as Record<string, unknown>), ...historyInputs(spec, context as Record<string, unknown>) };
   };
   m.native = {
     prepare(request) {
-      encodeRequest(spec, request);
       checkRequestShape(request);
-      return { context: prepareContext(request.context), candidates: request.candidates };
+      const context = prepareContext(request.context);
+      encodeCandidates(spec, request.candidates);
+      return { context, candidates: request.candidates };
     },
-    prepareContext(context) {
-      if (!isRecord(context)) throw new RankawareError('request.context', 'an object of context field values', show(context), context === undefined ? 'missing' : 'invalid');
-      return prepareContext(context);
-    },
+    prepareContext,
     random: (n, seed, historyLength) => randomRequest(spec, n, seed, historyLength) as ReturnType<NativeRequests['random']>,
   };
   compiledModels.set(model, m);

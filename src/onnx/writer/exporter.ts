@@ -115,11 +115,6 @@ export class OnnxExporter {
     return this.g.op('Concat', [this.rows, this.g.int64s([1])], { axis: 0 });
   }
 
-  /** Every flat field's value on N rows in declared order (the MLP input of the sequence architectures). */
-  flatValues(): string[] {
-    return this.spec.fields.filter((f) => f.type !== 'sequence').map((f) => this.values.get(f.name)!);
-  }
-
   /** LayerNorm over the last axis with `<prefix>.weight` and `<prefix>.bias` (opset 17's LayerNormalization). */
   layerNorm(x: string, prefix: string): string {
     return this.g.op('LayerNormalization', [x, this.plain(`${prefix}.weight`), this.plain(`${prefix}.bias`)], { axis: -1, epsilon: 1e-5 });

@@ -3,6 +3,7 @@ import type { SpecOf } from '../../model/spec.js';
 import { maskInput } from '../../model/sequence.js';
 import type { OnnxExporter } from '../../onnx/writer/exporter.js';
 import { historyOf } from '../sequence.js';
+import { flatFields } from '../../model/fields.js';
 
 /** What masks a padded key away: added to the attention scores (0 on items, -1e9 on padding). */
 const MASKED = 1e9;
@@ -48,5 +49,5 @@ export function exportBst(ex: OnnxExporter, spec: SpecOf<'bst'>): string {
   const kv = (n: string) => g.op('Concat', [q(history, n), q(t, n)], { axis: 1 }); // both [N, ., dim]: history is on N rows
   const targetMask = g.op('Concat', [keyMask, g.floats(`const:open`, Float32Array.of(0), [1, 1, 1, 1])], { axis: 3 });
   const out = finish(t, attend(q(t, 'query'), kv('key'), kv('value'), targetMask), 'target');
-  return ex.mlpWithOutput(ex.concat([...ex.flatValues(), ex.reshape(out, [-1, dim])]), 'mlp', mlp);
+  return ex.mlpWithOutput(ex.concat([...ex.valuesOf(flatFields(spec)), ex.reshape(out, [-1, dim])]), 'mlp', mlp);
 }

@@ -2,6 +2,7 @@
 import type { SpecOf } from '../../model/spec.js';
 import type { OnnxExporter } from '../../onnx/writer/exporter.js';
 import { historyOf } from '../sequence.js';
+import { flatFields } from '../../model/fields.js';
 
 export function exportDin(ex: OnnxExporter, spec: SpecOf<'din'>): string {
   const o = spec.options;
@@ -16,5 +17,5 @@ export function exportDin(ex: OnnxExporter, spec: SpecOf<'din'>): string {
   o.attention.forEach((_, i) => (a = g.op(o.attentionActivation === 'sigmoid' ? 'Sigmoid' : 'Relu', [ex.linear(a, `attention.${i}`)])));
   const weight = g.op('Mul', [ex.linear(a, `attention.${o.attention.length}`), ex.historyMask(field)]);
   const interest = g.op('ReduceSum', [g.op('Mul', [weight, h]), g.int64s([1])], { keepdims: 0 });
-  return ex.mlpWithOutput(ex.concat([...ex.flatValues(), interest]), 'mlp', o.mlp);
+  return ex.mlpWithOutput(ex.concat([...ex.valuesOf(flatFields(spec)), interest]), 'mlp', o.mlp);
 }
