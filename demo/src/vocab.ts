@@ -77,3 +77,13 @@ export function requestFor(user: UserContext, items: readonly CatalogItem[]) {
     })),
   };
 }
+
+/**
+ * The request JSON of the sequence model (demo/public/din/): the same fields, with the history as the
+ * model's sequence field, oldest first, and each film's genre beside it (the side feature history.genre).
+ */
+export function sequenceRequestFor(user: UserContext, items: readonly CatalogItem[], catalog: readonly CatalogItem[]) {
+  const request = requestFor(user, items);
+  const history = [...user.history].reverse();
+  return { ...request, context: { ...request.context, history, 'history.genre': history.map((id) => catalog[id]!.genre) } };
+}

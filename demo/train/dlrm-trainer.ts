@@ -9,12 +9,14 @@
  *   h_0 = relu(W_0 x + b_0), ..., logit = W_L h_{L-1} + b_L
  */
 import { dlrmGeometry, withOutput } from '../../src/model/geometry.js';
-import { randomWeights } from '../../src/model/random.js';
 import type { Random } from '../../src/model/random.js';
 import type { EncodedRequest } from '../../src/model/request.js';
-import type { Tensor } from '../../src/model/safetensors.js';
 import type { SparseField, SpecOf } from '../../src/model/spec.js';
 import type { Model } from '../../src/model/model.js';
+import { Mlp } from './mlp.js';
+import { Params, logitLoss } from './params.js';
+import type { AdamOptions, Param } from './params.js';
+export type { AdamOptions } from './params.js';
 
 /** One request's encoded inputs with a 0/1 label per candidate. */
 export interface LabeledRequest {
@@ -28,37 +30,16 @@ export interface Example {
   readonly row: number;
 }
 
-export interface AdamOptions {
-  readonly learningRate: number;
-  readonly beta1?: number;
-  readonly beta2?: number;
-  readonly epsilon?: number;
-}
-
-interface Param {
-  readonly shape: readonly number[];
-  readonly value: Float64Array;
-  readonly grad: Float64Array;
-  readonly m: Float64Array;
-  readonly v: Float64Array;
-}
-
-const relu = (x: number) => (x > 0 ? x : 0);
-
 export class DlrmTrainer {
   private readonly fields: readonly SparseField[];
   private readonly D: number;
   private readonly pairs: Int32Array;
-  private readonly sizes: number[];
-  private readonly params = new Map<string, Param>();
+  private readonly params: Params;
   private readonly tables: Param[];
-  private readonly layers: { w: Param; b: Param; ins: number; outs: number }[];
-  private steps = 0;
+  private readonly mlp: Mlp;
   // Per-example activations and their gradients, reused.
   private readonly x: Float64Array;
   private readonly dx: Float64Array;
-  private readonly acts: Float64Array[];
-  private readonly dActs: Float64Array[];
 
   constructor(
     readonly spec: SpecOf<'dlrm'>,
@@ -71,18 +52,11 @@ export class DlrmTrainer {
     this.fields = spec.fields as SparseField[];
     this.D = g.dim;
     this.pairs = Int32Array.from(g.pairs.flat());
-    this.sizes = [g.topInputWidth, ...withOutput(spec.options.topMlp)];
-    // The library's seeded initialization: N(0, 1/dim) tables, N(0, 1/fan_in) weights.
-    for (const [name, t] of randomWeights(spec, seed)) {
-      const n = t.data.length;
-      this.params.set(name, { shape: t.shape, value: Float64Array.from(t.data), grad: new Float64Array(n), m: new Float64Array(n), v: new Float64Array(n) });
-    }
-    this.tables = this.fields.map((f) => this.params.get(`embedding.${f.name}`)!);
-    this.layers = this.sizes.slice(1).map((outs, i) => ({ w: this.params.get(`top_mlp.${i}.weight`)!, b: this.params.get(`top_mlp.${i}.bias`)!, ins: this.sizes[i]!, outs }));
+    this.params = new Params(spec, seed);
+    this.tables = this.fields.map((f) => this.params.get(`embedding.${f.name}`));
+    this.mlp = new Mlp(this.params, 'top_mlp', [g.topInputWidth, ...withOutput(spec.options.topMlp)]);
     this.x = new Float64Array(g.topInputWidth);
     this.dx = new Float64Array(g.topInputWidth);
-    this.acts = this.layers.map((l) => new Float64Array(l.outs));
-    this.dActs = this.layers.map((l) => new Float64Array(l.outs));
   }
 
   /** The ids of field f for candidate `row` (context fields: the request's one row). */
@@ -112,52 +86,13 @@ export class DlrmTrainer {
       for (let d = 0; d < D; d++) dot += x[i + d]! * x[j + d]!;
       x[lead + p] = dot;
     }
-    let input: Float64Array = x;
-    this.layers.forEach((layer, l) => {
-      const out = this.acts[l]!;
-      const w = layer.w.value;
-      const last = l === this.layers.length - 1;
-      for (let o = 0; o < layer.outs; o++) {
-        let s = layer.b.value[o]!;
-        const row = o * layer.ins;
-        for (let k = 0; k < layer.ins; k++) s += w[row + k]! * input[k]!;
-        out[o] = last ? s : relu(s);
-      }
-      input = out;
-    });
-    return this.acts[this.acts.length - 1]![0]!;
+    return this.mlp.forward(x);
   }
 
   /** Accumulate the gradients of the loss for dLogit (the loss's derivative by the logit). */
   private backward(req: EncodedRequest, row: number, dLogit: number): void {
     const { D, x, dx } = this;
-    const L = this.layers.length;
-    this.dActs[L - 1]![0] = dLogit;
-    for (let l = L - 1; l >= 0; l--) {
-      const layer = this.layers[l]!;
-      const dOut = this.dActs[l]!;
-      const input = l === 0 ? x : this.acts[l - 1]!;
-      const dIn = l === 0 ? dx : this.dActs[l - 1]!;
-      dIn.fill(0);
-      const w = layer.w.value;
-      const gw = layer.w.grad;
-      const gb = layer.b.grad;
-      for (let o = 0; o < layer.outs; o++) {
-        const g = dOut[o]!;
-        if (g === 0) continue;
-        gb[o]! += g;
-        const base = o * layer.ins;
-        for (let k = 0; k < layer.ins; k++) {
-          gw[base + k]! += g * input[k]!;
-          dIn[k]! += g * w[base + k]!;
-        }
-      }
-      // Through the ReLU of the layer below (the top input has none).
-      if (l > 0) {
-        const below = this.acts[l - 1]!;
-        for (let k = 0; k < dIn.length; k++) if (below[k]! <= 0) dIn[k] = 0;
-      }
-    }
+    this.mlp.backward(x, dLogit, dx);
     // Pairs: d<V_i, V_j> / dV_i = V_j.
     const lead = this.fields.length * D;
     for (let p = 0; p < this.pairs.length / 2; p++) {
@@ -190,14 +125,13 @@ export class DlrmTrainer {
    * (zeroed first). Exposed for the gradient check.
    */
   lossAndGradients(data: readonly LabeledRequest[], batch: readonly Example[]): number {
-    for (const p of this.params.values()) p.grad.fill(0);
+    this.params.zeroGrad();
     let loss = 0;
     for (const { request, row } of batch) {
       const { inputs, labels } = data[request]!;
       const z = this.forward(inputs, row);
       const y = labels[row]!;
-      // log(1 + e^z) - y z, computed without overflow; its derivative is sigmoid(z) - y.
-      loss += Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))) - y * z;
+      loss += logitLoss(z, y);
       this.backward(inputs, row, (1 / (1 + Math.exp(-z)) - y) / batch.length);
     }
     return loss / batch.length;
@@ -206,34 +140,18 @@ export class DlrmTrainer {
   /** One Adam step on a batch; returns the batch's loss before the step. */
   step(data: readonly LabeledRequest[], batch: readonly Example[], adam: AdamOptions): number {
     const loss = this.lossAndGradients(data, batch);
-    const { learningRate: lr, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 } = adam;
-    this.steps++;
-    const c1 = 1 - beta1 ** this.steps;
-    const c2 = 1 - beta2 ** this.steps;
-    for (const p of this.params.values()) {
-      const { value, grad, m, v } = p;
-      for (let i = 0; i < value.length; i++) {
-        const g = grad[i]!;
-        m[i] = beta1 * m[i]! + (1 - beta1) * g;
-        v[i] = beta2 * v[i]! + (1 - beta2) * g * g;
-        value[i]! -= (lr * (m[i]! / c1)) / (Math.sqrt(v[i]! / c2) + epsilon);
-      }
-    }
+    this.params.adam(adam);
     return loss;
   }
 
   /** A parameter's values and gradient (for the gradient check). */
-  param(name: string): { readonly value: Float64Array; readonly grad: Float64Array } {
-    const p = this.params.get(name);
-    if (!p) throw new Error(`no parameter ${name}`);
-    return p;
+  param(name: string): Pick<Param, 'value' | 'grad'> {
+    return this.params.get(name);
   }
 
   /** The trained model in rankaware's format (float32 weights). */
   toModel(): Model {
-    const weights = new Map<string, Tensor>();
-    for (const [name, p] of this.params) weights.set(name, { shape: p.shape, data: Float32Array.from(p.value) });
-    return { spec: this.spec, weights };
+    return this.params.toModel();
   }
 }
 

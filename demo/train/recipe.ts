@@ -13,7 +13,7 @@ import type { Model } from '../../src/model/model.js';
 import { AGE_BANDS, DECADES, DEVICES, GENRES, RATING_BUCKETS, TIMES_OF_DAY, requestFor } from '../src/vocab.js';
 import type { CatalogItem } from '../src/vocab.js';
 import { DlrmTrainer, auc, examplesOf, shuffle } from './dlrm-trainer.js';
-import type { LabeledRequest } from './dlrm-trainer.js';
+import type { Example, LabeledRequest } from './dlrm-trainer.js';
 import { checkTables, createWorld, drawSessions, trueLogit } from './world.js';
 import type { Session, World } from './world.js';
 
@@ -87,15 +87,17 @@ export interface Metrics {
   readonly epochLosses: readonly number[];
 }
 
-/** Held-out metrics of a model on sessions, scored through rankaware (one request per session). */
-export function evaluate(model: Model, world: World, sessions: readonly Session[]): Pick<Metrics, 'heldOutAuc' | 'oracleAuc' | 'ratingOnlyAuc' | 'heldOutLogLoss'> {
+type HeldOut = Pick<Metrics, 'heldOutAuc' | 'oracleAuc' | 'ratingOnlyAuc' | 'heldOutLogLoss'>;
+
+/** Held-out metrics of a session scorer (probabilities, one per shown film) beside the true logit and the rating alone. */
+export function heldOutMetrics(world: World, sessions: readonly Session[], scoresOf: (s: Session) => ArrayLike<number>): HeldOut {
   const scores: number[] = [];
   const oracle: number[] = [];
   const rating: number[] = [];
   const labels: number[] = [];
   let logLoss = 0;
   for (const s of sessions) {
-    const p = score(model, requestFor(s.user, s.items), { backend: 'js', plan: 'rank-aware' }).scores;
+    const p = scoresOf(s);
     s.items.forEach((item, i) => {
       const y = s.clicks[i]!;
       const q = Math.min(1 - 1e-7, Math.max(1e-7, p[i]!));
@@ -107,6 +109,29 @@ export function evaluate(model: Model, world: World, sessions: readonly Session[
     });
   }
   return { heldOutAuc: auc(scores, labels), oracleAuc: auc(oracle, labels), ratingOnlyAuc: auc(rating, labels), heldOutLogLoss: logLoss / labels.length };
+}
+
+/** Held-out metrics of the DLRM on sessions, scored through rankaware (one request per session). */
+export function evaluate(model: Model, world: World, sessions: readonly Session[]): HeldOut {
+  return heldOutMetrics(world, sessions, (s) => score(model, requestFor(s.user, s.items), { backend: 'js', plan: 'rank-aware' }).scores);
+}
+
+/** The training loop: `epochs` passes over the examples, shuffled by the recipe's seed, in batches. Returns each epoch's mean loss. */
+export function trainEpochs(examples: Example[], recipe: Pick<Recipe, 'epochs' | 'batch' | 'seed'>, step: (batch: readonly Example[]) => number, log: (line: string) => void, label = ''): number[] {
+  const rand = mulberry32(recipe.seed + 4);
+  const epochLosses: number[] = [];
+  for (let epoch = 0; epoch < recipe.epochs; epoch++) {
+    shuffle(examples, rand);
+    let total = 0;
+    let batches = 0;
+    for (let at = 0; at < examples.length; at += recipe.batch) {
+      total += step(examples.slice(at, at + recipe.batch));
+      batches++;
+    }
+    epochLosses.push(total / batches);
+    log(`${label}epoch ${epoch + 1}/${recipe.epochs}: train log loss ${(total / batches).toFixed(4)}`);
+  }
+  return epochLosses;
 }
 
 export interface Trained {
@@ -125,19 +150,7 @@ export function trainDemoModel(catalog: readonly CatalogItem[], recipe: Recipe =
   const data = labeled(spec, train);
   const trainer = new DlrmTrainer(spec, recipe.seed + 3);
   const examples = examplesOf(data);
-  const rand = mulberry32(recipe.seed + 4);
-  const epochLosses: number[] = [];
-  for (let epoch = 0; epoch < recipe.epochs; epoch++) {
-    shuffle(examples, rand);
-    let total = 0;
-    let batches = 0;
-    for (let at = 0; at < examples.length; at += recipe.batch) {
-      total += trainer.step(data, examples.slice(at, at + recipe.batch), { learningRate: recipe.learningRate });
-      batches++;
-    }
-    epochLosses.push(total / batches);
-    log(`epoch ${epoch + 1}/${recipe.epochs}: train log loss ${(total / batches).toFixed(4)}`);
-  }
+  const epochLosses = trainEpochs(examples, recipe, (batch) => trainer.step(data, batch, { learningRate: recipe.learningRate }), (line) => log(line));
   const model = trainer.toModel();
   const clicks = train.reduce((a, s) => a + s.clicks.reduce((x, y) => x + y, 0), 0);
   return {
