@@ -29,7 +29,7 @@ export { GpuCompiledPlan } from './backends/webgpu/plan.js';
 export type { GpuPlanOptions, GpuPlanStats } from './backends/webgpu/plan.js';
 export { compileWgsl } from './backends/webgpu/pipelines.js';
 export { COST_MODEL, breakEvenFlops, GpuRoute } from './backends/webgpu/route.js';
-export { planModel } from './zoo/registry.js';
+export { planModel, hasNativePlan } from './zoo/registry.js';
 export type { Plan, PlanMode, Op, Slice, BufferDecl, Rank, Component } from './plan/ir.js';
 export { countFlops, flopsFor, opFlops } from './plan/flops.js';
 export type { FlopCount } from './plan/flops.js';

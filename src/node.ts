@@ -20,6 +20,8 @@ export { importReport, formatReport } from './onnx/report.js';
 export type { ImportReport, NodeReport } from './onnx/report.js';
 export { importToDir, loadImportedDir, isImportedDir, isCompiledDir, loadCompiledDir } from './onnx/dir.js';
 export { compileModel } from './onnx/native-graph.js';
+export { requestFlops } from './onnx/request-flops.js';
+export type { RequestFlops } from './onnx/request-flops.js';
 export { historyInputs, lengthBucket, readHistory } from './model/sequence.js';
 // createScorer that also takes an imported graph (it shadows the native-only one of the browser entry).
 export { createScorer } from './onnx/scorer/create.js';

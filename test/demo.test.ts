@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { build, preview } from 'vite';
 import type { PreviewServer } from 'vite';
-import { loadModelDir, score } from '../src/node.js';
+import { compileModel, loadModelDir, score } from '../src/node.js';
 import type { Model } from '../src/node.js';
 import { demoViteConfig } from '../demo/vite.config.js';
 import type { DemoHook } from '../demo/src/main.js';
@@ -29,6 +29,7 @@ declare global {
 
 const OUT_DIR = fileURLToPath(new URL('../build/demo-test/', import.meta.url));
 const MODEL_DIR = fileURLToPath(new URL('../demo/public/model/', import.meta.url));
+const DIN_DIR = fileURLToPath(new URL('../demo/public/din/', import.meta.url));
 const REPORT = fileURLToPath(new URL('../bench/results/demo-throughput.json', import.meta.url));
 const TOLERANCE = 1e-5;
 const WEBGPU_TOLERANCE = 1e-4;
@@ -45,6 +46,7 @@ let origin: string;
 let problems: string[];
 let documentHeaders: Record<string, string>;
 let model: Model;
+let din: Model;
 
 beforeAll(async () => {
   const config = demoViteConfig();
@@ -54,6 +56,7 @@ beforeAll(async () => {
   if (!address || typeof address === 'string') throw new Error('the preview server has no TCP address');
   origin = `http://127.0.0.1:${address.port}`;
   model = await loadModelDir(MODEL_DIR);
+  din = await loadModelDir(DIN_DIR);
   browser = await launchChromium();
   page = await browser.newPage({ viewport: VIEWPORT });
   problems = watchPage(page, origin);
@@ -88,11 +91,11 @@ function shownRows(): Promise<ShownRow[]> {
   );
 }
 
-/** The page's shown ranking and all its scores against the js reference in Node on the same request. */
-async function expectScoresEqualNode(tolerance: number): Promise<{ request: DemoRequest; rows: ShownRow[] }> {
+/** The page's shown ranking and all its scores against the js reference in Node on the same request (the DLRM's, or `reference`). */
+async function expectScoresEqualNode(tolerance: number, reference = (request: DemoRequest) => score(model, request, { backend: 'js', plan: 'rank-aware' }).scores): Promise<{ request: DemoRequest; rows: ShownRow[] }> {
   const request = (await hook((d) => d.lastRequest()))!;
   const pageScores = (await hook((d) => d.lastScores()))!;
-  const node = score(model, request, { backend: 'js', plan: 'rank-aware' }).scores;
+  const node = reference(request);
   expect(pageScores.length).toBe(node.length);
   pageScores.forEach((s, i) => expect(Math.abs(s - node[i]!), `candidate ${i}`).toBeLessThan(tolerance));
   const rows = await shownRows();
@@ -198,6 +201,44 @@ describe('the demo page in Chromium', () => {
     expect(await page.textContent('#compare-max-diff')).toBe(c.maxScoreDiff.toExponential(2));
     expect(await page.textContent('#compare-flop-ratio')).toBe(`${(c.vanilla.flops / c.rankAware.flops).toFixed(2)}x fewer`);
   });
+
+  it('scores with the DIN over the ordered history when chosen: exact against Node, the history stage timed, fewer FLOPs rank-aware', async () => {
+    await page.selectOption('#model-select', 'din');
+    await page.waitForFunction(() => document.body.dataset.model === 'din' && window.rankawareDemo!.lastRequest()?.context && 'history.genre' in window.rankawareDemo!.lastRequest()!.context);
+    await waitReady();
+    const info = (await hook((d) => d.info()))!;
+    expect(info).toMatchObject({ backend: 'wasm', threads: 2, plan: 'rank-aware' });
+    // The compiled DIN in Node, on js: the page's workers (wasm) must agree within float32 tolerance.
+    const compiled = compileModel(din);
+    const { request } = await expectScoresEqualNode(TOLERANCE, (r) => compiled.score(r, 'rank-aware', 'js').scores);
+    // The list shows the most recent film first; the model reads the history oldest first, with each film's genre.
+    const shown = await page.$$eval('#history li[data-item-id]', (lis) => lis.map((li) => Number((li as HTMLElement).dataset.itemId)));
+    const context = request.context as DemoRequest['context'] & { 'history.genre': number[] };
+    expect(context.history).toEqual([...shown].reverse());
+    expect(context['history.genre']).toHaveLength(shown.length);
+    expect(await page.textContent('#timing-context-label')).toBe('history stage (once)');
+    expect(await page.textContent('#timing-context')).toMatch(/\d/);
+    expect(await page.textContent('#history-hint')).toContain('most recent first');
+    expect(await page.textContent('#model-facts')).toMatch(/a DIN .*Held-out AUC 0\.\d{3} \(the DLRM on the same held-out sessions: 0\.\d{3}\)/);
+    const c = (await hook((d) => d.lastComparison()))!;
+    expect(c.maxScoreDiff).toBeLessThan(TOLERANCE);
+    expect(c.rankAware.flopsOnce).toBeGreaterThan(0);
+    expect(c.rankAware.flops).toBeLessThan(c.vanilla.flops);
+    // An edit of the history reranks: a new most recent film.
+    await page.fill('#history-input', 'Saw');
+    await page.press('#history-input', 'Enter');
+    await page.waitForFunction(() => {
+      const h = (window.rankawareDemo!.lastRequest()?.context.history ?? []) as number[];
+      return h[h.length - 1] === 129 && document.body.dataset.state === 'ready';
+    });
+    await waitReady();
+    await expectScoresEqualNode(TOLERANCE, (r) => compiled.score(r, 'rank-aware', 'js').scores);
+    await page.click('#history li[data-item-id="129"] button');
+    await page.selectOption('#model-select', 'dlrm');
+    await page.waitForFunction(() => document.body.dataset.model === 'dlrm' && !('history.genre' in (window.rankawareDemo!.lastRequest()?.context ?? {})));
+    await waitReady();
+    await expectScoresEqualNode(TOLERANCE);
+  }, 60_000);
 
   it("draws the paper's Fig. 2 sweep: both panels, both curves, exact scores, FLOP savings growing with K", async () => {
     await page.click('#sweep-run');

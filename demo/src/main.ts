@@ -1,21 +1,23 @@
 /**
- * The demo page: the visitor edits a viewer's context, the page reranks N candidate movies with the
- * embedded DLRM on the chosen backend, times the context stage and the candidate tiles, compares vanilla
- * with rank-aware on the same request, and reproduces the paper's Fig. 2 on demand.
+ * The demo page: the visitor edits a viewer's context, the page reranks N candidate movies with one of
+ * the two embedded models on the chosen backend (the DLRM, which pools the recently watched films, or the
+ * DIN, which reads them as an ordered history and weighs each film for each candidate), times the context
+ * (history) stage and the candidate tiles, compares vanilla with rank-aware on the same request, and
+ * reproduces the paper's Fig. 2 on demand.
  *
  * `window.rankawareDemo` exposes the page's state and a few actions for the browser tests
  * (test/demo.test.ts): the last request and its scores, switching backends, measuring throughput.
  */
-import { createScorer, modelFromFiles } from '../../src/index.js';
-import type { BackendName, Model, ScorerInfo, ScorerOptions } from '../../src/index.js';
+import { modelFromFiles } from '../../src/index.js';
+import type { BackendName, Model, ScorerInfo } from '../../src/index.js';
 import { BACKEND_CHOICES, BACKEND_LABELS, probeAll, resolveChoice } from './backends.js';
 import type { Availability, BackendChoice } from './backends.js';
 import { lineChart } from './chart.js';
-import { Ranker, measureThroughput } from './ranking.js';
+import { Ranker, measureThroughput, scorerFor } from './ranking.js';
 import type { Comparison, RankResult, Throughput } from './ranking.js';
 import { SWEEP, runSweep } from './sweep.js';
 import type { SweepPoint, SweepResult } from './sweep.js';
-import { AGE_BANDS, DEVICES, GENRES, TIMES_OF_DAY, requestFor } from './vocab.js';
+import { AGE_BANDS, DEVICES, GENRES, TIMES_OF_DAY, requestFor, sequenceRequestFor } from './vocab.js';
 import type { CatalogItem, UserContext } from './vocab.js';
 
 // ----- state ------------------------------------------------------------------------------------
@@ -24,11 +26,21 @@ interface Training {
   readonly metrics: { readonly heldOutAuc: number; readonly oracleAuc: number; readonly ratingOnlyAuc: number; readonly trainImpressions: number };
 }
 
+/** The page's two models: the DLRM (demo/public/model/) and the DIN over the ordered history (demo/public/din/). */
+export type ModelChoice = 'dlrm' | 'din';
+
+interface LoadedModel {
+  readonly model: Model;
+  readonly training: Training;
+}
+
 const CANDIDATE_COUNTS = [100, 300, 1000];
 const SHOWN = 20;
 const HISTORY_LIMIT = 8;
 
-let model: Model;
+let models: Record<ModelChoice, LoadedModel>;
+let modelChoice: ModelChoice = 'dlrm';
+const currentModel = () => models[modelChoice].model;
 let catalog: CatalogItem[];
 let availability: ReadonlyMap<BackendName, Availability>;
 let ranker: Ranker | undefined;
@@ -65,6 +77,11 @@ async function fetchBytes(path: string): Promise<Uint8Array> {
 
 async function fetchJson<T>(path: string): Promise<T> {
   return JSON.parse(new TextDecoder().decode(await fetchBytes(path))) as T;
+}
+
+/** The request JSON of the current model: the DIN reads the history as a sequence, oldest first. */
+function requestOf(viewer: UserContext, items: readonly CatalogItem[]): ReturnType<typeof requestFor> {
+  return modelChoice === 'din' ? sequenceRequestFor(viewer, items, catalog) : requestFor(viewer, items);
 }
 
 // ----- the viewer form ----------------------------------------------------------------------------
@@ -210,12 +227,12 @@ async function switchBackend(nextChoice: BackendChoice, nextThreads: number): Pr
   if (!resolved) throw new Error(`the ${nextChoice} backend is unavailable here: ${availability.get(nextChoice as BackendName)?.reason ?? 'unknown backend'}`);
   const info = await queue.run(async () => {
     document.body.dataset.state = 'busy';
-    const next = await Ranker.create(model, resolved.backend, nextThreads);
+    const next = await Ranker.create(currentModel(), resolved.backend, nextThreads);
     ranker?.dispose();
     ranker = next;
     choice = nextChoice;
     threads = nextThreads;
-    backendWhy = resolved.why;
+    backendWhy = resolved.why + (next.info.backend !== resolved.backend ? `; the ${modelChoice.toUpperCase()} runs on its compiled graph, whose scorer runs on ${BACKEND_LABELS[next.info.backend]}` : '');
     $<HTMLSelectElement>('backend-select').value = choice;
     $<HTMLSelectElement>('threads-select').value = String(threads);
     renderBackendStatus(next.info);
@@ -271,7 +288,9 @@ function renderComparison(c: Comparison): void {
   $('compare-note').textContent =
     `N = ${c.n}, medians of ${c.rounds} alternating rounds. Rank-aware runs ${(c.rankAware.flopsOnce / 1e3).toFixed(1)} kFLOP once per request ` +
     `and ${(c.rankAware.flopsPerCandidate / 1e3).toFixed(1)} kFLOP per candidate; vanilla ${(c.vanilla.flopsPerCandidate / 1e3).toFixed(1)} kFLOP per candidate. ` +
-    'This model has few context fields; the sweep below shows how the gap grows with K.' +
+    (modelChoice === 'din'
+      ? "The DIN's history stage embeds the films watched and computes each one's part of the activation unit once; per candidate, only the h * t term runs for each film. "
+      : 'This model has few context fields; the sweep below shows how the gap grows with K.') +
     (c.rankAware.medianMs < 3 ? ' A request this small takes about a millisecond, so the per-request overheads (worker messages) weigh as much as the arithmetic.' : '');
 }
 
@@ -285,7 +304,7 @@ async function update(): Promise<void> {
     if (!ranker) return;
     document.body.dataset.state = 'busy';
     const items = candidates();
-    const request = requestFor(user, items);
+    const request = requestOf(user, items);
     const result = await ranker.rank(request);
     renderRanking(request, result, items);
     last = { request, result };
@@ -374,6 +393,9 @@ export interface DemoHook {
   readonly lastComparison: () => Comparison | undefined;
   readonly setBackend: (choice: BackendChoice, threads: number) => Promise<ScorerInfo>;
   readonly setUser: (user: UserContext) => Promise<void>;
+  readonly model: () => ModelChoice;
+  /** Switch the model (same backend and threads) and rerank. */
+  readonly setModel: (choice: ModelChoice) => Promise<ScorerInfo>;
   /** Candidates per second of a fresh scorer (rank-aware) on the current viewer and the n most-voted films. */
   readonly throughput: (backend: BackendName, threads: number, ms: number, n: number) => Promise<Throughput & { info: ScorerInfo }>;
   readonly runSweep: () => Promise<SweepResult>;
@@ -402,10 +424,12 @@ function installHook(): void {
       renderForm();
       await update();
     },
+    model: () => modelChoice,
+    setModel,
     throughput: async (backend, t, ms, n) => {
-      const scorer = await createScorer(model, { backend: backend as ScorerOptions['backend'], threads: t });
+      const scorer = await scorerFor(currentModel(), backend, t, 'rank-aware');
       try {
-        const request = requestFor(user, catalog.slice(0, n));
+        const request = requestOf(user, catalog.slice(0, n));
         return { ...(await queue.run(() => measureThroughput(scorer, request, ms))), info: scorer.info };
       } finally {
         scorer.dispose();
@@ -418,27 +442,61 @@ function installHook(): void {
 
 // ----- start ------------------------------------------------------------------------------------
 
-async function main(): Promise<void> {
-  installHook();
-  const [modelJson, weights, items, training] = await Promise.all([
-    fetchBytes('model/model.json'),
-    fetchBytes('model/weights.safetensors'),
-    fetchJson<CatalogItem[]>('model/catalog.json'),
-    fetchJson<Training>('model/training.json'),
-  ]);
-  model = modelFromFiles(new TextDecoder().decode(modelJson), weights, 'model/weights.safetensors');
-  catalog = items;
-  user = defaultUser();
-  $('catalog-size').textContent = `${catalog.length} real`;
+async function loadModelFiles(dir: string): Promise<LoadedModel> {
+  const [modelJson, weights, training] = await Promise.all([fetchBytes(`${dir}/model.json`), fetchBytes(`${dir}/weights.safetensors`), fetchJson<Training>(`${dir}/training.json`)]);
+  return { model: modelFromFiles(new TextDecoder().decode(modelJson), weights, `${dir}/weights.safetensors`), training };
+}
+
+const MODEL_LABELS: Readonly<Record<ModelChoice, string>> = {
+  dlrm: 'DLRM (pooled)',
+  din: 'DIN (sequence)',
+};
+
+function renderModel(): void {
+  const { model, training } = models[modelChoice];
   const m = training.metrics;
   const contextFields = model.spec.fields.filter((f) => f.side === 'context').map((f) => f.name);
   const targetFields = model.spec.fields.filter((f) => f.side === 'target').map((f) => f.name);
+  const other = models[modelChoice === 'din' ? 'dlrm' : 'din'];
+  const described =
+    model.spec.architecture === 'dlrm'
+      ? `a DLRM (FM pairs + FC ${model.spec.options.topMlp.join('-')})`
+      : model.spec.architecture === 'din'
+        ? `a DIN (activation unit ${model.spec.options.attention.join('-')} on [h, t, h - t, h * t] over the ordered history, then FC ${model.spec.options.mlp.join('-')})`
+        : model.spec.architecture;
   $('model-facts').textContent =
-    `Model: ${model.spec.name}, a DLRM (FM pairs + FC ${model.spec.architecture === 'dlrm' ? model.spec.options.topMlp.join('-') : ''}) ` +
+    `Model: ${model.spec.name}, ${described} ` +
     `with context fields ${contextFields.join(', ')} and candidate fields ${targetFields.join(', ')}; trained in TypeScript on ` +
-    `${m.trainImpressions.toLocaleString('en')} synthetic impressions (npm run demo:train). Held-out AUC ${m.heldOutAuc.toFixed(3)}; ` +
+    `${m.trainImpressions.toLocaleString('en')} synthetic impressions (npm run demo:train). Held-out AUC ${m.heldOutAuc.toFixed(3)} ` +
+    `(the ${other.model.spec.architecture.toUpperCase()} on the same held-out sessions: ${other.training.metrics.heldOutAuc.toFixed(3)}); ` +
     `the true preference logit reaches ${m.oracleAuc.toFixed(3)}, the IMDB rating alone ${m.ratingOnlyAuc.toFixed(3)}. ` +
     'Movies: the vega-datasets movies table.';
+  $('history-hint').textContent =
+    modelChoice === 'din' ? '(most recent first; an ordered sequence: the DIN weighs each film for each candidate)' : '(pooled: the mean of their embeddings)';
+  $('timing-context-label').textContent = modelChoice === 'din' ? 'history stage (once)' : 'context stage (once)';
+  $<HTMLSelectElement>('model-select').value = modelChoice;
+  document.body.dataset.model = modelChoice;
+}
+
+/** Switch the model, keeping the backend and the threads, and rerank. */
+async function setModel(next: ModelChoice): Promise<ScorerInfo> {
+  modelChoice = next;
+  previousRanks = new Map();
+  renderModel();
+  return switchBackend(choice, threads);
+}
+
+async function main(): Promise<void> {
+  installHook();
+  const [dlrm, din, items] = await Promise.all([loadModelFiles('model'), loadModelFiles('din'), fetchJson<CatalogItem[]>('model/catalog.json')]);
+  models = { dlrm, din };
+  catalog = items;
+  user = defaultUser();
+  $('catalog-size').textContent = `${catalog.length} real`;
+  const modelSelect = $<HTMLSelectElement>('model-select');
+  modelSelect.replaceChildren(...(Object.keys(MODEL_LABELS) as ModelChoice[]).map((c) => new Option(MODEL_LABELS[c], c, false, c === modelChoice)));
+  modelSelect.addEventListener('change', () => void setModel(modelSelect.value as ModelChoice).catch(showError));
+  renderModel();
   renderForm();
   bindForm();
   availability = await probeAll();

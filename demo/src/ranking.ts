@@ -1,9 +1,13 @@
 /**
  * Live ranking on the page: a rank-aware scorer and a vanilla one over the same model, backend and
  * threads. The rank-aware one ranks the visitor's request; both are then timed side by side on it.
+ * A DLRM runs on its native plan; the DIN (no native plan) on its compiled graph (rankaware/onnx), whose
+ * FLOPs are counted at the request's own history length.
  */
-import { countFlops, createScorer, flopsFor, getPlan } from '../../src/index.js';
+import { countFlops, getPlan, hasNativePlan } from '../../src/index.js';
 import type { BackendName, Model, PlanMode, Scorer, ScorerInfo, ScorerOptions, ScoreTiming } from '../../src/index.js';
+import { compileModel, createScorer, requestFlops } from '../../src/onnx/browser.js';
+import type { ImportedScorerOptions } from '../../src/onnx/browser.js';
 
 export interface RankResult {
   /** One score per candidate, request order. */
@@ -57,11 +61,9 @@ export class Ranker {
   ) {}
 
   static async create(model: Model, backend: BackendName, threads: number): Promise<Ranker> {
-    // The scorer takes the backends loadBackend accepts; the page offers only those (backends.ts).
-    const options: ScorerOptions = { backend: backend as ScorerOptions['backend'], threads };
-    const rankAware = await createScorer(model, { ...options, plan: 'rank-aware' });
+    const rankAware = await scorerFor(model, backend, threads, 'rank-aware');
     try {
-      return new Ranker(model, rankAware, await createScorer(model, { ...options, plan: 'vanilla' }));
+      return new Ranker(model, rankAware, await scorerFor(model, backend, threads, 'vanilla'));
     } catch (e) {
       rankAware.dispose();
       throw e;
@@ -91,9 +93,10 @@ export class Ranker {
         last[plan] = scores;
       }
     const n = last['rank-aware'].length;
+    const counts = flopCounts(this.model, request);
     const measure = (plan: PlanMode): PlanMeasure => {
-      const count = countFlops(getPlan(this.model, plan));
-      return { plan, medianMs: median(times[plan]), flops: flopsFor(count, n), flopsOnce: count.once, flopsPerCandidate: count.perCandidate };
+      const count = counts[plan];
+      return { plan, medianMs: median(times[plan]), flops: count.once + n * count.perCandidate, flopsOnce: count.once, flopsPerCandidate: count.perCandidate };
     };
     const maxScoreDiff = last['rank-aware'].reduce((m, s, i) => Math.max(m, Math.abs(s - last.vanilla[i]!)), 0);
     return { n, rankAware: measure('rank-aware'), vanilla: measure('vanilla'), maxScoreDiff, rounds };
@@ -103,6 +106,24 @@ export class Ranker {
     this.rankAware.dispose();
     this.vanilla.dispose();
   }
+}
+
+/**
+ * A scorer of the model on the backend: the native worker pool, or for a model without a native plan its
+ * compiled graph's scorer, whose engines are wasm and js (WebGPU runs it on wasm, as the page says).
+ */
+export function scorerFor(model: Model, backend: BackendName, threads: number, plan: PlanMode): Promise<Scorer> {
+  // The scorer takes the backends loadBackend accepts; the page offers only those (backends.ts).
+  if (hasNativePlan(model.spec)) return createScorer(model, { backend: backend as ScorerOptions['backend'], threads, plan });
+  const options: ImportedScorerOptions = { engine: backend === 'js' ? 'js' : 'wasm', threads, plan };
+  return createScorer(model, options as ScorerOptions);
+}
+
+/** FLOPs once and per candidate of each plan on this request. */
+function flopCounts(model: Model, request: Request): Record<PlanMode, { once: number; perCandidate: number }> {
+  if (hasNativePlan(model.spec)) return { 'rank-aware': countFlops(getPlan(model, 'rank-aware')), vanilla: countFlops(getPlan(model, 'vanilla')) };
+  const f = requestFlops(compileModel(model), request);
+  return { 'rank-aware': { once: f.once, perCandidate: f.perCandidate }, vanilla: { once: 0, perCandidate: f.vanillaPerCandidate } };
 }
 
 /**

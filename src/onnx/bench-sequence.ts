@@ -14,8 +14,7 @@ import type { PeerName } from '../bench/peer.js';
 import type { Architecture } from '../model/spec.js';
 import { randomModel } from '../model/random.js';
 import type { InitOptions } from '../model/random.js';
-import { evaluateGraph } from './interpreter/evaluate.js';
-import type { ImportedModel } from './model.js';
+import { requestFlops } from './request-flops.js';
 import { compileModel } from './native-graph.js';
 import { exportOnnx } from './writer/export.js';
 import { onnxFeeds } from './writer/feeds.js';
@@ -50,17 +49,6 @@ export interface SequenceSuiteRow {
   readonly flopsOnce: number;
   readonly flopsPerCandidate: number;
   readonly vanillaFlopsPerCandidate: number;
-}
-
-/** FLOPs of a request on the staged program (once, per candidate) and on the vanilla graph (per candidate). */
-export function sequenceFlops(model: ImportedModel, request: unknown, n: number): { once: number; perCandidate: number; vanillaPerCandidate: number } {
-  const encoded = model.encode(request);
-  let once = 0;
-  const context = model.program.runContext(encoded.context, (f) => (once += f));
-  let cand = 0;
-  model.program.runCandidates(context, encoded.candidates, n, (f) => (cand += f));
-  const vanilla = evaluateGraph(model.graph, new Map([...encoded.context, ...encoded.candidates])).flops.reduce((a, b) => a + b, 0);
-  return { once, perCandidate: cand / n, vanillaPerCandidate: vanilla / n };
 }
 
 export async function benchSequenceSuite(o: SequenceSuiteOptions): Promise<SequenceSuiteRow[]> {
@@ -99,7 +87,7 @@ export async function benchSequenceSuite(o: SequenceSuiteOptions): Promise<Seque
               defaultTiming(o.seconds),
             )
           ).map(median);
-          const flops = sequenceFlops(compiled, request, n);
+          const flops = requestFlops(compiled, request);
           rows.push({
             model: name,
             length,

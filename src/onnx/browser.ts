@@ -7,6 +7,8 @@
 export { importOnnx, ImportedModel } from './model.js';
 export { createScorer } from './scorer/create.js';
 export { compileModel } from './native-graph.js';
+export { requestFlops } from './request-flops.js';
+export type { RequestFlops } from './request-flops.js';
 export { historyInputs, lengthBucket, readHistory } from '../model/sequence.js';
 export { createImportedScorer, ImportedScorer } from './scorer/scorer.js';
 export type { ImportedScorerOptions } from './scorer/scorer.js';
