@@ -21,10 +21,16 @@ export type { ImportReport, NodeReport } from './onnx/report.js';
 export { importToDir, loadImportedDir, isImportedDir, isCompiledDir, loadCompiledDir } from './onnx/dir.js';
 export { compileModel } from './onnx/native-graph.js';
 export { requestFlops } from './onnx/request-flops.js';
+// The rank-aware plan as ONNX, and the ort backend that runs it on onnxruntime-node (loaded when asked for).
+export { exportRankAwareOnnx, RANK_AWARE_FORMAT } from './onnx/rank-aware-onnx.js';
+export type { RankAwareOnnx, RankAwareManifest } from './onnx/rank-aware-onnx.js';
+export { createOrtScorer, OrtScorer, loadOrt } from './onnx/ort/scorer.js';
+export type { OrtScorerOptions, OrtScoreOptions, OrtScorerInfo, OrtScores } from './onnx/ort/scorer.js';
 export type { RequestFlops } from './onnx/request-flops.js';
 export { historyInputs, lengthBucket, readHistory } from './model/sequence.js';
 // createScorer that also takes an imported graph (it shadows the native-only one of the browser entry).
-export { createScorer } from './onnx/scorer/create.js';
+export { createScorer } from './onnx/ort/create.js';
+export type { OrtBackendOptions } from './onnx/ort/create.js';
 export { createImportedScorer, ImportedScorer } from './onnx/scorer/scorer.js';
 export type { ImportedScorerOptions } from './onnx/scorer/scorer.js';
 

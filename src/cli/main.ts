@@ -30,9 +30,10 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
 
   rankaware init --arch A --context K --target M --dim D [--mlp 512,256] [--candidates N] [--seed S] [--history MAXLEN (din, bst)] --out DIR
       A seeded random model (A: ${ARCHITECTURES.join(', ')}) and DIR/request.json with N candidates.
-  rankaware score --model DIR --request FILE.json [--backend auto|wasm|webgpu|js] [--plan vanilla|rank-aware] [--threads T]
+  rankaware score --model DIR --request FILE.json [--backend auto|wasm|webgpu|js|ort] [--plan vanilla|rank-aware] [--threads T]
       Prints {"scores": [...], "backend": ..., "plan": ..., "reason": ...}: the backend that ran, and why.
-      --backend auto (the default): WebGPU on a hardware adapter, else WASM, else js.
+      --backend auto (the default): WebGPU on a hardware adapter, else WASM, else js. --backend ort: the
+      rank-aware plan as ONNX on onnxruntime-node (installed beside rankaware), T intra-op threads.
   rankaware inspect --model DIR [--plan vanilla|rank-aware] [--n N] [--json]
       What runs once per request, what per candidate, and the FLOPs of each.
   rankaware import --onnx FILE.onnx --context NAMES|PREFIX --out DIR [--output NAME] [--inspect] [--n N] [--json]
@@ -41,6 +42,9 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
       A graph with several outputs (multi-task) scores the first, or the one --output names.
   rankaware export-onnx --model DIR --out FILE.onnx
       The vanilla graph (inputs named after the fields), for onnxruntime.
+  rankaware export-onnx --model DIR --plan rank-aware --out OUTDIR
+      The rank-aware plan as ONNX: rank-aware.onnx (both stages, one run), context.onnx and
+      candidates.onnx (the stages apart, for a context cache) and rank-aware.json (how they connect).
   rankaware bench --model DIR --n 256[,1024] [--backend auto|wasm|webgpu|js] [--plan vanilla,rank-aware] [--threads 1,2] [--concurrency C] [--peer ort-node,ort-web] [--json]
       Warm latency (or, with --concurrency, throughput with C requests in flight) per plan, N and thread
       count, cold start, and onnxruntime on the exported vanilla graph, all in one run.
@@ -106,7 +110,7 @@ export function parseImportedPlan(v: unknown): ImportedPlan {
 
 export function parseBackend(v: unknown): BackendChoice {
   if (v === undefined) return 'auto';
-  if (v !== 'js' && v !== 'wasm' && v !== 'webgpu' && v !== 'auto') throw new RankawareError('--backend', '"js", "wasm", "webgpu" or "auto"', show(v));
+  if (v !== 'js' && v !== 'wasm' && v !== 'webgpu' && v !== 'auto') throw new RankawareError('--backend', `"js", "wasm", "webgpu" or "auto"${v === 'ort' ? ' here ("ort" is for score and the server)' : ''}`, show(v));
   return v;
 }
 
@@ -162,6 +166,11 @@ const COMMANDS: Record<string, Command> = {
   score: {
     options: { model: { type: 'string' }, request: { type: 'string' }, backend: { type: 'string' }, plan: { type: 'string' }, threads: { type: 'string' } },
     async run(v, out, err) {
+      if (v.backend === 'ort') {
+        if (v.plan !== undefined && v.plan !== 'rank-aware') throw new RankawareError('--plan', '"rank-aware" with --backend ort (the vanilla graph on onnxruntime is the peer: bench --peer ort-node)', show(v.plan));
+        const { scoreOnOrt } = await import('../onnx/ort/cli.js');
+        return out(await scoreOnOrt(need(v, 'model'), await readJson(need(v, 'request')), int(v, 'threads', 1)));
+      }
       if (await isCompiledDir(need(v, 'model'))) return out(await scoreImportedDir(need(v, 'model'), await readJson(need(v, 'request')), parseImportedPlan(v.plan), parseBackend(v.backend), int(v, 'threads', 1)));
       const plan = parsePlan(v.plan);
       const backendName = parseBackend(v.backend);
@@ -210,8 +219,10 @@ const COMMANDS: Record<string, Command> = {
   },
   import: importCommand,
   'export-onnx': {
-    options: { model: { type: 'string' }, out: { type: 'string' } },
+    options: { model: { type: 'string' }, out: { type: 'string' }, plan: { type: 'string' } },
     async run(v, out) {
+      if (v.plan !== undefined && v.plan !== 'vanilla' && v.plan !== 'rank-aware') throw new RankawareError('--plan', '"vanilla" (one graph, the default) or "rank-aware" (a directory of the staged graphs)', show(v.plan));
+      if (v.plan === 'rank-aware') return out(await (await import('../onnx/ort/cli.js')).exportRankAwareDir(need(v, 'model'), need(v, 'out')));
       const { exportOnnx } = await import('../onnx/writer/export.js');
       const file = need(v, 'out');
       if (await isImportedDir(need(v, 'model'))) {

@@ -1,0 +1,225 @@
+/**
+ * The rank-aware plan as ONNX (src/onnx/rank-aware-onnx.ts) and the ort backend that runs it
+ * (src/onnx/ort/): on onnxruntime-node, the one-graph form and the two stages apart score every
+ * equivalence case (the native architectures on odd shapes, compiled from their export), din and bst,
+ * the onnx-zoo graphs and the golden PyTorch graphs within 1e-5 of the vanilla graph on onnxruntime (or
+ * of the case's reference); the scorer's context cache, its refusals, and the CLI.
+ */
+import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, vi } from 'vitest';
+import * as ort from 'onnxruntime-node';
+import { compileModel, createScorer, exportRankAwareOnnx, importOnnx, randomModel, RankawareError, saveModelDir } from '../src/node.js';
+import type { ImportedModel, Model } from '../src/node.js';
+import type { Value } from '../src/onnx/interpreter/tensor.js';
+import { exportOnnx } from '../src/onnx/writer/export.js';
+import { equivalenceCases } from './cases.js';
+import { runCli } from './helpers.js';
+
+const TOLERANCE = 1e-5;
+const zoo = fileURLToPath(new URL('../../shared/onnx-zoo/', import.meta.url));
+const golden = fileURLToPath(new URL('../../shared/golden/cases/', import.meta.url));
+const options = { intraOpNumThreads: 1, interOpNumThreads: 1 };
+
+function tensor(v: Value): ort.Tensor {
+  if (v.dtype === 'float') return new ort.Tensor('float32', Float32Array.from(v.data), [...v.shape]);
+  if (v.dtype === 'int') return new ort.Tensor('int64', BigInt64Array.from(v.data, (x) => BigInt(x)), [...v.shape]);
+  return new ort.Tensor('bool', Uint8Array.from(v.data), [...v.shape]);
+}
+
+/** The one-graph form's and the two stages' scores of a request on onnxruntime-node. */
+async function rankAwareOnOrt(m: ImportedModel, request: unknown): Promise<{ single: Float32Array; staged: Float32Array; vanilla?: Float32Array }> {
+  const graphs = exportRankAwareOnnx(m);
+  const encoded = m.encode(request);
+  const feeds = (names: readonly { name: string }[], from: Map<string, Value>) => Object.fromEntries(names.map(({ name }) => [name, tensor(from.get(name)!)]));
+  const out = graphs.manifest.outputs[0]!;
+  const single = await ort.InferenceSession.create(graphs.single, options);
+  const singleScores = (await single.run({ ...feeds(graphs.manifest.contextInputs, encoded.context), ...feeds(graphs.manifest.candidateInputs, encoded.candidates) }))[out]!.data as Float32Array;
+  const context = await ort.InferenceSession.create(graphs.context, options);
+  const candidates = await ort.InferenceSession.create(graphs.candidates, options);
+  const handoff = await context.run(feeds(graphs.manifest.contextInputs, encoded.context));
+  const staged = (await candidates.run({ ...feeds(graphs.manifest.candidateInputs, encoded.candidates), ...Object.fromEntries(graphs.manifest.handoff.map((h) => [h.name, handoff[h.from]!])) }))[out]!.data as Float32Array;
+  return { single: singleScores, staged };
+}
+
+/** The vanilla graph's scores on onnxruntime-node (the model's own feeds). */
+async function vanillaOnOrt(bytes: Uint8Array, m: ImportedModel, request: unknown): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(bytes, options);
+  const encoded = m.encode(request);
+  const all = new Map([...encoded.context, ...encoded.candidates]);
+  const feeds = Object.fromEntries(session.inputNames.map((name) => [name, tensor(all.get(name)!)]));
+  return (await session.run(feeds))[session.outputNames[0]!]!.data as Float32Array;
+}
+
+function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+  expect(got.length, what).toBe(want.length);
+  for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!), `${what}, candidate ${i}`).toBeLessThanOrEqual(TOLERANCE);
+}
+
+describe('the rank-aware plan as ONNX, on onnxruntime-node', () => {
+  it('every equivalence case (native architectures, odd shapes), compiled from its export: one graph and two stages equal the vanilla graph', async () => {
+    const cases = equivalenceCases();
+    for (const c of cases) {
+      const m = compileModel(c.model);
+      const vanilla = await vanillaOnOrt(exportOnnx(c.model), m, c.request);
+      const { single, staged } = await rankAwareOnOrt(m, c.request);
+      expectClose(single, vanilla, `${c.name}: one graph`);
+      expectClose(staged, vanilla, `${c.name}: two stages`);
+    }
+    expect(cases.length).toBeGreaterThan(30);
+  }, 120_000);
+
+  it('din and bst (histories of 0, 1, 9 and 30 items, N = 1, 5, 17)', async () => {
+    for (const arch of ['din', 'bst'] as const) {
+      const model = randomModel({ arch, context: 2, target: 2, dim: 5, seed: 11, history: 40, ...(arch === 'bst' ? { options: { heads: 1 } } : {}) });
+      const m = compileModel(model);
+      for (const [n, length] of [[1, 0], [5, 1], [17, 9], [5, 30]] as const) {
+        const request = m.randomRequest(n, 3 + n, length);
+        const vanilla = await vanillaOnOrt(exportOnnx(model), m, request);
+        const { single, staged } = await rankAwareOnOrt(m, request);
+        expectClose(single, vanilla, `${arch} L=${length} N=${n}: one graph`);
+        expectClose(staged, vanilla, `${arch} L=${length} N=${n}: two stages`);
+      }
+    }
+  }, 60_000);
+
+  it.each(['two_tower', 'din', 'mmoe', 'dcnv2_ln', 'masknet'])('onnx-zoo %s: every request within 1e-5 of its onnxruntime reference', async (name) => {
+    const m = importOnnx(readFileSync(join(zoo, name, 'model.onnx')), { context: 'ctx_' });
+    const cases = JSON.parse(readFileSync(join(zoo, name, 'case.json'), 'utf8')) as { requests: { request: unknown; expected: { score_onnxruntime: number[] } }[] };
+    for (const r of cases.requests) {
+      const { single, staged } = await rankAwareOnOrt(m, r.request);
+      expectClose(single, r.expected.score_onnxruntime, `${name}: one graph`);
+      expectClose(staged, r.expected.score_onnxruntime, `${name}: two stages`);
+    }
+  });
+
+  it.each(['autoint', 'dcnv2_parallel_lowrank', 'dcnv2_stacked', 'deepfm', 'dlrm', 'dlrm_flat', 'rdcn'])('golden %s: the vanilla graph on onnxruntime, within 1e-5', async (name) => {
+    const bytes = new Uint8Array(readFileSync(join(golden, name, 'model.onnx')));
+    const m = importOnnx(bytes, { context: 'ctx_' });
+    for (const n of [1, 13]) {
+      const request = m.randomRequest(n, 7, 3);
+      const { single, staged } = await rankAwareOnOrt(m, request);
+      const vanilla = await vanillaOnOrt(bytes, m, request);
+      expectClose(single, vanilla, `${name}: one graph`);
+      expectClose(staged, vanilla, `${name}: two stages`);
+    }
+  });
+
+  it('writes split-linear as ONNX: the context columns of a DLRM top layer are multiplied once, in the context graph', () => {
+    const m = compileModel(randomModel({ arch: 'dlrm', context: 6, target: 2, dim: 8, seed: 3 }));
+    const graphs = exportRankAwareOnnx(m);
+    expect(graphs.manifest.handoff.some((h) => h.name.endsWith('#once'))).toBe(true);
+    expect(graphs.manifest.contextInputs.map((i) => i.name)).toEqual(m.inputs.filter((i) => i.side === 'context').map((i) => i.name));
+    expect(graphs.manifest.candidateInputs.map((i) => i.name)).toEqual(m.inputs.filter((i) => i.side === 'candidate').map((i) => i.name));
+  });
+});
+
+describe('the ort backend (createScorer({ backend: "ort" }))', () => {
+  const model: Model = randomModel({ arch: 'dcnv2', context: 4, target: 3, dim: 6, seed: 21 });
+  const compiled = compileModel(model);
+
+  it('scores as the wasm plan does, on one graph; with a context key, misses then hits, and evicts the least recent', async () => {
+    const scorer = await createScorer(model, { backend: 'ort', maxContexts: 2 });
+    try {
+      expect(scorer.info).toMatchObject({ backend: 'ort', plan: 'rank-aware', threads: 1, executionProviders: ['cpu'], maxContexts: 2 });
+      const requests = [1, 2, 3].map((s) => compiled.randomRequest(9, s, 2));
+      for (const r of requests) expectClose((await scorer.score(r)).scores, compiled.score(r, 'rank-aware', 'wasm').scores, 'no key');
+      const keyed = async (i: number) => scorer.score(requests[i]!, { contextKey: `user-${i}` });
+      expect((await keyed(0)).timing.contextCache).toBe('miss');
+      const hit = await keyed(0);
+      expect(hit.timing.contextCache).toBe('hit');
+      expectClose(hit.scores, compiled.score(requests[0], 'rank-aware', 'wasm').scores, 'a hit');
+      // Other candidates under the same key: the cached context, this request's candidates.
+      const moreCandidates = { context: requests[0]!.context, candidates: requests[1]!.candidates };
+      expectClose((await scorer.score(moreCandidates, { contextKey: 'user-0' })).scores, compiled.score(moreCandidates, 'rank-aware', 'wasm').scores, 'a hit, new candidates');
+      await keyed(1);
+      await keyed(2); // user-0 was used before user-1 last: user-0 goes
+      expect((await keyed(1)).timing.contextCache).toBe('hit');
+      expect((await keyed(0)).timing.contextCache).toBe('miss');
+    } finally {
+      await scorer.dispose();
+    }
+  });
+
+  it('takes an imported graph and a din model (its history rules in front)', async () => {
+    const m = importOnnx(readFileSync(join(zoo, 'din', 'model.onnx')), { context: 'ctx_' });
+    const request = (JSON.parse(readFileSync(join(zoo, 'din', 'case.json'), 'utf8')) as { requests: { request: unknown; expected: { score_onnxruntime: number[] } }[] }).requests[1]!;
+    const imported = await createScorer(m, { backend: 'ort' });
+    expectClose((await imported.score(request.request)).scores, request.expected.score_onnxruntime, 'zoo din');
+    await imported.dispose();
+    const din = randomModel({ arch: 'din', context: 2, target: 1, dim: 4, seed: 5, history: 12 });
+    const scorer = await createScorer(din, { backend: 'ort' });
+    const r = compileModel(din).randomRequest(4, 9, 7);
+    expectClose((await scorer.score(r)).scores, compileModel(din).score(r, 'rank-aware', 'js').scores, 'din');
+    const outside = { ...r, context: { ...r.context, history: [1, 1_000_000] } };
+    const refused = await scorer.score(outside).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RankawareError);
+    expect((refused as Error).message).toMatch(/history/);
+    await scorer.dispose();
+  });
+
+  it('refuses bad input naming the field, bad options, and a disposed scorer', async () => {
+    const scorer = await createScorer(model, { backend: 'ort' });
+    const good = compiled.randomRequest(2, 1, 1);
+    const first = Object.keys(good.context)[0]!;
+    const bad = await scorer.score({ ...good, context: { ...good.context, [first]: 'x' } }).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(RankawareError);
+    expect((bad as Error).message).toContain(first);
+    const key = await scorer.score(good, { contextKey: 7 as unknown as string }).catch((e: unknown) => e);
+    expect((key as Error).message).toMatch(/options\.contextKey: expected a string/);
+    // The scorer still answers after refusals.
+    expectClose((await scorer.score(good)).scores, compiled.score(good, 'rank-aware', 'wasm').scores, 'after refusals');
+    await scorer.dispose();
+    expect(((await scorer.score(good).catch((e: unknown) => e)) as RankawareError).kind).toBe('unavailable');
+    expect((await createScorer(model, { backend: 'ort', threads: 0 }).catch((e: unknown) => e)) as Error).toBeInstanceOf(RankawareError);
+    expect(((await createScorer(model, { backend: 'ort', executionProviders: [] }).catch((e: unknown) => e)) as Error).message).toMatch(/executionProviders/);
+    expect(((await createScorer(model, { backend: 'ort', executionProviders: ['no-such-provider'] }).catch((e: unknown) => e)) as Error).message).toMatch(/backend "ort".*no-such-provider/);
+  });
+
+  it('says how to install onnxruntime-node when it does not load', async () => {
+    vi.resetModules();
+    vi.doMock('onnxruntime-node', () => {
+      throw new Error('Cannot find package onnxruntime-node');
+    });
+    try {
+      const { loadOrt } = await import('../src/onnx/ort/scorer.js');
+      const e = await loadOrt().catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(Error);
+      expect((e as Error).message).toMatch(/^backend "ort": expected the onnxruntime-node package installed beside rankaware \(npm install onnxruntime-node\), received it does not load/);
+    } finally {
+      vi.doUnmock('onnxruntime-node');
+      vi.resetModules();
+    }
+  });
+});
+
+describe('the CLI: export-onnx --plan rank-aware and score --backend ort', () => {
+  it('writes the three graphs and their manifest; score --backend ort prints the js scores within 1e-5', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rankaware-ort-'));
+    const model = randomModel({ arch: 'rdcn', context: 3, target: 2, dim: 4, seed: 8 });
+    await saveModelDir(model, join(dir, 'model'));
+    const request = compileModel(model).randomRequest(6, 4, 1);
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(dir, 'request.json'), JSON.stringify(request));
+    const exported = await runCli('export-onnx', '--model', join(dir, 'model'), '--plan', 'rank-aware', '--out', join(dir, 'ra'));
+    expect(exported.code, exported.err).toBe(0);
+    expect((await readdir(join(dir, 'ra'))).sort()).toEqual(['candidates.onnx', 'context.onnx', 'rank-aware.json', 'rank-aware.onnx']);
+    const manifest = JSON.parse(await readFile(join(dir, 'ra', 'rank-aware.json'), 'utf8')) as { format: string; handoff: unknown[] };
+    expect(manifest.format).toBe('rankaware-rank-aware-onnx');
+    const onOrt = await runCli('score', '--model', join(dir, 'model'), '--request', join(dir, 'request.json'), '--backend', 'ort');
+    expect(onOrt.code, onOrt.err).toBe(0);
+    const js = await runCli('score', '--model', join(dir, 'model'), '--request', join(dir, 'request.json'), '--backend', 'js');
+    const [a, b] = [JSON.parse(onOrt.out) as { scores: number[]; backend: string }, JSON.parse(js.out) as { scores: number[] }];
+    expect(a.backend).toBe('ort');
+    expectClose(a.scores, b.scores, 'cli');
+    const vanilla = await runCli('score', '--model', join(dir, 'model'), '--request', join(dir, 'request.json'), '--backend', 'ort', '--plan', 'vanilla');
+    expect(vanilla.code).not.toBe(0);
+    expect(vanilla.err).toMatch(/--plan: expected "rank-aware" with --backend ort/);
+    const badPlan = await runCli('export-onnx', '--model', join(dir, 'model'), '--plan', 'fast', '--out', join(dir, 'x'));
+    expect(badPlan.err).toMatch(/--plan: expected "vanilla" .* or "rank-aware"/);
+  }, 60_000);
+});
+
