@@ -34,6 +34,7 @@ const TINY: BenchConfig = {
     ns: [3],
     threads: [1],
     peers: ['ort-node', 'ort-web'],
+    ort: true,
   },
   cold: { models: [{ name: 'tiny-dlrm', init: { arch: 'dlrm', context: 3, target: 2, dim: 4, mlp: [8], vocab: 10 } }], backends: COLD_BACKENDS, repeats: 1, n: 3 },
 };
@@ -121,23 +122,29 @@ describe('results JSON', () => {
     for (const p of points.filter((x) => x.plan === 'rank-aware')) expect(p.flops).toBeLessThan(points.find((x) => x.plan === 'vanilla' && x.K === p.K && x.M === p.M)!.flops);
   });
 
-  it('peers: our two plans and both onnxruntimes per model, N and thread count', () => {
+  it('peers: our two plans, the ort backend and both onnxruntimes per model, N and thread count', () => {
     const rows = results.peers!.rows;
     expect(rows.map((r) => `${r.model}/${r.backend}/${r.plan}/${r.n}/${r.threads}`)).toEqual([
       'tiny-dlrm/wasm/rank-aware/3/1',
       'tiny-dlrm/wasm/vanilla/3/1',
+      'tiny-dlrm/ort/rank-aware/3/1',
       'tiny-dlrm/ort-node/vanilla/3/1',
       'tiny-dlrm/ort-web/vanilla/3/1',
       'tiny-rdcn/wasm/rank-aware/3/1',
       'tiny-rdcn/wasm/vanilla/3/1',
+      'tiny-rdcn/ort/rank-aware/3/1',
       'tiny-rdcn/ort-node/vanilla/3/1',
       'tiny-rdcn/ort-web/vanilla/3/1',
     ]);
     for (const r of rows) {
+      if (r.backend === 'ort') expect(r.ort_speedup).toBeNull();
+      else expectStat(r.ort_speedup);
+    }
+    for (const r of rows) {
       expectStat(r.ms_per_request);
       expect(r.candidates_per_s).toBeCloseTo((3 * 1000) / r.ms_per_request.median, 6);
       expect(r.setup_ms).toBeGreaterThan(0);
-      if (r.plan === 'rank-aware') expect(r.rank_aware_speedup).toBeNull();
+      if (r.backend === 'wasm' && r.plan === 'rank-aware') expect(r.rank_aware_speedup).toBeNull();
       else expectStat(r.rank_aware_speedup);
     }
   });

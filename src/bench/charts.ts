@@ -60,7 +60,7 @@ export function fig2Chart(r: ResultOf<'fig2'>, sweep: 'K' | 'M'): Promise<string
 /** Peers: ms per request against N (log-log), one panel per model and thread count. */
 export function peersChart(r: ResultOf<'peers'>): Promise<string> {
   const rows = r.rows.map((p) => ({ model: p.model, threads: `${p.threads} thread${p.threads === 1 ? '' : 's'}`, n: p.n, y: round(p.ms_per_request.median), lo: round(p.ms_per_request.p10), hi: round(p.ms_per_request.p90), runtime: runtimeLabel(p) }));
-  const color = { field: 'runtime', type: 'nominal', title: null, scale: { domain: ['rankaware rank-aware', 'rankaware vanilla', 'onnxruntime-node', 'onnxruntime-web'], range: ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e'] }, legend: { orient: 'top', labelLimit: 0 } };
+  const color = { field: 'runtime', type: 'nominal', title: null, scale: { domain: ['rankaware rank-aware', 'rankaware vanilla', 'rankaware ort', 'onnxruntime-node', 'onnxruntime-web'], range: ['#1f77b4', '#d62728', '#9467bd', '#2ca02c', '#ff7f0e'] }, legend: { orient: 'top', labelLimit: 0 } };
   const x = { field: 'n', type: 'quantitative', title: 'candidates N', scale: { type: 'log', base: 2 }, axis: { values: [...new Set(r.rows.map((p) => p.n))] } };
   // Log axes draw a grid line per minor tick; without them the SVG is a third of the size.
   const y = { field: 'y', type: 'quantitative', title: 'ms per request', scale: { type: 'log' }, axis: { grid: false, tickCount: 4 } };

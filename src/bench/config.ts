@@ -37,6 +37,8 @@ export interface PeersConfig {
   readonly ns: readonly number[];
   readonly threads: readonly number[];
   readonly peers: readonly PeerName[];
+  /** Also time the ort backend: our rank-aware plan as ONNX on onnxruntime-node (src/onnx/ort). */
+  readonly ort?: boolean;
 }
 
 export type ColdBackend = 'js' | 'wasm' | PeerName;
@@ -77,7 +79,7 @@ export function benchConfig(quick: boolean): BenchConfig {
     timing: quick ? { seconds: 0.2, minRounds: 3, maxRounds: 200, warmupMs: 400 } : { seconds: 1.5, minRounds: 10, maxRounds: 2000, warmupMs: 1500 },
     table3: { n: 256 },
     fig2: { contexts: sweep(8, 24, quick ? 8 : 2), targets: sweep(4, 24, quick ? 10 : 4), fixedContext: 8, fixedTarget: 4, dim: 128, mlp: [512, 256], n: 256 },
-    peers: { models: PEER_MODELS, ns: quick ? [16, 256] : [16, 64, 256, 1024], threads: [1, 2], peers: ['ort-node', 'ort-web'] },
+    peers: { models: PEER_MODELS, ns: quick ? [16, 256] : [16, 64, 256, 1024], threads: [1, 2], peers: ['ort-node', 'ort-web'], ort: true },
     cold: { models: quick ? PEER_MODELS.slice(0, 1) : PEER_MODELS, backends: COLD_BACKENDS, repeats: quick ? 3 : 7, n: 256 },
   };
 }

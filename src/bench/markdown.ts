@@ -52,9 +52,11 @@ export function fig2Markdown(r: ResultOf<'fig2'>, base = ''): string {
   return out.join('\n');
 }
 
+const ours = (x: PeerRow) => x.backend === 'wasm' || x.backend === 'js';
 const RUNTIMES: readonly { key: (row: PeerRow) => boolean; label: string }[] = [
-  { key: (x) => x.backend !== 'ort-node' && x.backend !== 'ort-web' && x.plan === 'rank-aware', label: 'rankaware rank-aware' },
-  { key: (x) => x.backend !== 'ort-node' && x.backend !== 'ort-web' && x.plan === 'vanilla', label: 'rankaware vanilla' },
+  { key: (x) => ours(x) && x.plan === 'rank-aware', label: 'rankaware rank-aware' },
+  { key: (x) => ours(x) && x.plan === 'vanilla', label: 'rankaware vanilla' },
+  { key: (x) => x.backend === 'ort', label: 'rankaware ort' },
   { key: (x) => x.backend === 'ort-node', label: 'onnxruntime-node' },
   { key: (x) => x.backend === 'ort-web', label: 'onnxruntime-web' },
 ];
@@ -65,13 +67,14 @@ export function runtimeLabel(row: PeerRow): string {
 
 export function peersMarkdown(r: ResultOf<'peers'>, only?: { n: number }, base = ''): string {
   const out = [
-    `Median (p10-p90) ms per request; rankaware on its WASM backend, onnxruntime on the exported vanilla graph (onnxruntime-node native, onnxruntime-web wasm; intra-op spinning off). "RA vs X": X's time over rank-aware's, median of per-round ratios in one run. Each thread count ran in its own process. Chart: [peers.svg](${base}peers.svg).`,
+    `Median (p10-p90) ms per request; rankaware on its WASM backend, rankaware ort (its rank-aware plan as ONNX on onnxruntime-node), onnxruntime on the exported vanilla graph (onnxruntime-node native, onnxruntime-web wasm; intra-op spinning off). "RA vs X": X's time over rank-aware's (WASM); "ort vs onnxruntime-node": onnxruntime-node's time over rankaware ort's; medians of per-round ratios in one run. Each thread count ran in its own process. Chart: [peers.svg](${base}peers.svg).`,
     '',
   ];
   const present = RUNTIMES.filter((rt) => r.rows.some(rt.key));
   const others = present.slice(1);
-  out.push(`| model | N | threads | ${present.map((p) => p.label + ' ms').join(' | ')} | ${others.map((p) => 'RA vs ' + p.label.replace('rankaware ', '')).join(' | ')} |`);
-  out.push(`|${'---|'.repeat(3 + present.length + others.length)}`);
+  const withOrt = r.rows.some((x) => x.backend === 'ort') && r.rows.some((x) => x.backend === 'ort-node');
+  out.push(`| model | N | threads | ${present.map((p) => p.label + ' ms').join(' | ')} | ${others.map((p) => 'RA vs ' + p.label.replace('rankaware ', '')).join(' | ')} |${withOrt ? ' ort vs onnxruntime-node |' : ''}`);
+  out.push(`|${'---|'.repeat(3 + present.length + others.length + (withOrt ? 1 : 0))}`);
   const groups = new Map<string, PeerRow[]>();
   for (const row of r.rows) {
     if (only && row.n !== only.n) continue;
@@ -85,7 +88,9 @@ export function peersMarkdown(r: ResultOf<'peers'>, only?: { n: number }, base =
       const row = rows.find(rt.key);
       return row ? f(row) : 'n/a';
     };
-    out.push(`| ${ra.model} | ${ra.n} | ${ra.threads} | ${present.map((p) => cell(p, (x) => ms(x.ms_per_request))).join(' | ')} | ${others.map((p) => cell(p, (x) => ratio(x.rank_aware_speedup!))).join(' | ')} |`);
+    const node = rows.find((x) => x.backend === 'ort-node');
+    const ortCell = withOrt ? ` ${node?.ort_speedup ? ratio(node.ort_speedup) : 'n/a'} |` : '';
+    out.push(`| ${ra.model} | ${ra.n} | ${ra.threads} | ${present.map((p) => cell(p, (x) => ms(x.ms_per_request))).join(' | ')} | ${others.map((p) => cell(p, (x) => ratio(x.rank_aware_speedup!))).join(' | ')} |${ortCell}`);
   }
   return out.join('\n');
 }

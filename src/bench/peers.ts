@@ -1,6 +1,7 @@
 /**
  * Peers: onnxruntime-node and onnxruntime-web (wasm) on the exported vanilla graph against our vanilla
- * and rank-aware plans (WASM backend), per model, candidate count and thread count. Each thread count
+ * and rank-aware plans (WASM backend) and our rank-aware plan as ONNX on onnxruntime-node (the ort
+ * backend), per model, candidate count and thread count. Each thread count
  * runs in its own fresh process (onnxruntime-web fixes its thread count once per process); within it,
  * the four runtimes of each (model, N) are timed side by side in rounds, and each comparison is the
  * median of per-round ratios.
@@ -20,8 +21,8 @@ import type { Progress } from './progress.js';
 
 export interface PeerRow {
   readonly model: string;
-  /** Who ran it: rankaware's 'wasm' backend, or a peer on the vanilla graph. */
-  readonly backend: 'wasm' | 'js' | 'ort-node' | 'ort-web';
+  /** Who ran it: rankaware's 'wasm' backend, its 'ort' backend (the rank-aware graphs on onnxruntime-node), or a peer on the vanilla graph. */
+  readonly backend: 'wasm' | 'js' | 'ort' | 'ort-node' | 'ort-web';
   readonly plan: 'vanilla' | 'rank-aware';
   readonly n: number;
   readonly threads: number;
@@ -33,6 +34,8 @@ export interface PeerRow {
   readonly setup_ms: number;
   /** This row's time over rankaware rank-aware's, per round of the same run (null on that row itself). */
   readonly rank_aware_speedup: Stat | null;
+  /** This row's time over the ort backend's, per round (null on that row, and when it did not run). */
+  readonly ort_speedup: Stat | null;
 }
 
 export interface PeersResult {
@@ -67,6 +70,15 @@ async function ours(model: ReturnType<typeof randomModel>, plan: PeerRow['plan']
   return { backend: scorer.info.backend as 'wasm' | 'js', plan, threads, setupMs: performance.now() - t0, run: (r) => scorer.score(r), dispose: () => scorer.dispose() };
 }
 
+/** The ort backend: the rank-aware graphs on onnxruntime-node, `threads` intra-op threads. */
+async function onOrt(model: ReturnType<typeof randomModel>, threads: number, first: ReturnType<typeof randomRequest>): Promise<Runtime> {
+  const { createScorer: createOrt } = await import('../onnx/ort/create.js');
+  const t0 = performance.now();
+  const scorer = await createOrt(model, { backend: 'ort', threads });
+  await scorer.score(first);
+  return { backend: 'ort', plan: 'rank-aware', threads, setupMs: performance.now() - t0, run: (r) => scorer.score(r), dispose: () => scorer.dispose() };
+}
+
 function peer(p: Peer): Runtime {
   return { backend: p.name, plan: 'vanilla', threads: p.threads, setupMs: p.coldMs, run: p.run, dispose: p.release };
 }
@@ -80,7 +92,9 @@ export async function measurePeersAt(c: PeersConfig, threads: number, timing: Ti
     // Rank-aware first: every ratio is against it.
     const runtimes: Runtime[] = [await ours(model, 'rank-aware', threads, first), await ours(model, 'vanilla', threads, first)];
     try {
+      if (c.ort) runtimes.push(await onOrt(model, threads, first));
       for (const name of c.peers) runtimes.push(peer(await loadPeer(name, model, first, { threads })));
+      const ortAt = runtimes.findIndex((r) => r.backend === 'ort');
       for (const n of c.ns) {
         tick(`peers ${m.name} N=${n} ${threads} thread(s)`);
         const request = randomRequest(model.spec, n, 11);
@@ -88,7 +102,7 @@ export async function measurePeersAt(c: PeersConfig, threads: number, timing: Ti
         runtimes.forEach((r, i) => {
           const ms = stat(times[i]!);
           const flops = flopsFor(countFlops(getPlan(model, r.plan)), n);
-          rows.push({ model: m.name, backend: r.backend, plan: r.plan, n, threads: r.threads, ms_per_request: ms, candidates_per_s: (n * 1000) / ms.median, gflops: flops / ms.median / 1e6, setup_ms: r.setupMs, rank_aware_speedup: i === 0 ? null : pairedRatio(times[i]!, times[0]!) });
+          rows.push({ model: m.name, backend: r.backend, plan: r.plan, n, threads: r.threads, ms_per_request: ms, candidates_per_s: (n * 1000) / ms.median, gflops: flops / ms.median / 1e6, setup_ms: r.setupMs, rank_aware_speedup: i === 0 ? null : pairedRatio(times[i]!, times[0]!), ort_speedup: ortAt < 0 || i === ortAt ? null : pairedRatio(times[i]!, times[ortAt]!) });
         });
       }
     } finally {
