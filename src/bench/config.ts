@@ -39,6 +39,8 @@ export interface PeersConfig {
   readonly peers: readonly PeerName[];
   /** Also time the ort backend: our rank-aware plan as ONNX on onnxruntime-node (src/onnx/ort). */
   readonly ort?: boolean;
+  /** Time the peers only (the process onnxruntime-web runs in alone at more than one thread). */
+  readonly peersOnly?: boolean;
 }
 
 export type ColdBackend = 'js' | 'wasm' | PeerName;

@@ -67,7 +67,7 @@ export function runtimeLabel(row: PeerRow): string {
 
 export function peersMarkdown(r: ResultOf<'peers'>, only?: { n: number }, base = ''): string {
   const out = [
-    `Median (p10-p90) ms per request; rankaware on its WASM backend, rankaware ort (its rank-aware plan as ONNX on onnxruntime-node), onnxruntime on the exported vanilla graph (onnxruntime-node native, onnxruntime-web wasm; intra-op spinning off). "RA vs X": X's time over rank-aware's (WASM); "ort vs onnxruntime-node": onnxruntime-node's time over rankaware ort's; medians of per-round ratios in one run. Each thread count ran in its own process. Chart: [peers.svg](${base}peers.svg).`,
+    `Median (p10-p90) ms per request; rankaware on its WASM backend, rankaware ort (its rank-aware plan as ONNX on onnxruntime-node), onnxruntime on the exported vanilla graph (onnxruntime-node native, onnxruntime-web wasm; intra-op spinning off). "RA vs X": X's time over rank-aware's (WASM); "ort vs onnxruntime-node": onnxruntime-node's time over rankaware ort's; medians of per-round ratios in one run. Each thread count ran in its own process; above one thread onnxruntime-web ran in a second one (its wasm threads spin between runs and slow whatever shares the cores), and its ratios are its times over the first process's medians. Chart: [peers.svg](${base}peers.svg).`,
     '',
   ];
   const present = RUNTIMES.filter((rt) => r.rows.some(rt.key));

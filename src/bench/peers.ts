@@ -3,8 +3,11 @@
  * and rank-aware plans (WASM backend) and our rank-aware plan as ONNX on onnxruntime-node (the ort
  * backend), per model, candidate count and thread count. Each thread count
  * runs in its own fresh process (onnxruntime-web fixes its thread count once per process); within it,
- * the four runtimes of each (model, N) are timed side by side in rounds, and each comparison is the
- * median of per-round ratios.
+ * the runtimes of each (model, N) are timed side by side in rounds, and each comparison is the median of
+ * per-round ratios. At more than one thread onnxruntime-web runs in a process of its own: its wasm
+ * threads spin between its runs and took the cores our workers needed (measured: the DLRM's rank-aware
+ * plan at N = 256 on two threads, 2.8 ms beside onnxruntime-node, 6.4 ms with onnxruntime-web in the
+ * process); its ratios are then its times over the other process's median.
  */
 import { createScorer } from '../scheduler/scorer.js';
 import type { Scorer } from '../scheduler/scorer.js';
@@ -13,7 +16,7 @@ import { randomModel, randomRequest } from '../model/random.js';
 import { countFlops, flopsFor } from '../plan/flops.js';
 import type { PeersConfig } from './config.js';
 import { runInChild } from './fork.js';
-import { pairedRatio, sideBySide, stat } from './measure.js';
+import { mapStat, pairedRatio, sideBySide, stat } from './measure.js';
 import type { Stat, Timing } from './measure.js';
 import { loadPeer } from './peer.js';
 import type { Peer } from './peer.js';
@@ -43,13 +46,31 @@ export interface PeersResult {
   readonly rows: readonly PeerRow[];
 }
 
+/** Whether onnxruntime-web runs in a process of its own at this thread count. */
+const webApart = (c: PeersConfig, threads: number) => threads > 1 && c.peers.includes('ort-web');
+
 export function peersSteps(c: PeersConfig): number {
-  return c.threads.length * c.models.length * c.ns.length;
+  return c.threads.reduce((a, t) => a + (webApart(c, t) ? 2 : 1), 0) * c.models.length * c.ns.length;
 }
 
 export async function runPeers(c: PeersConfig, timing: Timing, progress: Progress): Promise<PeersResult> {
   const rows: PeerRow[] = [];
-  for (const threads of c.threads) rows.push(...(await runInChild<PeerRow[]>({ kind: 'peers', config: c, threads, timing }, (label) => progress.tick(label))));
+  const tick = (label: string) => progress.tick(label);
+  for (const threads of c.threads) {
+    if (!webApart(c, threads)) {
+      rows.push(...(await runInChild<PeerRow[]>({ kind: 'peers', config: c, threads, timing }, tick)));
+      continue;
+    }
+    const main = await runInChild<PeerRow[]>({ kind: 'peers', config: { ...c, peers: c.peers.filter((p) => p !== 'ort-web') }, threads, timing }, tick);
+    const web = await runInChild<PeerRow[]>({ kind: 'peers', config: { ...c, peers: ['ort-web'], ort: false, peersOnly: true }, threads, timing }, tick);
+    rows.push(...main);
+    for (const w of web) {
+      const beside = (f: (r: PeerRow) => boolean) => main.find((r) => r.model === w.model && r.n === w.n && f(r));
+      const ra = beside((r) => (r.backend === 'wasm' || r.backend === 'js') && r.plan === 'rank-aware')!;
+      const ort = beside((r) => r.backend === 'ort');
+      rows.push({ ...w, rank_aware_speedup: mapStat(w.ms_per_request, (x) => x / ra.ms_per_request.median), ort_speedup: ort ? mapStat(w.ms_per_request, (x) => x / ort.ms_per_request.median) : null });
+    }
+  }
   return { suite: 'peers', rows };
 }
 
@@ -89,8 +110,8 @@ export async function measurePeersAt(c: PeersConfig, threads: number, timing: Ti
   for (const m of c.models) {
     const model = randomModel({ seed: 3, ...m.init });
     const first = randomRequest(model.spec, c.ns[0]!, 11);
-    // Rank-aware first: every ratio is against it.
-    const runtimes: Runtime[] = [await ours(model, 'rank-aware', threads, first), await ours(model, 'vanilla', threads, first)];
+    // Rank-aware first: every ratio is against it (peersOnly: runPeers sets the ratios).
+    const runtimes: Runtime[] = c.peersOnly ? [] : [await ours(model, 'rank-aware', threads, first), await ours(model, 'vanilla', threads, first)];
     try {
       if (c.ort) runtimes.push(await onOrt(model, threads, first));
       for (const name of c.peers) runtimes.push(peer(await loadPeer(name, model, first, { threads })));
@@ -102,7 +123,7 @@ export async function measurePeersAt(c: PeersConfig, threads: number, timing: Ti
         runtimes.forEach((r, i) => {
           const ms = stat(times[i]!);
           const flops = flopsFor(countFlops(getPlan(model, r.plan)), n);
-          rows.push({ model: m.name, backend: r.backend, plan: r.plan, n, threads: r.threads, ms_per_request: ms, candidates_per_s: (n * 1000) / ms.median, gflops: flops / ms.median / 1e6, setup_ms: r.setupMs, rank_aware_speedup: i === 0 ? null : pairedRatio(times[i]!, times[0]!), ort_speedup: ortAt < 0 || i === ortAt ? null : pairedRatio(times[i]!, times[ortAt]!) });
+          rows.push({ model: m.name, backend: r.backend, plan: r.plan, n, threads: r.threads, ms_per_request: ms, candidates_per_s: (n * 1000) / ms.median, gflops: flops / ms.median / 1e6, setup_ms: r.setupMs, rank_aware_speedup: i === 0 || c.peersOnly ? null : pairedRatio(times[i]!, times[0]!), ort_speedup: ortAt < 0 || i === ortAt ? null : pairedRatio(times[i]!, times[ortAt]!) });
         });
       }
     } finally {

@@ -223,6 +223,9 @@ export class Scorer {
 
   /** Give idle runners the next tile of the next request in turn. */
   private dispatch(): void {
+    // A request of one tile runs on the calling thread when it is free: no message to a worker and back.
+    const inline = this.pool.runners.find((r) => !r.worker && !r.dead);
+    while (inline && inline.inflight === 0 && this.pool.runners.length > 1 && this.jobs.peek()?.job.tiles === 1) this.runTile(inline, this.jobs.next()!);
     // Level by level: every idle thread gets a tile before any worker gets its queued second one.
     for (let level = 1; level <= 2; level++)
       for (const runner of this.pool.runners) {
