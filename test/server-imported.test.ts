@@ -69,6 +69,24 @@ describe('serving an imported graph (compiled)', () => {
     expect((await post(server, '/v1/score', request)).status).toBe(200);
   });
 
+  it('the Open Inference Protocol (/v2/models/NAME/infer): tensors named after the graph inputs, the same scores', async () => {
+    const request = randomImportedRequest(model.inputs, 6, mulberry32(5), 4);
+    const meta = await post(server, `/v2/models/${model.name}`);
+    expect(meta.status).toBe(200);
+    const metaInputs = meta.json.inputs as { name: string; shape: number[] }[];
+    expect(metaInputs.map((i) => i.name).sort()).toEqual(model.inputs.map((i) => i.name).sort());
+    const context = request.context as Record<string, unknown>;
+    const inputs = model.inputs.map((input) => {
+      const values = input.side === 'context' ? [context[input.name]] : (request.candidates as Record<string, unknown>[]).map((c) => c[input.name]);
+      const width = Array.isArray(values[0]) ? (values[0] as unknown[]).length : 0;
+      expect(metaInputs.find((i) => i.name === input.name)!.shape).toHaveLength(width ? 2 : 1);
+      return { name: input.name, datatype: input.dtype === 'float' ? 'FP32' : 'INT64', shape: width ? [values.length, width] : [values.length], data: values.flat() };
+    });
+    const v2 = await post(server, `/v2/models/${model.name}/infer`, { inputs });
+    expect(v2.status, v2.text).toBe(200);
+    expect((v2.json.outputs as { data: number[] }[])[0]!.data).toEqual((await post(server, '/v1/score', request)).json.scores);
+  });
+
   it('/healthz and /metrics say how it is served', async () => {
     const health = await post(server, '/healthz');
     expect(health.json).toMatchObject({ status: 'ok', backend: 'wasm', plan: 'rank-aware', threads: 1 });

@@ -163,7 +163,7 @@ describe('the scoring API', () => {
       { name: 'an unsupported Content-Type', send: { ...body(good), headers: { 'Content-Type': 'text/plain' } }, status: 415, kind: 'unsupported_media_type', error: /^Content-Type: expected "application\/json", received "text\/plain"$/ },
       { name: 'GET on /v1/score', send: { method: 'GET' }, status: 405, kind: 'method_not_allowed', error: /^\/v1\/score method: expected POST, received "GET"$/ },
       { name: 'POST on /healthz', send: { path: '/healthz', body: '{}' }, status: 405, kind: 'method_not_allowed', error: /^\/healthz method: expected GET, received "POST"$/ },
-      { name: 'an unknown path', send: { path: '/v2/score', body: '{}' }, status: 404, kind: 'not_found', error: /^path: expected one of \/v1\/score, \/healthz, \/metrics, received "\/v2\/score"$/ },
+      { name: 'an unknown path', send: { path: '/v2/score', body: '{}' }, status: 404, kind: 'not_found', error: /^path: expected one of \/v1\/score, \/healthz, \/metrics, or \/v2\/models\/[^/]+\/infer \(Open Inference Protocol\), received "\/v2\/score"$/ },
     ];
     for (const c of cases)
       it(c.name, async () => {

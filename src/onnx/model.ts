@@ -7,6 +7,7 @@ import { RankawareError, show } from '../errors.js';
 import { checkScores } from '../engine.js';
 import type { ScoreResult } from '../scheduler/types.js';
 import type { PlanMode } from '../plan/ir.js';
+import type { ModelSpec } from '../model/spec.js';
 import { evaluateGraph } from './interpreter/evaluate.js';
 import { size } from './interpreter/tensor.js';
 import type { OnnxGraph } from './reader/onnx-graph.js';
@@ -67,15 +68,17 @@ export interface StagedGraph {
 /** The rank-aware graph passes (./passes), in order: the rank-aware plans run the graph they leave. */
 const GRAPH_PASSES = [splitConcatPieces, splitOuterBlocks, splitPairRuns, foldLinearTerms] as const;
 
-/** How an imported graph is scored: compiled (rank-aware, vanilla) or on the float64 interpreter. */
 /** What compileModel puts in front of a native model's graph (src/onnx/native-graph.ts). */
 export interface NativeRequests {
+  /** The native model's spec: its request fields (the server's Open Inference tensors). */
+  readonly spec: ModelSpec;
   prepare(request: unknown): unknown;
   prepareContext(context: unknown): unknown;
   /** A random request of the model's format (bench, tests): n candidates, a history of `historyLength`. */
   random(n: number, seed: number, historyLength?: number): { context: Record<string, unknown>; candidates: Record<string, unknown>[] };
 }
 
+/** How an imported graph is scored: compiled (rank-aware, vanilla) or on the float64 interpreter. */
 export type ImportedPlan = PlanMode | 'interpret' | 'interpret-vanilla';
 
 export class ImportedModel {

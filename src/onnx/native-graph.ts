@@ -35,6 +35,7 @@ export function compileModel(model: Model): ImportedModel {
     return { ...(context as Record<string, unknown>), ...historyInputs(spec, context as Record<string, unknown>) };
   };
   m.native = {
+    spec,
     prepare(request) {
       checkRequestShape(request);
       const context = prepareContext(request.context);

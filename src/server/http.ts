@@ -6,6 +6,7 @@
  *   POST /v1/score   request JSON (docs/model-format.md) -> {"scores": [...], "backend", "plan", "timing"}
  *   GET  /healthz    200 {"status": "ok", ...}; 503 {"status": "draining"} once shutdown began
  *   GET  /metrics    Prometheus text
+ *   /v2/...          the Open Inference Protocol (KServe v2, Triton's HTTP API): open-inference.ts
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RankawareError, show } from '../errors.js';
@@ -18,6 +19,8 @@ import type { IdleGc } from './idle-gc.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
 import { discard, readBytes } from './read-bytes.js';
 import type { ServerMetrics } from './server-metrics.js';
+import { decodeInferRequest, inferResponse, modelMetadata, openInferenceRoute } from './open-inference.js';
+import type { OpenInferenceModel } from './open-inference.js';
 
 export interface ApiLimits {
   /** Request bodies above this many bytes get 413. */
@@ -43,6 +46,8 @@ export interface Api {
   readonly state: ApiState;
   /** Collects the garbage of a burst once the server idles (serve.ts). */
   readonly idleGc?: IdleGc;
+  /** The served model as the Open Inference Protocol's routes name and describe it. */
+  readonly openInference: OpenInferenceModel;
 }
 
 /** Why a request failed, as counted in rankaware_request_errors_total{kind}. */
@@ -88,7 +93,8 @@ export const MAX_HEADERS = 100;
 export function createHandler(api: Api): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
-    const entry = Object.hasOwn(ROUTES, path) ? ROUTES[path]! : undefined;
+    const v2 = path === '/v2' || path.startsWith('/v2/') ? openInferenceRoute(path, api.openInference.name) : undefined;
+    const entry = Object.hasOwn(ROUTES, path) ? ROUTES[path]! : v2 && 'method' in v2 ? v2 : undefined;
     const route = entry?.route ?? 'unknown';
     trackRequest(req, res);
     api.metrics.requestsOpen++;
@@ -115,7 +121,9 @@ export function createHandler(api: Api): (req: IncomingMessage, res: ServerRespo
       res.setHeader('Connection', 'close');
       return fail(api, req, res, new HttpFailure(431, 'too_many_headers', new RankawareError('request headers', `at most ${MAX_HEADERS} headers`, `${req.rawHeaders.length / 2}`, 'format')));
     }
-    if (!entry) return fail(api, req, res, new HttpFailure(404, 'not_found', new RankawareError('path', `one of ${Object.keys(ROUTES).join(', ')}`, show(path))));
+    if (v2 && !('method' in v2))
+      return fail(api, req, res, new HttpFailure(404, 'not_found', new RankawareError('model name', `the served model, ${show(api.openInference.name)}`, show(v2.name), 'unknown')));
+    if (!entry) return fail(api, req, res, new HttpFailure(404, 'not_found', new RankawareError('path', `one of ${Object.keys(ROUTES).join(', ')}, or /v2/models/${api.openInference.name}/infer (Open Inference Protocol)`, show(path))));
     // HEAD is GET without a body (node:http drops the body itself).
     const method = req.method === 'HEAD' && entry.method === 'GET' ? 'GET' : req.method;
     if (method !== entry.method)
@@ -127,8 +135,20 @@ export function createHandler(api: Api): (req: IncomingMessage, res: ServerRespo
       res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE });
       return void res.end(api.metrics.render());
     }
-    void scoreRoute(api, req, res);
+    if (entry.route === 'v2_infer') return void scoreRoute(api, req, res, 'v2');
+    if (entry.route.startsWith('v2_')) return openInferenceInfo(api, req, res, entry.route);
+    void scoreRoute(api, req, res, 'v1');
   };
+}
+
+/** The Open Inference Protocol's metadata, liveness and readiness routes. */
+function openInferenceInfo(api: Api, req: IncomingMessage, res: ServerResponse, route: string): void {
+  discard(req);
+  const ready = !api.state.draining;
+  if (route === 'v2_live') return sendJson(api, res, 200, { live: true });
+  if (route === 'v2_ready' || route === 'v2_model_ready') return sendJson(api, res, ready ? 200 : 503, { ready });
+  if (route === 'v2_server') return sendJson(api, res, 200, { name: 'rankaware', version: api.openInference.serverVersion, extensions: [] });
+  sendJson(api, res, 200, modelMetadata(api.openInference));
 }
 
 function health(api: Api, res: ServerResponse): void {
@@ -137,7 +157,8 @@ function health(api: Api, res: ServerResponse): void {
   sendJson(api, res, api.state.draining ? 503 : 200, body);
 }
 
-async function scoreRoute(api: Api, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** POST /v1/score (request JSON), or POST /v2/models/NAME/infer (Open Inference tensors): one scoring path. */
+async function scoreRoute(api: Api, req: IncomingMessage, res: ServerResponse, protocol: 'v1' | 'v2'): Promise<void> {
   const started = performance.now();
   const controller = new AbortController();
   // The client hung up before its answer: drop the request's pending tiles.
@@ -148,13 +169,17 @@ async function scoreRoute(api: Api, req: IncomingMessage, res: ServerResponse): 
   api.metrics.inFlight++;
   try {
     checkContentType(req);
-    const request = parseRequest(await readBody(api, req), api.limits.maxCandidates);
+    const json = parseJson(await readBody(api, req));
+    const infer = protocol === 'v2' ? decodeInferRequest(json, api.openInference) : undefined;
+    const request = checkRequest(infer ? infer.request : json, api.limits.maxCandidates);
     // One encoding of the context: the cache key is derived from it, and a miss's context stage runs on it.
     const cached = api.cache.lookup(request.context);
     const result = await api.scorer.score(request, { signal: controller.signal, contextKey: cached?.contextKey, encodedContext: cached?.encodedContext });
     const totalMs = performance.now() - started;
     api.metrics.observeScored(result.scores.length, totalMs / 1000);
-    sendJson(api, res, 200, { scores: result.scores, backend: result.backend, plan: result.plan, timing: timingOf(result, totalMs, cached !== undefined) });
+    const timing = timingOf(result, totalMs, cached !== undefined);
+    if (infer) sendJson(api, res, 200, inferResponse(api.openInference, infer.id, result.scores, { backend: result.backend, plan: result.plan, total_ms: timing.totalMs, context_cache: timing.contextCache }));
+    else sendJson(api, res, 200, { scores: result.scores, backend: result.backend, plan: result.plan, timing });
   } catch (e) {
     if (controller.signal.aborted || res.destroyed) {
       api.metrics.errors.inc({ kind: 'client_closed' });
@@ -321,7 +346,7 @@ export class NestingScan {
   }
 }
 
-function parseRequest(body: Body, maxCandidates: number): ParsedRequest {
+function parseJson(body: Body): unknown {
   const deep = body.tooDeepAt;
   if (deep >= 0)
     throw new HttpFailure(400, 'too_deep', new RankawareError('request body', `JSON nested at most ${MAX_JSON_DEPTH} deep (a request nests 4)`, `arrays or objects nested deeper, at byte ${deep}`, 'format'));
@@ -332,6 +357,10 @@ function parseRequest(body: Body, maxCandidates: number): ParsedRequest {
     const message = (e as Error).message.replace(/\s*[\r\n]+\s*/g, ' ');
     throw new HttpFailure(400, 'bad_json', new RankawareError('request body', 'valid JSON', body.bytes === 0 ? 'an empty body' : `a parse error (${message})`, 'format'));
   }
+  return json;
+}
+
+function checkRequest(json: unknown, maxCandidates: number): ParsedRequest {
   // The outer shape first: the context cache's key is derived before the scorer sees the request.
   checkRequestShape(json);
   // Refused before any encoding work: the limit protects the server's memory and time.
