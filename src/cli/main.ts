@@ -45,6 +45,10 @@ const USAGE = `rankaware: exact rank-aware inference for recommender ranking mod
   rankaware export-onnx --model DIR --plan rank-aware --out OUTDIR
       The rank-aware plan as ONNX: rank-aware.onnx (both stages, one run), context.onnx and
       candidates.onnx (the stages apart, for a context cache) and rank-aware.json (how they connect).
+  rankaware export-triton --model DIR --out REPO [--name NAME] [--device cpu|gpu] [--instances I] [--storage-uri URI] [--cache-mb MB]
+      A Triton Inference Server model repository of the rank-aware plan: an ensemble of the context stage
+      (its response cache on: a returning context skips it) and the candidate stage, on onnxruntime, and
+      REPO/inferenceservice.yaml, a KServe InferenceService serving it (docs/server.md).
   rankaware bench --model DIR --n 256[,1024] [--backend auto|wasm|webgpu|js] [--plan vanilla,rank-aware] [--threads 1,2] [--concurrency C] [--peer ort-node,ort-web] [--json]
       Warm latency (or, with --concurrency, throughput with C requests in flight) per plan, N and thread
       count, cold start, and onnxruntime on the exported vanilla graph, all in one run.
@@ -237,6 +241,16 @@ const COMMANDS: Record<string, Command> = {
       const bytes = exportOnnx(model);
       await writeFile(file, bytes);
       out(`wrote ${file} (${bytes.byteLength} bytes, vanilla graph, opset 17)`);
+    },
+  },
+  'export-triton': {
+    options: { model: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' }, device: { type: 'string' }, instances: { type: 'string' }, 'storage-uri': { type: 'string' }, 'cache-mb': { type: 'string' } },
+    async run(v, out) {
+      const { exportTritonDir } = await import('../onnx/triton/cli.js');
+      const cacheMb = v['cache-mb'] === undefined ? undefined : Number(v['cache-mb']);
+      if (cacheMb !== undefined && !(Number.isFinite(cacheMb) && cacheMb > 0)) throw new RankawareError('--cache-mb', 'a positive number of MiB', show(v['cache-mb']));
+      const device = v.device as 'cpu' | 'gpu' | undefined;
+      out(await exportTritonDir(need(v, 'model'), need(v, 'out'), { name: v.name as string | undefined, device, instances: v.instances === undefined ? undefined : int(v, 'instances', 1), storageUri: v['storage-uri'] as string | undefined, cacheMb }));
     },
   },
   bench: {
