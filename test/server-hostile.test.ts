@@ -354,7 +354,7 @@ describe('a worker that dies under load', () => {
       JSON.parse(replies[63]!.text).scores.forEach((x: number, i: number) => expect(Math.abs(x - reference[i]!)).toBeLessThanOrEqual(1e-5));
       expect(server.scorer.stats.workersReplaced).toBe(before.workersReplaced + 2);
       expect(server.scorer.stats.tilesRetried).toBeGreaterThan(before.tilesRetried);
-      expect(server.scorer.stats.duplicateResults).toBe(0);
+      expect((server.scorer as Scorer).stats.duplicateResults).toBe(0);
       expect(server.metrics.errors.get({ kind: 'internal' })).toBe(0);
     } finally {
       await server.close();

@@ -43,17 +43,20 @@ function plan(v: Values): PlanMode | undefined {
   return p;
 }
 
-function backend(v: Values): 'auto' | 'js' | 'wasm' | undefined {
+function backend(v: Values): 'auto' | 'js' | 'wasm' | 'ort' | undefined {
   const b = text(v, 'backend');
-  if (b !== undefined && b !== 'auto' && b !== 'js' && b !== 'wasm') throw new RankawareError('--backend', '"auto", "wasm" or "js" (the server runs on CPU threads)', show(b));
+  if (b !== undefined && b !== 'auto' && b !== 'js' && b !== 'wasm' && b !== 'ort')
+    throw new RankawareError('--backend', '"auto", "wasm", "js" (the server runs on CPU threads) or "ort" (onnxruntime-node)', show(b));
   return b;
 }
 
-export const SERVE_USAGE = `  rankaware serve --model DIR [--port 8080] [--host 0.0.0.0] [--threads T] [--backend auto|wasm|js] [--plan rank-aware|vanilla]
+export const SERVE_USAGE = `  rankaware serve --model DIR [--port 8080] [--host 0.0.0.0] [--threads T] [--backend auto|wasm|js|ort] [--plan rank-aware|vanilla]
                   [--context-cache-mb 64] [--max-body-bytes 8388608] [--max-candidates 10000] [--max-in-flight 64]
                   [--max-queued 1024] [--drain-timeout 30s] [--headers-timeout 10s] [--request-timeout 30s]
                   [--body-timeout 3s] [--keep-alive-timeout 65s] [--max-connections 2048]
-      HTTP scoring: POST /v1/score (request JSON), GET /healthz, GET /metrics (Prometheus). SIGTERM drains.
+      HTTP scoring: POST /v1/score (request JSON), GET /healthz, GET /metrics (Prometheus), and the Open
+      Inference Protocol (KServe v2): POST /v2/models/NAME/infer, GET /v2/models/NAME. SIGTERM drains.
+      --backend ort: the rank-aware plan on onnxruntime-node (installed beside rankaware), T intra-op threads.
   rankaware load --url http://HOST:PORT [--concurrency 64] [--duration 30s] [--warmup 2s]
                  (--request FILE.json | --model DIR [--candidates 256] [--users 1]) [--json]
       Closed-loop load: each of C clients sends its next request when the last one returns; prints RPS,

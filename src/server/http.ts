@@ -12,8 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RankawareError, show } from '../errors.js';
 import { closeAfterResponse, isOverCap, trackRequest } from './connections.js';
 import { checkRequestShape } from '../model/request.js';
-import type { ServingScorer } from './serving-scorer.js';
-import type { ScorerResult } from '../scheduler/types.js';
+import type { ServingResult, ServingScorer } from './serving-scorer.js';
 import type { ContextCache } from './context-cache.js';
 import type { IdleGc } from './idle-gc.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
@@ -221,7 +220,7 @@ function watchHalfClose(req: IncomingMessage, res: ServerResponse): void {
   });
 }
 
-function timingOf(result: ScorerResult, totalMs: number, cacheOn: boolean) {
+function timingOf(result: ServingResult, totalMs: number, cacheOn: boolean) {
   const t = result.timing;
   return { totalMs, contextMs: t.contextMs, queuedMs: t.queuedMs, candidatesMs: t.candidatesMs, tiles: t.tiles, contextCache: cacheOn ? (t.contextCache ?? 'miss') : 'off' };
 }

@@ -19,6 +19,9 @@ import { createImportedScorer } from '../onnx/scorer/scorer.js';
 import type { ImportedScorer } from '../onnx/scorer/scorer.js';
 import type { Scorer } from '../scheduler/scorer.js';
 import { ImportedModel } from '../onnx/model.js';
+import { compileModel } from '../onnx/native-graph.js';
+import { createOrtScorer } from '../onnx/ort/scorer.js';
+import { OrtServingScorer } from './ort-serving.js';
 import { isCompiledDir, isImportedDir, loadCompiledDir } from '../onnx/dir.js';
 import { guardConnections } from './connections.js';
 import { ContextCache, modelDigest } from './context-cache.js';
@@ -37,8 +40,11 @@ export interface ServeOptions {
   readonly port?: number;
   /** Default '0.0.0.0' (every interface, as a container needs). */
   readonly host?: string;
-  /** Default 'auto': WASM where it compiles, else js (the server scores on CPU threads). */
-  readonly backend?: 'auto' | 'js' | 'wasm';
+  /**
+   * Default 'auto': WASM where it compiles, else js (the server scores on CPU threads). 'ort': the
+   * rank-aware plan as ONNX on onnxruntime-node (installed beside rankaware), `threads` intra-op threads.
+   */
+  readonly backend?: 'auto' | 'js' | 'wasm' | 'ort';
   readonly plan?: PlanMode;
   /** Threads scoring tiles (default: the hardware's cores). */
   readonly threads?: number;
@@ -74,8 +80,8 @@ export interface RunningServer {
   readonly listening: string;
   readonly port: number;
   readonly server: Server;
-  /** The worker-pool scorer of a native model, or an imported graph's (ImportedScorer). */
-  readonly scorer: Scorer | ImportedScorer;
+  /** The worker-pool scorer of a native model, an imported graph's (ImportedScorer), or onnxruntime's (--backend ort). */
+  readonly scorer: Scorer | ImportedScorer | OrtServingScorer;
   readonly cache: ContextCache;
   readonly metrics: ServerMetrics;
   /**
@@ -134,8 +140,16 @@ function checkNumber(name: string, value: number | undefined, min: number, integ
 }
 
 /** The scorer and context cache of a served model: the worker-pool scorer, or an imported graph's. */
-async function scorerFor(options: ServeOptions, cacheBytes: number): Promise<{ scorer: Scorer | ImportedScorer; cache: ContextCache }> {
+async function scorerFor(options: ServeOptions, cacheBytes: number): Promise<{ scorer: Scorer | ImportedScorer | OrtServingScorer; cache: ContextCache }> {
   const model = options.model;
+  if (options.backend === 'ort') {
+    if (options.plan === 'vanilla') throw new RankawareError('--plan', '"rank-aware" with --backend ort (it runs the rank-aware plan\'s ONNX graphs)', '"vanilla"');
+    const compiled = model instanceof ImportedModel ? model : compileModel(model);
+    // On a worker thread: onnxruntime-node's run would block the event loop (health checks, the next request's body).
+    const ort = await createOrtScorer(compiled, { threads: options.threads, workers: 1, maxContextBytes: cacheBytes, maxInFlight: options.maxInFlight, maxQueued: options.maxQueued });
+    const scorer = new OrtServingScorer(ort);
+    return { scorer, cache: new ContextCache(scorer, (context) => importedContextKey(compiled, options.modelVersion, context), options.modelVersion, cacheBytes) };
+  }
   if (model instanceof ImportedModel) {
     const engine = options.backend === 'js' ? 'js' : 'wasm';
     const scorer = await createImportedScorer(model, { plan: options.plan, engine, threads: options.threads, maxInFlight: options.maxInFlight, maxQueued: options.maxQueued, maxContextBytes: cacheBytes });

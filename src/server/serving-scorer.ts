@@ -7,14 +7,31 @@ import { createHash } from 'node:crypto';
 import type { ImportedModel } from '../onnx/model.js';
 import type { Value } from '../onnx/interpreter/tensor.js';
 import type { ContextUsage } from '../scheduler/contexts.js';
-import type { ScoreRequest, ScorerInfo, ScorerResult, ScorerStats } from '../scheduler/types.js';
+import type { BackendName } from '../backends/backend.js';
+import type { PlanMode } from '../plan/ir.js';
+import type { ScoreRequest, ScorerStats, ScoreTiming } from '../scheduler/types.js';
+
+/** How a served model is scored: rankaware's own backends, or the rank-aware plan on onnxruntime (ort). */
+export interface ServingInfo {
+  readonly backend: BackendName | 'ort';
+  readonly plan: PlanMode;
+  readonly threads: number;
+  readonly mode: string;
+}
+
+export interface ServingResult {
+  readonly scores: number[];
+  readonly backend: BackendName | 'ort';
+  readonly plan: PlanMode;
+  readonly timing: ScoreTiming;
+}
 
 export interface ServingScorer {
-  readonly info: ScorerInfo;
-  readonly stats: ScorerStats;
+  readonly info: ServingInfo;
+  readonly stats: Pick<ScorerStats, 'tilesRetried' | 'workersReplaced'>;
   readonly contextUsage: ContextUsage;
   hasContextKey(key: string): boolean;
-  score(request: ScoreRequest, options?: { readonly signal?: AbortSignal; readonly contextKey?: string; readonly encodedContext?: unknown }): Promise<ScorerResult>;
+  score(request: ScoreRequest, options?: { readonly signal?: AbortSignal; readonly contextKey?: string; readonly encodedContext?: unknown }): Promise<ServingResult>;
   dispose(): void;
 }
 

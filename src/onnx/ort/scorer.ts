@@ -5,45 +5,75 @@
  * context key and a context cache it runs the context graph on a miss, keeps its handoff tensors, and
  * runs only the candidate graph on a hit. onnxruntime-node is loaded when this backend is asked for, with
  * a clear error when it is not installed. Requests are checked and encoded by the model's own rules
- * (ImportedModel.encode), as on every other backend.
+ * (ImportedModel.encode), as on every other backend. The sessions run on the calling thread, or with
+ * `workers` on worker threads (./pool.ts: onnxruntime-node's run blocks the thread that calls it).
  */
 import { RankawareError, show } from '../../errors.js';
 import { checkScores } from '../../engine.js';
 import type { Value } from '../interpreter/tensor.js';
 import type { ImportedModel } from '../model.js';
 import { exportRankAwareOnnx } from '../rank-aware-onnx.js';
+import { encodeCandidateInputs } from '../request.js';
+import { Admission } from '../../scheduler/admission.js';
 import type { RankAwareManifest } from '../rank-aware-onnx.js';
 
+import { InThreadRunner, WorkerRunner } from './pool.js';
+import type { OrtRunner, PlainTensor } from './pool.js';
+
 type Ort = typeof import('onnxruntime-node');
-type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
-type OrtTensor = InstanceType<Ort['Tensor']>;
 
 export interface OrtScorerOptions {
   /** onnxruntime's intra-op threads per run (default 1). */
   readonly threads?: number;
+  /**
+   * Worker threads holding the sessions (default 0: the calling thread). A server wants at least 1:
+   * onnxruntime-node's run blocks the thread that calls it, and with it the event loop.
+   */
+  readonly workers?: number;
   /** onnxruntime execution providers, in order of preference (default ["cpu"]). */
   readonly executionProviders?: readonly string[];
   /** Contexts the cache keeps (by the score call's contextKey, least recently used out first; default 0: off). */
   readonly maxContexts?: number;
+  /** The cache's bound in bytes of the kept tensors (default: none beyond maxContexts). */
+  readonly maxContextBytes?: number;
+  /** Requests run at once (default 64), and waiting beyond them (default 1024; more are refused: overloaded). */
+  readonly maxInFlight?: number;
+  readonly maxQueued?: number;
 }
 
 export interface OrtScoreOptions {
   /** Cache the context stage under this key (it must identify the context). */
   readonly contextKey?: string;
+  /** `request.context` already encoded by `model.encodeContext` (whoever derived contextKey from it). */
+  readonly encodedContext?: Map<string, Value>;
+  /** Abort a request still waiting for its turn. */
+  readonly signal?: AbortSignal;
 }
 
 export interface OrtScorerInfo {
   readonly backend: 'ort';
   readonly plan: 'rank-aware';
   readonly threads: number;
+  readonly workers: number;
   readonly executionProviders: readonly string[];
   readonly maxContexts: number;
+  /** The cache's byte bound (Infinity: maxContexts alone bounds it). */
+  readonly maxContextBytes: number;
   readonly reason: string;
 }
 
 export interface OrtScores {
   readonly scores: number[];
-  readonly timing: { readonly contextMs: number; readonly candidatesMs: number; readonly contextCache?: 'hit' | 'miss' };
+  readonly timing: { readonly contextMs: number; readonly candidatesMs: number; readonly queuedMs: number; readonly contextCache?: 'hit' | 'miss' };
+}
+
+/** The context cache's counters (the shape of the other scorers' contextUsage). */
+export interface OrtContextUsage {
+  readonly handles: number;
+  readonly bytes: number;
+  readonly hits: number;
+  readonly misses: number;
+  readonly evictions: number;
 }
 
 /** onnxruntime-node, or a RankawareError saying how to get it. */
@@ -55,34 +85,61 @@ export async function loadOrt(): Promise<Ort> {
   }
 }
 
-function tensorOf(ort: Ort, v: Value): OrtTensor {
+function tensorOf(v: Value): PlainTensor {
   const dims = [...v.shape];
-  if (v.dtype === 'float') return new ort.Tensor('float32', Float32Array.from(v.data), dims);
-  if (v.dtype === 'int') return new ort.Tensor('int64', BigInt64Array.from(v.data, (x) => BigInt(x)), dims);
-  return new ort.Tensor('bool', Uint8Array.from(v.data), dims);
+  if (v.dtype === 'float') return { type: 'float32', data: Float32Array.from(v.data), dims };
+  if (v.dtype === 'int') return { type: 'int64', data: BigInt64Array.from(v.data, (x) => BigInt(x)), dims };
+  return { type: 'bool', data: Uint8Array.from(v.data), dims };
 }
 
 const checkInt = (name: string, value: unknown, min: number) => {
   if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < min)) throw new RankawareError(`options.${name}`, `an integer >= ${min}`, show(value));
 };
 
+const tensorBytes = (tensors: Record<string, PlainTensor>) => Object.values(tensors).reduce((a, t) => a + (t.data as ArrayBufferView).byteLength, 0);
+
 export class OrtScorer {
-  private readonly contexts = new Map<string, Record<string, OrtTensor>>();
+  /** The context cache, least recently used first: each context's handoff tensors and their bytes. */
+  private readonly contexts = new Map<string, { readonly handoff: Record<string, PlainTensor>; readonly bytes: number }>();
+  private readonly counters = { bytes: 0, hits: 0, misses: 0, evictions: 0 };
+  private readonly admission: Admission;
   private disposed = false;
 
   private constructor(
-    private readonly ort: Ort,
     private readonly model: ImportedModel,
     private readonly manifest: RankAwareManifest,
-    private readonly single: Session,
-    private readonly context: Session,
-    private readonly candidates: Session,
+    private readonly runner: OrtRunner,
     readonly info: OrtScorerInfo,
-  ) {}
+    limits: { readonly maxInFlight: number; readonly maxQueued: number },
+  ) {
+    this.admission = new Admission(limits);
+  }
+
+  get contextUsage(): OrtContextUsage {
+    return { handles: this.contexts.size, ...this.counters };
+  }
+
+  hasContextKey(key: string): boolean {
+    return this.contexts.has(key);
+  }
+
+  /** With workers: make worker `index` exit, as a crash would (tests of its replacement). */
+  injectFault(index: number): void {
+    if (this.runner instanceof WorkerRunner) this.runner.injectFault(index);
+  }
+
+  /** Worker threads alive now (0 without workers). */
+  get liveWorkers(): number {
+    return this.runner instanceof WorkerRunner ? this.runner.live : 0;
+  }
 
   static async create(model: ImportedModel, options: OrtScorerOptions = {}): Promise<OrtScorer> {
     checkInt('threads', options.threads, 1);
+    checkInt('workers', options.workers, 0);
     checkInt('maxContexts', options.maxContexts, 0);
+    checkInt('maxContextBytes', options.maxContextBytes, 0);
+    checkInt('maxInFlight', options.maxInFlight, 1);
+    checkInt('maxQueued', options.maxQueued, 0);
     const providers = options.executionProviders ?? ['cpu'];
     if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => typeof p !== 'string'))
       throw new RankawareError('options.executionProviders', 'a non-empty list of onnxruntime execution provider names ("cpu", "cuda", "dml", "coreml")', show(providers));
@@ -91,54 +148,94 @@ export class OrtScorer {
     const threads = options.threads ?? 1;
     // Spinning intra-op threads would keep burning a core after each run.
     const sessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: [...providers], extra: { session: { intra_op: { allow_spinning: '0' } } } };
-    let sessions: Session[];
+    const workers = options.workers ?? 0;
+    let runner: OrtRunner;
     try {
-      sessions = await Promise.all([graphs.single, graphs.context, graphs.candidates].map((bytes) => ort.InferenceSession.create(bytes, sessionOptions)));
+      const graphBytes = { single: graphs.single, context: graphs.context, candidates: graphs.candidates };
+      runner = workers > 0 ? await WorkerRunner.create(workers, { graphs: graphBytes, sessionOptions }) : await InThreadRunner.create(ort, graphBytes, sessionOptions);
     } catch (e) {
+      if (e instanceof RankawareError) throw e;
       throw new RankawareError('backend "ort"', `onnxruntime sessions of the rank-aware graphs on ${providers.join(', ')}`, `an error (${e instanceof Error ? e.message : String(e)})`, 'unavailable');
     }
-    const maxContexts = options.maxContexts ?? 0;
+    const maxContexts = options.maxContexts ?? (options.maxContextBytes ? Number.MAX_SAFE_INTEGER : 0);
     const info: OrtScorerInfo = {
       backend: 'ort',
       plan: 'rank-aware',
       threads,
+      workers,
       executionProviders: providers,
       maxContexts,
-      reason: `the rank-aware plan as ONNX (${graphs.manifest.handoff.length} values handed from the context stage to the candidates) on onnxruntime-node, ${providers.join(', ')}, ${threads} intra-op thread${threads === 1 ? '' : 's'}`,
+      maxContextBytes: options.maxContextBytes ?? Infinity,
+      reason: `the rank-aware plan as ONNX (${graphs.manifest.handoff.length} values handed from the context stage to the candidates) on onnxruntime-node, ${providers.join(', ')}, ${threads} intra-op thread${threads === 1 ? '' : 's'}${workers > 0 ? ` on ${workers} worker thread${workers === 1 ? '' : 's'}` : ''}`,
     };
-    return new OrtScorer(ort, model, graphs.manifest, sessions[0]!, sessions[1]!, sessions[2]!, info);
+    return new OrtScorer(model, graphs.manifest, runner, info, { maxInFlight: options.maxInFlight ?? 64, maxQueued: options.maxQueued ?? 1024 });
   }
 
   async score(request: unknown, options: OrtScoreOptions = {}): Promise<OrtScores> {
     if (this.disposed) throw new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer', 'unavailable');
-    const key = options.contextKey;
+    const { contextKey: key, signal } = options;
     if (key !== undefined && typeof key !== 'string') throw new RankawareError('options.contextKey', 'a string', show(key));
-    const encoded = this.model.encode(request);
-    const feeds = (names: readonly { readonly name: string }[], from: Map<string, Value>, into: Record<string, OrtTensor> = {}) => {
-      for (const { name } of names) into[name] = tensorOf(this.ort, from.get(name)!);
-      return into;
-    };
+    signal?.throwIfAborted();
+    const cached = key !== undefined && this.info.maxContexts > 0;
+    // Encoded before the queue: a bad request is refused at once. A cached context is not encoded again.
+    let encoded: { context?: Map<string, Value>; candidates: Map<string, Value>; n: number };
+    if (options.encodedContext || (cached && this.contexts.has(key))) {
+      if (typeof request !== 'object' || request === null) throw new RankawareError('request', 'an object {"context": {...}, "candidates": [...]}', show(request));
+      const { feeds, n } = encodeCandidateInputs(this.model.inputs, (request as { candidates?: unknown }).candidates);
+      encoded = { context: options.encodedContext, candidates: feeds, n };
+    } else encoded = this.model.encode(request);
+    const queued = performance.now();
+    await this.admission.admit(signal);
     const t0 = performance.now();
-    if (key === undefined || this.info.maxContexts === 0) {
-      const out = await this.single.run(feeds(this.manifest.candidateInputs, encoded.candidates, feeds(this.manifest.contextInputs, encoded.context)));
-      return { scores: this.scoresOf(out, encoded.n), timing: { contextMs: 0, candidatesMs: performance.now() - t0 } };
+    try {
+      const feeds = (names: readonly { readonly name: string }[], from: Map<string, Value>, into: Record<string, PlainTensor> = {}) => {
+        for (const { name } of names) into[name] = tensorOf(from.get(name)!);
+        return into;
+      };
+      const scores = this.manifest.outputs.slice(0, 1);
+      const context = () => encoded.context ?? this.model.encodeContext((request as { context?: unknown }).context);
+      if (!cached) {
+        const out = await this.runner.run('single', feeds(this.manifest.candidateInputs, encoded.candidates, feeds(this.manifest.contextInputs, context())), scores);
+        return { scores: this.scoresOf(out, encoded.n), timing: { contextMs: 0, candidatesMs: performance.now() - t0, queuedMs: t0 - queued } };
+      }
+      let entry = this.contexts.get(key);
+      const hit = entry !== undefined;
+      if (entry) {
+        // Most recently used last.
+        this.contexts.delete(key);
+        this.contexts.set(key, entry);
+        this.counters.hits++;
+      } else {
+        const ctx = await this.runner.run('context', feeds(this.manifest.contextInputs, context()), this.manifest.handoff.map((h) => h.from));
+        const handoff = Object.fromEntries(this.manifest.handoff.map((h) => [h.name, ctx[h.from]!]));
+        entry = { handoff, bytes: tensorBytes(handoff) };
+        this.counters.misses++;
+        this.keep(key, entry);
+      }
+      const t1 = performance.now();
+      const out = await this.runner.run('candidates', feeds(this.manifest.candidateInputs, encoded.candidates, { ...entry.handoff }), scores);
+      return { scores: this.scoresOf(out, encoded.n), timing: { contextMs: t1 - t0, candidatesMs: performance.now() - t1, queuedMs: t0 - queued, contextCache: hit ? 'hit' : 'miss' } };
+    } finally {
+      this.admission.release();
     }
-    let handoff = this.contexts.get(key);
-    const hit = handoff !== undefined;
-    if (handoff) {
-      this.contexts.delete(key);
-    } else {
-      const ctx = await this.context.run(feeds(this.manifest.contextInputs, encoded.context));
-      handoff = Object.fromEntries(this.manifest.handoff.map((h) => [h.name, ctx[h.from]!]));
-      if (this.contexts.size >= this.info.maxContexts) this.contexts.delete(this.contexts.keys().next().value!);
-    }
-    this.contexts.set(key, handoff);
-    const t1 = performance.now();
-    const out = await this.candidates.run(feeds(this.manifest.candidateInputs, encoded.candidates, { ...handoff }));
-    return { scores: this.scoresOf(out, encoded.n), timing: { contextMs: t1 - t0, candidatesMs: performance.now() - t1, contextCache: hit ? 'hit' : 'miss' } };
   }
 
-  private scoresOf(out: Record<string, OrtTensor>, n: number): number[] {
+  /** Cache a context, dropping the least recently used beyond the count and byte bounds. */
+  private keep(key: string, entry: { readonly handoff: Record<string, PlainTensor>; readonly bytes: number }): void {
+    const maxBytes = this.info.maxContextBytes;
+    if (entry.bytes > maxBytes) return;
+    this.contexts.delete(key);
+    this.contexts.set(key, entry);
+    this.counters.bytes += entry.bytes;
+    for (const [k, e] of this.contexts) {
+      if (this.contexts.size <= this.info.maxContexts && this.counters.bytes <= maxBytes) break;
+      this.contexts.delete(k);
+      this.counters.bytes -= e.bytes;
+      this.counters.evictions++;
+    }
+  }
+
+  private scoresOf(out: Record<string, PlainTensor>, n: number): number[] {
     const data = out[this.manifest.outputs[0]!]!.data as Float32Array;
     if (data.length !== n) throw new Error(`import bug: ${data.length} scores for ${n} candidates`);
     return checkScores(data);
@@ -148,8 +245,9 @@ export class OrtScorer {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    this.admission.rejectWaiting(new RankawareError('scorer', 'a scorer that is not disposed', 'a disposed scorer', 'unavailable'));
     this.contexts.clear();
-    await Promise.all([this.single, this.context, this.candidates].map((s) => s.release()));
+    await this.runner.dispose();
   }
 }
 
