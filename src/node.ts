@@ -24,7 +24,10 @@ export { requestFlops } from './onnx/request-flops.js';
 // The rank-aware plan as ONNX, and the ort backend that runs it on onnxruntime-node (loaded when asked for).
 export { exportRankAwareOnnx, RANK_AWARE_FORMAT } from './onnx/rank-aware-onnx.js';
 export type { RankAwareOnnx, RankAwareManifest } from './onnx/rank-aware-onnx.js';
-export { createOrtScorer, OrtScorer, loadOrt } from './onnx/ort/scorer.js';
+export { OrtScorer } from './onnx/ort/scorer.js';
+export { createOrtScorer, loadOrt } from './onnx/ort/node.js';
+export { createOrtWebScorer } from './onnx/ort/web.js';
+export type { OrtWebScorerOptions } from './onnx/ort/web.js';
 export type { OrtScorerOptions, OrtScoreOptions, OrtScorerInfo, OrtScores } from './onnx/ort/scorer.js';
 export type { RequestFlops } from './onnx/request-flops.js';
 export { historyInputs, lengthBucket, readHistory } from './model/sequence.js';

@@ -185,7 +185,7 @@ describe('the ort backend (createScorer({ backend: "ort" }))', () => {
       throw new Error('Cannot find package onnxruntime-node');
     });
     try {
-      const { loadOrt } = await import('../src/onnx/ort/scorer.js');
+      const { loadOrt } = await import('../src/onnx/ort/node.js');
       const e = await loadOrt().catch((x: unknown) => x);
       expect(e).toBeInstanceOf(Error);
       expect((e as Error).message).toMatch(/^backend "ort": expected the onnxruntime-node package installed beside rankaware \(npm install onnxruntime-node\), received it does not load/);
@@ -194,6 +194,32 @@ describe('the ort backend (createScorer({ backend: "ort" }))', () => {
       vi.resetModules();
     }
   });
+});
+
+describe('the ort backend on onnxruntime-web (as a page runs it, here its wasm provider in Node)', () => {
+  it('scores as the vanilla graph on onnxruntime-node, with and without the context cache; refuses workers', async () => {
+    const ortWeb = await import('onnxruntime-web');
+    ortWeb.env.wasm.numThreads = 1;
+    const model = randomModel({ arch: 'dcnv2', context: 4, target: 3, dim: 6, seed: 17 });
+    const m = compileModel(model);
+    const { createOrtWebScorer } = await import('../src/onnx/browser.js');
+    const scorer = await createOrtWebScorer(m, { ort: ortWeb, maxContexts: 4 });
+    try {
+      expect(scorer.info.reason).toMatch(/on onnxruntime-web, wasm/);
+      for (const n of [1, 37]) {
+        const request = m.randomRequest(n, n, 3);
+        const vanilla = await vanillaOnOrt(exportOnnx(model), m, request);
+        expectClose((await scorer.score(request)).scores, vanilla, `N=${n}, one graph`);
+        const miss = await scorer.score(request, { contextKey: `u${n}` });
+        const hit = await scorer.score(request, { contextKey: `u${n}` });
+        expect([miss.timing.contextCache, hit.timing.contextCache]).toEqual(['miss', 'hit']);
+        expectClose(hit.scores, vanilla, `N=${n}, cached context`);
+      }
+    } finally {
+      await scorer.dispose();
+    }
+    await expect(createOrtWebScorer(m, { ort: ortWeb, workers: 2 } as never)).rejects.toThrow(/options\.workers: expected no workers option on onnxruntime-web/);
+  }, 60_000);
 });
 
 describe('the CLI: export-onnx --plan rank-aware and score --backend ort', () => {

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomModel, randomRequest, score } from '../src/index.js';
 import { compileModel } from '../src/onnx/native-graph.js';
-import { createOrtScorer } from '../src/onnx/ort/scorer.js';
+import { createOrtScorer } from '../src/onnx/ort/node.js';
 import { startServer } from '../src/server/serve.js';
 import type { RunningServer } from '../src/server/serve.js';
 

@@ -15,3 +15,10 @@ export type { ImportedScorerOptions } from './scorer/scorer.js';
 export type { ImportOptions, ImportedPlan, ImportedScores, StagedGraph } from './model.js';
 export type { CompiledEngine } from './compiler/compiled.js';
 export type { ImportedInput } from './request.js';
+// The rank-aware plan as ONNX, and the ort backend on onnxruntime-web (the page passes its import in).
+export { exportRankAwareOnnx } from './rank-aware-onnx.js';
+export type { RankAwareManifest, RankAwareOnnx } from './rank-aware-onnx.js';
+export { createOrtWebScorer } from './ort/web.js';
+export type { OrtWebScorerOptions } from './ort/web.js';
+export { OrtScorer } from './ort/scorer.js';
+export type { OrtScorerInfo, OrtScores, OrtScoreOptions } from './ort/scorer.js';

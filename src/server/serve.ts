@@ -20,7 +20,7 @@ import type { ImportedScorer } from '../onnx/scorer/scorer.js';
 import type { Scorer } from '../scheduler/scorer.js';
 import { ImportedModel } from '../onnx/model.js';
 import { compileModel } from '../onnx/native-graph.js';
-import { createOrtScorer } from '../onnx/ort/scorer.js';
+import { createOrtScorer } from '../onnx/ort/node.js';
 import { OrtServingScorer } from './ort-serving.js';
 import { isCompiledDir, isImportedDir, loadCompiledDir } from '../onnx/dir.js';
 import { guardConnections } from './connections.js';

@@ -9,7 +9,7 @@ import { compileModel } from '../native-graph.js';
 import { isCompiledDir, loadCompiledDir } from '../dir.js';
 import type { ImportedModel } from '../model.js';
 import { exportRankAwareOnnx } from '../rank-aware-onnx.js';
-import { createOrtScorer } from './scorer.js';
+import { createOrtScorer } from './node.js';
 
 /** DIR's model as the compiler runs it: an imported graph, or a model compiled from its export. */
 export async function compiledModelOf(dir: string): Promise<ImportedModel> {

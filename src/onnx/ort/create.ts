@@ -10,7 +10,7 @@ import { ImportedModel } from '../model.js';
 import { compileModel } from '../native-graph.js';
 import { createScorer as createCpuScorer } from '../scorer/create.js';
 import type { ImportedScorer, ImportedScorerOptions } from '../scorer/scorer.js';
-import { createOrtScorer } from './scorer.js';
+import { createOrtScorer } from './node.js';
 import type { OrtScorer, OrtScorerOptions } from './scorer.js';
 
 export type OrtBackendOptions = OrtScorerOptions & { readonly backend: 'ort' };

@@ -1,12 +1,12 @@
 /**
- * The `ort` backend: a model's rank-aware plan (src/onnx/rank-aware-onnx.ts) on onnxruntime-node, so a
- * Node server gets native GEMM (and any execution provider its onnxruntime build has: CUDA, DirectML,
- * CoreML) times the rank-aware saving. A request runs the one-graph form (both stages, one run); with a
- * context key and a context cache it runs the context graph on a miss, keeps its handoff tensors, and
- * runs only the candidate graph on a hit. onnxruntime-node is loaded when this backend is asked for, with
- * a clear error when it is not installed. Requests are checked and encoded by the model's own rules
- * (ImportedModel.encode), as on every other backend. The sessions run on the calling thread, or with
- * `workers` on worker threads (./pool.ts: onnxruntime-node's run blocks the thread that calls it).
+ * The `ort` backend: a model's rank-aware plan (src/onnx/rank-aware-onnx.ts) on onnxruntime, so a Node
+ * server gets native GEMM (and any execution provider its onnxruntime build has: CUDA, DirectML, CoreML)
+ * times the rank-aware saving, and a page gets onnxruntime-web's WebGPU or WebNN. A request runs the
+ * one-graph form (both stages, one run); with a context key and a context cache it runs the context graph
+ * on a miss, keeps its handoff tensors, and runs only the candidate graph on a hit. Requests are checked
+ * and encoded by the model's own rules (ImportedModel.encode), as on every other backend. Which
+ * onnxruntime, and on which thread, is the caller's: ./node.ts (onnxruntime-node, loaded when asked for;
+ * worker threads) and ./web.ts (onnxruntime-web, passed in by the page).
  */
 import { RankawareError, show } from '../../errors.js';
 import { checkScores } from '../../engine.js';
@@ -16,11 +16,7 @@ import { exportRankAwareOnnx } from '../rank-aware-onnx.js';
 import { encodeCandidateInputs } from '../request.js';
 import { Admission } from '../../scheduler/admission.js';
 import type { RankAwareManifest } from '../rank-aware-onnx.js';
-
-import { InThreadRunner, WorkerRunner } from './pool.js';
-import type { OrtRunner, PlainTensor } from './pool.js';
-
-type Ort = typeof import('onnxruntime-node');
+import type { OrtRunner, PlainTensor } from './runner.js';
 
 export interface OrtScorerOptions {
   /** onnxruntime's intra-op threads per run (default 1). */
@@ -76,13 +72,17 @@ export interface OrtContextUsage {
   readonly evictions: number;
 }
 
-/** onnxruntime-node, or a RankawareError saying how to get it. */
-export async function loadOrt(): Promise<Ort> {
-  try {
-    return await import('onnxruntime-node');
-  } catch (e) {
-    throw new RankawareError('backend "ort"', 'the onnxruntime-node package installed beside rankaware (npm install onnxruntime-node)', `it does not load (${e instanceof Error ? e.message : String(e)})`, 'unavailable');
-  }
+/** The onnxruntime a scorer runs on: its name (for `reason`), and how its sessions are started. */
+export interface OrtRuntime {
+  /** "onnxruntime-node", "onnxruntime-web". */
+  readonly name: string;
+  /** Providers when the options name none. */
+  readonly defaultProviders: readonly string[];
+  /** The session options for `threads` intra-op threads and these providers. */
+  sessionOptions(threads: number, providers: readonly string[]): Record<string, unknown>;
+  start(graphs: Readonly<Record<'single' | 'context' | 'candidates', Uint8Array>>, sessionOptions: Record<string, unknown>, workers: number): Promise<OrtRunner>;
+  /** What `workers` means here (checked before anything starts): undefined when any count works. */
+  readonly workersRefused?: string;
 }
 
 function tensorOf(v: Value): PlainTensor {
@@ -125,34 +125,32 @@ export class OrtScorer {
 
   /** With workers: make worker `index` exit, as a crash would (tests of its replacement). */
   injectFault(index: number): void {
-    if (this.runner instanceof WorkerRunner) this.runner.injectFault(index);
+    this.runner.injectFault?.(index);
   }
 
   /** Worker threads alive now (0 without workers). */
   get liveWorkers(): number {
-    return this.runner instanceof WorkerRunner ? this.runner.live : 0;
+    return this.runner.live ?? 0;
   }
 
-  static async create(model: ImportedModel, options: OrtScorerOptions = {}): Promise<OrtScorer> {
+  /** A scorer on `runtime` (./node.ts and ./web.ts call this). */
+  static async start(model: ImportedModel, options: OrtScorerOptions, runtime: OrtRuntime): Promise<OrtScorer> {
     checkInt('threads', options.threads, 1);
     checkInt('workers', options.workers, 0);
     checkInt('maxContexts', options.maxContexts, 0);
     checkInt('maxContextBytes', options.maxContextBytes, 0);
     checkInt('maxInFlight', options.maxInFlight, 1);
     checkInt('maxQueued', options.maxQueued, 0);
-    const providers = options.executionProviders ?? ['cpu'];
+    if (options.workers && runtime.workersRefused) throw new RankawareError('options.workers', runtime.workersRefused, show(options.workers));
+    const providers = options.executionProviders ?? runtime.defaultProviders;
     if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => typeof p !== 'string'))
-      throw new RankawareError('options.executionProviders', 'a non-empty list of onnxruntime execution provider names ("cpu", "cuda", "dml", "coreml")', show(providers));
-    const ort = await loadOrt();
+      throw new RankawareError('options.executionProviders', `a non-empty list of ${runtime.name} execution provider names (${runtime.defaultProviders.map((p) => JSON.stringify(p)).join(', ')}, ...)`, show(providers));
     const graphs = exportRankAwareOnnx(model);
     const threads = options.threads ?? 1;
-    // Spinning intra-op threads would keep burning a core after each run.
-    const sessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: [...providers], extra: { session: { intra_op: { allow_spinning: '0' } } } };
     const workers = options.workers ?? 0;
     let runner: OrtRunner;
     try {
-      const graphBytes = { single: graphs.single, context: graphs.context, candidates: graphs.candidates };
-      runner = workers > 0 ? await WorkerRunner.create(workers, { graphs: graphBytes, sessionOptions }) : await InThreadRunner.create(ort, graphBytes, sessionOptions);
+      runner = await runtime.start({ single: graphs.single, context: graphs.context, candidates: graphs.candidates }, runtime.sessionOptions(threads, providers), workers);
     } catch (e) {
       if (e instanceof RankawareError) throw e;
       throw new RankawareError('backend "ort"', `onnxruntime sessions of the rank-aware graphs on ${providers.join(', ')}`, `an error (${e instanceof Error ? e.message : String(e)})`, 'unavailable');
@@ -166,7 +164,7 @@ export class OrtScorer {
       executionProviders: providers,
       maxContexts,
       maxContextBytes: options.maxContextBytes ?? Infinity,
-      reason: `the rank-aware plan as ONNX (${graphs.manifest.handoff.length} values handed from the context stage to the candidates) on onnxruntime-node, ${providers.join(', ')}, ${threads} intra-op thread${threads === 1 ? '' : 's'}${workers > 0 ? ` on ${workers} worker thread${workers === 1 ? '' : 's'}` : ''}`,
+      reason: `the rank-aware plan as ONNX (${graphs.manifest.handoff.length} values handed from the context stage to the candidates) on ${runtime.name}, ${providers.join(', ')}, ${threads} intra-op thread${threads === 1 ? '' : 's'}${workers > 0 ? ` on ${workers} worker thread${workers === 1 ? '' : 's'}` : ''}`,
     };
     return new OrtScorer(model, graphs.manifest, runner, info, { maxInFlight: options.maxInFlight ?? 64, maxQueued: options.maxQueued ?? 1024 });
   }
@@ -249,8 +247,4 @@ export class OrtScorer {
     this.contexts.clear();
     await this.runner.dispose();
   }
-}
-
-export function createOrtScorer(model: ImportedModel, options?: OrtScorerOptions): Promise<OrtScorer> {
-  return OrtScorer.create(model, options);
 }

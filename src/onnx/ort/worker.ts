@@ -1,11 +1,12 @@
 /**
- * A worker thread of the ort backend's pool (./pool.ts): onnxruntime-node runs a session on the thread
+ * A worker thread of the ort backend's pool (./workers.ts): onnxruntime-node runs a session on the thread
  * that calls it (its `run` is synchronous inside a promise), so a server running it on its event loop
  * would answer nothing else meanwhile. Here the three sessions of the rank-aware graphs live on their own
  * thread; each message runs one of them on the tensors it carries and answers with the outputs.
  */
 import { parentPort } from 'node:worker_threads';
-import type { OrtRunReply, OrtRunRequest, OrtWorkerInit, PlainTensor } from './pool.js';
+import type { PlainTensor } from './runner.js';
+import type { OrtRunReply, OrtRunRequest, OrtWorkerInit } from './workers.js';
 
 type Ort = typeof import('onnxruntime-node');
 type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;

@@ -1,5 +1,5 @@
 /**
- * Where the ort backend's sessions run. onnxruntime-node's `run` is synchronous on the calling thread
+ * The ort backend's sessions on worker threads (Node). onnxruntime-node's `run` is synchronous on the calling thread
  * (inside a setImmediate), so scoring on the main thread blocks its event loop for the whole run: fine for
  * a script or a batch job, not for a server answering health checks and reading the next request
  * meanwhile. `workers > 0` puts the sessions on worker threads (./worker.ts), each request on the least
@@ -7,18 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { RankawareError } from '../../errors.js';
-
-type Ort = typeof import('onnxruntime-node');
-type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
-
-/** A tensor as it crosses threads (an onnxruntime Tensor has this shape too). */
-export interface PlainTensor {
-  readonly type: 'float32' | 'int64' | 'bool';
-  readonly data: Float32Array | BigInt64Array | Uint8Array;
-  readonly dims: readonly number[];
-}
-
-export type OrtGraph = 'single' | 'context' | 'candidates';
+import type { OrtGraph, OrtRunner, PlainTensor } from './runner.js';
 
 export interface OrtWorkerInit {
   readonly graphs: Readonly<Record<OrtGraph, Uint8Array>>;
@@ -38,39 +27,12 @@ export interface OrtRunReply {
   readonly error?: string;
 }
 
-export interface OrtRunner {
-  run(graph: OrtGraph, feeds: Record<string, PlainTensor>, outputs: readonly string[]): Promise<Record<string, PlainTensor>>;
-  dispose(): Promise<void>;
-}
-
 const unavailable = (received: string) => new RankawareError('backend "ort"', 'onnxruntime sessions of the rank-aware graphs', received, 'unavailable');
-
-/** The sessions on the calling thread. */
-export class InThreadRunner implements OrtRunner {
-  private constructor(
-    private readonly ort: Ort,
-    private readonly sessions: Readonly<Record<OrtGraph, Session>>,
-  ) {}
-
-  static async create(ort: Ort, graphs: Readonly<Record<OrtGraph, Uint8Array>>, sessionOptions: Record<string, unknown>): Promise<InThreadRunner> {
-    const [single, context, candidates] = await Promise.all([graphs.single, graphs.context, graphs.candidates].map((bytes) => ort.InferenceSession.create(bytes, sessionOptions)));
-    return new InThreadRunner(ort, { single: single!, context: context!, candidates: candidates! });
-  }
-
-  async run(graph: OrtGraph, feeds: Record<string, PlainTensor>): Promise<Record<string, PlainTensor>> {
-    const tensors = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, t instanceof this.ort.Tensor ? t : new this.ort.Tensor(t.type, t.data as Float32Array, t.dims)]));
-    return (await this.sessions[graph].run(tensors)) as unknown as Record<string, PlainTensor>;
-  }
-
-  async dispose(): Promise<void> {
-    await Promise.all(Object.values(this.sessions).map((s) => s.release()));
-  }
-}
 
 /** The worker's file next to this one (from the TypeScript sources in tests, run through tsx). */
 function workerUrl(): URL {
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return new URL(import.meta.url.replace(/pool\.[jt]s$/, `worker${ext}`));
+  return new URL(import.meta.url.replace(/workers\.[jt]s$/, `worker${ext}`));
 }
 
 interface Slot {

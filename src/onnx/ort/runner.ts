@@ -1,0 +1,61 @@
+/**
+ * How the ort backend runs its three sessions (the rank-aware graphs): the tensors it hands them, and the
+ * runner on the calling thread, for any onnxruntime package with the common API (onnxruntime-node,
+ * onnxruntime-web). Node's worker-thread runner is ./workers.ts.
+ */
+
+/** A tensor as it crosses threads (an onnxruntime Tensor has this shape too). */
+export interface PlainTensor {
+  readonly type: 'float32' | 'int64' | 'bool';
+  readonly data: Float32Array | BigInt64Array | Uint8Array;
+  readonly dims: readonly number[];
+}
+
+export type OrtGraph = 'single' | 'context' | 'candidates';
+
+export interface OrtRunner {
+  run(graph: OrtGraph, feeds: Record<string, PlainTensor>, outputs: readonly string[]): Promise<Record<string, PlainTensor>>;
+  dispose(): Promise<void>;
+  /** Worker threads alive now (a runner on worker threads). */
+  readonly live?: number;
+  /** Make worker `index` exit, as a crash would (tests of its replacement). */
+  injectFault?(index: number): void;
+}
+
+/** What the ort backend uses of an onnxruntime package (onnxruntime-node and onnxruntime-web both have it). */
+export interface OrtSession {
+  run(feeds: Record<string, unknown>): Promise<Record<string, unknown>>;
+  release(): Promise<void>;
+}
+
+export interface OrtModule {
+  readonly InferenceSession: { create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSession> };
+  readonly Tensor: new (type: PlainTensor['type'], data: PlainTensor['data'], dims: readonly number[]) => PlainTensor;
+}
+
+/** The sessions on the calling thread. */
+export class InThreadRunner implements OrtRunner {
+  private constructor(
+    private readonly ort: OrtModule,
+    private readonly sessions: Readonly<Record<OrtGraph, OrtSession>>,
+  ) {}
+
+  static async create(ort: OrtModule, graphs: Readonly<Record<OrtGraph, Uint8Array>>, sessionOptions: Record<string, unknown>): Promise<InThreadRunner> {
+    // One at a time: onnxruntime-web's WebGPU provider refuses a session created while another is.
+    const single = await ort.InferenceSession.create(graphs.single, sessionOptions);
+    const context = await ort.InferenceSession.create(graphs.context, sessionOptions);
+    const candidates = await ort.InferenceSession.create(graphs.candidates, sessionOptions);
+    return new InThreadRunner(ort, { single, context, candidates });
+  }
+
+  async run(graph: OrtGraph, feeds: Record<string, PlainTensor>): Promise<Record<string, PlainTensor>> {
+    // A cached handoff is the session's own output tensor already; request feeds are plain.
+    const Tensor = this.ort.Tensor;
+    const tensors = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, (t as object) instanceof Tensor ? t : new Tensor(t.type, t.data, t.dims)]));
+    return (await this.sessions[graph].run(tensors)) as unknown as Record<string, PlainTensor>;
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(Object.values(this.sessions).map((s) => s.release()));
+  }
+}
