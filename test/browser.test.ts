@@ -42,6 +42,8 @@ async function startServer(variant: Variant): Promise<string> {
     ...config,
     configFile: false,
     logLevel: 'warn',
+    // onnxruntime-web finds its .wasm beside its module: pre-bundled into .vite/deps it would not.
+    optimizeDeps: { ...config.optimizeDeps, exclude: [...(config.optimizeDeps?.exclude ?? []), 'onnxruntime-web'] },
     server: {
       ...config.server,
       host: '127.0.0.1',
@@ -149,6 +151,22 @@ describe.each([
       expect(maxDiff(c.pool, node), `${c.name}: pool vs Node`).toBeLessThan(TOLERANCE);
     }
   }, 330_000);
+});
+
+describe('Chromium, the rank-aware graphs on onnxruntime-web (createOrtWebScorer, rankaware/onnx)', () => {
+  it('scores on its WebGPU provider within 1e-4 and its wasm provider within 1e-5 of the float64 interpreter, the context cache too', async () => {
+    const { results } = await page('isolated');
+    expect(results.error).toBeUndefined();
+    const { bytes, request } = onnxCase();
+    const want = importOnnx(bytes, { context: 'ctx_' }).score(request, 'interpret').scores;
+    const ortWeb = results.ortWeb!;
+    expect(Object.keys(ortWeb).sort()).toEqual(['wasm', 'webgpu']);
+    for (const [provider, tolerance] of [['webgpu', GPU_TOLERANCE], ['wasm', TOLERANCE]] as const) {
+      expect(ortWeb[provider]!.reason).toMatch(new RegExp(`on onnxruntime-web, ${provider}`));
+      expect(maxDiff(ortWeb[provider]!.scores, want), provider).toBeLessThanOrEqual(tolerance);
+      expect(maxDiff(ortWeb[provider]!.cached, want), `${provider}, cached context`).toBeLessThanOrEqual(tolerance);
+    }
+  });
 });
 
 describe('Chromium, an ONNX graph imported in the page (rankaware/onnx) and scored compiled', () => {

@@ -55,6 +55,8 @@ export interface PageResults {
   readonly cases: CaseResult[];
   /** onnxCase imported with rankaware/onnx and scored compiled in the page. */
   readonly onnx?: OnnxPageResult;
+  /** With `?webgpu`: onnxCase's rank-aware graphs on onnxruntime-web (createOrtWebScorer) per execution provider. */
+  readonly ortWeb?: Readonly<Record<string, { readonly scores: number[]; readonly cached: number[]; readonly reason: string }>>;
   /** Why the page stopped, when it did not finish. */
   readonly error?: string;
   /** console.error calls, uncaught errors and unhandled rejections seen by the page. */

@@ -5,7 +5,7 @@
  */
 import { createScorer, loadBackend, randomModel, randomRequest, score, scoreAsync } from '../../src/index.js';
 import { equivalenceCases } from '../cases.js';
-import { createScorer as createOnnxScorer, importOnnx } from '../../src/onnx/browser.js';
+import { createOrtWebScorer, createScorer as createOnnxScorer, importOnnx } from '../../src/onnx/browser.js';
 import { BROWSER_CASES, BROWSER_THREADS, BROWSER_TILE_ROWS, onnxCase } from './cases.js';
 import type { CaseResult, GpuCaseResult, OnnxPageResult, PageResults } from './cases.js';
 
@@ -78,15 +78,40 @@ async function runOnnx(): Promise<OnnxPageResult> {
   return { scores, backends };
 }
 
+/** onnxCase's rank-aware graphs on onnxruntime-web, as a page runs them: its WebGPU provider and its wasm one. */
+async function runOrtWeb(): Promise<NonNullable<PageResults['ortWeb']>> {
+  const ort = await import('onnxruntime-web/webgpu');
+  ort.env.wasm.numThreads = 1;
+  ort.env.logLevel = 'error';
+  const { bytes, request } = onnxCase();
+  const model = importOnnx(bytes, { context: 'ctx_' });
+  const out: Record<string, { scores: number[]; cached: number[]; reason: string }> = {};
+  for (const provider of ['webgpu', 'wasm']) {
+    const scorer = await createOrtWebScorer(model, { ort, executionProviders: [provider], maxContexts: 2 });
+    try {
+      const scores = (await scorer.score(request)).scores;
+      await scorer.score(request, { contextKey: 'me' });
+      out[provider] = { scores, cached: (await scorer.score(request, { contextKey: 'me' })).scores, reason: scorer.info.reason };
+    } finally {
+      await scorer.dispose();
+    }
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const cases: CaseResult[] = [];
   let error: string | undefined;
   let webgpu: PageResults['webgpu'];
   let onnx: OnnxPageResult | undefined;
+  let ortWeb: PageResults['ortWeb'];
   try {
     for (const c of BROWSER_CASES) cases.push(await runCase(c));
     onnx = await runOnnx();
-    if (new URLSearchParams(location.search).has('webgpu')) webgpu = await runGpuCases();
+    if (new URLSearchParams(location.search).has('webgpu')) {
+      webgpu = await runGpuCases();
+      ortWeb = await runOrtWeb();
+    }
   } catch (e) {
     error = describe(e);
     consoleError(e);
@@ -98,6 +123,7 @@ async function main(): Promise<void> {
     cases,
     ...(onnx ? { onnx } : {}),
     ...(webgpu ? { webgpu } : {}),
+    ...(ortWeb ? { ortWeb } : {}),
     errors,
     ...(error === undefined ? {} : { error }),
   };
