@@ -406,7 +406,7 @@ describe('the serve and load commands', () => {
     try {
       await saveModelDir(model, dir);
       expect((await run('serve', '--model', dir, '--plan', 'fast')).err).toBe('error: --plan: expected "vanilla" or "rank-aware", received "fast"');
-      expect((await run('serve', '--model', dir, '--backend', 'webgpu')).err).toBe('error: --backend: expected "auto", "wasm" or "js" (the server runs on CPU threads), received "webgpu"');
+      expect((await run('serve', '--model', dir, '--backend', 'webgpu')).err).toBe('error: --backend: expected "auto", "wasm", "js" (the server runs on CPU threads) or "ort" (onnxruntime-node), received "webgpu"');
       expect((await run('serve', '--model', dir, '--port', '99999')).err).toBe('error: --port: expected an integer in [0, 65535], received "99999"');
       expect((await run('serve', '--model', dir, '--context-cache-mb', 'lots')).err).toBe('error: --context-cache-mb: expected a number >= 0, received "lots"');
       expect((await run('serve', '--model', dir, '--drain-timeout', 'never')).err).toBe('error: --drain-timeout: expected a positive duration such as 30s, 500ms or 2m, received "never"');
