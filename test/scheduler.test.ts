@@ -3,6 +3,7 @@
  * fair interleaving, cancellation, backpressure, and faults (a worker that throws or dies mid-request).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tileRowsFor } from '../src/scheduler/jobs.js';
 import { createScorer, randomModel, randomRequest, RankawareError, score } from '../src/index.js';
 import type { Model, RequestJson, Scorer, ScorerOptions } from '../src/index.js';
 import { equivalenceCases } from './cases.js';
@@ -157,12 +158,13 @@ describe('the calling thread as one of the threads (Node default)', () => {
     const scorer = await createScorer(model, { backend: 'wasm', threads: 3 });
     try {
       expect(scorer.info).toMatchObject({ threads: 3, workers: 2, callingThread: true, mode: 'shared-memory' });
-      for (const n of [1, 2, 3, 10, 256, 3 * scorer.info.tileRows]) {
+      for (const n of [1, 2, 3, 10, 256, Math.max(3 * scorer.info.tileRows, 8192)]) {
         const request = randomRequest(model.spec, n, n);
         const result = await scorer.score(request);
-        // A request under a quarter of a tile is one tile (run on the calling thread); larger ones are cut in threes.
-        if (n <= scorer.info.tileRows / 4) expect(result.timing.tiles, `N=${n}`).toBe(1);
-        else expect(result.timing.tiles % 3, `N=${n}`).toBe(0);
+        // A small request is one tile (run on the calling thread); a large one is cut in threes.
+        if (n <= 10) expect(result.timing.tiles, `N=${n}`).toBe(1);
+        else if (n > 256) expect(result.timing.tiles % 3, `N=${n}`).toBe(0);
+        else expect(result.timing.tiles === 1 || result.timing.tiles % 3 === 0, `N=${n}`).toBe(true);
         expectClose(result.scores, reference(model, request), `N=${n}`);
       }
     } finally {
@@ -376,3 +378,20 @@ describe('backpressure and disposal', () => {
     await expect(scorer.score(randomRequest(model.spec, 2, 1))).rejects.toThrow(/disposed scorer/);
   });
 });
+
+describe('tileRowsFor: how a request is cut', () => {
+  it('one thread: the target; a small request: one tile, by the FLOP estimate until a row is measured, then by its time', () => {
+    expect(tileRowsFor(1000, 100, 1)).toBe(100);
+    // Before a measurement: under a quarter of the target is one tile.
+    expect(tileRowsFor(25, 100, 2)).toBe(25);
+    expect(tileRowsFor(64, 100, 2)).toBe(32);
+    // Measured: 64 rows of 0.02 ms (1.28 ms) are cut in two; 16 of them (0.32 ms) are one tile, and 25 (0.5 ms).
+    expect(tileRowsFor(64, 100, 2, 0.02)).toBe(32);
+    expect(tileRowsFor(16, 100, 2, 0.02)).toBe(16);
+    expect(tileRowsFor(25, 100, 2, 0.02)).toBe(25);
+    expect(tileRowsFor(40, 100, 2, 0.02)).toBe(20);
+    // Balanced: a multiple of the threads.
+    expect(Math.ceil(1000 / tileRowsFor(1000, 100, 3, 0.02)) % 3).toBe(0);
+  });
+});
+

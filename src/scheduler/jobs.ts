@@ -94,19 +94,27 @@ export function defaultTileRows(plan: Plan, backend: 'js' | 'wasm'): number {
 }
 
 /**
- * A request with less work than this share of a tile (about 0.5 ms) is one tile: posting half of it to a
- * worker and taking the answer back costs about what the second thread saves (measured: a 16-candidate
- * rDCN request, 0.20 ms on one thread, took 0.21-0.57 ms cut in two).
+ * A request with less work than this share of a tile is one tile, until the scorer has measured its rows
+ * (then ONE_TILE_MS decides): the tile target comes from a FLOP estimate, which misses elementwise work.
  */
 const ONE_TILE_BELOW = 1 / 4;
 
 /**
+ * A request measured to take less than this on one thread is one tile: posting half of it to a worker and
+ * taking the answer back costs about what the second thread saves (measured: a 16-candidate rDCN request,
+ * 0.20 ms on one thread, took 0.21-0.57 ms cut in two; a 16-candidate DCNv2 one, 0.39 ms, 0.43 ms; a
+ * 64-candidate DCNv2 one, 1.36 ms, 0.88 ms).
+ */
+export const ONE_TILE_MS = 0.6;
+
+/**
  * Rows per tile for a request of n: near the target, in a multiple of `threads` equal tiles so no thread
  * idles at the end; a small request is one tile (the scheduler runs it on the calling thread when free).
+ * `msPerRow`: the measured time of a row on one thread, when known.
  */
-export function tileRowsFor(n: number, target: number, threads: number): number {
+export function tileRowsFor(n: number, target: number, threads: number, msPerRow?: number): number {
   if (threads === 1) return target;
-  if (n <= target * ONE_TILE_BELOW) return Math.max(1, n);
+  if (msPerRow !== undefined ? n * msPerRow < ONE_TILE_MS : n <= target * ONE_TILE_BELOW) return Math.max(1, n);
   const tiles = threads * Math.max(1, Math.round(n / (threads * target)));
   return Math.max(1, Math.ceil(n / tiles));
 }
