@@ -115,6 +115,25 @@ describe('the rank-aware plan as ONNX, on onnxruntime-node', () => {
     expect(graphs.manifest.contextInputs.map((i) => i.name)).toEqual(m.inputs.filter((i) => i.side === 'context').map((i) => i.name));
     expect(graphs.manifest.candidateInputs.map((i) => i.name)).toEqual(m.inputs.filter((i) => i.side === 'candidate').map((i) => i.name));
   });
+
+  it('writes row-projection as ONNX: AutoInt\'s context field rows are projected once, and the scores stay exact', async () => {
+    const model = randomModel({ arch: 'autoint', context: 5, target: 3, dim: 6, seed: 8 });
+    const m = compileModel(model);
+    const projections = m.program.rewrites.filter((rw) => rw.kind === 'row-projection');
+    expect(projections.length).toBeGreaterThanOrEqual(1);
+    const graphs = exportRankAwareOnnx(m);
+    // Each projection's context rows [5, o] cross from the context stage.
+    for (const rw of projections) expect(graphs.manifest.handoff.map((h) => h.name)).toContain(rw.onceName);
+    const context = await ort.InferenceSession.create(graphs.context, options);
+    const request = m.randomRequest(11, 4, 2);
+    const encoded = m.encode(request);
+    const out = await context.run(Object.fromEntries(graphs.manifest.contextInputs.map(({ name }) => [name, tensor(encoded.context.get(name)!)])));
+    for (const rw of projections) expect(out[rw.onceName]!.dims).toEqual([5, rw.weight!.shape[1]]);
+    const { single, staged } = await rankAwareOnOrt(m, request);
+    const vanilla = await vanillaOnOrt(exportOnnx(model), m, request);
+    expectClose(single, vanilla, 'one graph');
+    expectClose(staged, vanilla, 'two stages');
+  });
 });
 
 describe('the ort backend (createScorer({ backend: "ort" }))', () => {

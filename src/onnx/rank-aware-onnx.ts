@@ -52,9 +52,17 @@ export interface RankAwareOnnx {
 
 const PREFIX = 'rankaware::';
 
+/**
+ * split-linear: a layer over [context, candidate] columns as W_ctx c once plus W_cand t per candidate.
+ * row-projection: stacked field vectors [N, f, d] times W, the context rows projected once (AutoInt's Q,
+ * K, V and residual projections).
+ */
+const WRITTEN: ReadonlySet<Rewrite['kind']> = new Set(['split-linear', 'row-projection']);
+
 export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
   const { graph, rank } = model.staged;
-  const rewrites = new Map([...model.rewrites].filter(([, rw]) => rw.kind === 'split-linear'));
+  // The rewrites written as ONNX nodes; the others' nodes stay as the graph has them.
+  const rewrites = new Map([...model.rewrites].filter(([, rw]) => WRITTEN.has(rw.kind)));
   const program = new StagedProgram(graph, rank, rewrites);
   const used = new Set(program.rewrites);
   const rewriteOf = (node: GraphNode) => (used.has(rewrites.get(node)!) ? rewrites.get(node) : undefined);
@@ -118,12 +126,24 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
   };
   const linearOf = (rw: Rewrite) => rw.linear!;
   for (const rw of program.rewrites) {
-    // split-linear's context half: [1, context columns] x W_once (+ bias), stored as <output>#once.
-    const l = linearOf(rw);
     const parts = rw.parts.filter((p) => p.once);
     for (const p of parts) if (classOf(p.name) === 'const') ctxConsts.set(p.name, constant(p.name));
     else if (inputOf.has(p.name)) ctxInputs.add(p.name);
     const x = flat(ctxNodes, ctxConsts, parts, 1, `${rw.onceName}:ctx`);
+    if (rw.kind === 'row-projection') {
+      // The context rows [kc, d] x W, stored as <output>#once [kc, o].
+      const { onceRows, d } = rw.rows!;
+      const rowsShape = `${PREFIX}${rw.onceName}:rows-shape`;
+      ctxConsts.set(rowsShape, { dtype: 'int', shape: [2], data: Float64Array.of(onceRows.length, d) });
+      const rows = `${PREFIX}${rw.onceName}:rows`;
+      ctxNodes.push({ name: rows, op: 'Reshape', domain: '', inputs: [x, rowsShape], outputs: [rows], attrs: new Map() });
+      const w = `${PREFIX}${rw.onceName}:w`;
+      ctxConsts.set(w, rw.weight!);
+      ctxNodes.push({ name: rw.onceName, op: 'MatMul', domain: '', inputs: [rows, w], outputs: [rw.onceName], attrs: new Map() });
+      continue;
+    }
+    // split-linear's context half: [1, context columns] x W_once (+ bias), stored as <output>#once.
+    const l = linearOf(rw);
     const w = `${PREFIX}${rw.onceName}:w`;
     ctxConsts.set(w, { dtype: 'float', shape: [l.once.length / l.outDim, l.outDim], data: l.once });
     const product = l.bias ? `${PREFIX}${rw.onceName}:product` : rw.onceName;
@@ -208,8 +228,52 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
     return out;
   };
   const body: GraphNode[] = [];
+  /**
+   * row-projection's candidate half: the candidate rows [N, kt, d] x W, beside the stored context rows on
+   * N rows, concatenated [N, kc + kt, o] and put back in the stacked order by a Gather, in the node's shape.
+   */
+  const rowProjection = (rw: Rewrite, node: GraphNode) => {
+    const { f, d, onceRows, candRows } = rw.rows!;
+    const w = rw.weight!;
+    const o = w.shape[1]!;
+    const out = node.outputs[0]!;
+    const parts = rw.parts.filter((p) => !p.once);
+    for (const p of parts) if (inputOf.has(p.name)) candInputs.add(p.name);
+    const x = flat(body, candConsts, parts, -1, `${out}:cand`);
+    const rows = `${PREFIX}${out}:rows`;
+    body.push({ name: rows, op: 'Reshape', domain: '', inputs: [x, intConst(`${PREFIX}${out}:rows-shape`, [-1, candRows.length, d])], outputs: [rows], attrs: new Map() });
+    const wName = `${PREFIX}${rw.onceName}:w-cand`;
+    candConsts.set(wName, w);
+    const projected = `${PREFIX}${out}:projected`;
+    body.push({ name: projected, op: 'MatMul', domain: '', inputs: [rows, wName], outputs: [projected], attrs: new Map() });
+    const stored = `${PREFIX}${out}:stored`;
+    body.push({ name: stored, op: 'Reshape', domain: '', inputs: [rw.onceName, intConst(`${PREFIX}${out}:stored-shape`, [1, onceRows.length, o])], outputs: [stored], attrs: new Map() });
+    const expandShape = `${PREFIX}${out}:expand-shape`;
+    body.push({ name: expandShape, op: 'Concat', domain: '', inputs: [candidateCount(), intConst(`${PREFIX}${out}:row-dims`, [onceRows.length, o])], outputs: [expandShape], attrs: new Map([['axis', 0]]) });
+    const storedRows = `${PREFIX}${out}:stored-rows`;
+    body.push({ name: storedRows, op: 'Expand', domain: '', inputs: [stored, expandShape], outputs: [storedRows], attrs: new Map() });
+    const joined = `${PREFIX}${out}:joined`;
+    body.push({ name: joined, op: 'Concat', domain: '', inputs: [storedRows, projected], outputs: [joined], attrs: new Map([['axis', 1]]) });
+    // Row r of the stacked vectors is the joined row order[r].
+    const order = new Array<number>(f);
+    onceRows.forEach((r, i) => (order[r] = i));
+    candRows.forEach((r, i) => (order[r] = onceRows.length + i));
+    const t = rank.templates.get(out)!;
+    const axes = candidateAxes(t);
+    const plain = t.at2.length === 3 && axes.length === 1 && axes[0] === 0 && t.at2[1] === f && t.at2[2] === o;
+    const gathered = plain ? out : `${PREFIX}${out}:gathered`;
+    body.push({ name: gathered, op: 'Gather', domain: '', inputs: [joined, intConst(`${PREFIX}${out}:order`, order)], outputs: [gathered], attrs: new Map([['axis', 1]]) });
+    if (!plain) {
+      if (axes.length !== 1) throw new Error(`import bug: row-projection output "${out}" without one candidate axis`);
+      body.push({ name: out, op: 'Reshape', domain: '', inputs: [gathered, intConst(`${PREFIX}${out}:shape`, t.at2.map((dim, i) => (i === axes[0] ? -1 : dim)))], outputs: [out], attrs: new Map() });
+    }
+  };
   for (const node of program.candNodes) {
     const rw = rewriteOf(node);
+    if (rw?.kind === 'row-projection') {
+      rowProjection(rw, node);
+      continue;
+    }
     if (rw) {
       // split-linear's candidate half: [N, candidate columns] x W_cand + the stored row, in the node's shape.
       const l = linearOf(rw);
