@@ -113,6 +113,10 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
 
   const flat = (nodes: GraphNode[], consts: Map<string, Value>, parts: readonly Part[], rows: number, tag: string): string => {
     const pieces = parts.map((p) => {
+      // Already [rows, width] (a candidate embedding [N, d], a context row [1, d]): no Reshape (onnxruntime copies in one).
+      const t = rank.templates.get(p.name);
+      const axes = t ? candidateAxes(t) : [];
+      if (t && t.at2.length === 2 && t.at2[1] === p.width && (rows === -1 ? axes.length === 1 && axes[0] === 0 : axes.length === 0 && t.at2[0] === 1)) return p.name;
       const shape = `${PREFIX}${tag}:width:${p.name}`;
       consts.set(shape, { dtype: 'int', shape: [2], data: Float64Array.of(rows, p.width) });
       const out = `${PREFIX}${tag}:flat:${p.name}`;
@@ -282,13 +286,12 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
       const x = flat(body, candConsts, parts, -1, `${node.outputs[0]}:cand`);
       const w = `${PREFIX}${rw.onceName}:w-cand`;
       candConsts.set(w, { dtype: 'float', shape: [l.cand.length / l.outDim, l.outDim], data: l.cand });
-      const product = `${PREFIX}${node.outputs[0]}:product`;
-      body.push({ name: product, op: 'MatMul', domain: '', inputs: [x, w], outputs: [product], attrs: new Map() });
       const t = rank.templates.get(node.outputs[0]!)!;
       const axes = candidateAxes(t);
       const plain = t.at2.length === 2 && axes.length === 1 && axes[0] === 0;
       const sum = plain ? node.outputs[0]! : `${PREFIX}${node.outputs[0]}:sum`;
-      body.push({ name: sum, op: 'Add', domain: '', inputs: [product, rw.onceName], outputs: [sum], attrs: new Map() });
+      // One Gemm: x [N, k] times W_cand plus the stored row [1, o] as its broadcast C (onnxruntime fuses an activation after it).
+      body.push({ name: sum, op: 'Gemm', domain: '', inputs: [x, w, rw.onceName], outputs: [sum], attrs: new Map() });
       if (!plain) {
         if (axes.length !== 1) throw new Error(`import bug: split-linear output "${node.outputs[0]}" without one candidate axis`);
         const shape = `${PREFIX}${node.outputs[0]}:shape`;
