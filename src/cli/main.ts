@@ -3,7 +3,6 @@
  * 1 with a one-line error on stderr and no stack trace; RANKAWARE_DEBUG=1 prints the stack of unexpected
  * errors. `--version`, and `--help` on every command, print to stdout and exit 0.
  */
-import { readFileSync } from 'node:fs';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,6 +24,7 @@ import type { ScoreRequest } from '../scheduler/types.js';
 import { importCommand, importedEngine, isCompiledDir, isImportedDir, inspectImportedDir, scoreImportedDir } from '../onnx/cli.js';
 import type { ImportedPlan } from '../onnx/model.js';
 import { loadCommand, serveCommand, SERVE_USAGE } from '../server/commands.js';
+import { packageVersion } from '../package-version.js';
 
 const USAGE = `rankaware: exact rank-aware inference for recommender ranking models
 
@@ -315,9 +315,7 @@ const COMMANDS: Record<string, Command> = {
 };
 
 /** The installed package's version (package.json beside dist/ or src/). */
-export function version(): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
+export const version = packageVersion;
 
 /** One command's part of the usage: its lines, from `  rankaware CMD` to the next command. */
 export function commandUsage(command: string): string {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { RankawareError } from '../errors.js';
 import { defaultTiming, median, sideBySide } from '../bench/measure.js';
 import { importOrt, parsePeer } from '../bench/peer.js';
+import { plainTensor } from './ort/runner.js';
 import { loadCompiledDir } from './dir.js';
 import type { ImportedModel, ImportedPlan } from './model.js';
 import type { CompiledEngine } from './compiler/compiled.js';
@@ -32,9 +33,8 @@ export function ortFeeds(ort: Awaited<ReturnType<typeof importOrt>>, model: Impo
   const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
   for (const input of model.inputs) {
     const v = (input.side === 'context' ? encoded.context : encoded.candidates).get(input.name)!;
-    if (input.dtype === 'int') feeds[input.name] = new ort.Tensor('int64', BigInt64Array.from(v.data, (x) => BigInt(x)), v.shape);
-    else if (input.dtype === 'bool') feeds[input.name] = new ort.Tensor('bool', Uint8Array.from(v.data), v.shape);
-    else feeds[input.name] = input.float32 ? new ort.Tensor('float32', Float32Array.from(v.data), v.shape) : new ort.Tensor('float64', Float64Array.from(v.data), v.shape);
+    const t = plainTensor(v, !input.float32);
+    feeds[input.name] = new ort.Tensor(t.type, t.data as Float32Array, t.dims);
   }
   return feeds;
 }

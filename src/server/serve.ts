@@ -30,6 +30,7 @@ import { createHandler } from './http.js';
 import type { ApiState } from './http.js';
 import { ServerMetrics } from './server-metrics.js';
 import { openInferenceFields } from './open-inference.js';
+import { packageVersion } from '../package-version.js';
 
 export interface ServeOptions {
   /** A native model, or an imported graph (compiled). */
@@ -192,14 +193,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const idleGc = new IdleGc(options.idleGcMs ?? SERVE_DEFAULTS.idleGcMs);
   const metrics = new ServerMetrics(scorer, cache, idleGc);
   const state: ApiState = { draining: false };
-  const packageJson = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   const api = {
     scorer,
     cache,
     metrics,
     state,
     idleGc,
-    openInference: { name: servedName(options.model), version: options.modelVersion, fields: openInferenceFields(options.model), serverVersion: packageJson.version },
+    openInference: { name: servedName(options.model), version: options.modelVersion, fields: openInferenceFields(options.model), serverVersion: packageVersion() },
     limits: { maxBodyBytes: options.maxBodyBytes ?? SERVE_DEFAULTS.maxBodyBytes, maxCandidates: options.maxCandidates ?? SERVE_DEFAULTS.maxCandidates, bodyTimeoutMs: limits.bodyTimeoutMs, maxConnections: limits.maxConnections },
   };
   const server = createServer(

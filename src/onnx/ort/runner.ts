@@ -3,12 +3,21 @@
  * runner on the calling thread, for any onnxruntime package with the common API (onnxruntime-node,
  * onnxruntime-web). Node's worker-thread runner is ./workers.ts.
  */
+import type { Value } from '../interpreter/tensor.js';
 
 /** A tensor as it crosses threads (an onnxruntime Tensor has this shape too). */
 export interface PlainTensor {
-  readonly type: 'float32' | 'int64' | 'bool';
-  readonly data: Float32Array | BigInt64Array | Uint8Array;
+  readonly type: 'float32' | 'float64' | 'int64' | 'bool';
+  readonly data: Float32Array | Float64Array | BigInt64Array | Uint8Array;
   readonly dims: readonly number[];
+}
+
+/** A value as onnxruntime's input tensor: floats as float32 (float64 when the graph's input is double), ids as int64. */
+export function plainTensor(v: Value, float64 = false): PlainTensor {
+  const dims = [...v.shape];
+  if (v.dtype === 'float') return float64 ? { type: 'float64', data: Float64Array.from(v.data), dims } : { type: 'float32', data: Float32Array.from(v.data), dims };
+  if (v.dtype === 'int') return { type: 'int64', data: BigInt64Array.from(v.data, (x) => BigInt(x)), dims };
+  return { type: 'bool', data: Uint8Array.from(v.data), dims };
 }
 
 export type OrtGraph = 'single' | 'context' | 'candidates';

@@ -16,6 +16,7 @@ import { exportRankAwareOnnx } from '../rank-aware-onnx.js';
 import { encodeCandidateInputs } from '../request.js';
 import { Admission } from '../../scheduler/admission.js';
 import type { RankAwareManifest } from '../rank-aware-onnx.js';
+import { plainTensor } from './runner.js';
 import type { OrtRunner, PlainTensor } from './runner.js';
 
 export interface OrtScorerOptions {
@@ -83,13 +84,6 @@ export interface OrtRuntime {
   start(graphs: Readonly<Record<'single' | 'context' | 'candidates', Uint8Array>>, sessionOptions: Record<string, unknown>, workers: number): Promise<OrtRunner>;
   /** What `workers` means here (checked before anything starts): undefined when any count works. */
   readonly workersRefused?: string;
-}
-
-function tensorOf(v: Value): PlainTensor {
-  const dims = [...v.shape];
-  if (v.dtype === 'float') return { type: 'float32', data: Float32Array.from(v.data), dims };
-  if (v.dtype === 'int') return { type: 'int64', data: BigInt64Array.from(v.data, (x) => BigInt(x)), dims };
-  return { type: 'bool', data: Uint8Array.from(v.data), dims };
 }
 
 const checkInt = (name: string, value: unknown, min: number) => {
@@ -187,7 +181,7 @@ export class OrtScorer {
     const t0 = performance.now();
     try {
       const feeds = (names: readonly { readonly name: string }[], from: Map<string, Value>, into: Record<string, PlainTensor> = {}) => {
-        for (const { name } of names) into[name] = tensorOf(from.get(name)!);
+        for (const { name } of names) into[name] = plainTensor(from.get(name)!);
         return into;
       };
       const scores = this.manifest.outputs.slice(0, 1);
