@@ -19,6 +19,8 @@ import { evaluateGraph, runNode } from './interpreter/evaluate.js';
 import { BROADCASTING_OPS } from './interpreter/ops.js';
 import { StagedProgram } from './interpreter/program.js';
 import { candidateAxes, dimAt } from './interpreter/rank.js';
+import type { ShapeTemplate, ValueClass } from './interpreter/rank.js';
+import { fuseCandidateStage } from './rank-aware-fusions.js';
 import type { DType, Value } from './interpreter/tensor.js';
 import { encodeGraph } from './writer/graph-proto.js';
 import type { TypedName } from './writer/graph-proto.js';
@@ -48,6 +50,8 @@ export interface RankAwareOnnx {
   readonly context: Uint8Array;
   readonly candidates: Uint8Array;
   readonly manifest: RankAwareManifest;
+  /** The candidate-stage fusions applied (src/onnx/rank-aware-fusions.ts), as "<kind> <value>". */
+  readonly fusions: readonly string[];
 }
 
 const PREFIX = 'rankaware::';
@@ -66,7 +70,11 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
   const program = new StagedProgram(graph, rank, rewrites);
   const used = new Set(program.rewrites);
   const rewriteOf = (node: GraphNode) => (used.has(rewrites.get(node)!) ? rewrites.get(node) : undefined);
-  const classOf = (name: string) => rank.classes.get(name) ?? 'const';
+  // Context values the candidate-stage fusions add (src/onnx/rank-aware-fusions.ts), and their templates.
+  const fusedOnce = new Map<string, ShapeTemplate>();
+  const fusedCand = new Set<string>();
+  const classOf = (name: string): ValueClass => (fusedOnce.has(name) ? 'once' : fusedCand.has(name) ? 'cand' : (rank.classes.get(name) ?? 'const'));
+  const templateOf = (name: string) => fusedOnce.get(name) ?? rank.templates.get(name);
   const constant = (name: string): Value => {
     const v = rank.folded.get(name) ?? graph.constants.get(name);
     if (!v) throw new Error(`import bug: the constant "${name}" has no value`);
@@ -93,7 +101,7 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
   const ctxInputs = new Set<string>();
   const readIn = (names: readonly string[], consts: Map<string, Value>, inputs: Set<string>) => {
     for (const n of names) {
-      if (n === '') continue;
+      if (n === '' || consts.has(n)) continue;
       if (classOf(n) === 'const') consts.set(n, constant(n));
       else if (inputOf.has(n)) inputs.add(n);
     }
@@ -159,12 +167,27 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
     }
   }
 
-  // ----- the handoff: once values the candidate stage reads ----------------------------------------
+  // ----- candidate-stage fusions: chains that are one GEMM against a context-built operand ---------
+  const candConsts = new Map<string, Value>();
+  const fusion = fuseCandidateStage(program.candNodes, {
+    classOf,
+    template: (name) => rank.templates.get(name),
+    constant,
+    claimed: (node) => rewriteOf(node) !== undefined,
+    reads: (node) => [...node.inputs, ...(rewriteOf(node)?.parts.map((p) => p.name) ?? [])],
+    outputs: new Set(graph.outputs),
+    addCandidateConst: (name, value) => candConsts.set(name, value),
+  });
+  for (const node of fusion.requestNodes) for (const o of node.outputs) fusedOnce.set(o, fusion.onceValues.get(o)?.template ?? { at2: [], at3: [], withL: [] });
+  for (const name of fusion.candValues) fusedCand.add(name);
+  const candStage = fusion.nodes;
+
+  // ----- the handoff: once values the candidate stage reads (and does not write itself) -------------
   const handoff = new Set<string>();
-  for (const node of program.candNodes) {
+  for (const node of candStage) {
     const rw = rewriteOf(node);
     if (rw) handoff.add(rw.onceName);
-    else for (const n of node.inputs) if (n !== '' && classOf(n) === 'once') handoff.add(n);
+    else for (const n of node.inputs) if (n !== '' && classOf(n) === 'once' && !fusedOnce.has(n)) handoff.add(n);
   }
   for (const o of graph.outputs)
     if (classOf(o) !== 'cand') throw new RankawareError(`output "${o}"`, 'a score that depends on the candidates', 'a value computed from the context alone', 'format');
@@ -180,7 +203,7 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
     ctxInputs.add(h);
     handoffOut.set(h, out);
   }
-  const dtypeOf = (name: string): DType => probed.get(name)?.dtype ?? (inputOf.has(name) ? dtypeOfInput(name) : 'float');
+  const dtypeOf = (name: string): DType => probed.get(name)?.dtype ?? fusion.onceValues.get(name)?.dtype ?? (inputOf.has(name) ? dtypeOfInput(name) : 'float');
   const contextInputs = rank.roles.filter((r) => ctxInputs.has(r.input.name)).map((r) => typed(r.input.name));
   const context = encodeGraph({
     name: `${graph.name || 'model'} context stage`,
@@ -194,7 +217,6 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
 
   // ----- the candidate stage -----------------------------------------------------------------------
   const candNodes: GraphNode[] = [];
-  const candConsts = new Map<string, Value>();
   const candInputs = new Set<string>();
   const expanded = new Map<string, string>();
   const intConst = (name: string, values: number[]) => {
@@ -217,11 +239,11 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
   };
   // A handoff value on N rows along its candidate axes, for an op that does not broadcast.
   const onRows = (h: string): string => {
-    const axes = candidateAxes(rank.templates.get(h)!);
+    const axes = candidateAxes(templateOf(h)!);
     if (axes.length === 0) return h;
     let out = expanded.get(h);
     if (out) return out;
-    const rankOf = rank.templates.get(h)!.at2.length;
+    const rankOf = templateOf(h)!.at2.length;
     const n = candidateCount();
     const one = intConst(`${PREFIX}one`, [1]);
     const shape = `${PREFIX}rows-shape:${h}`;
@@ -272,7 +294,7 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
       body.push({ name: out, op: 'Reshape', domain: '', inputs: [gathered, intConst(`${PREFIX}${out}:shape`, t.at2.map((dim, i) => (i === axes[0] ? -1 : dim)))], outputs: [out], attrs: new Map() });
     }
   };
-  for (const node of program.candNodes) {
+  for (const node of candStage) {
     const rw = rewriteOf(node);
     if (rw?.kind === 'row-projection') {
       rowProjection(rw, node);
@@ -300,7 +322,8 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
       }
       continue;
     }
-    const inputs = node.inputs.map((n) => (n !== '' && handoff.has(n) && !BROADCASTING_OPS.has(node.op) ? onRows(n) : n));
+    // A fusion's request node reads context values as they are (batch 1).
+    const inputs = fusion.requestNodes.has(node) ? node.inputs : node.inputs.map((n) => (n !== '' && handoff.has(n) && !BROADCASTING_OPS.has(node.op) ? onRows(n) : n));
     body.push(inputs.some((n, i) => n !== node.inputs[i]) ? { ...node, inputs } : node);
     readIn(node.inputs, candConsts, candInputs);
   }
@@ -336,6 +359,7 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
     single,
     context,
     candidates,
+    fusions: fusion.fused,
     manifest: { format: RANK_AWARE_FORMAT, version: 1, model: model.name, contextInputs, candidateInputs, handoff: handoffInputs, outputs: graph.outputs },
   };
 }

@@ -12,11 +12,28 @@ export interface PlainTensor {
   readonly dims: readonly number[];
 }
 
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/** Integers as int64: through two int32 words each (a BigInt per id costs more than the run at small N). */
+function int64(values: Float64Array): BigInt64Array {
+  if (!LITTLE_ENDIAN) return BigInt64Array.from(values, (y) => BigInt(y));
+  const out = new BigInt64Array(values.length);
+  const words = new Int32Array(out.buffer);
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i]!;
+    if (x !== (x | 0)) return BigInt64Array.from(values, (y) => BigInt(y));
+    // The low word, then the sign.
+    words[2 * i] = x;
+    words[2 * i + 1] = x < 0 ? -1 : 0;
+  }
+  return out;
+}
+
 /** A value as onnxruntime's input tensor: floats as float32 (float64 when the graph's input is double), ids as int64. */
 export function plainTensor(v: Value, float64 = false): PlainTensor {
   const dims = [...v.shape];
   if (v.dtype === 'float') return float64 ? { type: 'float64', data: Float64Array.from(v.data), dims } : { type: 'float32', data: Float32Array.from(v.data), dims };
-  if (v.dtype === 'int') return { type: 'int64', data: BigInt64Array.from(v.data, (x) => BigInt(x)), dims };
+  if (v.dtype === 'int') return { type: 'int64', data: int64(v.data), dims };
   return { type: 'bool', data: Uint8Array.from(v.data), dims };
 }
 
