@@ -1,8 +1,9 @@
 /**
  * `rankaware bench --suite sequence`: DIN and BST models (init-sized, a history of up to 256 items) at
  * history lengths L = 20, 50, 200 and N = 16, 256, 1024, one thread: the compiled rank-aware plan (wasm)
- * and its vanilla plan beside onnxruntime-node (native, one thread) and onnxruntime-web (wasm) on the
- * vanilla export, fed the history at its own length. Every entry is request JSON in, scores out, interleaved
+ * and its vanilla plan, and the ort backend (the rank-aware plan as ONNX on onnxruntime-node, src/onnx/ort),
+ * beside onnxruntime-node (native, one thread) and onnxruntime-web (wasm) on the vanilla export, fed the
+ * history at its own length. Every entry is request JSON in, scores out, interleaved
  * round by round; the history stage (the context stage) is also timed alone. Scores are checked against
  * onnxruntime-node's before timing. FLOPs are counted by the interpreter's staged program at the request's
  * own shapes (once per request, per candidate) and on the vanilla graph.
@@ -45,7 +46,8 @@ export interface SequenceSuiteRow {
   readonly model: string;
   readonly length: number;
   readonly n: number;
-  readonly ms: Readonly<Record<'rank-aware' | 'vanilla' | 'history stage' | PeerName, number>>;
+  /** ort: the ort backend (one graph per request: the history stage and the candidates in one run). */
+  readonly ms: Readonly<Record<'rank-aware' | 'vanilla' | 'history stage' | 'ort' | PeerName, number>>;
   readonly flopsOnce: number;
   readonly flopsPerCandidate: number;
   readonly vanillaFlopsPerCandidate: number;
@@ -59,6 +61,8 @@ export async function benchSequenceSuite(o: SequenceSuiteOptions): Promise<Seque
     const compiled = compileModel(model);
     const bytes = exportOnnx(model);
     const sessions = await Promise.all(PEERS.map((p, i) => orts[i]!.InferenceSession.create(bytes, p === 'ort-node' ? { intraOpNumThreads: 1, interOpNumThreads: 1 } : {})));
+    const { createOrtScorer } = await import('./ort/node.js');
+    const ortBackend = await createOrtScorer(compiled, { threads: 1 });
     const feedsOf = (i: number, request: unknown) => {
       const feeds: Record<string, InstanceType<(typeof orts)[number]['Tensor']>> = {};
       for (const [k, f] of Object.entries(onnxFeeds(model.spec, request))) feeds[k] = new orts[i]!.Tensor(f.type, f.data as never, [...f.dims]);
@@ -73,7 +77,9 @@ export async function benchSequenceSuite(o: SequenceSuiteOptions): Promise<Seque
           const ref = (await sessions[0]!.run(feedsOf(0, request))).score!.data as Float32Array;
           let worst = 0;
           for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(ours[i]! - ref[i]!));
-          if (!(worst <= 1e-4)) throw new RankawareError(`the compiled ${name} at L = ${length}`, "onnxruntime-node's scores within 1e-4", `a difference of ${worst}`, 'invalid');
+          const onOrt = (await ortBackend.score(request)).scores;
+          for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(onOrt[i]! - ref[i]!));
+          if (!(worst <= 1e-4)) throw new RankawareError(`the compiled ${name} at L = ${length}`, "onnxruntime-node's scores within 1e-4 (wasm and the ort backend)", `a difference of ${worst}`, 'invalid');
           const graph = compiled.compiled('wasm');
           const context = compiled.encodeContext(request.context);
           const times = (
@@ -83,6 +89,7 @@ export async function benchSequenceSuite(o: SequenceSuiteOptions): Promise<Seque
                 () => compiled.score(request, 'vanilla', 'wasm'),
                 ...sessions.map((s, i) => () => s.run(feedsOf(i, request))),
                 () => graph.runContext(context),
+                () => ortBackend.score(request),
               ],
               defaultTiming(o.seconds),
             )
@@ -92,7 +99,7 @@ export async function benchSequenceSuite(o: SequenceSuiteOptions): Promise<Seque
             model: name,
             length,
             n,
-            ms: { 'rank-aware': times[0]!, vanilla: times[1]!, 'ort-node': times[2]!, 'ort-web': times[3]!, 'history stage': times[4]! },
+            ms: { 'rank-aware': times[0]!, vanilla: times[1]!, 'ort-node': times[2]!, 'ort-web': times[3]!, 'history stage': times[4]!, ort: times[5]! },
             flopsOnce: Math.round(flops.once),
             flopsPerCandidate: Math.round(flops.perCandidate),
             vanillaFlopsPerCandidate: Math.round(flops.vanillaPerCandidate),
@@ -101,6 +108,7 @@ export async function benchSequenceSuite(o: SequenceSuiteOptions): Promise<Seque
       }
     } finally {
       for (const s of sessions) await s.release();
+      await ortBackend.dispose();
     }
   }
   if (o.json) o.out(JSON.stringify({ suite: 'sequence', engine: 'wasm', threads: 1, rows }));
@@ -110,11 +118,11 @@ export async function benchSequenceSuite(o: SequenceSuiteOptions): Promise<Seque
 
 export function sequenceSuiteTable(rows: readonly SequenceSuiteRow[]): string[] {
   return [
-    '| model | L | N | rank-aware ms | history stage ms | vanilla ms | ort-node ms | ort-web ms | vs ort-node | vs ort-web | rank-aware vs vanilla | FLOPs once | FLOPs per candidate | vanilla FLOPs per candidate | FLOPs per candidate, vanilla / rank-aware |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| model | L | N | rank-aware ms | history stage ms | vanilla ms | ort-node ms | ort-web ms | vs ort-node | vs ort-web | rank-aware vs vanilla | ort backend ms | ort backend vs ort-node | FLOPs once | FLOPs per candidate | vanilla FLOPs per candidate | FLOPs per candidate, vanilla / rank-aware |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.model} | ${r.length} | ${r.n} | ${ms(r.ms['rank-aware'])} | ${ms(r.ms['history stage'])} | ${ms(r.ms.vanilla)} | ${ms(r.ms['ort-node'])} | ${ms(r.ms['ort-web'])} | ${ratio(r.ms['ort-node'] / r.ms['rank-aware'])} | ${ratio(r.ms['ort-web'] / r.ms['rank-aware'])} | ${ratio(r.ms.vanilla / r.ms['rank-aware'])} | ${r.flopsOnce} | ${r.flopsPerCandidate} | ${r.vanillaFlopsPerCandidate} | ${ratio(r.vanillaFlopsPerCandidate / r.flopsPerCandidate)} |`,
+        `| ${r.model} | ${r.length} | ${r.n} | ${ms(r.ms['rank-aware'])} | ${ms(r.ms['history stage'])} | ${ms(r.ms.vanilla)} | ${ms(r.ms['ort-node'])} | ${ms(r.ms['ort-web'])} | ${ratio(r.ms['ort-node'] / r.ms['rank-aware'])} | ${ratio(r.ms['ort-web'] / r.ms['rank-aware'])} | ${ratio(r.ms.vanilla / r.ms['rank-aware'])} | ${ms(r.ms.ort)} | ${ratio(r.ms['ort-node'] / r.ms.ort)} | ${r.flopsOnce} | ${r.flopsPerCandidate} | ${r.vanillaFlopsPerCandidate} | ${ratio(r.vanillaFlopsPerCandidate / r.flopsPerCandidate)} |`,
     ),
   ];
 }

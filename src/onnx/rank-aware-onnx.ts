@@ -71,10 +71,12 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
   const used = new Set(program.rewrites);
   const rewriteOf = (node: GraphNode) => (used.has(rewrites.get(node)!) ? rewrites.get(node) : undefined);
   // Context values the candidate-stage fusions add (src/onnx/rank-aware-fusions.ts), and their templates.
+  // (fusedOnce: written by the candidate stage's request nodes; joinedOnce: context values the writer joins, handed off.)
   const fusedOnce = new Map<string, ShapeTemplate>();
+  const joinedOnce = new Map<string, ShapeTemplate>();
   const fusedCand = new Set<string>();
-  const classOf = (name: string): ValueClass => (fusedOnce.has(name) ? 'once' : fusedCand.has(name) ? 'cand' : (rank.classes.get(name) ?? 'const'));
-  const templateOf = (name: string) => fusedOnce.get(name) ?? rank.templates.get(name);
+  const classOf = (name: string): ValueClass => (fusedOnce.has(name) || joinedOnce.has(name) ? 'once' : fusedCand.has(name) ? 'cand' : (rank.classes.get(name) ?? 'const'));
+  const templateOf = (name: string) => fusedOnce.get(name) ?? joinedOnce.get(name) ?? rank.templates.get(name);
   const constant = (name: string): Value => {
     const v = rank.folded.get(name) ?? graph.constants.get(name);
     if (!v) throw new Error(`import bug: the constant "${name}" has no value`);
@@ -124,7 +126,8 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
       // Already [rows, width] (a candidate embedding [N, d], a context row [1, d]): no Reshape (onnxruntime copies in one).
       const t = rank.templates.get(p.name);
       const axes = t ? candidateAxes(t) : [];
-      if (t && t.at2.length === 2 && t.at2[1] === p.width && (rows === -1 ? axes.length === 1 && axes[0] === 0 : axes.length === 0 && t.at2[0] === 1)) return p.name;
+      // (In the context stage, N = 1: a context value broadcast along axis 0 is one row there too.)
+      if (t && t.at2.length === 2 && t.at2[1] === p.width && ((axes.length === 1 && axes[0] === 0) || (rows === 1 && axes.length === 0 && t.at2[0] === 1))) return p.name;
       const shape = `${PREFIX}${tag}:width:${p.name}`;
       consts.set(shape, { dtype: 'int', shape: [2], data: Float64Array.of(rows, p.width) });
       const out = `${PREFIX}${tag}:flat:${p.name}`;
@@ -137,6 +140,26 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
     return out;
   };
   const linearOf = (rw: Rewrite) => rw.linear!;
+  // split-linear [N, o] whose one reader adds a constant bias: the bias joins the stored context row (the
+  // candidate half's Gemm then writes the Add's output, and onnxruntime fuses the activation after it).
+  const readers = new Map<string, GraphNode[]>();
+  for (const n of program.candNodes) for (const i of n.inputs) if (i !== '') readers.set(i, [...(readers.get(i) ?? []), n]);
+  const biasAdds = new Map<Rewrite, { readonly add: GraphNode; readonly bias: Float64Array }>();
+  for (const rw of program.rewrites) {
+    if (rw.kind !== 'split-linear') continue;
+    const out = rw.node.outputs[0]!;
+    const t = rank.templates.get(out)!;
+    const add = readers.get(out)?.length === 1 ? readers.get(out)![0]! : undefined;
+    if (!add || add.op !== 'Add' || rewrites.has(add) || graph.outputs.includes(out) || t.at2.length !== 2 || candidateAxes(t).join() !== '0') continue;
+    const b = add.inputs[0] === out ? add.inputs[1]! : add.inputs[0]!;
+    const o = linearOf(rw).outDim;
+    if (classOf(b) !== 'const' || add.inputs[0] === add.inputs[1]) continue;
+    const v = constant(b);
+    if (v.dtype !== 'float' || v.data.length !== o || (v.shape.length === 2 ? v.shape[0] !== 1 : v.shape.length !== 1)) continue;
+    const bias = Float64Array.from(v.data, (x, i) => x + (linearOf(rw).bias?.[i] ?? 0));
+    biasAdds.set(rw, { add, bias });
+  }
+  const foldedAdds = new Set([...biasAdds.values()].map((f) => f.add));
   for (const rw of program.rewrites) {
     const parts = rw.parts.filter((p) => p.once);
     for (const p of parts) if (classOf(p.name) === 'const') ctxConsts.set(p.name, constant(p.name));
@@ -156,15 +179,54 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
     }
     // split-linear's context half: [1, context columns] x W_once (+ bias), stored as <output>#once.
     const l = linearOf(rw);
+    const bias = biasAdds.get(rw)?.bias ?? l.bias;
     const w = `${PREFIX}${rw.onceName}:w`;
     ctxConsts.set(w, { dtype: 'float', shape: [l.once.length / l.outDim, l.outDim], data: l.once });
-    const product = l.bias ? `${PREFIX}${rw.onceName}:product` : rw.onceName;
+    const product = bias ? `${PREFIX}${rw.onceName}:product` : rw.onceName;
     ctxNodes.push({ name: product, op: 'MatMul', domain: '', inputs: [x, w], outputs: [product], attrs: new Map() });
-    if (l.bias) {
+    if (bias) {
       const b = `${PREFIX}${rw.onceName}:bias`;
-      ctxConsts.set(b, { dtype: 'float', shape: [l.outDim], data: l.bias });
+      ctxConsts.set(b, { dtype: 'float', shape: [l.outDim], data: bias });
       ctxNodes.push({ name: rw.onceName, op: 'Add', domain: '', inputs: [product, b], outputs: [rw.onceName], attrs: new Map() });
     }
+  }
+
+  /**
+   * A Concat of per-candidate and context pieces (DCNv2's x0 over interleaved fields): each run of adjacent
+   * context pieces is joined in the context stage, so the candidate stage expands one value per run to N
+   * rows, not one per field.
+   */
+  function joinOnceRuns(node: GraphNode): GraphNode {
+    if (node.op !== 'Concat' || rewriteOf(node) || fusion.requestNodes.has(node)) return node;
+    const t = templateOf(node.outputs[0]!);
+    const rankOf = t?.at2.length ?? 0;
+    const axis = ((node.attrs.get('axis') as number) + rankOf) % rankOf;
+    if (!t || candidateAxes(t).includes(axis)) return node;
+    const joinable = (name: string) => name !== '' && classOf(name) === 'once' && !fusedOnce.has(name) && templateOf(name)?.at2.length === rankOf;
+    const inputs: string[] = [];
+    let run: string[] = [];
+    const flush = () => {
+      if (run.length < 2) inputs.push(...run);
+      else {
+        const joined = `${PREFIX}joined:${node.outputs[0]}:${inputs.length}`;
+        readIn(run, ctxConsts, ctxInputs);
+        ctxNodes.push({ name: joined, op: 'Concat', domain: '', inputs: run, outputs: [joined], attrs: new Map([['axis', axis]]) });
+        joinedOnce.set(joined, templateOf(run[0]!)!);
+        inputs.push(joined);
+      }
+      run = [];
+    };
+    for (const i of node.inputs) {
+      if (joinable(i) && (run.length === 0 || candidateAxes(templateOf(i)!).join() === candidateAxes(templateOf(run[0]!)!).join())) {
+        run.push(i);
+        continue;
+      }
+      flush();
+      if (joinable(i)) run.push(i);
+      else inputs.push(i);
+    }
+    flush();
+    return inputs.length === node.inputs.length ? node : { ...node, inputs };
   }
 
   // ----- candidate-stage fusions: chains that are one GEMM against a context-built operand ---------
@@ -173,14 +235,14 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
     classOf,
     template: (name) => rank.templates.get(name),
     constant,
-    claimed: (node) => rewriteOf(node) !== undefined,
+    claimed: (node) => rewriteOf(node) !== undefined || foldedAdds.has(node),
     reads: (node) => [...node.inputs, ...(rewriteOf(node)?.parts.map((p) => p.name) ?? [])],
     outputs: new Set(graph.outputs),
     addCandidateConst: (name, value) => candConsts.set(name, value),
   });
   for (const node of fusion.requestNodes) for (const o of node.outputs) fusedOnce.set(o, fusion.onceValues.get(o)?.template ?? { at2: [], at3: [], withL: [] });
   for (const name of fusion.candValues) fusedCand.add(name);
-  const candStage = fusion.nodes;
+  const candStage = fusion.nodes.map(joinOnceRuns);
 
   // ----- the handoff: once values the candidate stage reads (and does not write itself) -------------
   const handoff = new Set<string>();
@@ -246,8 +308,9 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
     const rankOf = templateOf(h)!.at2.length;
     const n = candidateCount();
     const one = intConst(`${PREFIX}one`, [1]);
-    const shape = `${PREFIX}rows-shape:${h}`;
-    candNodes.push({ name: shape, op: 'Concat', domain: '', inputs: Array.from({ length: rankOf }, (_, i) => (axes.includes(i) ? n : one)), outputs: [shape], attrs: new Map([['axis', 0]]) });
+    // One shape per pattern of candidate axes (DCNv2's twenty context fields share [N, 1]).
+    const shape = `${PREFIX}rows-shape:${Array.from({ length: rankOf }, (_, i) => (axes.includes(i) ? 'N' : '1')).join('x')}`;
+    if (!candNodes.some((x) => x.outputs[0] === shape)) candNodes.push({ name: shape, op: 'Concat', domain: '', inputs: Array.from({ length: rankOf }, (_, i) => (axes.includes(i) ? n : one)), outputs: [shape], attrs: new Map([['axis', 0]]) });
     out = `${PREFIX}rows:${h}`;
     candNodes.push({ name: out, op: 'Expand', domain: '', inputs: [h, shape], outputs: [out], attrs: new Map() });
     expanded.set(h, out);
@@ -311,7 +374,8 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
       const t = rank.templates.get(node.outputs[0]!)!;
       const axes = candidateAxes(t);
       const plain = t.at2.length === 2 && axes.length === 1 && axes[0] === 0;
-      const sum = plain ? node.outputs[0]! : `${PREFIX}${node.outputs[0]}:sum`;
+      const folded = biasAdds.get(rw)?.add.outputs[0];
+      const sum = folded ?? (plain ? node.outputs[0]! : `${PREFIX}${node.outputs[0]}:sum`);
       // One Gemm: x [N, k] times W_cand plus the stored row [1, o] as its broadcast C (onnxruntime fuses an activation after it).
       body.push({ name: sum, op: 'Gemm', domain: '', inputs: [x, w, rw.onceName], outputs: [sum], attrs: new Map() });
       if (!plain) {
@@ -323,6 +387,7 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
       continue;
     }
     // A fusion's request node reads context values as they are (batch 1).
+    if (foldedAdds.has(node)) continue;
     const inputs = fusion.requestNodes.has(node) ? node.inputs : node.inputs.map((n) => (n !== '' && handoff.has(n) && !BROADCASTING_OPS.has(node.op) ? onRows(n) : n));
     body.push(inputs.some((n, i) => n !== node.inputs[i]) ? { ...node, inputs } : node);
     readIn(node.inputs, candConsts, candInputs);

@@ -1,0 +1,130 @@
+/**
+ * The candidate-stage fusions of the rank-aware ONNX export (src/onnx/rank-aware-fusions.ts) on small
+ * hand-built graphs of a history h [1, L, d] (context) and a candidate vector x [N, d]: each fusion fires
+ * where its chain matches, is left alone where a value of the chain is read elsewhere, and the one graph
+ * and the two stages score as the vanilla graph on onnxruntime-node within 1e-5 at N = 1, 2, 7; the
+ * fused graph has the Gemm where the chain had its ops. And the writer's own tidying on DCNv2 (context
+ * pieces joined per run, one rows shape, the split layer's bias in the stored row).
+ */
+import { describe, expect, it } from 'vitest';
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '../src/onnx/writer/graph.js';
+import { importOnnx } from '../src/onnx/model.js';
+import { exportRankAwareOnnx } from '../src/onnx/rank-aware-onnx.js';
+import { readOnnx } from '../src/onnx/reader/onnx-graph.js';
+import { compileModel, randomModel } from '../src/node.js';
+import { mulberry32 } from '../src/model/random.js';
+
+const L = 5;
+const D = 3;
+const O = 4;
+
+interface Variant {
+  /** The bilinear product (h * q) is also read by the score: target-attention must not fire. */
+  readonly productReadTwice?: boolean;
+  /** The weighted sum as a batched MatMul of the weights [N, 1, L] by h expanded to N rows (DeepCTR's DIN). */
+  readonly batchedSum?: boolean;
+}
+
+/** DIN's activation unit on [h, q, h - q, h * q] after the linear-terms pass, then the weights' sum of h. */
+function dinLike(v: Variant): Uint8Array {
+  const g = new GraphBuilder();
+  const rand = mulberry32(7);
+  let k = 0;
+  const w = (dims: number[]) => g.floats(`w${k++}`, Float32Array.from({ length: dims.reduce((a, d) => a * d, 1) }, () => rand() * 2 - 1), dims);
+  g.input('u', 'float32', [1, L * D]);
+  g.input('x', 'float32', ['N', D]);
+  const h = g.op('Reshape', ['u', g.int64s([1, L, D])]);
+  const q = g.op('Unsqueeze', ['x', g.int64s([1])]);
+  const product = g.op('Mul', [h, q]);
+  const sum = g.op('Add', [g.op('Add', [g.op('MatMul', [h, w([D, O])]), g.op('MatMul', [q, w([D, O])])]), g.op('MatMul', [product, w([D, O])])]);
+  const hidden = g.op('Sigmoid', [g.op('Add', [sum, w([O])])]);
+  const weights = g.op('Add', [g.op('MatMul', [hidden, w([O, 1])]), w([1])]);
+  let pooled: string;
+  if (v.batchedSum) {
+    const rows = g.op('Concat', [g.op('Shape', ['x'], { start: 0, end: 1 }), g.int64s([L, D])], { axis: 0 });
+    const mm = g.op('MatMul', [g.op('Transpose', [weights], { perm: [0, 2, 1] }), g.op('Expand', [h, rows])]);
+    pooled = g.op('Reshape', [mm, g.int64s([-1, D])]);
+  } else pooled = g.op('ReduceSum', [g.op('Mul', [weights, h]), g.int64s([1])], { keepdims: 0 });
+  if (v.productReadTwice) pooled = g.op('Add', [pooled, g.op('ReduceSum', [product, g.int64s([1])], { keepdims: 0 })]);
+  g.output('score', g.op('MatMul', [g.op('Concat', [pooled, 'x'], { axis: 1 }), w([2 * D, 1])]), 'float32', ['N', 1]);
+  return g.encode('din-like', '');
+}
+
+function request(n: number) {
+  const rand = mulberry32(100 + n);
+  const list = (d: number) => Array.from({ length: d }, () => Math.fround(rand() * 4 - 2));
+  return { context: { u: list(L * D) }, candidates: Array.from({ length: n }, () => ({ x: list(D) })) };
+}
+
+const options = { intraOpNumThreads: 1, interOpNumThreads: 1 };
+const tensor = (data: number[], dims: number[]) => new ort.Tensor('float32', Float32Array.from(data), dims);
+
+/** The vanilla graph, the one-graph form and the two stages on onnxruntime-node. */
+async function scores(bytes: Uint8Array, n: number) {
+  const r = request(n);
+  const feeds = { u: tensor(r.context.u, [1, L * D]), x: tensor(r.candidates.flatMap((c) => c.x), [n, D]) };
+  const vanilla = await ort.InferenceSession.create(bytes, options);
+  const graphs = exportRankAwareOnnx(importOnnx(bytes, { context: ['u'] }));
+  const single = await ort.InferenceSession.create(graphs.single, options);
+  const context = await ort.InferenceSession.create(graphs.context, options);
+  const candidates = await ort.InferenceSession.create(graphs.candidates, options);
+  const handoff = await context.run({ u: feeds.u });
+  const staged = await candidates.run({ x: feeds.x, ...Object.fromEntries(graphs.manifest.handoff.map((h) => [h.name, handoff[h.from]!])) });
+  const of = (out: Record<string, ort.Tensor>) => Array.from(out.score!.data as Float32Array);
+  return { vanilla: of(await vanilla.run(feeds)), single: of(await single.run(feeds)), staged: of(staged), graphs };
+}
+
+function expectClose(got: number[], want: number[], what: string) {
+  expect(got.length, what).toBe(want.length);
+  for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!), `${what}, candidate ${i}`).toBeLessThanOrEqual(1e-5);
+}
+
+const ops = (bytes: Uint8Array) => readOnnx(bytes).nodes.map((n) => n.op);
+
+describe('candidate-stage fusions', () => {
+  it.each([
+    ['din-like (ReduceSum of the weights times h)', {}, ['target-attention', 'weighted-sum']],
+    ['DeepCTR-like (the weights [N, 1, L] times h expanded to N rows)', { batchedSum: true }, ['target-attention', 'shared-operand']],
+    ['the product also read by the score', { productReadTwice: true }, ['weighted-sum']],
+  ] as const)('%s: fuses %j and scores as the vanilla graph', async (_, variant, kinds) => {
+    const bytes = dinLike(variant);
+    for (const n of [1, 2, 7]) {
+      const s = await scores(bytes, n);
+      expect(s.graphs.fusions.map((f) => f.split(' ')[0])).toEqual(kinds);
+      expectClose(s.single, s.vanilla, `N = ${n}, one graph`);
+      expectClose(s.staged, s.vanilla, `N = ${n}, two stages`);
+    }
+    const cand = ops(exportRankAwareOnnx(importOnnx(bytes, { context: ['u'] })).candidates);
+    // Fused: the activation unit is one Gemm before the Sigmoid; unfused, its product's MatMul stays batched.
+    if (kinds.includes('target-attention')) expect(cand.filter((op) => op === 'Gemm').length).toBeGreaterThanOrEqual(1);
+    // (The product's own ReduceSum in the last variant is no weighted sum: it stays.)
+    if (kinds.includes('weighted-sum')) expect(cand.filter((op) => op === 'ReduceSum').length).toBe('productReadTwice' in variant ? 1 : 0);
+    if (!kinds.includes('target-attention')) expect(cand.filter((op) => op === 'Mul').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('din (native, compiled from its export): the activation unit is one Gemm, the weighted sum one MatMul, and the cached handoff stays the history', () => {
+    const model = randomModel({ arch: 'din', context: 2, target: 2, dim: 8, seed: 6, history: 20 });
+    const graphs = exportRankAwareOnnx(compileModel(model));
+    expect(graphs.fusions.map((f) => f.split(' ')[0])).toEqual(['target-attention', 'weighted-sum']);
+    const cand = readOnnx(graphs.candidates);
+    expect(cand.nodes.map((n) => n.op)).not.toContain('ReduceSum');
+    // What a cached context keeps: none of the fused operands (G is d times the history's size), only context-stage values.
+    for (const h of graphs.manifest.handoff) expect(h.name).not.toMatch(/:affine:|:weighted:/);
+  });
+
+  it('dcnv2: context pieces joined per run (one Expand each), one rows shape, and no bias Add after the split layer', () => {
+    const model = randomModel({ arch: 'dcnv2', context: 6, target: 2, dim: 4, seed: 2, mlp: [8], options: { layers: 2 } });
+    const m = compileModel(model);
+    const graphs = exportRankAwareOnnx(m);
+    const cand = readOnnx(graphs.candidates);
+    const expands = cand.nodes.filter((n) => n.op === 'Expand').length;
+    // Six context fields around two candidate fields: at most three runs of context pieces, not six.
+    expect(expands).toBeGreaterThan(0);
+    expect(expands).toBeLessThanOrEqual(3);
+    expect(cand.nodes.filter((n) => n.op === 'Concat' && n.outputs[0]!.includes('rows-shape')).length).toBe(1);
+    const gemm = cand.nodes.find((n) => n.op === 'Gemm' && n.inputs[2]?.endsWith('#once'))!;
+    expect(gemm).toBeDefined();
+    expect(cand.nodes.some((n) => n.op === 'Add' && n.inputs.includes(gemm.outputs[0]!) && n.inputs.some((i) => i.endsWith('.bias')))).toBe(false);
+  });
+});
