@@ -198,6 +198,39 @@ describe('the ort backend (createScorer({ backend: "ort" }))', () => {
     expect(((await createScorer(model, { backend: 'ort', executionProviders: ['no-such-provider'] }).catch((e: unknown) => e)) as Error).message).toMatch(/backend "ort".*no-such-provider/);
   });
 
+  it('with two intra-op threads: a small request runs on the one-thread sessions, a large one on both threads, the same scores', async () => {
+    const dlrm = randomModel({ arch: 'dlrm', context: 3, target: 2, dim: 4, seed: 21 });
+    const m = compileModel(dlrm);
+    const vanilla = exportOnnx(dlrm);
+    // Before any measurement: up to 64 candidates on one thread, more on both (deterministic).
+    const fresh = await createScorer(dlrm, { backend: 'ort', threads: 2 });
+    const large = m.randomRequest(65, 3, 1);
+    const first = await fresh.score(large);
+    expect(first.timing.threads).toBe(2);
+    expectClose(first.scores, await vanillaOnOrt(vanilla, m, large), 'N=65 on two threads');
+    await fresh.dispose();
+    const scorer = await createScorer(dlrm, { backend: 'ort', threads: 2, maxContexts: 4 });
+    try {
+      expect(scorer.info.reason).toMatch(/2 intra-op threads \(one for a request measured under 1 ms on one\)/);
+      for (const n of [1, 9, 40]) {
+        const request = m.randomRequest(n, n, 1);
+        const r = await scorer.score(request);
+        expect(r.timing.threads, `N=${n}`).toBe(1);
+        expectClose(r.scores, await vanillaOnOrt(vanilla, m, request), `N=${n} on one thread`);
+        const cached = await scorer.score(request, { contextKey: `u${n}` });
+        expect(cached.timing.threads).toBe(1);
+        expectClose(cached.scores, r.scores, `N=${n}, the candidate stage on one thread`);
+      }
+      // Measured: a request predicted far above 1 ms on one thread (20000 candidates of any model) takes both.
+      const huge = m.randomRequest(20_000, 5, 1);
+      const r = await scorer.score(huge);
+      expect(r.timing.threads).toBe(2);
+      expectClose(r.scores, m.score(huge, 'rank-aware', 'js').scores, 'N=20000 on two threads');
+    } finally {
+      await scorer.dispose();
+    }
+  }, 60_000);
+
   it('says how to install onnxruntime-node when it does not load', async () => {
     vi.resetModules();
     vi.doMock('onnxruntime-node', () => {

@@ -26,7 +26,7 @@ export async function createOrtScorer(model: ImportedModel, options: OrtScorerOp
     defaultProviders: ['cpu'],
     // Spinning intra-op threads would keep burning a core after each run.
     sessionOptions: (threads, providers) => ({ intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: [...providers], extra: { session: { intra_op: { allow_spinning: '0' } } } }),
-    start: (graphs, sessionOptions, workers) => (workers > 0 ? WorkerRunner.create(workers, { graphs, sessionOptions }) : InThreadRunner.create(ort as unknown as OrtModule, graphs, sessionOptions)),
+    start: (sessions, workers) => (workers > 0 ? WorkerRunner.create(workers, { sessions }) : InThreadRunner.create(ort as unknown as OrtModule, sessions)),
   };
   return OrtScorer.start(model, options, runtime);
 }

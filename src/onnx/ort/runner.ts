@@ -37,7 +37,14 @@ export function plainTensor(v: Value, float64 = false): PlainTensor {
   return { type: 'bool', data: Uint8Array.from(v.data), dims };
 }
 
-export type OrtGraph = 'single' | 'context' | 'candidates';
+/**
+ * The sessions: the one-graph form, the two stages, and (with more than one intra-op thread) the one-graph
+ * form and the candidate stage again on one thread, for requests too small to pay for a second thread.
+ */
+export type OrtGraph = 'single' | 'context' | 'candidates' | 'single-one' | 'candidates-one';
+
+/** Each session's graph and options (a graph left out has no session). */
+export type OrtSessions = Readonly<Partial<Record<OrtGraph, { readonly bytes: Uint8Array; readonly options: Record<string, unknown> }>>>;
 
 export interface OrtRunner {
   run(graph: OrtGraph, feeds: Record<string, PlainTensor>, outputs: readonly string[]): Promise<Record<string, PlainTensor>>;
@@ -63,22 +70,21 @@ export interface OrtModule {
 export class InThreadRunner implements OrtRunner {
   private constructor(
     private readonly ort: OrtModule,
-    private readonly sessions: Readonly<Record<OrtGraph, OrtSession>>,
+    private readonly sessions: Readonly<Partial<Record<OrtGraph, OrtSession>>>,
   ) {}
 
-  static async create(ort: OrtModule, graphs: Readonly<Record<OrtGraph, Uint8Array>>, sessionOptions: Record<string, unknown>): Promise<InThreadRunner> {
+  static async create(ort: OrtModule, graphs: OrtSessions): Promise<InThreadRunner> {
+    const sessions: Partial<Record<OrtGraph, OrtSession>> = {};
     // One at a time: onnxruntime-web's WebGPU provider refuses a session created while another is.
-    const single = await ort.InferenceSession.create(graphs.single, sessionOptions);
-    const context = await ort.InferenceSession.create(graphs.context, sessionOptions);
-    const candidates = await ort.InferenceSession.create(graphs.candidates, sessionOptions);
-    return new InThreadRunner(ort, { single, context, candidates });
+    for (const [graph, g] of Object.entries(graphs) as [OrtGraph, { bytes: Uint8Array; options: Record<string, unknown> }][]) sessions[graph] = await ort.InferenceSession.create(g.bytes, g.options);
+    return new InThreadRunner(ort, sessions);
   }
 
   async run(graph: OrtGraph, feeds: Record<string, PlainTensor>): Promise<Record<string, PlainTensor>> {
     // A cached handoff is the session's own output tensor already; request feeds are plain.
     const Tensor = this.ort.Tensor;
     const tensors = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, (t as object) instanceof Tensor ? t : new Tensor(t.type, t.data, t.dims)]));
-    return (await this.sessions[graph].run(tensors)) as unknown as Record<string, PlainTensor>;
+    return (await this.sessions[graph]!.run(tensors)) as unknown as Record<string, PlainTensor>;
   }
 
   async dispose(): Promise<void> {

@@ -17,7 +17,7 @@ import { encodeCandidateInputs } from '../request.js';
 import { Admission } from '../../scheduler/admission.js';
 import type { RankAwareManifest } from '../rank-aware-onnx.js';
 import { plainTensor } from './runner.js';
-import type { OrtRunner, PlainTensor } from './runner.js';
+import type { OrtRunner, OrtSessions, PlainTensor } from './runner.js';
 
 export interface OrtScorerOptions {
   /** onnxruntime's intra-op threads per run (default 1). */
@@ -61,7 +61,8 @@ export interface OrtScorerInfo {
 
 export interface OrtScores {
   readonly scores: number[];
-  readonly timing: { readonly contextMs: number; readonly candidatesMs: number; readonly queuedMs: number; readonly contextCache?: 'hit' | 'miss' };
+  /** threads: the intra-op threads the candidates ran on (1 for a small request, see ONE_THREAD_MS). */
+  readonly timing: { readonly contextMs: number; readonly candidatesMs: number; readonly queuedMs: number; readonly threads: number; readonly contextCache?: 'hit' | 'miss' };
 }
 
 /** The context cache's counters (the shape of the other scorers' contextUsage). */
@@ -81,10 +82,19 @@ export interface OrtRuntime {
   readonly defaultProviders: readonly string[];
   /** The session options for `threads` intra-op threads and these providers. */
   sessionOptions(threads: number, providers: readonly string[]): Record<string, unknown>;
-  start(graphs: Readonly<Record<'single' | 'context' | 'candidates', Uint8Array>>, sessionOptions: Record<string, unknown>, workers: number): Promise<OrtRunner>;
+  start(sessions: OrtSessions, workers: number): Promise<OrtRunner>;
   /** What `workers` means here (checked before anything starts): undefined when any count works. */
   readonly workersRefused?: string;
 }
+
+/**
+ * A request whose one-thread run is predicted under this runs on one thread: onnxruntime-node's second
+ * intra-op thread costs more than it gains below it (measured on this 2-core machine: one thread is faster
+ * up to about 1 ms of work on DCNv2, AutoInt, DLRM and rDCN, and two are faster beyond).
+ */
+export const ONE_THREAD_MS = 1;
+/** Before any one-thread run was measured: requests of up to this many candidates run on one thread. */
+const UNMEASURED_ROWS = 64;
 
 const checkInt = (name: string, value: unknown, min: number) => {
   if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < min)) throw new RankawareError(`options.${name}`, `an integer >= ${min}`, show(value));
@@ -98,6 +108,8 @@ export class OrtScorer {
   private readonly counters = { bytes: 0, hits: 0, misses: 0, evictions: 0 };
   private readonly admission: Admission;
   private disposed = false;
+  /** One-thread ms per candidate, measured (with more than one intra-op thread). */
+  private msPerRow: number | undefined;
 
   private constructor(
     private readonly model: ImportedModel,
@@ -142,9 +154,18 @@ export class OrtScorer {
     const graphs = exportRankAwareOnnx(model);
     const threads = options.threads ?? 1;
     const workers = options.workers ?? 0;
+    const all = runtime.sessionOptions(threads, providers);
+    // The context stage is batch 1: one thread. With more, a small request runs on one-thread sessions.
+    const one = threads > 1 ? runtime.sessionOptions(1, providers) : all;
+    const sessions: OrtSessions = {
+      single: { bytes: graphs.single, options: all },
+      context: { bytes: graphs.context, options: one },
+      candidates: { bytes: graphs.candidates, options: all },
+      ...(threads > 1 ? { 'single-one': { bytes: graphs.single, options: one }, 'candidates-one': { bytes: graphs.candidates, options: one } } : {}),
+    };
     let runner: OrtRunner;
     try {
-      runner = await runtime.start({ single: graphs.single, context: graphs.context, candidates: graphs.candidates }, runtime.sessionOptions(threads, providers), workers);
+      runner = await runtime.start(sessions, workers);
     } catch (e) {
       if (e instanceof RankawareError) throw e;
       throw new RankawareError('backend "ort"', `onnxruntime sessions of the rank-aware graphs on ${providers.join(', ')}`, `an error (${e instanceof Error ? e.message : String(e)})`, 'unavailable');
@@ -158,7 +179,7 @@ export class OrtScorer {
       executionProviders: providers,
       maxContexts,
       maxContextBytes: options.maxContextBytes ?? Infinity,
-      reason: `the rank-aware plan as ONNX (${graphs.manifest.handoff.length} values handed from the context stage to the candidates) on ${runtime.name}, ${providers.join(', ')}, ${threads} intra-op thread${threads === 1 ? '' : 's'}${workers > 0 ? ` on ${workers} worker thread${workers === 1 ? '' : 's'}` : ''}`,
+      reason: `the rank-aware plan as ONNX (${graphs.manifest.handoff.length} values handed from the context stage to the candidates) on ${runtime.name}, ${providers.join(', ')}, ${threads} intra-op thread${threads === 1 ? '' : 's'}${threads > 1 ? ` (one for a request measured under ${ONE_THREAD_MS} ms on one)` : ''}${workers > 0 ? ` on ${workers} worker thread${workers === 1 ? '' : 's'}` : ''}`,
     };
     return new OrtScorer(model, graphs.manifest, runner, info, { maxInFlight: options.maxInFlight ?? 64, maxQueued: options.maxQueued ?? 1024 });
   }
@@ -186,9 +207,13 @@ export class OrtScorer {
       };
       const scores = this.manifest.outputs.slice(0, 1);
       const context = () => encoded.context ?? this.model.encodeContext((request as { context?: unknown }).context);
+      const one = this.onOneThread(encoded.n);
       if (!cached) {
-        const out = await this.runner.run('single', feeds(this.manifest.candidateInputs, encoded.candidates, feeds(this.manifest.contextInputs, context())), scores);
-        return { scores: this.scoresOf(out, encoded.n), timing: { contextMs: 0, candidatesMs: performance.now() - t0, queuedMs: t0 - queued } };
+        const inputs = feeds(this.manifest.candidateInputs, encoded.candidates, feeds(this.manifest.contextInputs, context()));
+        const ran = performance.now();
+        const out = await this.runner.run(one ? 'single-one' : 'single', inputs, scores);
+        if (one) this.measured(encoded.n, performance.now() - ran);
+        return { scores: this.scoresOf(out, encoded.n), timing: { contextMs: 0, candidatesMs: performance.now() - t0, queuedMs: t0 - queued, threads: one ? 1 : this.info.threads } };
       }
       let entry = this.contexts.get(key);
       const hit = entry !== undefined;
@@ -204,12 +229,31 @@ export class OrtScorer {
         this.counters.misses++;
         this.keep(key, entry);
       }
+      const inputs = feeds(this.manifest.candidateInputs, encoded.candidates, { ...entry.handoff });
       const t1 = performance.now();
-      const out = await this.runner.run('candidates', feeds(this.manifest.candidateInputs, encoded.candidates, { ...entry.handoff }), scores);
-      return { scores: this.scoresOf(out, encoded.n), timing: { contextMs: t1 - t0, candidatesMs: performance.now() - t1, queuedMs: t0 - queued, contextCache: hit ? 'hit' : 'miss' } };
+      const out = await this.runner.run(one ? 'candidates-one' : 'candidates', inputs, scores);
+      if (one) this.measured(encoded.n, performance.now() - t1);
+      return { scores: this.scoresOf(out, encoded.n), timing: { contextMs: t1 - t0, candidatesMs: performance.now() - t1, queuedMs: t0 - queued, threads: one ? 1 : this.info.threads, contextCache: hit ? 'hit' : 'miss' } };
     } finally {
       this.admission.release();
     }
+  }
+
+  /**
+   * Whether a request of n candidates runs on the one-thread sessions: with more than one intra-op thread,
+   * when its time on one thread, predicted from the one-thread runs so far (ms per candidate), is under
+   * ONE_THREAD_MS; until a run has been measured, when n is at most UNMEASURED_ROWS.
+   */
+  private onOneThread(n: number): boolean {
+    if (this.info.threads === 1) return false;
+    return this.msPerRow !== undefined ? n * this.msPerRow < ONE_THREAD_MS : n <= UNMEASURED_ROWS;
+  }
+
+  /** A one-thread run's time: the per-candidate estimate (runs of at least 8 candidates; a moving average). */
+  private measured(n: number, ms: number): void {
+    if (n < 8) return;
+    const x = ms / n;
+    this.msPerRow = this.msPerRow === undefined ? x : 0.8 * this.msPerRow + 0.2 * x;
   }
 
   /** Cache a context, dropping the least recently used beyond the count and byte bounds. */

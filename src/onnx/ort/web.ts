@@ -22,7 +22,7 @@ export function createOrtWebScorer(model: ImportedModel, options: OrtWebScorerOp
     name: 'onnxruntime-web',
     defaultProviders: ['wasm'],
     sessionOptions: (_threads, providers) => ({ executionProviders: [...providers] }),
-    start: (graphs, sessionOptions) => InThreadRunner.create(ort as OrtModule, graphs, sessionOptions),
+    start: (sessions) => InThreadRunner.create(ort as OrtModule, sessions),
     workersRefused: 'no workers option on onnxruntime-web (it has its own proxy worker: ort.env.wasm.proxy)',
   });
 }

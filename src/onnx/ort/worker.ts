@@ -1,7 +1,7 @@
 /**
  * A worker thread of the ort backend's pool (./workers.ts): onnxruntime-node runs a session on the thread
  * that calls it (its `run` is synchronous inside a promise), so a server running it on its event loop
- * would answer nothing else meanwhile. Here the three sessions of the rank-aware graphs live on their own
+ * would answer nothing else meanwhile. Here the sessions of the rank-aware graphs live on their own
  * thread; each message runs one of them on the tensors it carries and answers with the outputs.
  */
 import { parentPort } from 'node:worker_threads';
@@ -13,7 +13,7 @@ type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
 
 const port = parentPort!;
 let ort: Ort;
-let sessions: Record<OrtRunRequest['graph'], Session>;
+const sessions: Partial<Record<OrtRunRequest['graph'], Session>> = {};
 
 function plain(t: { type: string; data: unknown; dims: readonly number[] }): PlainTensor {
   // A copy: the output's buffer may be onnxruntime's own memory, which cannot be transferred.
@@ -23,13 +23,12 @@ function plain(t: { type: string; data: unknown; dims: readonly number[] }): Pla
 
 async function init(message: OrtWorkerInit): Promise<void> {
   ort = await import('onnxruntime-node');
-  const [single, context, candidates] = await Promise.all([message.graphs.single, message.graphs.context, message.graphs.candidates].map((bytes) => ort.InferenceSession.create(bytes, message.sessionOptions)));
-  sessions = { single: single!, context: context!, candidates: candidates! };
+  await Promise.all(Object.entries(message.sessions).map(async ([graph, g]) => (sessions[graph as OrtRunRequest['graph']] = await ort.InferenceSession.create(g.bytes, g.options))));
 }
 
 async function run(message: OrtRunRequest): Promise<OrtRunReply> {
   const feeds = Object.fromEntries(Object.entries(message.feeds).map(([name, t]) => [name, new ort.Tensor(t.type, t.data as Float32Array, t.dims)]));
-  const out = await sessions[message.graph].run(feeds);
+  const out = await sessions[message.graph]!.run(feeds);
   const outputs: Record<string, PlainTensor> = {};
   for (const name of message.outputs) outputs[name] = plain(out[name]!);
   return { id: message.id, outputs };
@@ -38,7 +37,7 @@ async function run(message: OrtRunRequest): Promise<OrtRunReply> {
 port.on('message', (message: OrtWorkerInit | OrtRunRequest | { fault: 'exit' }) => {
   // A thread that dies (WorkerRunner.injectFault: tests of its replacement).
   if ('fault' in message) process.exit(3);
-  if ('graphs' in message) {
+  if ('sessions' in message) {
     init(message).then(
       () => port.postMessage({ ready: true }),
       (e: unknown) => port.postMessage({ ready: false, error: e instanceof Error ? e.message : String(e) }),

@@ -7,11 +7,10 @@
  */
 import { Worker } from 'node:worker_threads';
 import { RankawareError } from '../../errors.js';
-import type { OrtGraph, OrtRunner, PlainTensor } from './runner.js';
+import type { OrtGraph, OrtRunner, OrtSessions, PlainTensor } from './runner.js';
 
 export interface OrtWorkerInit {
-  readonly graphs: Readonly<Record<OrtGraph, Uint8Array>>;
-  readonly sessionOptions: Record<string, unknown>;
+  readonly sessions: OrtSessions;
 }
 
 export interface OrtRunRequest {
