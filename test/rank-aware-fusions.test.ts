@@ -3,8 +3,10 @@
  * hand-built graphs of a history h [1, L, d] (context) and a candidate vector x [N, d]: each fusion fires
  * where its chain matches, is left alone where a value of the chain is read elsewhere, and the one graph
  * and the two stages score as the vanilla graph on onnxruntime-node within 1e-5 at N = 1, 2, 7; the
- * fused graph has the Gemm where the chain had its ops. And the writer's own tidying on DCNv2 (context
- * pieces joined per run, one rows shape, the split layer's bias in the stored row).
+ * fused graph has the Gemm where the chain had its ops. DLRM's pairs per candidate (pair-gram; its scores
+ * are checked by test/rank-aware-onnx.test.ts on every equivalence case and the golden DLRMs). And the
+ * writer's own tidying on DCNv2 (context pieces joined per run, one rows shape, the split layer's bias in
+ * the stored row).
  */
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
@@ -111,6 +113,17 @@ describe('candidate-stage fusions', () => {
     expect(cand.nodes.map((n) => n.op)).not.toContain('ReduceSum');
     // What a cached context keeps: none of the fused operands (G is d times the history's size), only context-stage values.
     for (const h of graphs.manifest.handoff) expect(h.name).not.toMatch(/:affine:|:weighted:/);
+  });
+
+  it('dlrm: the pairs per candidate are the candidate rows\' products alone (pair-gram); the context rows are never expanded to N rows', async () => {
+    const model = randomModel({ arch: 'dlrm', context: 5, target: 2, dim: 4, seed: 9, mlp: [8] });
+    const m = compileModel(model);
+    const graphs = exportRankAwareOnnx(m);
+    expect(graphs.fusions.map((f) => f.split(' ')[0])).toEqual(['pair-gram']);
+    const cand = readOnnx(graphs.candidates).nodes;
+    expect(cand.map((n) => n.op)).not.toContain('Expand');
+    // The products: [N nc, D] x [D, F - nc] against the context rows, and [N, nc, D] x [N, D, nc] among the candidate rows.
+    expect(cand.filter((n) => n.op === 'MatMul' && n.outputs[0]!.includes(':pairs:')).length).toBe(2);
   });
 
   it('dcnv2: context pieces joined per run (one Expand each), one rows shape, and no bias Add after the split layer', () => {
