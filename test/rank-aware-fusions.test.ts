@@ -26,6 +26,8 @@ interface Variant {
   readonly productReadTwice?: boolean;
   /** The weighted sum as a batched MatMul of the weights [N, 1, L] by h expanded to N rows (DeepCTR's DIN). */
   readonly batchedSum?: boolean;
+  /** A per-candidate term that is not linear in q (relu(x W)) added last: the sum inside it is fused. */
+  readonly nonlinearTerm?: boolean;
 }
 
 /** DIN's activation unit on [h, q, h - q, h * q] after the linear-terms pass, then the weights' sum of h. */
@@ -40,7 +42,9 @@ function dinLike(v: Variant): Uint8Array {
   const q = g.op('Unsqueeze', ['x', g.int64s([1])]);
   const product = g.op('Mul', [h, q]);
   const sum = g.op('Add', [g.op('Add', [g.op('MatMul', [h, w([D, O])]), g.op('MatMul', [q, w([D, O])])]), g.op('MatMul', [product, w([D, O])])]);
-  const hidden = g.op('Sigmoid', [g.op('Add', [sum, w([O])])]);
+  let pre = g.op('Add', [sum, w([O])]);
+  if (v.nonlinearTerm) pre = g.op('Add', [pre, g.op('Unsqueeze', [g.op('Relu', [g.op('MatMul', ['x', w([D, O])])]), g.int64s([1])])]);
+  const hidden = g.op('Sigmoid', [pre]);
   const weights = g.op('Add', [g.op('MatMul', [hidden, w([O, 1])]), w([1])]);
   let pooled: string;
   if (v.batchedSum) {
@@ -89,6 +93,7 @@ describe('candidate-stage fusions', () => {
     ['din-like (ReduceSum of the weights times h)', {}, ['target-attention', 'weighted-sum']],
     ['DeepCTR-like (the weights [N, 1, L] times h expanded to N rows)', { batchedSum: true }, ['target-attention', 'shared-operand']],
     ['the product also read by the score', { productReadTwice: true }, ['weighted-sum']],
+    ['a term not linear in q added last (the sum inside it fused)', { nonlinearTerm: true }, ['target-attention', 'weighted-sum']],
   ] as const)('%s: fuses %j and scores as the vanilla graph', async (_, variant, kinds) => {
     const bytes = dinLike(variant);
     for (const n of [1, 2, 7]) {

@@ -1,7 +1,7 @@
 /**
  * Fusions of the rank-aware ONNX export's candidate stage (src/onnx/rank-aware-onnx.ts): per-candidate
- * chains of small ops that are, algebraically, one GEMM whose other operand the context stage can build
- * from context values. An ONNX runtime then runs one large node where the staged graph has several
+ * chains of small ops that are, algebraically, one GEMM whose other operand is built from context values
+ * alone. An ONNX runtime then runs one large node where the staged graph has several
  * broadcasts and passes over [N, L, ...] tensors.
  * - target-attention: a sum of terms affine in one candidate vector q [N, 1, d], with bilinear terms
  *   `(h * q) W` against a context [1, L, d] (DIN's activation unit on [h, q, h - q, h * q], after
@@ -26,7 +26,7 @@ import type { Value } from './interpreter/tensor.js';
 
 const PREFIX = 'rankaware::';
 
-/** What a fusion reads of the staged graph and writes into the context stage. */
+/** What a fusion reads of the staged graph, and where it writes its constants. */
 export interface FusionContext {
   readonly classOf: (name: string) => ValueClass;
   readonly template: (name: string) => ShapeTemplate | undefined;
@@ -150,20 +150,21 @@ export function fuseCandidateStage(candNodes: readonly GraphNode[], fc: FusionCo
     });
 
   // ----- target-attention: the top Add of an affine sum with at least one bilinear term -------------
-  for (const n of candNodes) {
+  // Last first: the widest sum is tried before the sums inside it (tried in turn when it does not match).
+  for (const n of [...candNodes].reverse()) {
     if (n.op !== 'Add' || dropped.has(n)) continue;
     const out = n.outputs[0]!;
     const t = tpl(out);
     if (!is3(t, true) || c.outputs.has(out)) continue;
-    // Not the top while an Add reads it alone: that Add is tried when it comes.
-    const reader = candNodes.find((r) => r.inputs.includes(out));
-    if (reader?.op === 'Add' && consumers.get(out) === 1) continue;
     const a = affine(out, true);
     if (!a || !a.q || a.bilinear.length === 0 || a.nodes.some((x) => dropped.has(x))) continue;
     const o = t!.at2[2]!;
     const d = a.bilinear[0]!.w.shape[0]!;
+    // Every weight [d, o] (none broadcast along o), every context factor along the sum's own axis 1.
+    const sameAxis = (h: string) => tpl(h)!.at2[1] === t!.at2[1] && tpl(h)!.withL[1] === t!.withL[1];
+    if ([...a.bilinear.map((b) => b.w), ...a.linear].some((w) => w.shape[0] !== d || w.shape[1] !== o) || !a.bilinear.every((b) => sameAxis(b.h))) continue;
     const tag = `${PREFIX}${out}:affine`;
-    // Context stage: G [d, L, o] = sum of h^T (d, L, 1) * W (d, 1, o) and the linear terms' W (d, 1, o).
+    // Request nodes: G [d, L, o] = sum of h^T (d, L, 1) * W (d, 1, o) and the linear terms' W (d, 1, o).
     const g: string[] = [];
     a.bilinear.forEach(({ h, w }, i) => {
       const hT = `${tag}:h${i}:T`;
@@ -279,7 +280,7 @@ export function fuseCandidateStage(candNodes: readonly GraphNode[], fc: FusionCo
     const full = shapes.some((s) => s && s.at2.length === 3 && s.at2[0] === 1 && s.at2[1] === tx!.at2[1] && s.withL[1] === tx!.withL[1] && s.at2[2] === d);
     if (!full || shapes.some((s) => !s || s.at2.length !== 3 || s.at2[0] !== 1 || (s.at2[1] !== 1 && s.at2[1] !== tx!.at2[1]) || (s.at2[2] !== 1 && s.at2[2] !== d))) continue;
     const tag = `${PREFIX}${out}:weighted`;
-    // Context stage: the factors' product [1, L, d] as [L, d] (the L first in its axis: it moves with the history).
+    // Request nodes: the factors' product [1, L, d] as [L, d].
     for (const l of once) if (c.classOf(l) === 'const') c.addContextConst(l, c.constant(l));
     const product = once.length === 1 ? once[0]! : once.slice(1).reduce((acc, l, i) => {
       const p = `${tag}:m${i}`;
@@ -307,7 +308,7 @@ export function fuseCandidateStage(candNodes: readonly GraphNode[], fc: FusionCo
       const wv = c.constant(layer.w);
       c.addCandidateConst(wRow, { ...wv, shape: [1, layer.k] });
       nodes.push({ ...node(g, 'Gemm', [wRow, rows, layer.b]), attrs: new Map([['transB', 1]]) });
-      // [-1, L], L from H's rows, in the context stage.
+      // [-1, L], L from H's rows.
       const shape = `${tag}:NL`;
       c.addContextNode(node(`${tag}:H-shape`, 'Shape', [h]));
       c.addContextConst(`${tag}:zero`, ints([0]));
