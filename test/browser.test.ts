@@ -13,8 +13,10 @@ import { createServer } from 'vite';
 import type { ViteDevServer } from 'vite';
 import { randomModel, randomRequest, score } from '../src/index.js';
 import { rankawareViteConfig } from '../vite.config.js';
-import { BROWSER_CASES, BROWSER_THREADS, onnxCase } from './browser/cases.js';
+import { BROWSER_CASES, BROWSER_THREADS, DIN_CANDIDATES, onnxCase } from './browser/cases.js';
 import { importOnnx } from '../src/onnx/model.js';
+import { exportRankAwareOnnx } from '../src/onnx/rank-aware-onnx.js';
+import { dinLike, dinLikeRequest } from './din-like.js';
 import { CHROMIUM, launchChromium, watchPage } from './browser/chromium.js';
 import { equivalenceCases } from './cases.js';
 import type { PageResults } from './browser/cases.js';
@@ -154,17 +156,23 @@ describe.each([
 });
 
 describe('Chromium, the rank-aware graphs on onnxruntime-web (createOrtWebScorer, rankaware/onnx)', () => {
-  it('scores on its WebGPU provider within 1e-4 and its wasm provider within 1e-5 of the float64 interpreter, the context cache too', async () => {
+  it('scores on its WebGPU provider within 1e-4 and its wasm provider within 1e-5 of the float64 interpreter, the context cache too (a fused DIN-like graph too)', async () => {
     const { results } = await page('isolated');
     expect(results.error).toBeUndefined();
     const { bytes, request } = onnxCase();
     const want = importOnnx(bytes, { context: 'ctx_' }).score(request, 'interpret').scores;
     const ortWeb = results.ortWeb!;
-    expect(Object.keys(ortWeb).sort()).toEqual(['wasm', 'webgpu']);
+    expect(Object.keys(ortWeb).sort()).toEqual(['din wasm', 'din webgpu', 'wasm', 'webgpu']);
+    // The DIN-like graph: its candidate stage fused (one Gemm against the history, one MatMul for the weighted sum).
+    const din = importOnnx(dinLike({}), { context: ['u'] });
+    expect(exportRankAwareOnnx(din).fusions.map((f) => f.split(' ')[0])).toEqual(['target-attention', 'weighted-sum']);
+    const dinWant = din.score(dinLikeRequest(DIN_CANDIDATES), 'interpret').scores;
     for (const [provider, tolerance] of [['webgpu', GPU_TOLERANCE], ['wasm', TOLERANCE]] as const) {
-      expect(ortWeb[provider]!.reason).toMatch(new RegExp(`on onnxruntime-web, ${provider}`));
-      expect(maxDiff(ortWeb[provider]!.scores, want), provider).toBeLessThanOrEqual(tolerance);
-      expect(maxDiff(ortWeb[provider]!.cached, want), `${provider}, cached context`).toBeLessThanOrEqual(tolerance);
+      for (const [key, reference] of [[provider, want], [`din ${provider}`, dinWant]] as const) {
+        expect(ortWeb[key]!.reason).toMatch(new RegExp(`on onnxruntime-web, ${provider}`));
+        expect(maxDiff(ortWeb[key]!.scores, reference), key).toBeLessThanOrEqual(tolerance);
+        expect(maxDiff(ortWeb[key]!.cached, reference), `${key}, cached context`).toBeLessThanOrEqual(tolerance);
+      }
     }
   });
 });

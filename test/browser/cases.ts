@@ -18,6 +18,9 @@ export const BROWSER_CASES: readonly BrowserCase[] = [
   { name: 'autoint', model: { arch: 'autoint', context: 5, target: 2, dim: 8, mlp: [16], seed: 12 }, candidates: 29, requestSeed: 6 },
 ];
 
+/** Candidates of the DIN-like graph's request on onnxruntime-web (test/din-like.ts). */
+export const DIN_CANDIDATES = 19;
+
 /** Workers in the page's scorer. */
 export const BROWSER_THREADS = 2;
 /** Candidates per tile: small, so that every request is cut into several tiles and both workers score. */

@@ -6,7 +6,8 @@
 import { createScorer, loadBackend, randomModel, randomRequest, score, scoreAsync } from '../../src/index.js';
 import { equivalenceCases } from '../cases.js';
 import { createOrtWebScorer, createScorer as createOnnxScorer, importOnnx } from '../../src/onnx/browser.js';
-import { BROWSER_CASES, BROWSER_THREADS, BROWSER_TILE_ROWS, onnxCase } from './cases.js';
+import { BROWSER_CASES, BROWSER_THREADS, BROWSER_TILE_ROWS, DIN_CANDIDATES, onnxCase } from './cases.js';
+import { dinLike, dinLikeRequest } from '../din-like.js';
 import type { CaseResult, GpuCaseResult, OnnxPageResult, PageResults } from './cases.js';
 
 declare global {
@@ -78,22 +79,24 @@ async function runOnnx(): Promise<OnnxPageResult> {
   return { scores, backends };
 }
 
-/** onnxCase's rank-aware graphs on onnxruntime-web, as a page runs them: its WebGPU provider and its wasm one. */
+/** onnxCase's and the DIN-like graph's rank-aware graphs on onnxruntime-web, as a page runs them: its WebGPU provider and its wasm one. */
 async function runOrtWeb(): Promise<NonNullable<PageResults['ortWeb']>> {
   const ort = await import('onnxruntime-web/webgpu');
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = 'error';
-  const { bytes, request } = onnxCase();
-  const model = importOnnx(bytes, { context: 'ctx_' });
   const out: Record<string, { scores: number[]; cached: number[]; reason: string }> = {};
-  for (const provider of ['webgpu', 'wasm']) {
-    const scorer = await createOrtWebScorer(model, { ort, executionProviders: [provider], maxContexts: 2 });
-    try {
-      const scores = (await scorer.score(request)).scores;
-      await scorer.score(request, { contextKey: 'me' });
-      out[provider] = { scores, cached: (await scorer.score(request, { contextKey: 'me' })).scores, reason: scorer.info.reason };
-    } finally {
-      await scorer.dispose();
+  // onnxCase, and the DIN-like graph whose candidate stage is fused (one Gemm against the history, one MatMul).
+  const graphs = [['', importOnnx(onnxCase().bytes, { context: 'ctx_' }), onnxCase().request], ['din ', importOnnx(dinLike({}), { context: ['u'] }), dinLikeRequest(DIN_CANDIDATES)]] as const;
+  for (const [name, model, request] of graphs) {
+    for (const provider of ['webgpu', 'wasm']) {
+      const scorer = await createOrtWebScorer(model, { ort, executionProviders: [provider], maxContexts: 2 });
+      try {
+        const scores = (await scorer.score(request)).scores;
+        await scorer.score(request, { contextKey: 'me' });
+        out[`${name}${provider}`] = { scores, cached: (await scorer.score(request, { contextKey: 'me' })).scores, reason: scorer.info.reason };
+      } finally {
+        await scorer.dispose();
+      }
     }
   }
   return out;

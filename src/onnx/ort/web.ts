@@ -11,6 +11,10 @@ import type { OrtModule } from './runner.js';
 import { OrtScorer } from './scorer.js';
 import type { OrtScorerOptions } from './scorer.js';
 
+/** onnxruntime's log levels by severity (the index is a session's logSeverityLevel). */
+const LOG_LEVELS = ['verbose', 'info', 'warning', 'error', 'fatal'];
+const severity = (level: string | undefined) => (level && LOG_LEVELS.includes(level) ? LOG_LEVELS.indexOf(level) : LOG_LEVELS.indexOf('warning'));
+
 export type OrtWebScorerOptions = Omit<OrtScorerOptions, 'threads' | 'workers'> & {
   /** The onnxruntime-web module the page imported. */
   readonly ort: unknown;
@@ -21,7 +25,8 @@ export function createOrtWebScorer(model: ImportedModel, options: OrtWebScorerOp
   return OrtScorer.start(model, rest, {
     name: 'onnxruntime-web',
     defaultProviders: ['wasm'],
-    sessionOptions: (_threads, providers) => ({ executionProviders: [...providers] }),
+    // The page's ort.env.logLevel applies to the sessions' own log too (onnxruntime-web logs node placement warnings).
+    sessionOptions: (_threads, providers) => ({ executionProviders: [...providers], logSeverityLevel: severity((ort as { env?: { logLevel?: string } }).env?.logLevel) }),
     start: (sessions) => InThreadRunner.create(ort as OrtModule, sessions),
     workersRefused: 'no workers option on onnxruntime-web (it has its own proxy worker: ort.env.wasm.proxy)',
   });
