@@ -15,6 +15,10 @@ import { exportRankAwareOnnx } from '../src/onnx/rank-aware-onnx.js';
 import { readOnnx } from '../src/onnx/reader/onnx-graph.js';
 import { compileModel, randomModel } from '../src/node.js';
 import { D, dinLike, dinLikeRequest as request, L } from './din-like.js';
+import type { Field } from '../src/model/spec.js';
+import { exportOnnx } from '../src/onnx/writer/export.js';
+import { onnxFeeds } from '../src/onnx/writer/feeds.js';
+import { plainTensor } from '../src/onnx/ort/runner.js';
 
 const options = { intraOpNumThreads: 1, interOpNumThreads: 1 };
 const tensor = (data: number[], dims: number[]) => new ort.Tensor('float32', Float32Array.from(data), dims);
@@ -72,6 +76,35 @@ describe('candidate-stage fusions', () => {
     expect(cand.nodes.map((n) => n.op)).not.toContain('ReduceSum');
     // What a cached context keeps: none of the fused operands (G is d times the history's size), only context-stage values.
     for (const h of graphs.manifest.handoff) expect(h.name).not.toMatch(/:affine:|:weighted:/);
+  });
+
+  it('din with a side feature, a dense field and two attention layers: fused, and exact for histories of 0, 1, 13 and 24 items at N = 1, 9, 40', async () => {
+    const fields: Field[] = [
+      { name: 'user', type: 'sparse', side: 'context', vocab: 30, dim: 6, pooling: 'none', oov: 'error' },
+      { name: 't0', type: 'sparse', side: 'target', vocab: 50, dim: 7, pooling: 'none', oov: 'error' },
+      { name: 'age', type: 'dense', side: 'context', dim: 3 },
+      { name: 'history', type: 'sequence', side: 'context', table: 't0', maxLength: 24, overflow: 'truncate', features: [{ name: 'gap', vocab: 7 }] },
+      { name: 't1', type: 'sparse', side: 'target', vocab: 20, dim: 5, pooling: 'none', oov: 'error' },
+    ];
+    const din = randomModel({ arch: 'din', context: 0, target: 0, dim: 7, mlp: [16, 8], seed: 5, fields, options: { attention: [12, 6] } });
+    const m = compileModel(din);
+    const graphs = exportRankAwareOnnx(m);
+    expect(graphs.fusions.map((f) => f.split(' ')[0])).toEqual(['target-attention', 'weighted-sum']);
+    const sessions = await Promise.all([exportOnnx(din), graphs.single].map((b) => ort.InferenceSession.create(b, options)));
+    for (const [n, length] of [[1, 0], [9, 1], [40, 13], [9, 24]] as const) {
+      const request = m.randomRequest(n, 7 + n, length);
+      const vanillaFeeds: Record<string, ort.Tensor> = {};
+      for (const [k, f] of Object.entries(onnxFeeds(din.spec, request))) vanillaFeeds[k] = new ort.Tensor(f.type, f.data as never, [...f.dims]);
+      const want = Array.from((await sessions[0]!.run(vanillaFeeds)).score!.data as Float32Array);
+      const encoded = m.encode(request);
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const x of [...graphs.manifest.contextInputs, ...graphs.manifest.candidateInputs]) {
+        const t = plainTensor((encoded.context.get(x.name) ?? encoded.candidates.get(x.name))!);
+        feeds[x.name] = new ort.Tensor(t.type, t.data as never, [...t.dims]);
+      }
+      const got = Array.from((await sessions[1]!.run(feeds))[graphs.manifest.outputs[0]!]!.data as Float32Array);
+      expectClose(got, want, `L = ${length}, N = ${n}`);
+    }
   });
 
   it('dlrm: the pairs per candidate are the candidate rows\' products alone (pair-gram); the context rows are never expanded to N rows', async () => {
