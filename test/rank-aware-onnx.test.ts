@@ -296,6 +296,12 @@ describe('the CLI: export-onnx --plan rank-aware and score --backend ort', () =>
     const vanilla = await runCli('score', '--model', join(dir, 'model'), '--request', join(dir, 'request.json'), '--backend', 'ort', '--plan', 'vanilla');
     expect(vanilla.code).not.toBe(0);
     expect(vanilla.err).toMatch(/--plan: expected "rank-aware" with --backend ort/);
+    expect(exported.out + exported.err).not.toMatch(/fused/);
+    // A DLRM's export says what it fused.
+    await saveModelDir(randomModel({ arch: 'dlrm', context: 3, target: 2, dim: 4, seed: 8 }), join(dir, 'dlrm'));
+    const dlrm = await runCli('export-onnx', '--model', join(dir, 'dlrm'), '--plan', 'rank-aware', '--out', join(dir, 'dlrm-ra'));
+    expect(dlrm.code, dlrm.err).toBe(0);
+    expect(dlrm.out + dlrm.err).toMatch(/fused in the candidate stage: pair-gram /);
     const badPlan = await runCli('export-onnx', '--model', join(dir, 'model'), '--plan', 'fast', '--out', join(dir, 'x'));
     expect(badPlan.err).toMatch(/--plan: expected "vanilla" .* or "rank-aware"/);
   }, 60_000);

@@ -36,5 +36,6 @@ export async function exportRankAwareDir(dir: string, out: string): Promise<stri
   await writeFile(join(out, RANK_AWARE_FILES.context), graphs.context);
   await writeFile(join(out, RANK_AWARE_FILES.candidates), graphs.candidates);
   await writeFile(join(out, RANK_AWARE_FILES.manifest), JSON.stringify(graphs.manifest, null, 2) + '\n');
-  return `wrote ${out}: ${RANK_AWARE_FILES.single} (both stages, ${graphs.single.byteLength} bytes), ${RANK_AWARE_FILES.context} and ${RANK_AWARE_FILES.candidates} (the stages apart, ${graphs.manifest.handoff.length} values handed over), ${RANK_AWARE_FILES.manifest}`;
+  const fused = graphs.fusions.length > 0 ? `; fused in the candidate stage: ${graphs.fusions.join(', ')}` : '';
+  return `wrote ${out}: ${RANK_AWARE_FILES.single} (both stages, ${graphs.single.byteLength} bytes), ${RANK_AWARE_FILES.context} and ${RANK_AWARE_FILES.candidates} (the stages apart, ${graphs.manifest.handoff.length} values handed over), ${RANK_AWARE_FILES.manifest}${fused}`;
 }
