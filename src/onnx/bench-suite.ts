@@ -1,7 +1,8 @@
 /**
  * `rankaware bench --suite onnx`: every graph of ../shared/onnx-zoo and ../shared/golden/cases imported
- * and compiled (wasm engine, one thread), its rank-aware and vanilla plans timed side by side with
- * onnxruntime-node (native, one thread) and onnxruntime-web (wasm, one thread) on the same model.onnx,
+ * and compiled (wasm engine, one thread), its rank-aware and vanilla plans and the ort backend (its
+ * rank-aware graph as ONNX on onnxruntime-node, one thread) timed side by side with onnxruntime-node
+ * (native, one thread) and onnxruntime-web (wasm, one thread) on the same model.onnx,
  * at N = 16, 256, 1024, on seeded random requests. Every entry is timed from the request JSON to the scores
  * (the peers' input tensors are built in the timed call, as ours are encoded); two more time the compute
  * alone (our stages on encoded feeds, onnxruntime-node on tensors built once). Every entry's scores are checked against the float64
@@ -46,7 +47,8 @@ export interface OnnxSuiteRow {
   readonly graph: string;
   readonly n: number;
   /** Request JSON in, scores out (each peer's tensors built from the request in the call, as ours are encoded). */
-  readonly ms: Readonly<Record<'rank-aware' | 'vanilla' | PeerName, number>>;
+  /** ort: the ort backend (the rank-aware graph as ONNX on onnxruntime-node, one graph per request). */
+  readonly ms: Readonly<Record<'rank-aware' | 'vanilla' | 'ort' | PeerName, number>>;
   /** Compute only: our rank-aware stages on encoded feeds, onnxruntime-node's run on tensors built once. */
   readonly computeMs: Readonly<Record<'rank-aware' | 'ort-node', number>>;
   readonly flopsOnce: number;
@@ -62,6 +64,8 @@ export async function benchOnnxSuite(o: OnnxSuiteOptions): Promise<OnnxSuiteRow[
     const bytes = new Uint8Array(readFileSync(file));
     const model = importOnnx(bytes, { context: 'ctx_', file });
     const sessions = await Promise.all(PEERS.map((p, i) => orts[i]!.InferenceSession.create(bytes, p === 'ort-node' ? { intraOpNumThreads: 1, interOpNumThreads: 1 } : {})));
+    const { createOrtScorer } = await import('./ort/node.js');
+    const ortBackend = await createOrtScorer(model, { threads: 1 });
     try {
       for (const n of o.ns) {
         o.note(`onnx suite: ${graph} N=${n}`);
@@ -83,7 +87,9 @@ export async function benchOnnxSuite(o: OnnxSuiteOptions): Promise<OnnxSuiteRow[
           ...sessions.map((s, i) => () => s.run(ortFeeds(orts[i]!, model, request))),
           () => compiled.runCandidates(compiled.runContext(encoded.context), encoded.candidates, n),
           () => sessions[0]!.run(feeds[0]!),
+          () => ortBackend.score(request),
         ];
+        check('the ort backend', (await ortBackend.score(request)).scores);
         check('compiled rank-aware', model.score(request, 'rank-aware', 'wasm').scores);
         check('compiled vanilla', model.score(request, 'vanilla', 'wasm').scores);
         for (let i = 0; i < sessions.length; i++) check(PEERS[i]!, (await sessions[i]!.run(feeds[i]!))[output]!.data as Float32Array);
@@ -92,7 +98,7 @@ export async function benchOnnxSuite(o: OnnxSuiteOptions): Promise<OnnxSuiteRow[
         rows.push({
           graph,
           n,
-          ms: { 'rank-aware': times[0]!, vanilla: times[1]!, 'ort-node': times[2]!, 'ort-web': times[3]! },
+          ms: { 'rank-aware': times[0]!, vanilla: times[1]!, 'ort-node': times[2]!, 'ort-web': times[3]!, ort: times[6]! },
           computeMs: { 'rank-aware': times[4]!, 'ort-node': times[5]! },
           flopsOnce: report.flopsOnce,
           flopsPerCandidate: report.flopsPerCandidate,
@@ -101,6 +107,7 @@ export async function benchOnnxSuite(o: OnnxSuiteOptions): Promise<OnnxSuiteRow[
       }
     } finally {
       for (const s of sessions) await s.release();
+      await ortBackend.dispose();
     }
   }
   if (o.json) o.out(JSON.stringify({ suite: 'onnx', engine: 'wasm', threads: 1, rows }));
@@ -113,11 +120,11 @@ export const ratio = (x: number) => `${x.toFixed(2)}x`;
 
 export function onnxSuiteTable(rows: readonly OnnxSuiteRow[]): string[] {
   return [
-    '| graph | N | rank-aware ms | vanilla ms | ort-node ms | ort-web ms | vs ort-node | vs ort-web | rank-aware vs vanilla | compute: rank-aware / ort-node ms | compute vs ort-node | FLOPs once | FLOPs per candidate | vanilla FLOPs per candidate |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| graph | N | rank-aware ms | vanilla ms | ort-node ms | ort-web ms | vs ort-node | vs ort-web | rank-aware vs vanilla | compute: rank-aware / ort-node ms | compute vs ort-node | ort backend ms | ort backend vs ort-node | FLOPs once | FLOPs per candidate | vanilla FLOPs per candidate |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.graph} | ${r.n} | ${ms(r.ms['rank-aware'])} | ${ms(r.ms.vanilla)} | ${ms(r.ms['ort-node'])} | ${ms(r.ms['ort-web'])} | ${ratio(r.ms['ort-node'] / r.ms['rank-aware'])} | ${ratio(r.ms['ort-web'] / r.ms['rank-aware'])} | ${ratio(r.ms.vanilla / r.ms['rank-aware'])} | ${ms(r.computeMs['rank-aware'])} / ${ms(r.computeMs['ort-node'])} | ${ratio(r.computeMs['ort-node'] / r.computeMs['rank-aware'])} | ${r.flopsOnce} | ${r.flopsPerCandidate} | ${Math.round(r.flopsVanilla / r.n)} |`,
+        `| ${r.graph} | ${r.n} | ${ms(r.ms['rank-aware'])} | ${ms(r.ms.vanilla)} | ${ms(r.ms['ort-node'])} | ${ms(r.ms['ort-web'])} | ${ratio(r.ms['ort-node'] / r.ms['rank-aware'])} | ${ratio(r.ms['ort-web'] / r.ms['rank-aware'])} | ${ratio(r.ms.vanilla / r.ms['rank-aware'])} | ${ms(r.computeMs['rank-aware'])} / ${ms(r.computeMs['ort-node'])} | ${ratio(r.computeMs['ort-node'] / r.computeMs['rank-aware'])} | ${ms(r.ms.ort)} | ${ratio(r.ms['ort-node'] / r.ms.ort)} | ${r.flopsOnce} | ${r.flopsPerCandidate} | ${Math.round(r.flopsVanilla / r.n)} |`,
     ),
   ];
 }
