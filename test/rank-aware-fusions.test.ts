@@ -4,7 +4,8 @@
  * where its chain matches, is left alone where a value of the chain is read elsewhere, and the one graph
  * and the two stages score as the vanilla graph on onnxruntime-node within 1e-5 at N = 1, 2, 7; the
  * fused graph has the Gemm where the chain had its ops. DLRM's pairs per candidate (pair-gram; its scores
- * are checked by test/rank-aware-onnx.test.ts on every equivalence case and the golden DLRMs). And the
+ * are checked by test/rank-aware-onnx.test.ts on every equivalence case and the golden DLRMs), DeepFM's
+ * sums over fields (sum-split; the golden DeepFM and the deepfm equivalence cases there). And the
  * writer's own tidying on DCNv2 (context pieces joined per run, one rows shape, the split layer's bias in
  * the stored row).
  */
@@ -116,6 +117,16 @@ describe('candidate-stage fusions', () => {
     expect(cand.map((n) => n.op)).not.toContain('Expand');
     // The products: [N nc, D] x [D, F - nc] against the context rows, and [N, nc, D] x [N, D, nc] among the candidate rows.
     expect(cand.filter((n) => n.op === 'MatMul' && n.outputs[0]!.includes(':pairs:')).length).toBe(2);
+  });
+
+  it("deepfm: the FM's sum and sum of squares over fields split (the context fields' once), one join of each side for both", () => {
+    const model = randomModel({ arch: 'deepfm', context: 3, target: 2, dim: 4, seed: 1 });
+    const graphs = exportRankAwareOnnx(compileModel(model));
+    expect(graphs.fusions.map((f) => f.split(' ')[0])).toEqual(['sum-split', 'sum-split']);
+    const cand = readOnnx(graphs.candidates).nodes;
+    // No context field vector is expanded to N rows, and each side's pieces are joined once for both sums.
+    expect(cand.map((n) => n.op)).not.toContain('Expand');
+    expect(cand.filter((n) => n.op === 'Concat' && n.outputs[0]!.includes(':split:')).length).toBe(2);
   });
 
   it('dcnv2: context pieces joined per run (one Expand each), one rows shape, and no bias Add after the split layer', () => {
