@@ -1,7 +1,7 @@
 /**
  * A DIN-like graph built by hand (its activation unit on [h, q, h - q, h * q] after the linear-terms pass,
  * then the weights' sum of the history), with variants around the rank-aware export's fusions
- * (src/onnx/rank-aware-fusions.ts): test/rank-aware-fusions.test.ts and the browser page's onnxruntime-web
+ * (src/onnx/fusions/): test/rank-aware-fusions.test.ts and the browser page's onnxruntime-web
  * run (test/browser) score it.
  */
 import { GraphBuilder } from '../src/onnx/writer/graph.js';

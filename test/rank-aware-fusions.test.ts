@@ -1,5 +1,5 @@
 /**
- * The candidate-stage fusions of the rank-aware ONNX export (src/onnx/rank-aware-fusions.ts) on small
+ * The candidate-stage fusions of the rank-aware ONNX export (src/onnx/fusions/) on small
  * hand-built graphs of a history h [1, L, d] (context) and a candidate vector x [N, d]: each fusion fires
  * where its chain matches, is left alone where a value of the chain is read elsewhere, and the one graph
  * and the two stages score as the vanilla graph on onnxruntime-node within 1e-5 at N = 1, 2, 7; the

@@ -20,7 +20,7 @@ import { BROADCASTING_OPS } from './interpreter/ops.js';
 import { StagedProgram } from './interpreter/program.js';
 import { candidateAxes, dimAt } from './interpreter/rank.js';
 import type { ShapeTemplate, ValueClass } from './interpreter/rank.js';
-import { fuseCandidateStage } from './rank-aware-fusions.js';
+import { fuseCandidateStage } from './fusions/index.js';
 import type { DType, Value } from './interpreter/tensor.js';
 import { encodeGraph } from './writer/graph-proto.js';
 import type { TypedName } from './writer/graph-proto.js';
@@ -50,7 +50,7 @@ export interface RankAwareOnnx {
   readonly context: Uint8Array;
   readonly candidates: Uint8Array;
   readonly manifest: RankAwareManifest;
-  /** The candidate-stage fusions applied (src/onnx/rank-aware-fusions.ts), as "<kind> <value>". */
+  /** The candidate-stage fusions applied (src/onnx/fusions/), as "<kind> <value>". */
   readonly fusions: readonly string[];
 }
 
@@ -70,7 +70,7 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
   const program = new StagedProgram(graph, rank, rewrites);
   const used = new Set(program.rewrites);
   const rewriteOf = (node: GraphNode) => (used.has(rewrites.get(node)!) ? rewrites.get(node) : undefined);
-  // Context values the candidate-stage fusions add (src/onnx/rank-aware-fusions.ts), and their templates.
+  // Context values the candidate-stage fusions add (src/onnx/fusions/), and their templates.
   // (fusedOnce: written by the candidate stage's request nodes; joinedOnce: context values the writer joins, handed off.)
   const fusedOnce = new Map<string, ShapeTemplate>();
   const joinedOnce = new Map<string, ShapeTemplate>();
