@@ -155,12 +155,17 @@ describe.each([
   }, 330_000);
 });
 
+/** onnxCase's scores on the float64 interpreter in Node: what the page's scores are checked against. */
+function onnxCaseReference(): number[] {
+  const { bytes, request } = onnxCase();
+  return importOnnx(bytes, { context: 'ctx_' }).score(request, 'interpret').scores;
+}
+
 describe('Chromium, the rank-aware graphs on onnxruntime-web (createOrtWebScorer, rankaware/onnx)', () => {
   it('scores on its WebGPU provider within 1e-4 and its wasm provider within 1e-5 of the float64 interpreter, the context cache too (a fused DIN-like graph too)', async () => {
     const { results } = await page('isolated');
     expect(results.error).toBeUndefined();
-    const { bytes, request } = onnxCase();
-    const want = importOnnx(bytes, { context: 'ctx_' }).score(request, 'interpret').scores;
+    const want = onnxCaseReference();
     const ortWeb = results.ortWeb!;
     expect(Object.keys(ortWeb).sort()).toEqual(['din wasm', 'din webgpu', 'wasm', 'webgpu']);
     // The DIN-like graph: its candidate stage fused (one Gemm against the history, one MatMul for the weighted sum).
@@ -181,8 +186,7 @@ describe('Chromium, an ONNX graph imported in the page (rankaware/onnx) and scor
   it('scores on wasm and js, rank-aware and vanilla, and through createScorer with a worker, as the float64 interpreter in Node within 1e-5', async () => {
     const { results } = await page('not-isolated');
     expect(results.error).toBeUndefined();
-    const { bytes, request } = onnxCase();
-    const want = importOnnx(bytes, { context: 'ctx_' }).score(request, 'interpret').scores;
+    const want = onnxCaseReference();
     const onnx = results.onnx!;
     expect(Object.keys(onnx.scores).sort()).toEqual(['rank-aware js', 'rank-aware wasm', 'scorer threads 2 wasm', 'vanilla wasm']);
     for (const [key, got] of Object.entries(onnx.scores)) {

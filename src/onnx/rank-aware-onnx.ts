@@ -21,6 +21,7 @@ import { StagedProgram } from './interpreter/program.js';
 import { candidateAxes, dimAt } from './interpreter/rank.js';
 import type { ShapeTemplate, ValueClass } from './interpreter/rank.js';
 import { fuseCandidateStage } from './fusions/index.js';
+import { PREFIX } from './fusions/scope.js';
 import type { DType, Value } from './interpreter/tensor.js';
 import { encodeGraph } from './writer/graph-proto.js';
 import type { TypedName } from './writer/graph-proto.js';
@@ -53,8 +54,6 @@ export interface RankAwareOnnx {
   /** The candidate-stage fusions applied (src/onnx/fusions/), as "<kind> <value>". */
   readonly fusions: readonly string[];
 }
-
-const PREFIX = 'rankaware::';
 
 /**
  * split-linear: a layer over [context, candidate] columns as W_ctx c once plus W_cand t per candidate.
@@ -281,6 +280,7 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
   const candNodes: GraphNode[] = [];
   const candInputs = new Set<string>();
   const expanded = new Map<string, string>();
+  const rowShapes = new Set<string>();
   const intConst = (name: string, values: number[]) => {
     candConsts.set(name, { dtype: 'int', shape: [values.length], data: Float64Array.from(values) });
     return name;
@@ -310,7 +310,10 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
     const one = intConst(`${PREFIX}one`, [1]);
     // One shape per pattern of candidate axes (DCNv2's twenty context fields share [N, 1]).
     const shape = `${PREFIX}rows-shape:${Array.from({ length: rankOf }, (_, i) => (axes.includes(i) ? 'N' : '1')).join('x')}`;
-    if (!candNodes.some((x) => x.outputs[0] === shape)) candNodes.push({ name: shape, op: 'Concat', domain: '', inputs: Array.from({ length: rankOf }, (_, i) => (axes.includes(i) ? n : one)), outputs: [shape], attrs: new Map([['axis', 0]]) });
+    if (!rowShapes.has(shape)) {
+      rowShapes.add(shape);
+      candNodes.push({ name: shape, op: 'Concat', domain: '', inputs: Array.from({ length: rankOf }, (_, i) => (axes.includes(i) ? n : one)), outputs: [shape], attrs: new Map([['axis', 0]]) });
+    }
     out = `${PREFIX}rows:${h}`;
     candNodes.push({ name: out, op: 'Expand', domain: '', inputs: [h, shape], outputs: [out], attrs: new Map() });
     expanded.set(h, out);
@@ -386,7 +389,7 @@ export function exportRankAwareOnnx(model: ImportedModel): RankAwareOnnx {
       }
       continue;
     }
-    // A fusion's request node reads context values as they are (batch 1).
+    // (A folded bias Add is the split layer's Gemm now; a fusion's request node reads context values as they are, batch 1.)
     if (foldedAdds.has(node)) continue;
     const inputs = fusion.requestNodes.has(node) ? node.inputs : node.inputs.map((n) => (n !== '' && handoff.has(n) && !BROADCASTING_OPS.has(node.op) ? onRows(n) : n));
     body.push(inputs.some((n, i) => n !== node.inputs[i]) ? { ...node, inputs } : node);

@@ -54,11 +54,11 @@ export function fusePairGram(s: FusionScope): void {
     // Request nodes: the context rows as one matrix [D, nx].
     const ctxPieces = stack.pieces.filter((q) => !q.cand).map((q) => q.name);
     const ctxJoined = ctxPieces.length === 1 ? ctxPieces[0]! : `${tag}:context`;
-    if (ctxPieces.length > 1) c.addContextNode({ ...node(ctxJoined, 'Concat', ctxPieces), attrs: new Map([['axis', 1]]) });
-    c.addContextConst(`${tag}:context-shape`, ints([nx, d]));
-    c.addContextNode(node(`${tag}:context-rows`, 'Reshape', [ctxJoined, `${tag}:context-shape`]));
+    if (ctxPieces.length > 1) c.addRequestNode({ ...node(ctxJoined, 'Concat', ctxPieces), attrs: new Map([['axis', 1]]) });
+    c.addCandidateConst(`${tag}:context-shape`, ints([nx, d]));
+    c.addRequestNode(node(`${tag}:context-rows`, 'Reshape', [ctxJoined, `${tag}:context-shape`]));
     const ctxT = `${tag}:context-T`;
-    c.addContextNode({ ...node(ctxT, 'Transpose', [`${tag}:context-rows`]), attrs: new Map([['perm', [1, 0]]]) });
+    c.addRequestNode({ ...node(ctxT, 'Transpose', [`${tag}:context-rows`]), attrs: new Map([['perm', [1, 0]]]) });
     onceValues.set(ctxT, { template: plain([d, nx], [false, false]), dtype: 'float' });
     // Per candidate: its rows C [N, nc, D], their products with the context rows (one MatMul) and with each other.
     const candPieces = stack.pieces.filter((q) => q.cand).map((q) => q.name);

@@ -65,14 +65,14 @@ export class FusionScope {
   readonly fused: string[] = [];
   readonly onceValues = new Map<string, OnceValue>();
   private readonly requestNodes: GraphNode[] = [];
-  /** The context with the request nodes' sinks: a request node and its constants go to the candidate stage. */
-  readonly c: FusionContext & { readonly addContextNode: (n: GraphNode) => void; readonly addContextConst: (name: string, value: Value) => void };
+  /** The context, with where a fusion puts a request node (the candidate stage's first nodes, at batch 1). */
+  readonly c: FusionContext & { readonly addRequestNode: (n: GraphNode) => void };
 
   constructor(
     readonly nodes: readonly GraphNode[],
     context: FusionContext,
   ) {
-    this.c = { ...context, addContextNode: (n) => void this.requestNodes.push(n), addContextConst: context.addCandidateConst };
+    this.c = { ...context, addRequestNode: (n) => void this.requestNodes.push(n) };
     for (const n of nodes) {
       for (const o of n.outputs) this.producer.set(o, n);
       for (const i of n.inputs) if (i !== '') this.consumers.set(i, (this.consumers.get(i) ?? 0) + 1);

@@ -20,8 +20,8 @@ export function fuseSharedOperand(s: FusionScope): void {
     const out = n.outputs[0]!;
     const tag = `${PREFIX}${out}:shared`;
     const matrix = `${tag}:B`;
-    c.addContextConst(`${matrix}:shape`, ints([-1, d]));
-    c.addContextNode(node(matrix, 'Reshape', [b, `${matrix}:shape`]));
+    c.addCandidateConst(`${matrix}:shape`, ints([-1, d]));
+    c.addRequestNode(node(matrix, 'Reshape', [b, `${matrix}:shape`]));
     onceValues.set(matrix, { template: plain([tb!.at2[1]!, d], [tb!.withL[1]!, false]), dtype: 'float' });
     const rows = `${tag}:A`;
     const mm = `${tag}:mm`;

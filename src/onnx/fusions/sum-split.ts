@@ -62,7 +62,7 @@ export function fuseSumSplit(s: FusionScope): void {
       add({ ...n, name: sum, inputs: [v, ...n.inputs.slice(1)], outputs: [sum] });
       return sum;
     };
-    const onceSum = side(pieces.filter((q) => !q.cand), 'context', c.addContextNode);
+    const onceSum = side(pieces.filter((q) => !q.cand), 'context', c.addRequestNode);
     onceValues.set(onceSum, { template: plain([], []), dtype: 'float' });
     const nodes: GraphNode[] = [];
     const candSum = side(pieces.filter((q) => q.cand), 'candidates', (v) => void nodes.push(v));

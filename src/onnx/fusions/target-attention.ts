@@ -86,43 +86,43 @@ export function fuseTargetAttention(s: FusionScope): void {
     const g: string[] = [];
     a.bilinear.forEach(({ h, w }, i) => {
       const hT = `${tag}:h${i}:T`;
-      c.addContextNode(node(hT, 'Transpose', [h], [['perm', [2, 1, 0]]]));
+      c.addRequestNode(node(hT, 'Transpose', [h], [['perm', [2, 1, 0]]]));
       const w3 = `${tag}:h${i}:w`;
-      c.addContextConst(w3, { ...w, shape: [d, 1, o] });
+      c.addCandidateConst(w3, { ...w, shape: [d, 1, o] });
       const gi = `${tag}:h${i}:g`;
-      c.addContextNode(node(gi, 'Mul', [hT, w3]));
+      c.addRequestNode(node(gi, 'Mul', [hT, w3]));
       g.push(gi);
     });
     if (a.linear.length > 0) {
       const wl = new Float64Array(d * o);
       for (const w of a.linear) for (let i = 0; i < wl.length; i++) wl[i]! += w.data[i]!;
       const name = `${tag}:linear`;
-      c.addContextConst(name, { dtype: 'float', shape: [d, 1, o], data: wl });
+      c.addCandidateConst(name, { dtype: 'float', shape: [d, 1, o], data: wl });
       g.push(name);
     }
-    const g3 = sum(g, `${tag}:g`, c.addContextNode);
+    const g3 = sum(g, `${tag}:g`, c.addRequestNode);
     const g2 = `${tag}:G`;
-    c.addContextConst(`${g2}:shape`, ints([d, -1]));
-    c.addContextNode(node(g2, 'Reshape', [g3, `${g2}:shape`]));
+    c.addCandidateConst(`${g2}:shape`, ints([d, -1]));
+    c.addRequestNode(node(g2, 'Reshape', [g3, `${g2}:shape`]));
     onceValues.set(g2, { template: plain([d, t!.at2[1]!], [false, t!.withL[1]!]), dtype: 'float' });
     const inputs = [g2];
     if (a.once.length > 0) {
-      for (const x of a.once) if (c.classOf(x) === 'const') c.addContextConst(x, c.constant(x));
-      const c3 = sum(a.once, `${tag}:c`, c.addContextNode);
+      for (const x of a.once) if (c.classOf(x) === 'const') c.addCandidateConst(x, c.constant(x));
+      const c3 = sum(a.once, `${tag}:c`, c.addRequestNode);
       // [1, L, o] whatever the terms' own broadcast shapes: L from the first context factor.
       const lDim = `${tag}:L`;
-      c.addContextNode(node(`${tag}:h-shape`, 'Shape', [a.bilinear[0]!.h]));
-      c.addContextConst(`${tag}:one`, ints([1]));
-      c.addContextConst(`${tag}:two`, ints([2]));
-      c.addContextNode(node(lDim, 'Slice', [`${tag}:h-shape`, `${tag}:one`, `${tag}:two`]));
-      c.addContextConst(`${tag}:o`, ints([o]));
+      c.addRequestNode(node(`${tag}:h-shape`, 'Shape', [a.bilinear[0]!.h]));
+      c.addCandidateConst(`${tag}:one`, ints([1]));
+      c.addCandidateConst(`${tag}:two`, ints([2]));
+      c.addRequestNode(node(lDim, 'Slice', [`${tag}:h-shape`, `${tag}:one`, `${tag}:two`]));
+      c.addCandidateConst(`${tag}:o`, ints([o]));
       const shape = `${tag}:c-shape`;
-      c.addContextNode({ ...node(shape, 'Concat', [`${tag}:one`, lDim, `${tag}:o`]), attrs: new Map([['axis', 0]]) });
+      c.addRequestNode({ ...node(shape, 'Concat', [`${tag}:one`, lDim, `${tag}:o`]), attrs: new Map([['axis', 0]]) });
       const expanded = `${tag}:c-full`;
-      c.addContextNode(node(expanded, 'Expand', [c3, shape]));
+      c.addRequestNode(node(expanded, 'Expand', [c3, shape]));
       const c2 = `${tag}:C`;
-      c.addContextConst(`${c2}:shape`, ints([1, -1]));
-      c.addContextNode(node(c2, 'Reshape', [expanded, `${c2}:shape`]));
+      c.addCandidateConst(`${c2}:shape`, ints([1, -1]));
+      c.addRequestNode(node(c2, 'Reshape', [expanded, `${c2}:shape`]));
       onceValues.set(c2, { template: plain([1, t!.at2[1]!], [false, t!.withL[1]!]), dtype: 'float' });
       inputs.push(c2);
     }

@@ -55,15 +55,15 @@ export function fuseWeightedSum(s: FusionScope): void {
     if (!full || shapes.some((s) => !s || s.at2.length !== 3 || s.at2[0] !== 1 || (s.at2[1] !== 1 && s.at2[1] !== tx!.at2[1]) || (s.at2[2] !== 1 && s.at2[2] !== d))) continue;
     const tag = `${PREFIX}${out}:weighted`;
     // Request nodes: the factors' product [1, L, d] as [L, d].
-    for (const l of once) if (c.classOf(l) === 'const') c.addContextConst(l, c.constant(l));
+    for (const l of once) if (c.classOf(l) === 'const') c.addCandidateConst(l, c.constant(l));
     const product = once.length === 1 ? once[0]! : once.slice(1).reduce((acc, l, i) => {
       const p = `${tag}:m${i}`;
-      c.addContextNode(node(p, 'Mul', [acc, l]));
+      c.addRequestNode(node(p, 'Mul', [acc, l]));
       return p;
     }, once[0]!);
     const h = `${tag}:H`;
-    c.addContextConst(`${h}:shape`, ints([-1, d]));
-    c.addContextNode(node(h, 'Reshape', [product, `${h}:shape`]));
+    c.addCandidateConst(`${h}:shape`, ints([-1, d]));
+    c.addRequestNode(node(h, 'Reshape', [product, `${h}:shape`]));
     onceValues.set(h, { template: plain([tx!.at2[1]!, d], [tx!.withL[1]!, false]), dtype: 'float' });
     // Candidate stage: the weights [N, L] x H.
     const nodes: GraphNode[] = [];
@@ -84,12 +84,12 @@ export function fuseWeightedSum(s: FusionScope): void {
       nodes.push({ ...node(g, 'Gemm', [wRow, rows, layer.b]), attrs: new Map([['transB', 1]]) });
       // [-1, L], L from H's rows.
       const shape = `${tag}:NL`;
-      c.addContextNode(node(`${tag}:H-shape`, 'Shape', [h]));
-      c.addContextConst(`${tag}:zero`, ints([0]));
-      c.addContextConst(`${tag}:one`, ints([1]));
-      c.addContextConst(`${tag}:minus-one`, ints([-1]));
-      c.addContextNode(node(`${tag}:L`, 'Slice', [`${tag}:H-shape`, `${tag}:zero`, `${tag}:one`]));
-      c.addContextNode({ ...node(shape, 'Concat', [`${tag}:minus-one`, `${tag}:L`]), attrs: new Map([['axis', 0]]) });
+      c.addRequestNode(node(`${tag}:H-shape`, 'Shape', [h]));
+      c.addCandidateConst(`${tag}:zero`, ints([0]));
+      c.addCandidateConst(`${tag}:one`, ints([1]));
+      c.addCandidateConst(`${tag}:minus-one`, ints([-1]));
+      c.addRequestNode(node(`${tag}:L`, 'Slice', [`${tag}:H-shape`, `${tag}:zero`, `${tag}:one`]));
+      c.addRequestNode({ ...node(shape, 'Concat', [`${tag}:minus-one`, `${tag}:L`]), attrs: new Map([['axis', 0]]) });
       onceValues.set(shape, { template: plain([2], [false]), dtype: 'int' });
       nodes.push(node(a2, 'Reshape', [g, shape]));
       dropped.add(layer.add);
