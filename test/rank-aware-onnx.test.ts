@@ -16,6 +16,8 @@ import { compileModel, createScorer, exportRankAwareOnnx, importOnnx, randomMode
 import type { ImportedModel, Model } from '../src/node.js';
 import type { Value } from '../src/onnx/interpreter/tensor.js';
 import { exportOnnx } from '../src/onnx/writer/export.js';
+import { OrtScorer } from '../src/onnx/ort/scorer.js';
+import type { OrtRuntime } from '../src/onnx/ort/scorer.js';
 import { equivalenceCases } from './cases.js';
 import { runCli } from './helpers.js';
 
@@ -230,6 +232,59 @@ describe('the ort backend (createScorer({ backend: "ort" }))', () => {
       await scorer.dispose();
     }
   }, 60_000);
+
+  it('with two intra-op threads: a cold first run or a few slow ones do not keep small requests off one thread', async () => {
+    const dlrm = randomModel({ arch: 'dlrm', context: 3, target: 2, dim: 4, seed: 21 });
+    const m = compileModel(dlrm);
+    // A runtime whose one-thread runs take what `oneThreadMs` says (busy waiting), scores 0.5.
+    let oneThreadMs = 0;
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    const runtime: OrtRuntime = {
+      name: 'a fake onnxruntime',
+      defaultProviders: ['cpu'],
+      sessionOptions: (threads) => ({ threads }),
+      start: async () => ({
+        run: async (graph, feeds, outputs) => {
+          if (graph.endsWith('-one')) busy(oneThreadMs);
+          const n = Math.max(...Object.values(feeds).map((t) => t.dims[0] ?? 1));
+          return { [outputs[0]!]: { type: 'float32', data: new Float32Array(n).fill(0.5), dims: [n, 1] } };
+        },
+        dispose: async () => {},
+      }),
+    };
+    const scorer = await OrtScorer.start(m, { threads: 2 }, runtime);
+    const request = m.randomRequest(16, 1, 1);
+    const threads = async () => (await scorer.score(request)).timing.threads;
+    try {
+      // The first one-thread run (a cold session) is not a sample.
+      oneThreadMs = 30;
+      expect(await threads()).toBe(1);
+      oneThreadMs = 0;
+      expect(await threads()).toBe(1);
+      // One slow run among fast ones moves the median of the samples nowhere.
+      for (let i = 0; i < 4; i++) expect(await threads()).toBe(1);
+      oneThreadMs = 2;
+      expect(await threads()).toBe(1);
+      oneThreadMs = 0;
+      expect(await threads()).toBe(1);
+      // Slow on one thread for good: 2 ms for 16 candidates, over ONE_THREAD_MS, so both threads...
+      oneThreadMs = 2;
+      let ran: number[] = [];
+      for (let i = 0; i < 8; i++) ran.push(await threads());
+      expect(ran.slice(-2)).toEqual([2, 2]);
+      // ... and back on one when one-thread runs are fast again: the probe (one request in 32) finds it.
+      oneThreadMs = 0;
+      ran = [];
+      for (let i = 0; i < 32 * 6; i++) ran.push(await threads());
+      expect(ran.slice(0, 32)).toContain(1);
+      expect(ran.slice(-8)).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    } finally {
+      await scorer.dispose();
+    }
+  });
 
   it('says how to install onnxruntime-node when it does not load', async () => {
     vi.resetModules();

@@ -37,12 +37,12 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function idOf(f: SparseField, v: unknown, where: string): number {
+function idOf(f: SparseField, v: unknown, whereOf: () => string): number {
   if (typeof v !== 'number' || !Number.isInteger(v))
-    throw new RankawareError(where, `an integer id in [0, ${f.vocab})`, show(v));
+    throw new RankawareError(whereOf(), `an integer id in [0, ${f.vocab})`, show(v));
   if (v >= 0 && v < f.vocab) return v;
   if (f.oov === 'bucket') return f.vocab;
-  throw new RankawareError(where, `an id in [0, ${f.vocab}) (the field's vocab; declare "oov": "bucket" to map unknown ids)`, show(v));
+  throw new RankawareError(whereOf(), `an id in [0, ${f.vocab}) (the field's vocab; declare "oov": "bucket" to map unknown ids)`, show(v));
 }
 
 /** What a field's value looks like, as the refusal of a missing value says it. */
@@ -52,85 +52,121 @@ function expectedValue(f: Field): string {
   return f.pooling === 'none' ? `an id in [0, ${f.vocab})` : `a list of ids (field pooling is "${f.pooling}")`;
 }
 
+/** Each key a request may hold (field names, a sequence's side-feature keys) and its field, per spec. */
+const declaredKeys = new WeakMap<ModelSpec, ReadonlyMap<string, Field>>();
+
+function keysOf(spec: ModelSpec): ReadonlyMap<string, Field> {
+  let keys = declaredKeys.get(spec);
+  if (!keys) {
+    const map = new Map<string, Field>();
+    // The first field declaring a key wins, as a search in field order would find it.
+    for (const f of spec.fields) for (const key of f.type === 'sequence' ? historyKeys(f) : [f.name]) if (!map.has(key)) map.set(key, f);
+    declaredKeys.set(spec, (keys = map));
+  }
+  return keys;
+}
+
+/**
+ * Encodes one side's rows. This runs for every field of every candidate, so the places named in errors
+ * are built only when one is thrown (whereOf), and a one-id field's ids go straight into their array.
+ */
 class SideEncoder {
   private readonly fields: { field: Field; index: number }[];
+  private readonly keys: ReadonlyMap<string, Field>;
+  /** A one-id field's ids, one per row; a pooled field's ids in a growing list. */
+  private readonly singleIds = new Map<number, Int32Array>();
   private readonly sparseIds = new Map<number, number[]>();
   private readonly sparseOffsets = new Map<number, number[]>();
   private readonly denseValues = new Map<number, Float32Array>();
   private row = 0;
 
   constructor(
-    spec: ModelSpec,
+    private readonly spec: ModelSpec,
     private readonly side: Side,
     private readonly rows: number,
   ) {
+    this.keys = keysOf(spec);
     this.fields = spec.fields.map((field, index) => ({ field, index })).filter((e) => e.field.side === side);
     for (const { field, index } of this.fields) {
       if (field.type === 'sparse') {
-        this.sparseIds.set(index, []);
-        this.sparseOffsets.set(index, [0]);
+        if (field.pooling === 'none') this.singleIds.set(index, new Int32Array(rows));
+        else {
+          this.sparseIds.set(index, []);
+          this.sparseOffsets.set(index, [0]);
+        }
       } else if (field.type === 'dense') {
         this.denseValues.set(index, new Float32Array(rows * field.dim));
       }
     }
   }
 
-  add(values: unknown, where: string, spec: ModelSpec): void {
-    if (!isRecord(values)) throw new RankawareError(where, 'an object of field values', show(values));
+  add(values: unknown, whereOf: () => string): void {
+    if (!isRecord(values)) throw new RankawareError(whereOf(), 'an object of field values', show(values));
     for (const key of Object.keys(values)) {
       // A sequence's side features come under `<sequence>.<feature>`.
-      const declared = spec.fields.find((f) => f.name === key || (f.type === 'sequence' && historyKeys(f).includes(key)));
+      const declared = this.keys.get(key);
+      if (declared?.side === this.side) continue;
       if (!declared)
-        throw new RankawareError(`${where}.${key}`, `a field the model declares (${this.fields.map((e) => e.field.name).join(', ')})`, 'an unknown field', 'unknown');
-      if (declared.side !== this.side) {
-        const home = declared.side === 'context' ? 'request.context' : 'each candidate';
-        throw new RankawareError(`${where}.${key}`, `no ${declared.side} field here (it belongs in ${home})`, `${declared.side} field "${key}"`, 'unknown');
-      }
+        throw new RankawareError(`${whereOf()}.${key}`, `a field the model declares (${this.fields.map((e) => e.field.name).join(', ')})`, 'an unknown field', 'unknown');
+      const home = declared.side === 'context' ? 'request.context' : 'each candidate';
+      throw new RankawareError(`${whereOf()}.${key}`, `no ${declared.side} field here (it belongs in ${home})`, `${declared.side} field "${key}"`, 'unknown');
     }
     for (const { field, index } of this.fields) {
-      const at = `${where}.${field.name}`;
+      const at = () => `${whereOf()}.${field.name}`;
       // Own keys only: a field named like an Object.prototype member ("constructor") is missing, not a function.
       const v = Object.hasOwn(values, field.name) ? values[field.name] : undefined;
-      if (v === undefined) throw new RankawareError(at, expectedValue(field), 'nothing (missing field)', 'missing');
+      if (v === undefined) throw new RankawareError(at(), expectedValue(field), 'nothing (missing field)', 'missing');
       // A history is checked here; its graph inputs are laid out by historyInputs (the plans of din and bst are compiled graphs).
-      if (field.type === 'sequence') readHistory(spec, field, values, where);
+      if (field.type === 'sequence') readHistory(this.spec, field, values, whereOf());
       else if (field.type === 'dense') this.addDense(field, index, v, at);
       else this.addSparse(field, index, v, at);
     }
     this.row++;
   }
 
-  private addSparse(f: SparseField, index: number, v: unknown, at: string): void {
-    const ids = this.sparseIds.get(index)!;
+  private addSparse(f: SparseField, index: number, v: unknown, at: () => string): void {
     if (f.pooling === 'none') {
+      const ids = this.singleIds.get(index)!;
       if (Array.isArray(v)) {
-        if (v.length !== 1) throw new RankawareError(at, `one id (field pooling is "none")`, `a list of ${v.length} ids`);
-        ids.push(idOf(f, v[0], `${at}[0]`));
+        if (v.length !== 1) throw new RankawareError(at(), `one id (field pooling is "none")`, `a list of ${v.length} ids`);
+        ids[this.row] = idOf(f, v[0], () => `${at()}[0]`);
       } else {
-        ids.push(idOf(f, v, at));
+        ids[this.row] = idOf(f, v, at);
       }
-    } else {
-      if (!Array.isArray(v)) throw new RankawareError(at, `a list of ids (field pooling is "${f.pooling}")`, show(v));
-      for (let i = 0; i < v.length; i++) ids.push(idOf(f, v[i], `${at}[${i}]`));
+      return;
     }
+    const ids = this.sparseIds.get(index)!;
+    if (!Array.isArray(v)) throw new RankawareError(at(), `a list of ids (field pooling is "${f.pooling}")`, show(v));
+    for (let i = 0; i < v.length; i++) ids.push(idOf(f, v[i], () => `${at()}[${i}]`));
     this.sparseOffsets.get(index)!.push(ids.length);
   }
 
-  private addDense(f: DenseField, index: number, v: unknown, at: string): void {
+  private addDense(f: DenseField, index: number, v: unknown, at: () => string): void {
     if (!Array.isArray(v) || v.length !== f.dim)
-      throw new RankawareError(at, `a list of ${f.dim} finite numbers`, Array.isArray(v) ? `a list of ${v.length}` : show(v));
+      throw new RankawareError(at(), `a list of ${f.dim} finite numbers`, Array.isArray(v) ? `a list of ${v.length}` : show(v));
     const out = this.denseValues.get(index)!;
-    Array.from(v).forEach((x, i) => {
+    const base = this.row * f.dim;
+    // An index loop reads a hole as undefined (refused), as Array.from did.
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
       // Math.fround: a value beyond float32 range would become Infinity in the kernels.
-      if (typeof x !== 'number' || !Number.isFinite(Math.fround(x))) throw new RankawareError(`${at}[${i}]`, 'a finite number within float32 range (|x| < 3.4e38)', show(x));
-      out[this.row * f.dim + i] = x;
-    });
+      if (typeof x !== 'number' || !Number.isFinite(Math.fround(x))) throw new RankawareError(`${at()}[${i}]`, 'a finite number within float32 range (|x| < 3.4e38)', show(x));
+      out[base + i] = x;
+    }
   }
 
   finish(): Inputs {
     const sparse = new Map<number, SparseInput>();
-    for (const [index, ids] of this.sparseIds)
-      sparse.set(index, { offsets: Int32Array.from(this.sparseOffsets.get(index)!), ids: Int32Array.from(ids) });
+    for (const { field, index } of this.fields) {
+      if (field.type !== 'sparse') continue;
+      const single = this.singleIds.get(index);
+      if (single) {
+        const offsets = new Int32Array(this.rows + 1);
+        for (let r = 0; r <= this.rows; r++) offsets[r] = r;
+        sparse.set(index, { offsets, ids: single });
+      }
+      else sparse.set(index, { offsets: Int32Array.from(this.sparseOffsets.get(index)!), ids: Int32Array.from(this.sparseIds.get(index)!) });
+    }
     return { rows: this.rows, sparse, dense: this.denseValues };
   }
 }
@@ -139,7 +175,7 @@ class SideEncoder {
 export function encodeContext(spec: ModelSpec, context: unknown): Inputs {
   if (context === undefined) throw new RankawareError('request.context', 'an object of context field values', 'nothing (missing)', 'missing');
   const enc = new SideEncoder(spec, 'context', 1);
-  enc.add(context, 'request.context', spec);
+  enc.add(context, () => 'request.context');
   const encoded = enc.finish();
   encodedContexts.set(encoded, spec);
   return encoded;
@@ -159,7 +195,7 @@ export function encodeCandidates(spec: ModelSpec, candidates: unknown): Inputs {
   if (candidates.length === 0) throw new RankawareError('request.candidates', 'a non-empty array of candidates', 'an empty array');
   const enc = new SideEncoder(spec, 'target', candidates.length);
   // An index loop, not forEach: a hole in a JS array must be refused, not skipped.
-  for (let i = 0; i < candidates.length; i++) enc.add(candidates[i], `request.candidates[${i}]`, spec);
+  for (let i = 0; i < candidates.length; i++) enc.add(candidates[i], () => `request.candidates[${i}]`);
   return enc.finish();
 }
 

@@ -95,6 +95,10 @@ export interface OrtRuntime {
 export const ONE_THREAD_MS = 1;
 /** Before any one-thread run was measured: requests of up to this many candidates run on one thread. */
 const UNMEASURED_ROWS = 64;
+/** One-thread runs the prediction reads (their median), and the probe of a request predicted a little over. */
+const SAMPLES = 9;
+const PROBE_MS = 4 * ONE_THREAD_MS;
+const PROBE_EVERY = 32;
 
 const checkInt = (name: string, value: unknown, min: number) => {
   if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < min)) throw new RankawareError(`options.${name}`, `an integer >= ${min}`, show(value));
@@ -108,8 +112,12 @@ export class OrtScorer {
   private readonly counters = { bytes: 0, hits: 0, misses: 0, evictions: 0 };
   private readonly admission: Admission;
   private disposed = false;
-  /** One-thread ms per candidate, measured (with more than one intra-op thread). */
-  private msPerRow: number | undefined;
+  /** One-thread ms per candidate of the latest one-thread runs (with more than one intra-op thread), oldest first. */
+  private readonly oneThreadSamples: number[] = [];
+  /** One-thread runs so far (the first, a cold session's, is not a sample). */
+  private oneThreadRuns = 0;
+  /** Requests sent to the intra-op threads since the last one-thread run (see onOneThread's probe). */
+  private sinceOneThread = 0;
 
   private constructor(
     private readonly model: ImportedModel,
@@ -241,19 +249,31 @@ export class OrtScorer {
 
   /**
    * Whether a request of n candidates runs on the one-thread sessions: with more than one intra-op thread,
-   * when its time on one thread, predicted from the one-thread runs so far (ms per candidate), is under
-   * ONE_THREAD_MS; until a run has been measured, when n is at most UNMEASURED_ROWS.
+   * when its time on one thread, predicted from the latest one-thread runs (the median ms per candidate),
+   * is under ONE_THREAD_MS; until a run has been measured, when n is at most UNMEASURED_ROWS. A request
+   * predicted under PROBE_MS runs on one thread once in PROBE_EVERY anyway, so that one slow run (a
+   * pause, a noisy neighbour) cannot keep small requests off the one-thread sessions for good.
    */
   private onOneThread(n: number): boolean {
     if (this.info.threads === 1) return false;
-    return this.msPerRow !== undefined ? n * this.msPerRow < ONE_THREAD_MS : n <= UNMEASURED_ROWS;
+    const msPerRow = this.oneThreadMsPerRow();
+    const predicted = msPerRow === undefined ? (n <= UNMEASURED_ROWS ? 0 : Infinity) : n * msPerRow;
+    const one = predicted < ONE_THREAD_MS || (predicted < PROBE_MS && this.sinceOneThread >= PROBE_EVERY);
+    this.sinceOneThread = one ? 0 : this.sinceOneThread + 1;
+    return one;
   }
 
-  /** A one-thread run's time: the per-candidate estimate (runs of at least 8 candidates; a moving average). */
+  private oneThreadMsPerRow(): number | undefined {
+    const samples = this.oneThreadSamples;
+    if (samples.length === 0) return undefined;
+    return [...samples].sort((a, b) => a - b)[samples.length >> 1];
+  }
+
+  /** A one-thread run's time, a sample of ms per candidate (runs of at least 8 candidates, after the first). */
   private measured(n: number, ms: number): void {
-    if (n < 8) return;
-    const x = ms / n;
-    this.msPerRow = this.msPerRow === undefined ? x : 0.8 * this.msPerRow + 0.2 * x;
+    if (this.oneThreadRuns++ === 0 || n < 8) return;
+    this.oneThreadSamples.push(ms / n);
+    if (this.oneThreadSamples.length > SAMPLES) this.oneThreadSamples.shift();
   }
 
   /** Cache a context, dropping the least recently used beyond the count and byte bounds. */
