@@ -118,8 +118,15 @@ describe('the rank-aware plan as ONNX, on onnxruntime-node', () => {
     expect(graphs.manifest.candidateInputs.map((i) => i.name)).toEqual(m.inputs.filter((i) => i.side === 'candidate').map((i) => i.name));
   });
 
-  it('writes row-projection as ONNX: AutoInt\'s context field rows are projected once, and the scores stay exact', async () => {
-    const model = randomModel({ arch: 'autoint', context: 5, target: 3, dim: 6, seed: 8 });
+  it('writes row-projection as ONNX for rows 48 wide or more: AutoInt\'s context field rows are projected once, and the scores stay exact', async () => {
+    // Narrower rows are left to the graph's own MatMul (measured faster on onnxruntime), exact as well.
+    const narrow = randomModel({ arch: 'autoint', context: 5, target: 3, dim: 6, seed: 8 });
+    const n = compileModel(narrow);
+    const narrowGraphs = exportRankAwareOnnx(n);
+    for (const rw of n.program.rewrites.filter((r) => r.kind === 'row-projection')) expect(narrowGraphs.manifest.handoff.map((h) => h.name)).not.toContain(rw.onceName);
+    const few = n.randomRequest(7, 4, 2);
+    expectClose((await rankAwareOnOrt(n, few)).single, await vanillaOnOrt(exportOnnx(narrow), n, few), 'd = 6, one graph');
+    const model = randomModel({ arch: 'autoint', context: 5, target: 3, dim: 48, seed: 8 });
     const m = compileModel(model);
     const projections = m.program.rewrites.filter((rw) => rw.kind === 'row-projection');
     expect(projections.length).toBeGreaterThanOrEqual(1);
