@@ -37,7 +37,10 @@ export interface PeerRow {
   readonly setup_ms: number;
   /** This row's time over rankaware rank-aware's, per round of the same run (null on that row itself). */
   readonly rank_aware_speedup: Stat | null;
-  /** This row's time over the ort backend's, per round (null on that row, and when it did not run). */
+  /**
+   * This row's time over the ort backend's, per round (null on that row, and when it did not run);
+   * onnxruntime-node's from rounds of the two alone (measurePeersAt says why).
+   */
   readonly ort_speedup: Stat | null;
 }
 
@@ -116,14 +119,20 @@ export async function measurePeersAt(c: PeersConfig, threads: number, timing: Ti
       if (c.ort) runtimes.push(await onOrt(model, threads, first));
       for (const name of c.peers) runtimes.push(peer(await loadPeer(name, model, first, { threads })));
       const ortAt = runtimes.findIndex((r) => r.backend === 'ort');
+      const nodeAt = runtimes.findIndex((r) => r.backend === 'ort-node');
       for (const n of c.ns) {
         tick(`peers ${m.name} N=${n} ${threads} thread(s)`);
         const request = randomRequest(model.spec, n, 11);
         const times = await sideBySide(runtimes.map((r) => () => r.run(request)), timing);
+        // The ort backend against onnxruntime-node: the two alone, in rounds of their own. In the rounds of
+        // every runtime, whichever runs after the WASM backend runs slower (its memory and caches just
+        // thrashed; a worker still polling at two threads), and the ort backend is the one after it.
+        const apart = ortAt >= 0 && nodeAt >= 0 ? await sideBySide([runtimes[ortAt]!, runtimes[nodeAt]!].map((r) => () => r.run(request)), timing) : undefined;
+        const ortSpeedup = (i: number) => (ortAt < 0 || i === ortAt ? null : i === nodeAt && apart ? pairedRatio(apart[1]!, apart[0]!) : pairedRatio(times[i]!, times[ortAt]!));
         runtimes.forEach((r, i) => {
           const ms = stat(times[i]!);
           const flops = flopsFor(countFlops(getPlan(model, r.plan)), n);
-          rows.push({ model: m.name, backend: r.backend, plan: r.plan, n, threads: r.threads, ms_per_request: ms, candidates_per_s: (n * 1000) / ms.median, gflops: flops / ms.median / 1e6, setup_ms: r.setupMs, rank_aware_speedup: i === 0 || c.peersOnly ? null : pairedRatio(times[i]!, times[0]!), ort_speedup: ortAt < 0 || i === ortAt ? null : pairedRatio(times[i]!, times[ortAt]!) });
+          rows.push({ model: m.name, backend: r.backend, plan: r.plan, n, threads: r.threads, ms_per_request: ms, candidates_per_s: (n * 1000) / ms.median, gflops: flops / ms.median / 1e6, setup_ms: r.setupMs, rank_aware_speedup: i === 0 || c.peersOnly ? null : pairedRatio(times[i]!, times[0]!), ort_speedup: ortSpeedup(i) });
         });
       }
     } finally {
