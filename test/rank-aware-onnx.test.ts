@@ -16,6 +16,7 @@ import { compileModel, createScorer, exportRankAwareOnnx, importOnnx, randomMode
 import type { ImportedModel, Model } from '../src/node.js';
 import type { Value } from '../src/onnx/interpreter/tensor.js';
 import { exportOnnx } from '../src/onnx/writer/export.js';
+import { nativeFeeds } from '../src/onnx/ort/native-feeds.js';
 import { OrtScorer } from '../src/onnx/ort/scorer.js';
 import type { OrtRuntime } from '../src/onnx/ort/scorer.js';
 import { equivalenceCases } from './cases.js';
@@ -171,6 +172,44 @@ describe('the ort backend (createScorer({ backend: "ort" }))', () => {
       await scorer.dispose();
     }
   });
+
+  it('encodes a native request straight into tensors: every equivalence case, din and bst score as the js engine does; a pooled candidate field must be rectangular', async () => {
+    const models = [...equivalenceCases().map((c) => ({ name: c.name, model: c.model, request: c.request as unknown })), ...(['din', 'bst'] as const).map((arch) => {
+      const model = randomModel({ arch, context: 2, target: 2, dim: 4, seed: 6, history: 12 });
+      return { name: arch, model, request: compileModel(model).randomRequest(5, 3, 9) as unknown };
+    })];
+    for (const { name, model, request } of models) {
+      const m = compileModel(model);
+      // (The direct path takes every input of these graphs: the scorer does not fall back to the general one.)
+      const { manifest } = exportRankAwareOnnx(m);
+      expect(nativeFeeds(model.spec, manifest.contextInputs, manifest.candidateInputs), name).toBeDefined();
+      const scorer = await createScorer(model, { backend: 'ort' });
+      try {
+        expectClose((await scorer.score(request)).scores, m.score(request, 'rank-aware', 'js').scores, name);
+      } finally {
+        await scorer.dispose();
+      }
+    }
+    // A candidate field of several ids: every candidate lists as many as the first (ONNX tensors are rectangular).
+    const pooled = randomModel({ arch: 'dcnv2', context: 2, target: 2, dim: 4, seed: 3 });
+    const spec = { ...pooled.spec, fields: pooled.spec.fields.map((f) => (f.side === 'target' && f.type === 'sparse' && f.name === pooled.spec.fields.find((g) => g.side === 'target')!.name ? { ...f, pooling: 'mean' as const } : f)) };
+    const model = { ...pooled, spec };
+    const field = spec.fields.find((f) => f.side === 'target')!.name;
+    const m = compileModel(model);
+    const scorer = await createScorer(model, { backend: 'ort' });
+    try {
+      const request = m.randomRequest(3, 4, 1) as { context: Record<string, unknown>; candidates: Record<string, unknown>[] };
+      const square = { ...request, candidates: request.candidates.map((c, i) => ({ ...c, [field]: [i, i + 1] })) };
+      expectClose((await scorer.score(square)).scores, m.score(square, 'rank-aware', 'js').scores, 'pooled, 2 ids each');
+      const ragged = { ...square, candidates: square.candidates.map((c, i) => (i === 2 ? { ...c, [field]: [1, 2, 3] } : c)) };
+      const refused = await scorer.score(ragged).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(RankawareError);
+      expect((refused as Error).message).toBe(((await Promise.resolve().then(() => m.encode(ragged)).catch((e: unknown) => e)) as Error).message);
+      expect((refused as Error).message).toMatch(new RegExp(`request\\.candidates\\[2\\]\\.${field}.*a list of 2 values.*a list of 3`));
+    } finally {
+      await scorer.dispose();
+    }
+  }, 120_000);
 
   it('takes an imported graph and a din model (its history rules in front)', async () => {
     const m = importOnnx(readFileSync(join(zoo, 'din', 'model.onnx')), { context: 'ctx_' });

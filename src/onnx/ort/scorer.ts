@@ -16,6 +16,8 @@ import { exportRankAwareOnnx } from '../rank-aware-onnx.js';
 import { encodeCandidateInputs } from '../request.js';
 import { Admission } from '../../scheduler/admission.js';
 import type { RankAwareManifest } from '../rank-aware-onnx.js';
+import { nativeFeeds } from './native-feeds.js';
+import type { NativeFeeds } from './native-feeds.js';
 import { plainTensor } from './runner.js';
 import type { OrtRunner, OrtSessions, PlainTensor } from './runner.js';
 
@@ -112,6 +114,8 @@ export class OrtScorer {
   private readonly counters = { bytes: 0, hits: 0, misses: 0, evictions: 0 };
   private readonly admission: Admission;
   private disposed = false;
+  /** A model in rankaware's own format: its requests encoded straight into tensors (./native-feeds.ts). */
+  private readonly nativeFeeds: NativeFeeds | undefined;
   /** One-thread ms per candidate of the latest one-thread runs (with more than one intra-op thread), oldest first. */
   private readonly oneThreadSamples: number[] = [];
   /** One-thread runs so far (the first, a cold session's, is not a sample). */
@@ -127,6 +131,7 @@ export class OrtScorer {
     limits: { readonly maxInFlight: number; readonly maxQueued: number },
   ) {
     this.admission = new Admission(limits);
+    this.nativeFeeds = model.native ? nativeFeeds(model.native.spec, manifest.contextInputs, manifest.candidateInputs) : undefined;
   }
 
   get contextUsage(): OrtContextUsage {
@@ -198,26 +203,32 @@ export class OrtScorer {
     if (key !== undefined && typeof key !== 'string') throw new RankawareError('options.contextKey', 'a string', show(key));
     signal?.throwIfAborted();
     const cached = key !== undefined && this.info.maxContexts > 0;
+    const feeds = (names: readonly { readonly name: string }[], from: Map<string, Value>, into: Record<string, PlainTensor> = {}) => {
+      for (const { name } of names) into[name] = plainTensor(from.get(name)!);
+      return into;
+    };
     // Encoded before the queue: a bad request is refused at once. A cached context is not encoded again.
-    let encoded: { context?: Map<string, Value>; candidates: Map<string, Value>; n: number };
+    let encoded: { context: () => Record<string, PlainTensor>; candidates: Record<string, PlainTensor>; n: number };
     if (options.encodedContext || (cached && this.contexts.has(key))) {
       if (typeof request !== 'object' || request === null) throw new RankawareError('request', 'an object {"context": {...}, "candidates": [...]}', show(request));
-      const { feeds, n } = encodeCandidateInputs(this.model.inputs, (request as { candidates?: unknown }).candidates);
-      encoded = { context: options.encodedContext, candidates: feeds, n };
-    } else encoded = this.model.encode(request);
+      const { feeds: candidates, n } = encodeCandidateInputs(this.model.inputs, (request as { candidates?: unknown }).candidates);
+      const context = options.encodedContext;
+      encoded = { context: () => feeds(this.manifest.contextInputs, context ?? this.model.encodeContext((request as { context?: unknown }).context)), candidates: feeds(this.manifest.candidateInputs, candidates), n };
+    } else if (this.nativeFeeds) {
+      const { context, candidates, n } = this.nativeFeeds.encode(request);
+      encoded = { context: () => context, candidates, n };
+    } else {
+      const { context, candidates, n } = this.model.encode(request);
+      encoded = { context: () => feeds(this.manifest.contextInputs, context), candidates: feeds(this.manifest.candidateInputs, candidates), n };
+    }
     const queued = performance.now();
     await this.admission.admit(signal);
     const t0 = performance.now();
     try {
-      const feeds = (names: readonly { readonly name: string }[], from: Map<string, Value>, into: Record<string, PlainTensor> = {}) => {
-        for (const { name } of names) into[name] = plainTensor(from.get(name)!);
-        return into;
-      };
       const scores = this.manifest.outputs.slice(0, 1);
-      const context = () => encoded.context ?? this.model.encodeContext((request as { context?: unknown }).context);
       const one = this.onOneThread(encoded.n);
       if (!cached) {
-        const inputs = feeds(this.manifest.candidateInputs, encoded.candidates, feeds(this.manifest.contextInputs, context()));
+        const inputs = { ...encoded.context(), ...encoded.candidates };
         const ran = performance.now();
         const out = await this.runner.run(one ? 'single-one' : 'single', inputs, scores);
         if (one) this.measured(encoded.n, performance.now() - ran);
@@ -231,13 +242,13 @@ export class OrtScorer {
         this.contexts.set(key, entry);
         this.counters.hits++;
       } else {
-        const ctx = await this.runner.run('context', feeds(this.manifest.contextInputs, context()), this.manifest.handoff.map((h) => h.from));
+        const ctx = await this.runner.run('context', encoded.context(), this.manifest.handoff.map((h) => h.from));
         const handoff = Object.fromEntries(this.manifest.handoff.map((h) => [h.name, ctx[h.from]!]));
         entry = { handoff, bytes: tensorBytes(handoff) };
         this.counters.misses++;
         this.keep(key, entry);
       }
-      const inputs = feeds(this.manifest.candidateInputs, encoded.candidates, { ...entry.handoff });
+      const inputs = { ...entry.handoff, ...encoded.candidates };
       const t1 = performance.now();
       const out = await this.runner.run(one ? 'candidates-one' : 'candidates', inputs, scores);
       if (one) this.measured(encoded.n, performance.now() - t1);
