@@ -19,6 +19,7 @@ import type { RankAwareManifest } from '../rank-aware-onnx.js';
 import { nativeFeeds } from './native-feeds.js';
 import type { NativeFeeds } from './native-feeds.js';
 import { plainTensor } from './runner.js';
+import { ONE_THREAD_MS, ThreadChoice } from './thread-choice.js';
 import type { OrtRunner, OrtSessions, PlainTensor } from './runner.js';
 
 export interface OrtScorerOptions {
@@ -63,7 +64,7 @@ export interface OrtScorerInfo {
 
 export interface OrtScores {
   readonly scores: number[];
-  /** threads: the intra-op threads the candidates ran on (1 for a small request, see ONE_THREAD_MS). */
+  /** threads: the intra-op threads the candidates ran on (1 where one thread has been faster: ./thread-choice.ts). */
   readonly timing: { readonly contextMs: number; readonly candidatesMs: number; readonly queuedMs: number; readonly threads: number; readonly contextCache?: 'hit' | 'miss' };
 }
 
@@ -89,19 +90,6 @@ export interface OrtRuntime {
   readonly workersRefused?: string;
 }
 
-/**
- * A request whose one-thread run is predicted under this runs on one thread: onnxruntime-node's second
- * intra-op thread costs more than it gains below it (measured on this 2-core machine: one thread is faster
- * up to about 1 ms of work on DCNv2, AutoInt, DLRM and rDCN, and two are faster beyond).
- */
-export const ONE_THREAD_MS = 1;
-/** Before any one-thread run was measured: requests of up to this many candidates run on one thread. */
-const UNMEASURED_ROWS = 64;
-/** One-thread runs the prediction reads (their median), and the probe of a request predicted a little over. */
-const SAMPLES = 9;
-const PROBE_MS = 4 * ONE_THREAD_MS;
-const PROBE_EVERY = 32;
-
 const checkInt = (name: string, value: unknown, min: number) => {
   if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < min)) throw new RankawareError(`options.${name}`, `an integer >= ${min}`, show(value));
 };
@@ -116,12 +104,8 @@ export class OrtScorer {
   private disposed = false;
   /** A model in rankaware's own format: its requests encoded straight into tensors (./native-feeds.ts). */
   private readonly nativeFeeds: NativeFeeds | undefined;
-  /** One-thread ms per candidate of the latest one-thread runs (with more than one intra-op thread), oldest first. */
-  private readonly oneThreadSamples: number[] = [];
-  /** One-thread runs so far (the first, a cold session's, is not a sample). */
-  private oneThreadRuns = 0;
-  /** Requests sent to the intra-op threads since the last one-thread run (see onOneThread's probe). */
-  private sinceOneThread = 0;
+  /** With more than one intra-op thread: which sessions a request runs on (measured, ./thread-choice.ts). */
+  private readonly choice = new ThreadChoice();
 
   private constructor(
     private readonly model: ImportedModel,
@@ -192,7 +176,7 @@ export class OrtScorer {
       executionProviders: providers,
       maxContexts,
       maxContextBytes: options.maxContextBytes ?? Infinity,
-      reason: `the rank-aware plan as ONNX (${graphs.manifest.handoff.length} values handed from the context stage to the candidates) on ${runtime.name}, ${providers.join(', ')}, ${threads} intra-op thread${threads === 1 ? '' : 's'}${threads > 1 ? ` (one for a request measured under ${ONE_THREAD_MS} ms on one)` : ''}${workers > 0 ? ` on ${workers} worker thread${workers === 1 ? '' : 's'}` : ''}`,
+      reason: `the rank-aware plan as ONNX (${graphs.manifest.handoff.length} values handed from the context stage to the candidates) on ${runtime.name}, ${providers.join(', ')}, ${threads} intra-op thread${threads === 1 ? '' : 's'}${threads > 1 ? ` (or one, for requests of a size measured faster on one; at first, those under ${ONE_THREAD_MS} ms on one)` : ''}${workers > 0 ? ` on ${workers} worker thread${workers === 1 ? '' : 's'}` : ''}`,
     };
     return new OrtScorer(model, graphs.manifest, runner, info, { maxInFlight: options.maxInFlight ?? 64, maxQueued: options.maxQueued ?? 1024 });
   }
@@ -226,12 +210,13 @@ export class OrtScorer {
     const t0 = performance.now();
     try {
       const scores = this.manifest.outputs.slice(0, 1);
-      const one = this.onOneThread(encoded.n);
+      const one = this.info.threads > 1 && this.choice.choose(encoded.n);
       if (!cached) {
         const inputs = { ...encoded.context(), ...encoded.candidates };
         const ran = performance.now();
-        const out = await this.runner.run(one ? 'single-one' : 'single', inputs, scores);
-        if (one) this.measured(encoded.n, performance.now() - ran);
+        const graph = one ? 'single-one' : 'single';
+        const out = await this.runner.run(graph, inputs, scores);
+        if (this.info.threads > 1) this.choice.record(encoded.n, graph, one, performance.now() - ran);
         return { scores: this.scoresOf(out, encoded.n), timing: { contextMs: 0, candidatesMs: performance.now() - t0, queuedMs: t0 - queued, threads: one ? 1 : this.info.threads } };
       }
       let entry = this.contexts.get(key);
@@ -250,41 +235,13 @@ export class OrtScorer {
       }
       const inputs = { ...entry.handoff, ...encoded.candidates };
       const t1 = performance.now();
-      const out = await this.runner.run(one ? 'candidates-one' : 'candidates', inputs, scores);
-      if (one) this.measured(encoded.n, performance.now() - t1);
+      const graph = one ? 'candidates-one' : 'candidates';
+      const out = await this.runner.run(graph, inputs, scores);
+      if (this.info.threads > 1) this.choice.record(encoded.n, graph, one, performance.now() - t1);
       return { scores: this.scoresOf(out, encoded.n), timing: { contextMs: t1 - t0, candidatesMs: performance.now() - t1, queuedMs: t0 - queued, threads: one ? 1 : this.info.threads, contextCache: hit ? 'hit' : 'miss' } };
     } finally {
       this.admission.release();
     }
-  }
-
-  /**
-   * Whether a request of n candidates runs on the one-thread sessions: with more than one intra-op thread,
-   * when its time on one thread, predicted from the latest one-thread runs (the median ms per candidate),
-   * is under ONE_THREAD_MS; until a run has been measured, when n is at most UNMEASURED_ROWS. A request
-   * predicted under PROBE_MS runs on one thread once in PROBE_EVERY anyway, so that one slow run (a
-   * pause, a noisy neighbour) cannot keep small requests off the one-thread sessions for good.
-   */
-  private onOneThread(n: number): boolean {
-    if (this.info.threads === 1) return false;
-    const msPerRow = this.oneThreadMsPerRow();
-    const predicted = msPerRow === undefined ? (n <= UNMEASURED_ROWS ? 0 : Infinity) : n * msPerRow;
-    const one = predicted < ONE_THREAD_MS || (predicted < PROBE_MS && this.sinceOneThread >= PROBE_EVERY);
-    this.sinceOneThread = one ? 0 : this.sinceOneThread + 1;
-    return one;
-  }
-
-  private oneThreadMsPerRow(): number | undefined {
-    const samples = this.oneThreadSamples;
-    if (samples.length === 0) return undefined;
-    return [...samples].sort((a, b) => a - b)[samples.length >> 1];
-  }
-
-  /** A one-thread run's time, a sample of ms per candidate (runs of at least 8 candidates, after the first). */
-  private measured(n: number, ms: number): void {
-    if (this.oneThreadRuns++ === 0 || n < 8) return;
-    this.oneThreadSamples.push(ms / n);
-    if (this.oneThreadSamples.length > SAMPLES) this.oneThreadSamples.shift();
   }
 
   /** Cache a context, dropping the least recently used beyond the count and byte bounds. */
