@@ -14,7 +14,8 @@ import { runSuites } from '../src/bench/runner.js';
 import type { Results } from '../src/bench/results.js';
 import type { Stat } from '../src/bench/measure.js';
 import { pairedRatio, stat } from '../src/bench/measure.js';
-import { README_END, README_START } from '../src/bench/markdown.js';
+import { README_END, README_START, ms, peersMarkdown, ratio } from '../src/bench/markdown.js';
+import { measurePeersAt } from '../src/bench/peers.js';
 import { RESULTS_SCHEMA } from '../src/bench/results.js';
 import { table3Flops } from '../src/bench/table3.js';
 import { parseSuites } from '../src/bench/command.js';
@@ -148,6 +149,20 @@ describe('results JSON', () => {
       else expectStat(r.rank_aware_speedup);
     }
   });
+
+  it('peers above one thread: the rank-aware WASM plan on one thread beside it, a paired ratio and its table', async () => {
+    const config = { ...TINY.peers, models: TINY.peers.models.slice(0, 1), peers: ['ort-node' as const], threads: [2] };
+    const rows = await measurePeersAt(config, 2, TINY.timing, () => {});
+    const ra = rows.find((r) => r.backend === 'wasm' && r.plan === 'rank-aware')!;
+    expect(ra.threads).toBe(2);
+    expectStat(ra.threads_side_by_side?.one_ms);
+    expectStat(ra.threads_side_by_side?.many_ms);
+    expectStat(ra.threads_side_by_side?.speedup);
+    for (const r of rows.filter((x) => x !== ra)) expect(r.threads_side_by_side).toBeUndefined();
+    const table = peersMarkdown({ suite: 'peers', rows });
+    expect(table).toMatch(/on one thread and on 2, side by side in the 2-thread process/);
+    expect(table).toContain(`| tiny-dlrm | 3 | ${ms(ra.threads_side_by_side!.one_ms)} | 2 | ${ms(ra.threads_side_by_side!.many_ms)} | ${ratio(ra.threads_side_by_side!.speedup)} |`);
+  }, 60_000);
 
   it('cold: every phase of every backend, from fresh processes', () => {
     const rows = results.cold!.rows;

@@ -92,6 +92,12 @@ export function peersMarkdown(r: ResultOf<'peers'>, only?: { n: number }, base =
     const ortCell = withOrt ? ` ${node?.ort_speedup ? ratio(node.ort_speedup) : 'n/a'} |` : '';
     out.push(`| ${ra.model} | ${ra.n} | ${ra.threads} | ${present.map((p) => cell(p, (x) => ms(x.ms_per_request))).join(' | ')} | ${others.map((p) => cell(p, (x) => ratio(x.rank_aware_speedup!))).join(' | ')} |${ortCell}`);
   }
+  const paired = [...groups.values()].map((rows) => rows.find(RUNTIMES[0]!.key)!).filter((x) => x.threads_side_by_side);
+  if (paired.length > 0) {
+    out.push('', `Rankaware rank-aware (WASM) on one thread and on ${paired[0]!.threads}, side by side in the ${paired[0]!.threads}-thread process (rounds of the two alone; "speed-up": one thread's time over ${paired[0]!.threads} threads', per round):`, '');
+    out.push('| model | N | 1 thread ms | threads | ms | speed-up |', '|---|---|---|---|---|---|');
+    for (const x of paired) out.push(`| ${x.model} | ${x.n} | ${ms(x.threads_side_by_side!.one_ms)} | ${x.threads} | ${ms(x.threads_side_by_side!.many_ms)} | ${ratio(x.threads_side_by_side!.speedup)} |`);
+  }
   return out.join('\n');
 }
 

@@ -42,6 +42,11 @@ export interface PeerRow {
    * onnxruntime-node's from rounds of the two alone (measurePeersAt says why).
    */
   readonly ort_speedup: Stat | null;
+  /**
+   * The rank-aware WASM row above one thread: the same plan on one thread and on this row's threads,
+   * side by side in this process, in rounds of the two alone (ms, and one thread's time over the other's).
+   */
+  readonly threads_side_by_side?: { readonly one_ms: Stat; readonly many_ms: Stat; readonly speedup: Stat };
 }
 
 export interface PeersResult {
@@ -115,6 +120,9 @@ export async function measurePeersAt(c: PeersConfig, threads: number, timing: Ti
     const first = randomRequest(model.spec, c.ns[0]!, 11);
     // Rank-aware first: every ratio is against it (peersOnly: runPeers sets the ratios).
     const runtimes: Runtime[] = c.peersOnly ? [] : [await ours(model, 'rank-aware', threads, first), await ours(model, 'vanilla', threads, first)];
+    // Above one thread: the rank-aware plan on one thread too, for a paired 1 -> T threads ratio (the
+    // thread counts' own processes run minutes apart, and this machine's load moves in between).
+    const oneThread = threads > 1 && !c.peersOnly ? await ours(model, 'rank-aware', 1, first) : undefined;
     try {
       if (c.ort) runtimes.push(await onOrt(model, threads, first));
       for (const name of c.peers) runtimes.push(peer(await loadPeer(name, model, first, { threads })));
@@ -128,15 +136,18 @@ export async function measurePeersAt(c: PeersConfig, threads: number, timing: Ti
         // every runtime, whichever runs after the WASM backend runs slower (its memory and caches just
         // thrashed; a worker still polling at two threads), and the ort backend is the one after it.
         const apart = ortAt >= 0 && nodeAt >= 0 ? await sideBySide([runtimes[ortAt]!, runtimes[nodeAt]!].map((r) => () => r.run(request)), timing) : undefined;
+        const paired = oneThread ? await sideBySide([oneThread, runtimes[0]!].map((r) => () => r.run(request)), timing) : undefined;
+        const threadsSideBySide = paired ? { one_ms: stat(paired[0]!), many_ms: stat(paired[1]!), speedup: pairedRatio(paired[0]!, paired[1]!) } : undefined;
         const ortSpeedup = (i: number) => (ortAt < 0 || i === ortAt ? null : i === nodeAt && apart ? pairedRatio(apart[1]!, apart[0]!) : pairedRatio(times[i]!, times[ortAt]!));
         runtimes.forEach((r, i) => {
           const ms = stat(times[i]!);
           const flops = flopsFor(countFlops(getPlan(model, r.plan)), n);
-          rows.push({ model: m.name, backend: r.backend, plan: r.plan, n, threads: r.threads, ms_per_request: ms, candidates_per_s: (n * 1000) / ms.median, gflops: flops / ms.median / 1e6, setup_ms: r.setupMs, rank_aware_speedup: i === 0 || c.peersOnly ? null : pairedRatio(times[i]!, times[0]!), ort_speedup: ortSpeedup(i) });
+          rows.push({ model: m.name, backend: r.backend, plan: r.plan, n, threads: r.threads, ms_per_request: ms, candidates_per_s: (n * 1000) / ms.median, gflops: flops / ms.median / 1e6, setup_ms: r.setupMs, rank_aware_speedup: i === 0 || c.peersOnly ? null : pairedRatio(times[i]!, times[0]!), ort_speedup: ortSpeedup(i), ...(i === 0 && threadsSideBySide ? { threads_side_by_side: threadsSideBySide } : {}) });
         });
       }
     } finally {
       for (const r of runtimes) await r.dispose();
+      await oneThread?.dispose();
     }
   }
   return rows;
