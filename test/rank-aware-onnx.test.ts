@@ -287,7 +287,7 @@ describe('the ort backend (createScorer({ backend: "ort" }))', () => {
     }
   }, 60_000);
 
-  it('with two intra-op threads: the sessions measured faster for a request size run it, one request in 16 tries the others, a cold first run is no sample', async () => {
+  it('with two intra-op threads: the sessions measured faster for a request size run it, one request in 16 (of 8 candidates or more) tries the others, a cold first run is no sample', async () => {
     const dlrm = randomModel({ arch: 'dlrm', context: 3, target: 2, dim: 4, seed: 21 });
     const m = compileModel(dlrm);
     // A runtime whose runs take what oneMs and allMs say (busy waiting), scores 0.5.
@@ -336,6 +336,11 @@ describe('the ort backend (createScorer({ backend: "ort" }))', () => {
       oneMs = 0.1;
       await run(16 * 6);
       expect(twos(await run(32))).toBe(2);
+      // Requests under 8 candidates are no samples, so none is sent to probe.
+      const tiny = m.randomRequest(4, 2, 1);
+      const small: number[] = [];
+      for (let i = 0; i < 40; i++) small.push((await scorer.score(tiny)).timing.threads);
+      expect(twos(small)).toBe(0);
     } finally {
       await scorer.dispose();
     }

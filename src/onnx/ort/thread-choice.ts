@@ -19,6 +19,8 @@ const SAMPLES = 9;
 const MEASURED = 3;
 /** One request in this many (per group) runs on the kind not chosen. */
 export const PROBE_EVERY = 16;
+/** Runs of fewer candidates are no samples (their fixed cost is most of their time), and are not probed. */
+const MIN_ROWS = 8;
 
 interface Group {
   readonly one: number[];
@@ -62,20 +64,20 @@ export class ThreadChoice {
       const msPerRow = this.oneThreadMsPerRow(n);
       one = msPerRow === undefined ? n <= UNMEASURED_ROWS : n * msPerRow < ONE_THREAD_MS;
     }
-    if (++g.sinceProbe >= PROBE_EVERY) {
+    if (n >= MIN_ROWS && ++g.sinceProbe >= PROBE_EVERY) {
       g.sinceProbe = 0;
       return !one;
     }
     return one;
   }
 
-  /** A run's time on `session`: a sample of its kind for its group (runs of at least 8 candidates; not the session's first). */
+  /** A run's time on `session`: a sample of its kind for its group (runs of at least MIN_ROWS candidates; not the session's first). */
   record(n: number, session: string, one: boolean, ms: number): void {
     if (!this.warm.has(session)) {
       this.warm.add(session);
       return;
     }
-    if (n < 8) return;
+    if (n < MIN_ROWS) return;
     const samples = this.group(n)[one ? 'one' : 'all'];
     samples.push(ms / n);
     if (samples.length > SAMPLES) samples.shift();
