@@ -62,6 +62,27 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, what: stri
   for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!), `${what}, candidate ${i}`).toBeLessThanOrEqual(TOLERANCE);
 }
 
+/** A runtime whose runs take `msOf(graph)` (busy waiting) and give 0.5 for every output: the ort backend's thread choice, measured. */
+function timedRuntime(msOf: (graph: string) => number): OrtRuntime {
+  const busy = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+  return {
+    name: 'a fake onnxruntime',
+    defaultProviders: ['cpu'],
+    sessionOptions: (threads) => ({ threads }),
+    start: async () => ({
+      run: async (graph, feeds, outputs) => {
+        busy(msOf(graph));
+        const n = Math.max(...Object.values(feeds).map((t) => t.dims[0] ?? 1));
+        return Object.fromEntries(outputs.map((o) => [o, { type: 'float32', data: new Float32Array(n).fill(0.5), dims: [n, 1] }]));
+      },
+      dispose: async () => {},
+    }),
+  };
+}
+
 describe('the rank-aware plan as ONNX, on onnxruntime-node', () => {
   it('every equivalence case (native architectures, odd shapes), compiled from its export: one graph and two stages equal the vanilla graph', async () => {
     const cases = equivalenceCases();
@@ -290,27 +311,9 @@ describe('the ort backend (createScorer({ backend: "ort" }))', () => {
   it('with two intra-op threads: the sessions measured faster for a request size run it, one request in 16 (of 8 candidates or more) tries the others, a cold first run is no sample', async () => {
     const dlrm = randomModel({ arch: 'dlrm', context: 3, target: 2, dim: 4, seed: 21 });
     const m = compileModel(dlrm);
-    // A runtime whose runs take what oneMs and allMs say (busy waiting), scores 0.5.
     let oneMs = 0;
     let allMs = 0;
-    const busy = (ms: number) => {
-      const until = performance.now() + ms;
-      while (performance.now() < until);
-    };
-    const runtime: OrtRuntime = {
-      name: 'a fake onnxruntime',
-      defaultProviders: ['cpu'],
-      sessionOptions: (threads) => ({ threads }),
-      start: async () => ({
-        run: async (graph, feeds, outputs) => {
-          busy(graph.endsWith('-one') ? oneMs : allMs);
-          const n = Math.max(...Object.values(feeds).map((t) => t.dims[0] ?? 1));
-          return { [outputs[0]!]: { type: 'float32', data: new Float32Array(n).fill(0.5), dims: [n, 1] } };
-        },
-        dispose: async () => {},
-      }),
-    };
-    const scorer = await OrtScorer.start(m, { threads: 2 }, runtime);
+    const scorer = await OrtScorer.start(m, { threads: 2 }, timedRuntime((graph) => (graph.endsWith('-one') ? oneMs : allMs)));
     const request = m.randomRequest(16, 1, 1);
     const run = async (count: number) => {
       const threads: number[] = [];
@@ -341,6 +344,29 @@ describe('the ort backend (createScorer({ backend: "ort" }))', () => {
       const small: number[] = [];
       for (let i = 0; i < 40; i++) small.push((await scorer.score(tiny)).timing.threads);
       expect(twos(small)).toBe(0);
+    } finally {
+      await scorer.dispose();
+    }
+  });
+
+  it('with two intra-op threads: the one-graph form and the candidate stage alone (a cached context) are measured apart', async () => {
+    const dlrm = randomModel({ arch: 'dlrm', context: 3, target: 2, dim: 4, seed: 21 });
+    const m = compileModel(dlrm);
+    // One thread is faster on the one-graph form, two on the candidate stage alone.
+    const ms: Record<string, number> = { 'single-one': 0.2, single: 0.6, 'candidates-one': 0.6, candidates: 0.2, context: 0 };
+    const scorer = await OrtScorer.start(m, { threads: 2, maxContexts: 4 }, timedRuntime((graph) => ms[graph]!));
+    const request = m.randomRequest(16, 1, 1);
+    try {
+      const uncached: number[] = [];
+      const cached: number[] = [];
+      for (let i = 0; i < 160; i++) {
+        uncached.push((await scorer.score(request)).timing.threads);
+        cached.push((await scorer.score(request, { contextKey: 'u' })).timing.threads);
+      }
+      // Once both kinds are measured in each (3 probes after a cold one: 64 requests), only the probes
+      // run on the other kind: one thread for the one-graph form, two for the candidate stage.
+      expect(uncached.slice(112).filter((t) => t === 2).length).toBe(3);
+      expect(cached.slice(112).filter((t) => t === 1).length).toBe(3);
     } finally {
       await scorer.dispose();
     }

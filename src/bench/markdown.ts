@@ -94,7 +94,7 @@ export function peersMarkdown(r: ResultOf<'peers'>, only?: { n: number }, base =
   }
   const paired = [...groups.values()].map((rows) => rows.find(RUNTIMES[0]!.key)!).filter((x) => x.threads_side_by_side);
   if (paired.length > 0) {
-    out.push('', `Rankaware rank-aware (WASM) on one thread and on ${paired[0]!.threads}, side by side in the ${paired[0]!.threads}-thread process (rounds of the two alone; "speed-up": one thread's time over ${paired[0]!.threads} threads', per round):`, '');
+    out.push('', `Rankaware rank-aware (WASM) on one thread and on the row's threads, side by side in that thread count's process (rounds of the two alone; "speed-up": one thread's time over the row's threads', per round):`, '');
     out.push('| model | N | 1 thread ms | threads | ms | speed-up |', '|---|---|---|---|---|---|');
     for (const x of paired) out.push(`| ${x.model} | ${x.n} | ${ms(x.threads_side_by_side!.one_ms)} | ${x.threads} | ${ms(x.threads_side_by_side!.many_ms)} | ${ratio(x.threads_side_by_side!.speedup)} |`);
   }
