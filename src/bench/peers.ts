@@ -131,12 +131,13 @@ export async function measurePeersAt(c: PeersConfig, threads: number, timing: Ti
       for (const n of c.ns) {
         tick(`peers ${m.name} N=${n} ${threads} thread(s)`);
         const request = randomRequest(model.spec, n, 11);
-        const times = await sideBySide(runtimes.map((r) => () => r.run(request)), timing);
+        const rounds = (of: readonly Runtime[]) => sideBySide(of.map((r) => () => r.run(request)), timing);
+        const times = await rounds(runtimes);
         // The ort backend against onnxruntime-node: the two alone, in rounds of their own. In the rounds of
         // every runtime, whichever runs after the WASM backend runs slower (its memory and caches just
         // thrashed; a worker still polling at two threads), and the ort backend is the one after it.
-        const apart = ortAt >= 0 && nodeAt >= 0 ? await sideBySide([runtimes[ortAt]!, runtimes[nodeAt]!].map((r) => () => r.run(request)), timing) : undefined;
-        const paired = oneThread ? await sideBySide([oneThread, runtimes[0]!].map((r) => () => r.run(request)), timing) : undefined;
+        const apart = ortAt >= 0 && nodeAt >= 0 ? await rounds([runtimes[ortAt]!, runtimes[nodeAt]!]) : undefined;
+        const paired = oneThread ? await rounds([oneThread, runtimes[0]!]) : undefined;
         const threadsSideBySide = paired ? { one_ms: stat(paired[0]!), many_ms: stat(paired[1]!), speedup: pairedRatio(paired[0]!, paired[1]!) } : undefined;
         const ortSpeedup = (i: number) => (ortAt < 0 || i === ortAt ? null : i === nodeAt && apart ? pairedRatio(apart[1]!, apart[0]!) : pairedRatio(times[i]!, times[ortAt]!));
         runtimes.forEach((r, i) => {

@@ -8,7 +8,7 @@
  */
 import type { Model } from '../model/model.js';
 import { checkRequestShape, encodeCandidates, encodeContext } from '../model/request.js';
-import { historyInputs, maskInput } from '../model/sequence.js';
+import { historyInputs, historyKeys, maskInput } from '../model/sequence.js';
 import { randomRequest } from '../model/random.js';
 import { exportOnnx } from './writer/export.js';
 import { importOnnx } from './model.js';
@@ -20,7 +20,7 @@ const compiledModels = new WeakMap<Model, ImportedModel>();
 export function contextInputs(model: Model): string[] {
   return model.spec.fields
     .filter((f) => f.side === 'context')
-    .flatMap((f) => (f.type === 'sequence' ? [f.name, maskInput(f), ...f.features.map((x) => `${f.name}.${x.name}`)] : [f.name]));
+    .flatMap((f) => (f.type === 'sequence' ? [f.name, maskInput(f), ...historyKeys(f).slice(1)] : [f.name]));
 }
 
 /** The model compiled from its export (once per model), taking requests in the model's format. */

@@ -9,10 +9,11 @@
 import { RankawareError } from '../../errors.js';
 import { checkRequestShape, encodeCandidates, encodeContext } from '../../model/request.js';
 import type { Inputs } from '../../model/request.js';
-import { historyInputs, maskInput } from '../../model/sequence.js';
+import { historyInputs, historyKeys, maskInput } from '../../model/sequence.js';
 import { sequenceFields } from '../../model/fields.js';
 import type { ModelSpec } from '../../model/spec.js';
 import type { TypedName } from '../writer/graph-proto.js';
+import { int64 } from './runner.js';
 import type { PlainTensor } from './runner.js';
 
 /** Where one graph input comes from: a field's encoded ids or values, or a history input. */
@@ -23,18 +24,9 @@ export interface NativeFeeds {
   encode(request: unknown): { readonly context: Record<string, PlainTensor>; readonly candidates: Record<string, PlainTensor>; readonly n: number };
 }
 
-/** Ids as int64 (ids are >= 0 once encoded: the high word is 0). */
-function int64(ids: Int32Array): BigInt64Array {
-  const out = new BigInt64Array(ids.length);
-  const words = new Int32Array(out.buffer);
-  for (let i = 0; i < ids.length; i++) words[2 * i] = ids[i]!;
-  return out;
-}
-
 /** The feeds of `inputs` for `spec`'s requests, or undefined when an input is not a field the encoding has. */
 export function nativeFeeds(spec: ModelSpec, contextInputs: readonly TypedName[], candidateInputs: readonly TypedName[]): NativeFeeds | undefined {
-  if (new Uint8Array(Uint32Array.of(1).buffer)[0] !== 1) return undefined;
-  const histories = new Set(sequenceFields(spec).flatMap((f) => [f.name, maskInput(f), ...f.features.map((x) => `${f.name}.${x.name}`)]));
+  const histories = new Set(sequenceFields(spec).flatMap((f) => [...historyKeys(f), maskInput(f)]));
   const sourceOf = (input: TypedName, side: 'context' | 'target'): Source | undefined => {
     if (side === 'context' && histories.has(input.name)) return { kind: 'history' };
     const index = spec.fields.findIndex((f) => f.name === input.name && f.side === side);
@@ -55,7 +47,7 @@ export function nativeFeeds(spec: ModelSpec, contextInputs: readonly TypedName[]
       const s = source!;
       if (s.kind === 'history') {
         const values = history![input.name]!;
-        out[input.name] = input.dtype === 'float' ? { type: 'float32', data: Float32Array.from(values), dims: [1, values.length] } : { type: 'int64', data: int64(Int32Array.from(values)), dims: [1, values.length] };
+        out[input.name] = input.dtype === 'float' ? { type: 'float32', data: Float32Array.from(values), dims: [1, values.length] } : { type: 'int64', data: int64(Float64Array.from(values)), dims: [1, values.length] };
       } else if (s.kind === 'dense') {
         out[input.name] = { type: 'float32', data: encoded.dense.get(s.index)!, dims: [rows, s.dim] };
       } else {

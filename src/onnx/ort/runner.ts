@@ -15,7 +15,7 @@ export interface PlainTensor {
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 /** Integers as int64: through two int32 words each (a BigInt per id costs more than the run at small N). */
-function int64(values: Float64Array): BigInt64Array {
+export function int64(values: Float64Array | Int32Array): BigInt64Array {
   if (!LITTLE_ENDIAN) return BigInt64Array.from(values, (y) => BigInt(y));
   const out = new BigInt64Array(values.length);
   const words = new Int32Array(out.buffer);

@@ -105,7 +105,7 @@ export class OrtScorer {
   /** A model in rankaware's own format: its requests encoded straight into tensors (./native-feeds.ts). */
   private readonly nativeFeeds: NativeFeeds | undefined;
   /** With more than one intra-op thread: which sessions a request runs on (measured, ./thread-choice.ts). */
-  private readonly choice = new ThreadChoice();
+  private readonly choice: ThreadChoice | undefined;
 
   private constructor(
     private readonly model: ImportedModel,
@@ -115,6 +115,7 @@ export class OrtScorer {
     limits: { readonly maxInFlight: number; readonly maxQueued: number },
   ) {
     this.admission = new Admission(limits);
+    this.choice = info.threads > 1 ? new ThreadChoice() : undefined;
     this.nativeFeeds = model.native ? nativeFeeds(model.native.spec, manifest.contextInputs, manifest.candidateInputs) : undefined;
   }
 
@@ -210,13 +211,13 @@ export class OrtScorer {
     const t0 = performance.now();
     try {
       const scores = this.manifest.outputs.slice(0, 1);
-      const one = this.info.threads > 1 && this.choice.choose(cached ? 'candidates' : 'single', encoded.n);
+      const one = this.choice?.choose(cached ? 'candidates' : 'single', encoded.n) ?? false;
       if (!cached) {
         const inputs = { ...encoded.context(), ...encoded.candidates };
         const ran = performance.now();
         const graph = one ? 'single-one' : 'single';
         const out = await this.runner.run(graph, inputs, scores);
-        if (this.info.threads > 1) this.choice.record('single', encoded.n, graph, one, performance.now() - ran);
+        this.choice?.record('single', encoded.n, graph, one, performance.now() - ran);
         return { scores: this.scoresOf(out, encoded.n), timing: { contextMs: 0, candidatesMs: performance.now() - t0, queuedMs: t0 - queued, threads: one ? 1 : this.info.threads } };
       }
       let entry = this.contexts.get(key);
@@ -237,7 +238,7 @@ export class OrtScorer {
       const t1 = performance.now();
       const graph = one ? 'candidates-one' : 'candidates';
       const out = await this.runner.run(graph, inputs, scores);
-      if (this.info.threads > 1) this.choice.record('candidates', encoded.n, graph, one, performance.now() - t1);
+      this.choice?.record('candidates', encoded.n, graph, one, performance.now() - t1);
       return { scores: this.scoresOf(out, encoded.n), timing: { contextMs: t1 - t0, candidatesMs: performance.now() - t1, queuedMs: t0 - queued, threads: one ? 1 : this.info.threads, contextCache: hit ? 'hit' : 'miss' } };
     } finally {
       this.admission.release();
